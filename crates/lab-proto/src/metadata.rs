@@ -173,10 +173,8 @@ mod tests {
 
     #[test]
     fn unknown_metadata_fields_are_ignored_and_absent_fields_omitted() {
-        let parsed: AuthorizationServerMetadata = serde_json::from_str(
-            r#"{"issuer":"https://a","response_types_supported":["code"],"x_vendor":1}"#,
-        )
-        .unwrap();
+        let parsed: AuthorizationServerMetadata =
+            serde_json::from_str(r#"{"issuer":"https://a","response_types_supported":["code"],"x_vendor":1}"#).unwrap();
         assert_eq!(parsed.issuer, "https://a");
         assert_eq!(parsed.code_challenge_methods_supported, None);
         let json = serde_json::to_value(&parsed).unwrap();

@@ -269,9 +269,10 @@ mod tests {
 
     #[test]
     fn parses_several_challenges_in_one_field_with_upper_case_names() {
-        let challenges =
-            parse(r#"DPoP algs="ES256 PS256", Bearer scope="a b", RESOURCE_METADATA="https://h/x, y", error=invalid_token"#)
-                .unwrap();
+        let challenges = parse(
+            r#"DPoP algs="ES256 PS256", Bearer scope="a b", RESOURCE_METADATA="https://h/x, y", error=invalid_token"#,
+        )
+        .unwrap();
         assert_eq!(challenges.len(), 2);
         assert!(challenges[0].is_scheme("DPoP"));
         assert_eq!(challenges[0].param("algs"), Some("ES256 PS256"));
@@ -323,7 +324,11 @@ mod tests {
     fn formats_and_round_trips() {
         let value = format_challenge(
             "Bearer",
-            &[("error", "insufficient_scope"), ("scope", "mcp:read mcp:write"), ("error_description", r#"needs "write""#)],
+            &[
+                ("error", "insufficient_scope"),
+                ("scope", "mcp:read mcp:write"),
+                ("error_description", r#"needs "write""#),
+            ],
         );
         assert_eq!(
             value,

@@ -1,0 +1,340 @@
+//! HTTP plumbing shared by the endpoints: RFC-shaped error responses, form parsing with the O21
+//! §3.2 rules, client authentication, cookies, and the security headers of HTML pages.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use lab_proto::{ClientSecret, ErrorResponse, OAuthErrorCode};
+use serde::Serialize;
+
+/// The largest request body any endpoint reads. Registration documents and token requests are a
+/// few hundred bytes; anything near this is abuse.
+pub(crate) const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// An error of the token, registration, introspection or revocation endpoints: the RFC error JSON
+/// with `Cache-Control: no-store` (O21 §3.2.3 applies it to error responses too, requirements §7
+/// item 10).
+#[derive(Debug)]
+pub(crate) struct OAuthError {
+    pub(crate) status: StatusCode,
+    pub(crate) body: ErrorResponse,
+    /// `WWW-Authenticate: Basic …` when a client failed to authenticate with the header
+    /// (O21 §3.2.4).
+    pub(crate) www_authenticate: Option<String>,
+    pub(crate) retry_after: Option<u64>,
+}
+
+impl OAuthError {
+    pub(crate) fn new(status: StatusCode, code: OAuthErrorCode, description: impl Into<String>) -> Self {
+        Self { status, body: ErrorResponse::new(code, description), www_authenticate: None, retry_after: None }
+    }
+
+    pub(crate) fn bad_request(code: OAuthErrorCode, description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, description)
+    }
+
+    pub(crate) fn invalid_request(description: impl Into<String>) -> Self {
+        Self::bad_request(OAuthErrorCode::InvalidRequest, description)
+    }
+
+    pub(crate) fn too_many_requests(retry_after: u64) -> Self {
+        let mut error = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            OAuthErrorCode::TemporarilyUnavailable,
+            "too many requests, retry later",
+        );
+        error.retry_after = Some(retry_after.max(1));
+        error
+    }
+
+    pub(crate) fn server_error() -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, OAuthErrorCode::ServerError, "internal error")
+    }
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let mut response = json_no_store(self.status, &self.body);
+        if let Some(challenge) = self.www_authenticate.and_then(|value| HeaderValue::from_str(&value).ok()) {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, challenge);
+        }
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+/// A JSON response that must not be cached because it carries (or may carry) credentials.
+pub(crate) fn json_no_store(status: StatusCode, body: &impl Serialize) -> Response {
+    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+    let mut response = (status, bytes).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// A public JSON document (metadata, JWKS).
+pub(crate) fn json_public(body: &impl Serialize) -> Response {
+    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+    let mut response = (StatusCode::OK, bytes).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+/// Headers every HTML page of the AS carries: anti-framing (O21 §7.10, BCP §4.16, AS-17), no
+/// caching, no referrer (the page URL holds the authorization request), and a CSP that allows
+/// nothing but the inline style.
+pub(crate) fn html_response(status: StatusCode, html: String) -> Response {
+    let mut response = (status, html).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; frame-ancestors 'none'",
+        ),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    response
+}
+
+/// Reads a body that axum may have refused (too large, aborted) into an OAuth error.
+pub(crate) fn body_or_error(body: Result<Bytes, BytesRejection>) -> Result<Bytes, OAuthError> {
+    body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            OAuthError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                OAuthErrorCode::InvalidRequest,
+                format!("request body is larger than {MAX_BODY_BYTES} bytes"),
+            )
+        } else {
+            OAuthError::invalid_request("request body could not be read")
+        }
+    })
+}
+
+/// A parsed `application/x-www-form-urlencoded` body.
+#[derive(Debug, Default)]
+pub(crate) struct Form {
+    pairs: Vec<(String, String)>,
+}
+
+impl Form {
+    /// Parses a form body or query string. The bytes must be UTF-8 (O21 §3.2).
+    pub(crate) fn parse(bytes: &[u8]) -> Result<Self, OAuthError> {
+        if std::str::from_utf8(bytes).is_err() {
+            return Err(OAuthError::invalid_request("request parameters are not UTF-8"));
+        }
+        let pairs =
+            url::form_urlencoded::parse(bytes).map(|(key, value)| (key.into_owned(), value.into_owned())).collect();
+        Ok(Self { pairs })
+    }
+
+    /// Parses a token-style request: checks the content type first.
+    pub(crate) fn from_post(headers: &HeaderMap, body: &[u8]) -> Result<Self, OAuthError> {
+        let content_type = headers.get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok()).unwrap_or("");
+        let media_type = content_type.split(';').next().unwrap_or("").trim();
+        if !media_type.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+            return Err(OAuthError::invalid_request("content type must be application/x-www-form-urlencoded"));
+        }
+        Self::parse(body)
+    }
+
+    /// The value of a parameter. O21 §3.2: a parameter without a value is treated as omitted, and
+    /// a parameter defined by the spec must not be repeated (`invalid_request`).
+    pub(crate) fn get(&self, name: &str) -> Result<Option<&str>, OAuthError> {
+        let mut values = self.pairs.iter().filter(|(key, value)| key == name && !value.is_empty());
+        let first = values.next().map(|(_, value)| value.as_str());
+        if values.next().is_some() {
+            return Err(OAuthError::invalid_request(format!("parameter {name} is repeated")));
+        }
+        Ok(first)
+    }
+
+    /// Like [`Form::get`] but the parameter is required.
+    pub(crate) fn require(&self, name: &str) -> Result<&str, OAuthError> {
+        self.get(name)?.ok_or_else(|| OAuthError::invalid_request(format!("missing parameter {name}")))
+    }
+
+    /// How many values a parameter has, empty ones excluded.
+    pub(crate) fn count(&self, name: &str) -> usize {
+        self.pairs.iter().filter(|(key, value)| key == name && !value.is_empty()).count()
+    }
+}
+
+/// What a caller presented to identify itself at the token, introspection or revocation endpoint.
+#[derive(Debug)]
+pub(crate) enum PresentedClient {
+    /// `Authorization: Basic` (O21 §2.4.1).
+    Basic { client_id: String, client_secret: ClientSecret },
+    /// `client_id` and `client_secret` in the body.
+    Post { client_id: String, client_secret: ClientSecret },
+    /// A public client's `client_id` alone.
+    Public { client_id: String },
+}
+
+impl PresentedClient {
+    pub(crate) fn client_id(&self) -> &str {
+        match self {
+            Self::Basic { client_id, .. } | Self::Post { client_id, .. } | Self::Public { client_id } => client_id,
+        }
+    }
+}
+
+/// Reads the client credentials of a request. `basic_realm` goes into the 401 challenge.
+pub(crate) fn presented_client(
+    headers: &HeaderMap,
+    form: &Form,
+    basic_realm: &str,
+) -> Result<PresentedClient, OAuthError> {
+    let body_client_id = form.get("client_id")?;
+    let body_secret = form.get("client_secret")?;
+    if let Some(authorization) = headers.get(header::AUTHORIZATION) {
+        let basic_failure = |description: &str| {
+            let mut error = OAuthError::new(StatusCode::UNAUTHORIZED, OAuthErrorCode::InvalidClient, description);
+            error.www_authenticate =
+                Some(lab_proto::www_authenticate::format_challenge("Basic", &[("realm", basic_realm)]));
+            error
+        };
+        let value = authorization.to_str().map_err(|_| basic_failure("malformed Authorization header"))?;
+        let (scheme, credentials) = value.split_once(' ').unwrap_or((value, ""));
+        if !scheme.eq_ignore_ascii_case("basic") {
+            return Err(basic_failure("client authentication must use the Basic scheme"));
+        }
+        let decoded = STANDARD
+            .decode(credentials.trim())
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .ok_or_else(|| basic_failure("malformed Basic credentials"))?;
+        let (raw_id, raw_secret) =
+            decoded.split_once(':').ok_or_else(|| basic_failure("malformed Basic credentials"))?;
+        // RFC 6749 §2.3.1: both parts are form-urlencoded before Base64.
+        let client_id = form_decode(raw_id);
+        let client_secret = form_decode(raw_secret);
+        if body_secret.is_some() {
+            return Err(OAuthError::invalid_request("client authenticated by more than one method"));
+        }
+        if body_client_id.is_some_and(|id| id != client_id) {
+            return Err(OAuthError::invalid_request("client_id in the body differs from the Basic credentials"));
+        }
+        return Ok(PresentedClient::Basic { client_id, client_secret: ClientSecret::new(client_secret) });
+    }
+    match (body_client_id, body_secret) {
+        (Some(client_id), Some(secret)) => {
+            Ok(PresentedClient::Post { client_id: client_id.to_owned(), client_secret: ClientSecret::new(secret) })
+        }
+        (Some(client_id), None) => Ok(PresentedClient::Public { client_id: client_id.to_owned() }),
+        (None, _) => Err(OAuthError::new(
+            StatusCode::UNAUTHORIZED,
+            OAuthErrorCode::InvalidClient,
+            "client authentication required",
+        )),
+    }
+}
+
+fn form_decode(value: &str) -> String {
+    url::form_urlencoded::parse(format!("v={value}").as_bytes())
+        .next()
+        .map(|(_, decoded)| decoded.into_owned())
+        .unwrap_or_default()
+}
+
+/// The value of one cookie from the `Cookie` headers.
+pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+}
+
+/// A `Set-Cookie` value with the attributes SBP §Consent Cookie Security asks for: the `__Host-`
+/// prefix (so `Secure`, `Path=/` and no `Domain`), `HttpOnly` and `SameSite=Lax`.
+pub(crate) fn host_cookie(name: &str, value: &str, max_age: u64) -> String {
+    format!("{name}={value}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={max_age}")
+}
+
+/// Escapes text for HTML element content and attribute values.
+pub(crate) fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Hex SHA-256 of a secret, the key under which the store keeps codes and refresh tokens so that a
+/// memory dump of the lab holds no usable credential.
+pub(crate) fn secret_digest(secret: &str) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, secret.as_bytes());
+    digest.as_ref().iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// Constant-time comparison of two secrets.
+pub(crate) fn secrets_equal(left: &str, right: &str) -> bool {
+    aws_lc_rs::constant_time::verify_slices_are_equal(left.as_bytes(), right.as_bytes()).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_rules() {
+        let form = Form::parse(b"a=1&b=&c=x&c=y&d=&d=2&e=%2B%20").unwrap();
+        assert_eq!(form.get("a").unwrap(), Some("1"));
+        assert_eq!(form.get("b").unwrap(), None, "empty means absent");
+        assert!(form.get("c").is_err(), "repeated");
+        assert_eq!(form.get("d").unwrap(), Some("2"));
+        assert_eq!(form.get("e").unwrap(), Some("+ "));
+        assert!(Form::parse(b"a=\xff").is_err());
+    }
+
+    #[test]
+    fn basic_credentials_are_form_decoded() {
+        let mut headers = HeaderMap::new();
+        let encoded = STANDARD.encode("my%20client:p%40ss");
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_str(&format!("basic {encoded}")).unwrap());
+        let presented = presented_client(&headers, &Form::default(), "lab").unwrap();
+        match presented {
+            PresentedClient::Basic { client_id, client_secret } => {
+                assert_eq!(client_id, "my client");
+                assert_eq!(client_secret.secret(), "p@ss");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn malformed_basic_gets_401_with_a_challenge() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic !!!"));
+        let error = presented_client(&headers, &Form::default(), "https://as").unwrap_err();
+        assert_eq!(error.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(error.www_authenticate.as_deref(), Some("Basic realm=\"https://as\""));
+    }
+
+    #[test]
+    fn html_escaping() {
+        assert_eq!(escape_html("<a href=\"x\">'&'</a>"), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+    }
+}

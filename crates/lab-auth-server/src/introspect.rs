@@ -1,0 +1,178 @@
+//! RFC 7662 introspection and RFC 7009 revocation.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use lab_proto::OAuthErrorCode;
+use lab_proto::jose::{JoseHeader, decode_json, split_compact};
+use lab_proto::token::{Audience, IntrospectionResponse, TokenTypeHint};
+
+use crate::http::{Form, OAuthError, body_or_error, json_no_store, presented_client, secret_digest};
+use crate::state::AuthServer;
+use crate::token::authenticate;
+
+/// `POST /introspect` (AS-38).
+pub(crate) async fn introspect(
+    State(server): State<AuthServer>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    match handle_introspect(&server, &headers, body) {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    }
+}
+
+fn handle_introspect(
+    server: &AuthServer,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, OAuthError> {
+    let body = body_or_error(body)?;
+    let form = Form::from_post(headers, &body)?;
+    // RFC 7662 §2.1: the caller must be authorized, "to prevent token scanning"; in the lab only a
+    // resource server's client may introspect, and only tokens meant for that resource.
+    let presented = match presented_client(headers, &form, server.issuer()) {
+        Ok(presented) => presented,
+        Err(_) => return Err(unauthorized(server)),
+    };
+    let caller = authenticate(server, &presented).map_err(|_| unauthorized(server))?;
+    if caller.introspection_resources.is_empty() || !caller.auth_method.is_confidential() {
+        return Err(unauthorized(server));
+    }
+    let token = form.require("token")?;
+    if let Some(hint) = form.get("token_type_hint")? {
+        if TokenTypeHint::parse(hint).is_none() {
+            return Err(OAuthError::bad_request(OAuthErrorCode::UnsupportedTokenType, "unknown token_type_hint"));
+        }
+    }
+    let now = server.clock().now();
+    let response = access_token_status(server, token, now)
+        .filter(|active| {
+            active
+                .aud
+                .as_ref()
+                .is_some_and(|aud| caller.introspection_resources.iter().any(|resource| aud.contains(resource)))
+        })
+        .unwrap_or_else(IntrospectionResponse::inactive);
+    // RFC 7662 §2.2: inactive is `{"active":false}` and nothing else. Refresh tokens are never
+    // shown to a resource server.
+    Ok(json_no_store(StatusCode::OK, &response))
+}
+
+fn unauthorized(server: &AuthServer) -> OAuthError {
+    let mut error = OAuthError::new(
+        StatusCode::UNAUTHORIZED,
+        OAuthErrorCode::InvalidClient,
+        "introspection requires resource server credentials",
+    );
+    error.www_authenticate =
+        Some(lab_proto::www_authenticate::format_challenge("Basic", &[("realm", server.issuer())]));
+    error
+}
+
+/// The introspection view of an access token this AS minted, if it is active now.
+fn access_token_status(server: &AuthServer, token: &str, now: u64) -> Option<IntrospectionResponse> {
+    let store = server.store();
+    if !store.keys.verify_own(token) {
+        return None;
+    }
+    let parts = split_compact(token).ok()?;
+    let header: JoseHeader = decode_json(parts.header).ok()?;
+    if header.typ.as_deref() != Some("at+jwt") {
+        return None;
+    }
+    let claims: lab_proto::token::AccessTokenClaims = decode_json(parts.payload).ok()?;
+    let record = store.access_tokens.get(&claims.jti)?;
+    let grant_revoked = store.grants.get(&record.grant_id).is_none_or(|grant| grant.revoked);
+    if record.revoked || grant_revoked || record.exp <= now {
+        return None;
+    }
+    let aud = match record.audiences.as_slice() {
+        [one] => Audience::One(one.clone()),
+        many => Audience::Many(many.to_vec()),
+    };
+    Some(IntrospectionResponse {
+        active: true,
+        scope: Some(record.scope.clone()),
+        client_id: Some(record.client_id.clone()),
+        sub: Some(record.sub.clone()),
+        aud: Some(aud),
+        iss: Some(server.issuer().to_owned()),
+        exp: Some(record.exp),
+        iat: Some(record.iat),
+        nbf: claims.nbf,
+        jti: Some(claims.jti),
+        token_type: Some("Bearer".to_owned()),
+    })
+}
+
+/// `POST /revoke` (AS-39).
+pub(crate) async fn revoke(
+    State(server): State<AuthServer>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    match handle_revoke(&server, &headers, body) {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    }
+}
+
+fn handle_revoke(
+    server: &AuthServer,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, OAuthError> {
+    let body = body_or_error(body)?;
+    let form = Form::from_post(headers, &body)?;
+    let presented = presented_client(headers, &form, server.issuer())?;
+    let client = authenticate(server, &presented)?;
+    let token = form.require("token")?;
+    if let Some(hint) = form.get("token_type_hint")? {
+        if TokenTypeHint::parse(hint).is_none() {
+            return Err(OAuthError::bad_request(OAuthErrorCode::UnsupportedTokenType, "unknown token_type_hint"));
+        }
+    }
+    let mut store = server.store();
+    // Refresh token: revoking it cascades to the whole grant (RFC 7009 §2.1 SHOULD).
+    if let Some(refresh) = store.refresh_tokens.get(&secret_digest(token)).cloned() {
+        if refresh.client_id != client.client_id {
+            return Err(not_yours());
+        }
+        store.revoke_grant(&refresh.grant_id);
+        tracing::info!(client_id = %client.client_id, "refresh token revoked with its grant");
+        return Ok(ok_empty());
+    }
+    // Access token: found by its `jti` once the signature proves the AS minted it.
+    if store.keys.verify_own(token) {
+        let jti = split_compact(token)
+            .ok()
+            .and_then(|parts| decode_json::<lab_proto::token::AccessTokenClaims>(parts.payload).ok())
+            .map(|claims| claims.jti);
+        if let Some(record) = jti.as_ref().and_then(|jti| store.access_tokens.get_mut(jti)) {
+            if record.client_id != client.client_id {
+                return Err(not_yours());
+            }
+            record.revoked = true;
+            tracing::info!(client_id = %client.client_id, "access token revoked");
+        }
+    }
+    // RFC 7009 §2.2: an unknown or invalid token is answered with 200 too, so revocation is no
+    // oracle for which strings are tokens.
+    Ok(ok_empty())
+}
+
+fn ok_empty() -> Response {
+    let mut response = StatusCode::OK.into_response();
+    response.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+    response
+}
+
+/// RFC 7009 §2.1: the AS verifies the token was issued to the caller; if not, the request is
+/// refused and the token stays active.
+fn not_yours() -> OAuthError {
+    OAuthError::bad_request(OAuthErrorCode::UnauthorizedClient, "the token was not issued to this client")
+}

@@ -1,0 +1,158 @@
+//! Redirect URI rules: what may be registered (AS-11, RFC 7591 §3.2.2, BCP §2.6) and how a request
+//! is matched against what was registered (AS-09: exact, except the port of loopback URIs).
+
+/// Why a redirect URI cannot be registered.
+pub(crate) fn validate_redirect_uri(uri: &str) -> Result<(), String> {
+    if uri.bytes().any(|b| b <= b' ' || b == 0x7f) || !uri.is_ascii() {
+        return Err(format!("redirect URI {uri:?} contains spaces or non-ASCII characters"));
+    }
+    if uri.contains('#') {
+        return Err("redirect URIs must not contain a fragment (O21 §2.3)".to_owned());
+    }
+    let Some((scheme, rest)) = uri.split_once("://") else {
+        return Err("redirect URIs must be absolute http(s) URIs".to_owned());
+    };
+    let authority = authority_of(rest);
+    if authority.is_empty() {
+        return Err("redirect URIs must have a host".to_owned());
+    }
+    if authority.contains('@') {
+        return Err("redirect URIs must not contain userinfo".to_owned());
+    }
+    if authority.contains('*') {
+        return Err("redirect URIs must not contain wildcards".to_owned());
+    }
+    match scheme {
+        "https" => Ok(()),
+        // BCP §2.6, MCP-1125 §Communication Security: plain http only for loopback.
+        "http" if is_loopback_host(host_of(authority)) => Ok(()),
+        "http" => Err("http redirect URIs are allowed only for loopback hosts".to_owned()),
+        _ => Err(format!("redirect URI scheme {scheme:?} is not allowed, only https or loopback http")),
+    }
+}
+
+/// Whether `requested` matches `registered`: identical strings (RFC 3986 §6.2.1 simple comparison),
+/// or, for loopback http URIs, identical apart from the port (O21 §4.1.1, RFC 8252 §7.3).
+pub(crate) fn redirect_matches(registered: &str, requested: &str) -> bool {
+    if registered == requested {
+        return true;
+    }
+    let (Some(registered_rest), Some(requested_rest)) =
+        (registered.strip_prefix("http://"), requested.strip_prefix("http://"))
+    else {
+        return false;
+    };
+    let registered_authority = authority_of(registered_rest);
+    let requested_authority = authority_of(requested_rest);
+    let registered_host = host_of(registered_authority);
+    let requested_host = host_of(requested_authority);
+    is_loopback_host(registered_host)
+        && registered_host == requested_host
+        && port_is_valid(requested_authority)
+        && registered_rest[registered_authority.len()..] == requested_rest[requested_authority.len()..]
+}
+
+/// Whether the URI is a loopback http redirect (the consent page warns about these, MCP-1125
+/// §Localhost Redirect URI Risks).
+pub(crate) fn is_loopback_redirect(uri: &str) -> bool {
+    uri.strip_prefix("http://").is_some_and(|rest| is_loopback_host(host_of(authority_of(rest))))
+}
+
+/// The host of a redirect URI, to show on the consent page.
+pub(crate) fn redirect_host(uri: &str) -> &str {
+    let rest = uri.split_once("://").map_or(uri, |(_, rest)| rest);
+    host_of(authority_of(rest))
+}
+
+fn authority_of(rest: &str) -> &str {
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    &rest[..end]
+}
+
+fn host_of(authority: &str) -> &str {
+    if authority.starts_with('[') {
+        return authority.find(']').map_or(authority, |end| &authority[..=end]);
+    }
+    authority.split(':').next().unwrap_or(authority)
+}
+
+fn port_is_valid(authority: &str) -> bool {
+    let host = host_of(authority);
+    match authority[host.len()..].strip_prefix(':') {
+        None => authority.len() == host.len(),
+        Some(port) => !port.is_empty() && port.len() <= 5 && port.bytes().all(|b| b.is_ascii_digit()),
+    }
+}
+
+/// Loopback for the lab: `127.0.0.1`, `[::1]` and `localhost` (requirements §8: O21 does not
+/// recommend `localhost`, but MCP's CIMD example lists it).
+fn is_loopback_host(host: &str) -> bool {
+    matches!(host, "127.0.0.1" | "[::1]" | "localhost")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registration_rules() {
+        for ok in [
+            "http://127.0.0.1:53682/callback",
+            "http://127.0.0.1/callback",
+            "http://[::1]:8080/cb",
+            "http://localhost/cb",
+            "https://app.example/cb?x=1",
+        ] {
+            assert!(validate_redirect_uri(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://evil.example/cb",
+            "javascript:alert(1)",
+            "/relative/cb",
+            "https://app.example/cb#frag",
+            "https://*.evil/cb",
+            "data:text/html,hi",
+            "com.example.app:/callback",
+            "https://user:pw@app.example/cb",
+            "https:///cb",
+            "http://127.0.0.1.evil.example/cb",
+            "https://app.example/c b",
+        ] {
+            assert!(validate_redirect_uri(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn matching_is_exact_except_loopback_ports() {
+        let registered = "https://app.example/cb";
+        assert!(redirect_matches(registered, "https://app.example/cb"));
+        for variant in [
+            "https://app.example/cb/",
+            "https://app.example/cb?x=1",
+            "https://app.example/cb/extra",
+            "https://APP.example/cb",
+            "http://app.example/cb",
+            "https://other.example/cb",
+            "https://app.example:444/cb",
+        ] {
+            assert!(!redirect_matches(registered, variant), "{variant}");
+        }
+        let loopback = "http://127.0.0.1/callback";
+        assert!(redirect_matches(loopback, "http://127.0.0.1:53682/callback"));
+        assert!(redirect_matches("http://[::1]/cb", "http://[::1]:1234/cb"));
+        assert!(!redirect_matches(loopback, "http://127.0.0.1:53682/callback/x"));
+        assert!(!redirect_matches(loopback, "http://localhost:53682/callback"));
+        assert!(!redirect_matches(loopback, "http://127.0.0.1:abc/callback"));
+        assert!(!redirect_matches(loopback, "http://127.0.0.1:/callback"));
+        assert!(!redirect_matches(loopback, "https://127.0.0.1:53682/callback"));
+    }
+
+    #[test]
+    fn hosts() {
+        assert_eq!(redirect_host("http://127.0.0.1:5/cb"), "127.0.0.1");
+        assert_eq!(redirect_host("https://[::1]:5/cb"), "[::1]");
+        assert_eq!(redirect_host("https://app.example/cb"), "app.example");
+        assert!(is_loopback_redirect("http://localhost:1/cb"));
+        assert!(!is_loopback_redirect("https://localhost:1/cb"));
+    }
+}

@@ -1,0 +1,349 @@
+//! The AS's state: configuration, keys and the in-memory store of clients, codes, grants and
+//! tokens, behind one mutex (no await ever happens while it is held).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use lab_proto::ClientSecret;
+use lab_proto::Clock;
+use lab_proto::pkce::CodeChallengeMethod;
+use lab_proto::registration::TokenEndpointAuthMethod;
+
+use crate::cimd::{DocumentFetcher, HttpDocumentFetcher};
+use crate::config::{AuthServerConfig, User};
+use crate::keys::{KeyError, KeyRing, SigningAlg};
+use crate::profile::AsProfile;
+
+/// Upper bound of every map in the store, so that a flood of registrations, authorization requests
+/// or tokens cannot grow the lab without limit. Expired entries are pruned first.
+pub(crate) const MAX_ENTRIES: usize = 50_000;
+
+/// How long a new signing key is published before it signs (requirements: "new key published
+/// before it signs"); RSes that cache the JWKS for less than this never see an unknown `kid`.
+pub const KEY_PUBLISH_LEAD_SECONDS: u64 = 60;
+
+/// Where a client came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ClientSource {
+    PreRegistered,
+    Dynamic,
+    MetadataDocument,
+}
+
+/// A client the AS knows.
+#[derive(Debug, Clone)]
+pub(crate) struct Client {
+    pub(crate) client_id: String,
+    pub(crate) client_name: Option<String>,
+    pub(crate) secret: Option<ClientSecret>,
+    pub(crate) auth_method: TokenEndpointAuthMethod,
+    pub(crate) redirect_uris: Vec<String>,
+    pub(crate) grant_types: Vec<String>,
+    /// The scopes the client may ask for; `None` means any lab scope.
+    pub(crate) scope: Option<String>,
+    pub(crate) introspection_resources: Vec<String>,
+    pub(crate) source: ClientSource,
+}
+
+/// A code waiting to be redeemed (O21 §4.1.2: bound to client, redirect URI and challenge).
+#[derive(Debug, Clone)]
+pub(crate) struct CodeRecord {
+    pub(crate) client_id: String,
+    pub(crate) redirect_uri: String,
+    pub(crate) challenge: Option<(String, CodeChallengeMethod)>,
+    pub(crate) resources: Vec<String>,
+    pub(crate) scope: String,
+    pub(crate) sub: String,
+    pub(crate) auth_time: u64,
+    pub(crate) expires_at: u64,
+    /// The grant created by the first redemption; a second valid redemption revokes it (AS-27).
+    pub(crate) redeemed_grant: Option<String>,
+}
+
+/// A grant: what one authorization (or client-credentials request) allowed, shared by the
+/// refresh-token family and the access tokens it produced.
+#[derive(Debug, Clone)]
+pub(crate) struct Grant {
+    pub(crate) client_id: String,
+    pub(crate) sub: String,
+    pub(crate) scope: String,
+    pub(crate) resources: Vec<String>,
+    pub(crate) auth_time: Option<u64>,
+    pub(crate) revoked: bool,
+}
+
+/// A refresh token, keyed by its digest.
+#[derive(Debug, Clone)]
+pub(crate) struct RefreshRecord {
+    pub(crate) grant_id: String,
+    pub(crate) client_id: String,
+    /// Set once it has been exchanged: a second use is reuse (O21 §4.3.1).
+    pub(crate) rotated: bool,
+    pub(crate) revoked: bool,
+    pub(crate) expires_at: u64,
+}
+
+/// An access token the AS minted, keyed by `jti`.
+#[derive(Debug, Clone)]
+pub(crate) struct AccessRecord {
+    pub(crate) grant_id: String,
+    pub(crate) client_id: String,
+    pub(crate) sub: String,
+    pub(crate) scope: String,
+    pub(crate) audiences: Vec<String>,
+    pub(crate) iat: u64,
+    pub(crate) exp: u64,
+    pub(crate) revoked: bool,
+}
+
+/// A validated authorization request waiting for the user's login and consent.
+#[derive(Debug, Clone)]
+pub(crate) struct PendingAuthorization {
+    pub(crate) request: crate::authorize::ValidatedRequest,
+    /// The anti-CSRF token of the consent form (SBP Consent UI, AS-19); also set as a cookie.
+    pub(crate) csrf: String,
+    pub(crate) expires_at: u64,
+}
+
+/// A sliding-window counter per key (AS-41).
+#[derive(Debug, Default)]
+pub(crate) struct RateLimiter {
+    events: HashMap<String, VecDeque<u64>>,
+}
+
+impl RateLimiter {
+    /// `Err(retry_after)` when `key` has `limit` events in the window ending now.
+    pub(crate) fn check(&mut self, key: &str, limit: u32, window: u64, now: u64) -> Result<(), u64> {
+        let Some(events) = self.events.get_mut(key) else { return Ok(()) };
+        while events.front().is_some_and(|&at| at + window <= now) {
+            events.pop_front();
+        }
+        if events.len() >= limit as usize {
+            let oldest = events.front().copied().unwrap_or(now);
+            return Err((oldest + window).saturating_sub(now).max(1));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn record(&mut self, key: &str, now: u64) {
+        if self.events.len() >= MAX_ENTRIES && !self.events.contains_key(key) {
+            self.events.retain(|_, events| events.back().is_some_and(|&at| at + 3600 > now));
+        }
+        let events = self.events.entry(key.to_owned()).or_default();
+        events.push_back(now);
+        // A key never needs more history than the largest limit.
+        while events.len() > 1_000 {
+            events.pop_front();
+        }
+    }
+}
+
+/// Everything that changes while the AS runs.
+#[derive(Debug)]
+pub(crate) struct Store {
+    pub(crate) profile: AsProfile,
+    pub(crate) auto_approve: Option<String>,
+    pub(crate) clients: HashMap<String, Client>,
+    pub(crate) codes: HashMap<String, CodeRecord>,
+    pub(crate) grants: HashMap<String, Grant>,
+    pub(crate) refresh_tokens: HashMap<String, RefreshRecord>,
+    pub(crate) access_tokens: HashMap<String, AccessRecord>,
+    pub(crate) pending: HashMap<String, PendingAuthorization>,
+    /// Code challenges seen recently, with when they may be forgotten (AS-42).
+    pub(crate) seen_challenges: HashMap<String, u64>,
+    pub(crate) keys: KeyRing,
+    pub(crate) token_failures: RateLimiter,
+    pub(crate) registrations: RateLimiter,
+}
+
+impl Store {
+    /// Drops what has expired, so the maps stay bounded by activity in the recent past.
+    pub(crate) fn prune(&mut self, now: u64) {
+        self.codes.retain(|_, code| code.expires_at + 600 > now);
+        self.pending.retain(|_, pending| pending.expires_at > now);
+        self.seen_challenges.retain(|_, forget_at| *forget_at > now);
+        self.refresh_tokens.retain(|_, refresh| refresh.expires_at > now);
+        self.access_tokens.retain(|_, access| access.exp + 3600 > now);
+        let live_grants: std::collections::HashSet<&String> = self
+            .refresh_tokens
+            .values()
+            .map(|refresh| &refresh.grant_id)
+            .chain(self.access_tokens.values().map(|access| &access.grant_id))
+            .chain(self.codes.values().filter_map(|code| code.redeemed_grant.as_ref()))
+            .collect();
+        let keep: std::collections::HashSet<String> = live_grants.into_iter().cloned().collect();
+        self.grants.retain(|id, _| keep.contains(id));
+    }
+
+    /// Revokes a grant and everything minted from it (AS-27, AS-33, AS-39).
+    pub(crate) fn revoke_grant(&mut self, grant_id: &str) {
+        if let Some(grant) = self.grants.get_mut(grant_id) {
+            grant.revoked = true;
+        }
+        for refresh in self.refresh_tokens.values_mut().filter(|refresh| refresh.grant_id == grant_id) {
+            refresh.revoked = true;
+        }
+        for access in self.access_tokens.values_mut().filter(|access| access.grant_id == grant_id) {
+            access.revoked = true;
+        }
+    }
+}
+
+/// The mock authorization server. Cheap to clone: clones share state.
+#[derive(Clone)]
+pub struct AuthServer {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) config: AuthServerConfig,
+    /// The issuer's path (`""` or `/tenant1`), which prefixes every endpoint.
+    pub(crate) path_prefix: String,
+    pub(crate) store: Mutex<Store>,
+    /// Signs the session and consent cookies.
+    pub(crate) cookie_key: aws_lc_rs::hmac::Key,
+    pub(crate) fetcher: Arc<dyn DocumentFetcher>,
+}
+
+/// The AS could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthServerError {
+    #[error("issuer `{0}` must be an https URL without query, fragment or trailing slash")]
+    InvalidIssuer(String),
+    #[error("failed to create signing keys")]
+    Keys(#[from] KeyError),
+    #[error("failed to generate a random cookie key")]
+    Random,
+    #[error("failed to build the client ID metadata document fetcher")]
+    Fetcher(#[source] reqwest::Error),
+}
+
+impl std::fmt::Debug for AuthServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthServer").field("issuer", &self.inner.config.issuer).finish_non_exhaustive()
+    }
+}
+
+impl AuthServer {
+    /// Builds an AS whose client ID metadata documents are fetched over HTTPS trusting the system
+    /// roots. The harness uses [`AuthServer::with_fetcher`] to trust the lab CA instead.
+    pub fn new(config: AuthServerConfig) -> Result<Self, AuthServerError> {
+        let fetcher = HttpDocumentFetcher::new(None).map_err(AuthServerError::Fetcher)?;
+        Self::with_fetcher(config, Arc::new(fetcher))
+    }
+
+    /// Builds an AS with a given document fetcher.
+    pub fn with_fetcher(config: AuthServerConfig, fetcher: Arc<dyn DocumentFetcher>) -> Result<Self, AuthServerError> {
+        let issuer = config.issuer.clone();
+        // RFC 8414 §2: the issuer is an https URL with no query or fragment.
+        let valid = issuer.starts_with("https://")
+            && !issuer.contains(['?', '#'])
+            && !issuer.ends_with('/')
+            && issuer.len() > "https://".len();
+        if !valid {
+            return Err(AuthServerError::InvalidIssuer(issuer));
+        }
+        let (_, path) = lab_proto::metadata::split_origin_path(&issuer);
+        let path_prefix = path.to_owned();
+        let retire_after = config.lifetimes.access_token + config.lifetimes.leeway;
+        let keys = KeyRing::new(config.signing_alg, KEY_PUBLISH_LEAD_SECONDS, retire_after)?;
+        let mut key_bytes = [0_u8; 32];
+        aws_lc_rs::rand::fill(&mut key_bytes).map_err(|_| AuthServerError::Random)?;
+        let cookie_key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &key_bytes);
+        let clients = config
+            .clients
+            .iter()
+            .map(|client| {
+                let record = Client {
+                    client_id: client.client_id.clone(),
+                    client_name: Some(client.client_name.clone()),
+                    secret: client.client_secret.clone(),
+                    auth_method: client.token_endpoint_auth_method,
+                    redirect_uris: client.redirect_uris.clone(),
+                    grant_types: client.grant_types.clone(),
+                    scope: Some(client.scope.clone()),
+                    introspection_resources: client.introspection_resources.clone(),
+                    source: ClientSource::PreRegistered,
+                };
+                (client.client_id.clone(), record)
+            })
+            .collect();
+        let store = Store {
+            profile: config.profile,
+            auto_approve: config.auto_approve.clone(),
+            clients,
+            codes: HashMap::new(),
+            grants: HashMap::new(),
+            refresh_tokens: HashMap::new(),
+            access_tokens: HashMap::new(),
+            pending: HashMap::new(),
+            seen_challenges: HashMap::new(),
+            keys,
+            token_failures: RateLimiter::default(),
+            registrations: RateLimiter::default(),
+        };
+        Ok(Self { inner: Arc::new(Inner { config, path_prefix, store: Mutex::new(store), cookie_key, fetcher }) })
+    }
+
+    /// The issuer identifier.
+    pub fn issuer(&self) -> &str {
+        &self.inner.config.issuer
+    }
+
+    /// The shared clock.
+    pub fn clock(&self) -> &Clock {
+        &self.inner.config.clock
+    }
+
+    /// The configuration the AS was built from.
+    pub fn config(&self) -> &AuthServerConfig {
+        &self.inner.config
+    }
+
+    /// The current fault profile.
+    pub fn profile(&self) -> AsProfile {
+        self.store().profile
+    }
+
+    /// Switches the fault profile (a scenario step).
+    pub fn set_profile(&self, profile: AsProfile) {
+        self.store().profile = profile;
+    }
+
+    /// Switches headless login on (as `user`) or off.
+    pub fn set_auto_approve(&self, user: Option<String>) {
+        self.store().auto_approve = user;
+    }
+
+    /// Starts a key rotation: the new key is published now and signs after
+    /// [`KEY_PUBLISH_LEAD_SECONDS`]. Returns its `kid`.
+    pub fn rotate_keys(&self, alg: SigningAlg) -> Result<String, KeyError> {
+        let now = self.clock().now();
+        let mut store = self.store();
+        store.keys.tick(now);
+        store.keys.rotate(alg, now)
+    }
+
+    /// The published JWKS.
+    pub fn jwks(&self) -> serde_json::Value {
+        let now = self.clock().now();
+        let mut store = self.store();
+        store.keys.tick(now);
+        store.keys.jwks()
+    }
+
+    pub(crate) fn store(&self) -> MutexGuard<'_, Store> {
+        // A panic while holding the lock cannot leave the store half-written in a way that matters
+        // more than refusing every later request would, so poisoning is ignored.
+        self.inner.store.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn user(&self, username: &str) -> Option<&User> {
+        self.inner.config.users.iter().find(|user| user.username == username)
+    }
+
+    /// An endpoint URL under the issuer.
+    pub(crate) fn endpoint(&self, path: &str) -> String {
+        format!("{}{path}", self.inner.config.issuer)
+    }
+}

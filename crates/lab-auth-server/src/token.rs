@@ -1,0 +1,450 @@
+//! The token endpoint (O21 §3.2, §4.1.3, §4.2, §4.3) and access-token minting (RFC 9068).
+//!
+//! Errors follow requirements §3.5 row by row. Every response, success or error, carries
+//! `Cache-Control: no-store` (O21 §3.2.3). Failed requests count against a per-caller limit
+//! (AS-41) so codes and verifiers cannot be guessed at speed.
+
+use std::net::SocketAddr;
+
+use axum::Extension;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use lab_proto::pkce::{self, CodeChallengeMethod};
+use lab_proto::scope::LabScope;
+use lab_proto::token::TokenResponse;
+use lab_proto::{AccessToken, OAuthErrorCode, RefreshToken};
+use serde_json::json;
+
+use crate::authorize::validate_resource;
+use crate::http::{
+    Form, OAuthError, PresentedClient, body_or_error, json_no_store, presented_client, secret_digest, secrets_equal,
+};
+use crate::profile::AsProfile;
+use crate::state::{AccessRecord, AuthServer, Client, Grant, MAX_ENTRIES, RefreshRecord};
+
+/// The caller's address when the harness passes one (router tests have none).
+pub(crate) fn caller_key(peer: Option<&Extension<ConnectInfo<SocketAddr>>>) -> String {
+    peer.map_or_else(|| "local".to_owned(), |Extension(ConnectInfo(address))| address.ip().to_string())
+}
+
+/// `POST /token`.
+pub(crate) async fn token(
+    State(server): State<AuthServer>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    // Failures are counted per caller address and client, so a guesser cannot lock other callers
+    // out of a client, and a long scenario battery against one lab does not trip over itself.
+    let caller = format!("{}|{}", caller_key(peer.as_ref()), claimed_client_id(&headers, body.as_ref().ok()));
+    let now = server.clock().now();
+    let limits = server.inner.config.rate_limits;
+    if let Err(retry_after) =
+        server.store().token_failures.check(&caller, limits.token_failures, limits.window_seconds, now)
+    {
+        return OAuthError::too_many_requests(retry_after).into_response();
+    }
+    match handle(&server, &headers, body).await {
+        Ok(response) => response,
+        Err(error) => {
+            if error.status.is_client_error() {
+                server.store().token_failures.record(&caller, now);
+            }
+            tracing::info!(error = %error.body.error, status = %error.status, "token request refused");
+            error.into_response()
+        }
+    }
+}
+
+/// The client a request names, without checking anything: only a rate-limit key.
+fn claimed_client_id(headers: &HeaderMap, body: Option<&Bytes>) -> String {
+    let form = body.and_then(|body| Form::parse(body).ok()).unwrap_or_default();
+    presented_client(headers, &form, "").map(|presented| presented.client_id().to_owned()).unwrap_or_default()
+}
+
+/// `GET /token` and other methods: O21 §3.2 says POST; the lab answers 405 with the RFC error body.
+pub(crate) async fn token_wrong_method() -> Response {
+    let mut error = OAuthError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        OAuthErrorCode::InvalidRequest,
+        "the token endpoint accepts only POST",
+    );
+    error.retry_after = None;
+    let mut response = error.into_response();
+    response.headers_mut().insert(axum::http::header::ALLOW, axum::http::HeaderValue::from_static("POST"));
+    response
+}
+
+async fn handle(
+    server: &AuthServer,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, OAuthError> {
+    let body = body_or_error(body)?;
+    let form = Form::from_post(headers, &body)?;
+    let grant_type = form.get("grant_type")?;
+    let presented = presented_client(headers, &form, server.issuer())?;
+    let client = authenticate(server, &presented)?;
+    match grant_type {
+        None => Err(OAuthError::invalid_request("missing parameter grant_type")),
+        Some("authorization_code") => authorization_code(server, &form, &client),
+        Some("refresh_token") => refresh_token(server, &form, &client),
+        Some("client_credentials") => client_credentials(server, &form, &client, &presented),
+        // AS-40: no ROPC, no implicit (BCP §2.4).
+        Some(other) => Err(OAuthError::bad_request(
+            OAuthErrorCode::UnsupportedGrantType,
+            format!("grant_type {other} is not supported"),
+        )),
+    }
+}
+
+/// Authenticates the caller with the method its registration names (O21 §3.2.1).
+pub(crate) fn authenticate(server: &AuthServer, presented: &PresentedClient) -> Result<Client, OAuthError> {
+    use lab_proto::registration::TokenEndpointAuthMethod as Method;
+    let client = server.store().clients.get(presented.client_id()).cloned();
+    let basic_failure = || {
+        let mut error =
+            OAuthError::new(StatusCode::UNAUTHORIZED, OAuthErrorCode::InvalidClient, "client authentication failed");
+        error.www_authenticate =
+            Some(lab_proto::www_authenticate::format_challenge("Basic", &[("realm", server.issuer())]));
+        error
+    };
+    let body_failure =
+        || OAuthError::new(StatusCode::BAD_REQUEST, OAuthErrorCode::InvalidClient, "client authentication failed");
+    let secret_matches = |client: &Client, presented_secret: &str| {
+        client.secret.as_ref().is_some_and(|secret| secrets_equal(secret.secret(), presented_secret))
+    };
+    match (presented, client) {
+        (PresentedClient::Basic { client_secret, .. }, Some(client))
+            if client.auth_method == Method::ClientSecretBasic && secret_matches(&client, client_secret.secret()) =>
+        {
+            Ok(client)
+        }
+        (PresentedClient::Basic { .. }, _) => Err(basic_failure()),
+        (PresentedClient::Post { client_secret, .. }, Some(client))
+            if client.auth_method == Method::ClientSecretPost && secret_matches(&client, client_secret.secret()) =>
+        {
+            Ok(client)
+        }
+        (PresentedClient::Public { .. }, Some(client)) if client.auth_method == Method::None => Ok(client),
+        (PresentedClient::Public { .. }, Some(_)) => Err(OAuthError::new(
+            StatusCode::UNAUTHORIZED,
+            OAuthErrorCode::InvalidClient,
+            "this client must authenticate with its secret",
+        )),
+        _ => Err(body_failure()),
+    }
+}
+
+fn authorization_code(server: &AuthServer, form: &Form, client: &Client) -> Result<Response, OAuthError> {
+    let invalid_grant = |description: &str| OAuthError::bad_request(OAuthErrorCode::InvalidGrant, description);
+    let code = form.require("code")?;
+    let verifier = form.get("code_verifier")?;
+    let redirect_uri = form.get("redirect_uri")?;
+    let now = server.clock().now();
+    let digest = secret_digest(code);
+    let record =
+        server.store().codes.get(&digest).cloned().ok_or_else(|| invalid_grant("authorization code is unknown"))?;
+    // O21 §4.1.3: the code must have been issued to this client.
+    if record.client_id != client.client_id {
+        return Err(invalid_grant("authorization code was issued to another client"));
+    }
+    if record.expires_at <= now {
+        return Err(invalid_grant("authorization code has expired"));
+    }
+    match (&record.challenge, verifier) {
+        // O21 §3.2.4, BCP §4.8.2 (PKCE downgrade): a verifier for a code that had no challenge.
+        (None, Some(_)) => {
+            return Err(OAuthError::invalid_request(
+                "code_verifier sent but the authorization request had no code_challenge",
+            ));
+        }
+        (Some(_), None) => return Err(OAuthError::invalid_request("missing parameter code_verifier")),
+        (Some((challenge, method)), Some(verifier)) => {
+            let syntax_ok = pkce::is_valid_verifier_syntax(verifier);
+            // RFC 7636 §4.6: a mismatch is invalid_grant.
+            if !syntax_ok || !pkce::verify(*method, challenge, verifier) {
+                return Err(invalid_grant("code_verifier does not match the code_challenge"));
+            }
+            if *method == CodeChallengeMethod::Plain && server.profile() != AsProfile::AcceptPlainPkce {
+                return Err(invalid_grant("plain PKCE is not accepted"));
+            }
+        }
+        (None, None) => {}
+    }
+    // O21 §10.2, AS-28: redirect_uri is optional here but enforced when present.
+    if redirect_uri.is_some_and(|uri| uri != record.redirect_uri) {
+        return Err(invalid_grant("redirect_uri differs from the authorization request"));
+    }
+    let profile = server.profile();
+    let resources = if profile == AsProfile::IgnoreResource {
+        record.resources.clone()
+    } else {
+        let requested = validate_resource(server, form)
+            .map_err(|(code, description)| OAuthError::bad_request(code, description))?;
+        // RFC 8707 §2.2: only what the authorization request named.
+        if !record.resources.contains(&requested) {
+            return Err(OAuthError::bad_request(
+                OAuthErrorCode::InvalidTarget,
+                "resource was not part of the authorization request",
+            ));
+        }
+        vec![requested]
+    };
+    // AS-27: a second valid redemption is refused and revokes what the first produced. The checks
+    // above come first, so an attacker without the verifier cannot trigger the revocation.
+    if let Some(first_grant) = &record.redeemed_grant {
+        if profile != AsProfile::NoCodeReplayCheck {
+            server.store().revoke_grant(first_grant);
+            tracing::warn!(client_id = %client.client_id, "authorization code replayed; its tokens were revoked");
+            return Err(invalid_grant("authorization code was already used"));
+        }
+    }
+    let grant = Grant {
+        client_id: client.client_id.clone(),
+        sub: record.sub.clone(),
+        scope: record.scope.clone(),
+        resources,
+        auth_time: Some(record.auth_time),
+        revoked: false,
+    };
+    let issue_refresh = client.grant_types.iter().any(|grant_type| grant_type == "refresh_token");
+    let (grant_id, response) = issue(server, grant, issue_refresh)?;
+    if let Some(code) = server.store().codes.get_mut(&digest) {
+        code.redeemed_grant = Some(grant_id);
+    }
+    Ok(response)
+}
+
+fn refresh_token(server: &AuthServer, form: &Form, client: &Client) -> Result<Response, OAuthError> {
+    let invalid_grant = |description: &str| OAuthError::bad_request(OAuthErrorCode::InvalidGrant, description);
+    let presented = form.require("refresh_token")?;
+    let scope = form.get("scope")?;
+    let digest = secret_digest(presented);
+    let now = server.clock().now();
+    let profile = server.profile();
+    let (record, grant) = {
+        let store = server.store();
+        let record =
+            store.refresh_tokens.get(&digest).cloned().ok_or_else(|| invalid_grant("refresh token is unknown"))?;
+        let grant =
+            store.grants.get(&record.grant_id).cloned().ok_or_else(|| invalid_grant("refresh token is unknown"))?;
+        (record, grant)
+    };
+    // O21 §4.3.1: bound to the client it was issued to.
+    if record.client_id != client.client_id {
+        return Err(invalid_grant("refresh token was issued to another client"));
+    }
+    if record.revoked || grant.revoked {
+        return Err(invalid_grant("refresh token was revoked"));
+    }
+    if record.expires_at <= now {
+        return Err(invalid_grant("refresh token has expired"));
+    }
+    if record.rotated && profile != AsProfile::NoRefreshRotation {
+        // AS-33 (O21 §4.3.1, BCP §4.14.2): reuse of a rotated token kills the whole family,
+        // including the legitimate holder's newest token.
+        server.store().revoke_grant(&record.grant_id);
+        tracing::warn!(client_id = %client.client_id, "rotated refresh token reused; the grant was revoked");
+        return Err(invalid_grant("refresh token was already used"));
+    }
+    let scope = match scope {
+        None => grant.scope.clone(),
+        Some(requested) => {
+            if !lab_proto::scope::split(requested).iter().all(|token| LabScope::parse(token).is_some())
+                || !lab_proto::scope::is_subset(requested, &grant.scope)
+            {
+                return Err(OAuthError::bad_request(OAuthErrorCode::InvalidScope, "scope exceeds the original grant"));
+            }
+            lab_proto::scope::split(requested).join(" ")
+        }
+    };
+    let resources = if profile == AsProfile::IgnoreResource || form.get("resource")?.is_none() {
+        // The grant's resource is kept when the client does not repeat it.
+        grant.resources.clone()
+    } else {
+        let requested = validate_resource(server, form)
+            .map_err(|(code, description)| OAuthError::bad_request(code, description))?;
+        if !grant.resources.contains(&requested) {
+            return Err(OAuthError::bad_request(
+                OAuthErrorCode::InvalidTarget,
+                "resource is outside the original grant",
+            ));
+        }
+        vec![requested]
+    };
+    if profile == AsProfile::NoRefreshRotation {
+        // Weak: the same refresh token stays valid and is handed back.
+        let access = mint_access_token(server, &record.grant_id, &grant, &scope, &resources)?;
+        let body = TokenResponse {
+            access_token: access,
+            token_type: "Bearer".to_owned(),
+            expires_in: Some(server.inner.config.lifetimes.access_token),
+            refresh_token: Some(RefreshToken::new(presented)),
+            scope: Some(scope),
+        };
+        return Ok(json_no_store(StatusCode::OK, &body));
+    }
+    if let Some(old) = server.store().refresh_tokens.get_mut(&digest) {
+        old.rotated = true;
+    }
+    let access = mint_access_token(server, &record.grant_id, &grant, &scope, &resources)?;
+    let refresh = new_refresh_token(server, &record.grant_id, &client.client_id)?;
+    let body = TokenResponse {
+        access_token: access,
+        token_type: "Bearer".to_owned(),
+        expires_in: Some(server.inner.config.lifetimes.access_token),
+        refresh_token: Some(refresh),
+        scope: Some(scope),
+    };
+    Ok(json_no_store(StatusCode::OK, &body))
+}
+
+fn client_credentials(
+    server: &AuthServer,
+    form: &Form,
+    client: &Client,
+    presented: &PresentedClient,
+) -> Result<Response, OAuthError> {
+    // O21 §4.2: only confidential clients, and only those registered for the grant.
+    if matches!(presented, PresentedClient::Public { .. })
+        || !client.grant_types.iter().any(|grant| grant == "client_credentials")
+    {
+        return Err(OAuthError::bad_request(
+            OAuthErrorCode::UnauthorizedClient,
+            "this client may not use client_credentials",
+        ));
+    }
+    let requested = form.get("scope")?.unwrap_or("mcp:read");
+    if !lab_proto::scope::split(requested).iter().all(|token| LabScope::parse(token).is_some()) {
+        return Err(OAuthError::bad_request(OAuthErrorCode::InvalidScope, "unknown scope"));
+    }
+    if let Some(allowed) = &client.scope {
+        if !lab_proto::scope::is_subset(requested, allowed) {
+            return Err(OAuthError::bad_request(
+                OAuthErrorCode::InvalidScope,
+                "scope exceeds what the client registered",
+            ));
+        }
+    }
+    let resources = if server.profile() == AsProfile::IgnoreResource {
+        server.inner.config.resources.clone()
+    } else {
+        vec![
+            validate_resource(server, form)
+                .map_err(|(code, description)| OAuthError::bad_request(code, description))?,
+        ]
+    };
+    // RFC 9068 §2.2: for a client acting on its own behalf, `sub` is the client id (RS-23).
+    let grant = Grant {
+        client_id: client.client_id.clone(),
+        sub: client.client_id.clone(),
+        scope: lab_proto::scope::split(requested).join(" "),
+        resources,
+        auth_time: None,
+        revoked: false,
+    };
+    Ok(issue(server, grant, false)?.1)
+}
+
+/// Stores a grant and answers with its first tokens.
+fn issue(server: &AuthServer, grant: Grant, with_refresh: bool) -> Result<(String, Response), OAuthError> {
+    let grant_id = lab_proto::random_token(16).map_err(|_| OAuthError::server_error())?;
+    {
+        let now = server.clock().now();
+        let mut store = server.store();
+        store.prune(now);
+        if store.grants.len() >= MAX_ENTRIES {
+            return Err(OAuthError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                OAuthErrorCode::TemporarilyUnavailable,
+                "too many grants",
+            ));
+        }
+        store.grants.insert(grant_id.clone(), grant.clone());
+    }
+    let access = mint_access_token(server, &grant_id, &grant, &grant.scope, &grant.resources)?;
+    let refresh = if with_refresh { Some(new_refresh_token(server, &grant_id, &grant.client_id)?) } else { None };
+    let body = TokenResponse {
+        access_token: access,
+        token_type: "Bearer".to_owned(),
+        expires_in: Some(server.inner.config.lifetimes.access_token),
+        refresh_token: refresh,
+        // O21 §3.2.3 requires it only when it differs from the request; the lab always sends it.
+        scope: Some(grant.scope.clone()),
+    };
+    tracing::info!(client_id = %grant.client_id, sub = %grant.sub, scope = %grant.scope, "tokens issued");
+    Ok((grant_id, json_no_store(StatusCode::OK, &body)))
+}
+
+fn new_refresh_token(server: &AuthServer, grant_id: &str, client_id: &str) -> Result<RefreshToken, OAuthError> {
+    let token = lab_proto::random_token(32).map_err(|_| OAuthError::server_error())?;
+    let now = server.clock().now();
+    server.store().refresh_tokens.insert(
+        secret_digest(&token),
+        RefreshRecord {
+            grant_id: grant_id.to_owned(),
+            client_id: client_id.to_owned(),
+            rotated: false,
+            revoked: false,
+            expires_at: now + server.inner.config.lifetimes.refresh_token_idle,
+        },
+    );
+    Ok(RefreshToken::new(token))
+}
+
+/// Mints an RFC 9068 access token: `typ` `at+jwt`, `aud` the resource, a `jti`, the `client_id`
+/// and the `scope` (AS-35, AS-29).
+pub(crate) fn mint_access_token(
+    server: &AuthServer,
+    grant_id: &str,
+    grant: &Grant,
+    scope: &str,
+    resources: &[String],
+) -> Result<AccessToken, OAuthError> {
+    let now = server.clock().now();
+    let exp = now + server.inner.config.lifetimes.access_token;
+    let jti = lab_proto::random_token(16).map_err(|_| OAuthError::server_error())?;
+    let aud = match resources {
+        [one] => json!(one),
+        many => json!(many),
+    };
+    let mut claims = json!({
+        "iss": server.issuer(),
+        "sub": grant.sub,
+        "aud": aud,
+        "exp": exp,
+        "iat": now,
+        "nbf": now,
+        "jti": jti,
+        "client_id": grant.client_id,
+        "scope": scope,
+    });
+    if let (Some(auth_time), Some(members)) = (grant.auth_time, claims.as_object_mut()) {
+        members.insert("auth_time".into(), json!(auth_time));
+    }
+    let key = {
+        let mut store = server.store();
+        store.keys.tick(now);
+        store.keys.active()
+    };
+    let key = key.ok_or_else(OAuthError::server_error)?;
+    let token = key.sign_jwt("at+jwt", &claims).map_err(|_| OAuthError::server_error())?;
+    server.store().access_tokens.insert(
+        jti,
+        AccessRecord {
+            grant_id: grant_id.to_owned(),
+            client_id: grant.client_id.clone(),
+            sub: grant.sub.clone(),
+            scope: scope.to_owned(),
+            audiences: resources.to_vec(),
+            iat: now,
+            exp,
+            revoked: false,
+        },
+    );
+    Ok(AccessToken::new(token))
+}
