@@ -192,10 +192,10 @@ pub(crate) async fn authorize(State(server): State<AuthServer>, headers: HeaderM
         return approve(&server, &request, &username).into_response(StatusCode::FOUND);
     }
     let session_user = session_user(&server, &headers);
-    if let Some(user) = &session_user {
-        if consent_covers(&server, &headers, user, &request.client_id, &request.scope) {
-            return approve(&server, &request, user).into_response(StatusCode::FOUND);
-        }
+    if let Some(user) = &session_user
+        && consent_covers(&server, &headers, user, &request.client_id, &request.scope)
+    {
+        return approve(&server, &request, user).into_response(StatusCode::FOUND);
     }
     // AS-22: `prompt=none` never short-cuts a login; the user sees the page.
     render_consent(&server, request, session_user.as_deref(), None, StatusCode::OK)
@@ -343,10 +343,10 @@ fn validate_scope(form: &Form, client: &Client) -> Result<String, (OAuthErrorCod
         }
     }
     let scope = tokens.join(" ");
-    if let Some(allowed) = &client.scope {
-        if !lab_proto::scope::is_subset(&scope, allowed) {
-            return Err(invalid_scope("scope exceeds what the client registered".to_owned()));
-        }
+    if let Some(allowed) = &client.scope
+        && !lab_proto::scope::is_subset(&scope, allowed)
+    {
+        return Err(invalid_scope("scope exceeds what the client registered".to_owned()));
     }
     Ok(scope)
 }

@@ -131,11 +131,24 @@ pub(crate) struct Form {
 impl Form {
     /// Parses a form body or query string. The bytes must be UTF-8 (O21 §3.2).
     pub(crate) fn parse(bytes: &[u8]) -> Result<Self, OAuthError> {
-        if std::str::from_utf8(bytes).is_err() {
-            return Err(OAuthError::invalid_request("request parameters are not UTF-8"));
+        let not_utf8 = || OAuthError::invalid_request("request parameters are not UTF-8");
+        let mut pairs = Vec::new();
+        for field in bytes.split(|&byte| byte == b'&').filter(|field| !field.is_empty()) {
+            let (key, value) = match field.iter().position(|&byte| byte == b'=') {
+                Some(index) => (&field[..index], &field[index + 1..]),
+                None => (field, &b""[..]),
+            };
+            // Decoded strictly, unlike `url::form_urlencoded`, which would turn `%ff` into U+FFFD
+            // and silently accept it.
+            let decode = |part: &[u8]| -> Result<String, OAuthError> {
+                let plus_as_space: Vec<u8> = part.iter().map(|&byte| if byte == b'+' { b' ' } else { byte }).collect();
+                percent_encoding::percent_decode(&plus_as_space)
+                    .decode_utf8()
+                    .map(|text| text.into_owned())
+                    .map_err(|_| not_utf8())
+            };
+            pairs.push((decode(key)?, decode(value)?));
         }
-        let pairs =
-            url::form_urlencoded::parse(bytes).map(|(key, value)| (key.into_owned(), value.into_owned())).collect();
         Ok(Self { pairs })
     }
 
@@ -307,6 +320,8 @@ mod tests {
         assert_eq!(form.get("d").unwrap(), Some("2"));
         assert_eq!(form.get("e").unwrap(), Some("+ "));
         assert!(Form::parse(b"a=\xff").is_err());
+        assert!(Form::parse(b"a=%ff").is_err());
+        assert_eq!(Form::parse(b"a=%EF%BF%BD").unwrap().get("a").unwrap(), Some("\u{fffd}"));
     }
 
     #[test]

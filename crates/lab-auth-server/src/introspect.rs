@@ -34,19 +34,18 @@ fn handle_introspect(
     let form = Form::from_post(headers, &body)?;
     // RFC 7662 §2.1: the caller must be authorized, "to prevent token scanning"; in the lab only a
     // resource server's client may introspect, and only tokens meant for that resource.
-    let presented = match presented_client(headers, &form, server.issuer()) {
-        Ok(presented) => presented,
-        Err(_) => return Err(unauthorized(server)),
+    let Ok(presented) = presented_client(headers, &form, server.issuer()) else {
+        return Err(unauthorized(server));
     };
     let caller = authenticate(server, &presented).map_err(|_| unauthorized(server))?;
     if caller.introspection_resources.is_empty() || !caller.auth_method.is_confidential() {
         return Err(unauthorized(server));
     }
     let token = form.require("token")?;
-    if let Some(hint) = form.get("token_type_hint")? {
-        if TokenTypeHint::parse(hint).is_none() {
-            return Err(OAuthError::bad_request(OAuthErrorCode::UnsupportedTokenType, "unknown token_type_hint"));
-        }
+    if let Some(hint) = form.get("token_type_hint")?
+        && TokenTypeHint::parse(hint).is_none()
+    {
+        return Err(OAuthError::bad_request(OAuthErrorCode::UnsupportedTokenType, "unknown token_type_hint"));
     }
     let now = server.clock().now();
     let response = access_token_status(server, token, now)
@@ -131,10 +130,10 @@ fn handle_revoke(
     let presented = presented_client(headers, &form, server.issuer())?;
     let client = authenticate(server, &presented)?;
     let token = form.require("token")?;
-    if let Some(hint) = form.get("token_type_hint")? {
-        if TokenTypeHint::parse(hint).is_none() {
-            return Err(OAuthError::bad_request(OAuthErrorCode::UnsupportedTokenType, "unknown token_type_hint"));
-        }
+    if let Some(hint) = form.get("token_type_hint")?
+        && TokenTypeHint::parse(hint).is_none()
+    {
+        return Err(OAuthError::bad_request(OAuthErrorCode::UnsupportedTokenType, "unknown token_type_hint"));
     }
     let mut store = server.store();
     // Refresh token: revoking it cascades to the whole grant (RFC 7009 §2.1 SHOULD).

@@ -110,16 +110,15 @@ fn handle(
         validate_redirect_uri(uri)
             .map_err(|reason| OAuthError::bad_request(OAuthErrorCode::InvalidRedirectUri, reason))?;
     }
-    if let Some(scope) = &request.scope {
-        if let Some(unknown) = lab_proto::scope::split(scope).into_iter().find(|token| LabScope::parse(token).is_none())
-        {
-            return Err(metadata_error(format!("unknown scope {unknown}")));
-        }
+    if let Some(scope) = &request.scope
+        && let Some(unknown) = lab_proto::scope::split(scope).into_iter().find(|token| LabScope::parse(token).is_none())
+    {
+        return Err(metadata_error(format!("unknown scope {unknown}")));
     }
-    if let Some(application_type) = &request.application_type {
-        if !matches!(application_type.as_str(), "native" | "web") {
-            return Err(metadata_error("application_type must be native or web"));
-        }
+    if let Some(application_type) = &request.application_type
+        && !matches!(application_type.as_str(), "native" | "web")
+    {
+        return Err(metadata_error("application_type must be native or web"));
     }
     // RFC 7591 §3.2.1, O21 §7.4: the AS chooses the client_id; a supplied one is ignored.
     let client_id = format!("dcr-{}", lab_proto::random_token(16).map_err(|_| OAuthError::server_error())?);

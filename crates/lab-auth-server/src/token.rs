@@ -196,12 +196,12 @@ fn authorization_code(server: &AuthServer, form: &Form, client: &Client) -> Resu
     };
     // AS-27: a second valid redemption is refused and revokes what the first produced. The checks
     // above come first, so an attacker without the verifier cannot trigger the revocation.
-    if let Some(first_grant) = &record.redeemed_grant {
-        if profile != AsProfile::NoCodeReplayCheck {
-            server.store().revoke_grant(first_grant);
-            tracing::warn!(client_id = %client.client_id, "authorization code replayed; its tokens were revoked");
-            return Err(invalid_grant("authorization code was already used"));
-        }
+    if let Some(first_grant) = &record.redeemed_grant
+        && profile != AsProfile::NoCodeReplayCheck
+    {
+        server.store().revoke_grant(first_grant);
+        tracing::warn!(client_id = %client.client_id, "authorization code replayed; its tokens were revoked");
+        return Err(invalid_grant("authorization code was already used"));
     }
     let grant = Grant {
         client_id: client.client_id.clone(),
@@ -322,13 +322,10 @@ fn client_credentials(
     if !lab_proto::scope::split(requested).iter().all(|token| LabScope::parse(token).is_some()) {
         return Err(OAuthError::bad_request(OAuthErrorCode::InvalidScope, "unknown scope"));
     }
-    if let Some(allowed) = &client.scope {
-        if !lab_proto::scope::is_subset(requested, allowed) {
-            return Err(OAuthError::bad_request(
-                OAuthErrorCode::InvalidScope,
-                "scope exceeds what the client registered",
-            ));
-        }
+    if let Some(allowed) = &client.scope
+        && !lab_proto::scope::is_subset(requested, allowed)
+    {
+        return Err(OAuthError::bad_request(OAuthErrorCode::InvalidScope, "scope exceeds what the client registered"));
     }
     let resources = if server.profile() == AsProfile::IgnoreResource {
         server.inner.config.resources.clone()
