@@ -11,6 +11,7 @@
 pub mod clock;
 pub mod error;
 pub mod jose;
+pub mod jsonrpc;
 pub mod metadata;
 pub mod pkce;
 pub mod registration;

@@ -1,0 +1,67 @@
+//! Who is calling: a user, a client acting for itself, or nobody.
+
+/// The kind of caller (RS-23: a client-credentials token is not a user, whatever its `sub` says).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrincipalKind {
+    /// A user's token: `sub` is the user.
+    User,
+    /// A client-credentials token: `sub` equals `client_id` (RFC 9068 §2.2).
+    Client,
+    /// No token (only with `--anonymous-public`, for public tools).
+    Anonymous,
+}
+
+/// A verified caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub sub: String,
+    pub client_id: String,
+    pub scope: String,
+    pub kind: PrincipalKind,
+}
+
+impl Principal {
+    /// The anonymous caller.
+    pub fn anonymous() -> Self {
+        Self { sub: String::new(), client_id: String::new(), scope: String::new(), kind: PrincipalKind::Anonymous }
+    }
+
+    /// Classifies a token's subject (RS-23).
+    pub fn from_token(sub: String, client_id: String, scope: String) -> Self {
+        let kind = if sub == client_id { PrincipalKind::Client } else { PrincipalKind::User };
+        Self { sub, client_id, scope, kind }
+    }
+
+    /// The user, if the caller is one.
+    pub fn user_id(&self) -> Option<&str> {
+        (self.kind == PrincipalKind::User).then_some(self.sub.as_str())
+    }
+
+    /// What sessions and rate limits are keyed by (SBP Session Hijacking: `<user_id>:<session_id>`).
+    pub fn key(&self) -> String {
+        match self.kind {
+            PrincipalKind::User => format!("user:{}", self.sub),
+            PrincipalKind::Client => format!("client:{}", self.client_id),
+            PrincipalKind::Anonymous => "anonymous".to_owned(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_credentials_tokens_are_not_users() {
+        let client = Principal::from_token(
+            "lab-confidential-client".into(),
+            "lab-confidential-client".into(),
+            "mcp:read".into(),
+        );
+        assert_eq!(client.kind, PrincipalKind::Client);
+        assert_eq!(client.user_id(), None);
+        let user = Principal::from_token("alice".into(), "dcr-x".into(), "mcp:read".into());
+        assert_eq!(user.user_id(), Some("alice"));
+        assert_eq!(user.key(), "user:alice");
+    }
+}

@@ -1,0 +1,101 @@
+//! RS fault profiles: named weaknesses a scenario switches on to prove an attack succeeds against a
+//! vulnerable server. The default, [`RsProfile::Conforming`], follows the specs.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A named RS behaviour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum RsProfile {
+    /// Spec-conforming (the default).
+    #[default]
+    Conforming,
+    /// Tokens for any audience are accepted (weak: RFC 8707, MCP-1125 §Token Handling).
+    SkipAudienceCheck,
+    /// `alg: none` and HS256 keyed with the public key are accepted (weak: RFC 8725 §2.1).
+    AcceptAnyAlg,
+    /// Objects of other users are served (weak: RS-19, IDOR).
+    NoOwnerCheck,
+    /// Personal and payment data is returned unmasked (weak: seed §7.5).
+    NoRedaction,
+    /// A known session id stands in for a token (weak: SBP Session Hijacking).
+    SessionAsAuth,
+    /// `Origin` and `Host` are not checked (weak: TR-1125 DNS rebinding).
+    NoOriginCheck,
+}
+
+impl RsProfile {
+    /// Every profile, the default first.
+    pub const ALL: [RsProfile; 7] = [
+        Self::Conforming,
+        Self::SkipAudienceCheck,
+        Self::AcceptAnyAlg,
+        Self::NoOwnerCheck,
+        Self::NoRedaction,
+        Self::SessionAsAuth,
+        Self::NoOriginCheck,
+    ];
+
+    /// The kebab-case name used by the CLI and scenario files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Conforming => "conforming",
+            Self::SkipAudienceCheck => "skip-audience-check",
+            Self::AcceptAnyAlg => "accept-any-alg",
+            Self::NoOwnerCheck => "no-owner-check",
+            Self::NoRedaction => "no-redaction",
+            Self::SessionAsAuth => "session-as-auth",
+            Self::NoOriginCheck => "no-origin-check",
+        }
+    }
+
+    /// What the profile does.
+    pub fn summary(self) -> &'static str {
+        match self {
+            Self::Conforming => "follows the specs",
+            Self::SkipAudienceCheck => "accepts tokens minted for any resource (weak)",
+            Self::AcceptAnyAlg => "accepts alg=none and HS256 keyed with the public key (weak)",
+            Self::NoOwnerCheck => "serves other users' orders and profiles (weak)",
+            Self::NoRedaction => "returns card numbers, IDs, cost prices unmasked (weak)",
+            Self::SessionAsAuth => "accepts a session id instead of a token (weak)",
+            Self::NoOriginCheck => "does not validate Origin and Host (weak)",
+        }
+    }
+}
+
+impl fmt::Display for RsProfile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// An unknown profile name; the message lists the known ones.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown resource server profile `{name}`, expected one of: {}", RsProfile::ALL.iter().map(|profile| profile.name()).collect::<Vec<_>>().join(", "))]
+pub struct UnknownRsProfile {
+    pub name: String,
+}
+
+impl FromStr for RsProfile {
+    type Err = UnknownRsProfile;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|profile| profile.name() == name)
+            .ok_or_else(|| UnknownRsProfile { name: name.to_owned() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for profile in RsProfile::ALL {
+            assert_eq!(profile.name().parse::<RsProfile>(), Ok(profile));
+        }
+        assert!("lax".parse::<RsProfile>().unwrap_err().to_string().contains("no-owner-check"));
+    }
+}

@@ -1,0 +1,259 @@
+//! The RS's configuration and state.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use lab_proto::Clock;
+
+use crate::data::Shop;
+use crate::principal::Principal;
+use crate::profile::RsProfile;
+use crate::upstream::Upstream;
+use crate::verify::{Checks, IntrospectionSource, IntrospectionVerifier, JwtVerifier, KeySource, Rejection, Verifier};
+
+/// How the RS checks bearer tokens.
+#[derive(Clone)]
+pub enum VerifyConfig {
+    /// Local RFC 9068 validation with the AS's JWKS (the default).
+    Jwt(Arc<dyn KeySource>),
+    /// RFC 7662 introspection at the AS, so revocation takes effect at once.
+    Introspection(Arc<dyn IntrospectionSource>),
+}
+
+impl std::fmt::Debug for VerifyConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Jwt(_) => "Jwt",
+            Self::Introspection(_) => "Introspection",
+        })
+    }
+}
+
+/// Requests allowed per principal in a window (lab decision, seed §7.7 "rate limiting").
+#[derive(Debug, Clone, Copy)]
+pub struct RateLimit {
+    pub requests: u32,
+    pub window_seconds: u64,
+}
+
+/// Everything the RS is built from.
+#[derive(Clone)]
+pub struct McpServerConfig {
+    /// The canonical MCP URL: the `resource` of the PRM and the `aud` tokens must carry.
+    pub resource: String,
+    /// The one AS this RS trusts.
+    pub issuer: String,
+    pub verify: VerifyConfig,
+    pub profile: RsProfile,
+    /// Callers without a token may use the public tools (`--anonymous-public`).
+    pub anonymous_public: bool,
+    /// Browser origins allowed to call the RS (CORS and the `Origin` check, TR-1125).
+    pub allowed_origins: Vec<String>,
+    /// `Host` values the RS answers to (DNS-rebinding defence).
+    pub allowed_hosts: Vec<String>,
+    /// Clock skew allowed on `exp` and `nbf` (requirements §0.4: 30 s).
+    pub leeway: u64,
+    pub clock: Clock,
+    pub resource_name: String,
+    pub rate_limit: Option<RateLimit>,
+    pub upstream: Option<Arc<dyn Upstream>>,
+}
+
+impl std::fmt::Debug for McpServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("McpServerConfig")
+            .field("resource", &self.resource)
+            .field("issuer", &self.issuer)
+            .field("verify", &self.verify)
+            .field("profile", &self.profile)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The MCP Inspector's default origins: the lab answers its CORS preflights.
+pub const INSPECTOR_ORIGINS: [&str; 2] = ["http://localhost:6274", "http://127.0.0.1:6274"];
+
+impl McpServerConfig {
+    /// The lab defaults for `resource` trusting `issuer`: hosts derived from the resource's port,
+    /// the Inspector's origins, 30 s leeway, 100 requests per 10 s per principal.
+    pub fn new(resource: impl Into<String>, issuer: impl Into<String>, verify: VerifyConfig) -> Self {
+        let resource = resource.into();
+        let (origin, _) = lab_proto::metadata::split_origin_path(&resource);
+        let authority = origin.split_once("://").map_or(origin, |(_, authority)| authority).to_owned();
+        let port = authority.rsplit_once(':').map(|(_, port)| port.to_owned());
+        let allowed_hosts = match port {
+            Some(port) => vec![format!("127.0.0.1:{port}"), format!("localhost:{port}"), format!("[::1]:{port}")],
+            None => vec![authority],
+        };
+        Self {
+            resource,
+            issuer: issuer.into(),
+            verify,
+            profile: RsProfile::Conforming,
+            anonymous_public: false,
+            allowed_origins: INSPECTOR_ORIGINS.iter().map(|origin| (*origin).to_owned()).collect(),
+            allowed_hosts,
+            leeway: 30,
+            clock: Clock::system(),
+            resource_name: "MCP Lab RS".to_owned(),
+            rate_limit: Some(RateLimit { requests: 100, window_seconds: 10 }),
+            upstream: None,
+        }
+    }
+}
+
+/// An MCP session, bound to the principal that created it (RS-18).
+#[derive(Debug, Clone)]
+pub(crate) struct Session {
+    pub(crate) principal_key: String,
+    pub(crate) protocol_version: String,
+    pub(crate) principal: Principal,
+    pub(crate) last_seen: u64,
+}
+
+/// How many sessions the RS keeps; idle ones go first.
+pub(crate) const MAX_SESSIONS: usize = 10_000;
+/// Idle sessions end after this long.
+pub(crate) const SESSION_IDLE_SECONDS: u64 = 3600;
+
+pub(crate) struct Inner {
+    pub(crate) config: McpServerConfig,
+    pub(crate) verifier: Verifier,
+    pub(crate) profile: Mutex<RsProfile>,
+    pub(crate) shop: Mutex<Shop>,
+    pub(crate) sessions: Mutex<HashMap<String, Session>>,
+    pub(crate) requests: Mutex<HashMap<String, VecDeque<u64>>>,
+    pub(crate) mcp_path: String,
+    pub(crate) prm_path: String,
+}
+
+/// The mock MCP resource server. Cheap to clone: clones share state.
+#[derive(Clone)]
+pub struct McpServer {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for McpServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("McpServer").field("resource", &self.inner.config.resource).finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // No lock is held across an await, and a panic mid-update leaves nothing worse than the
+    // update undone, so poisoning is ignored.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl McpServer {
+    /// Builds the RS.
+    pub fn new(config: McpServerConfig) -> Self {
+        let verifier = match &config.verify {
+            VerifyConfig::Jwt(source) => Verifier::Jwt(JwtVerifier::new(
+                config.issuer.clone(),
+                config.resource.clone(),
+                config.leeway,
+                config.clock.clone(),
+                source.clone(),
+            )),
+            VerifyConfig::Introspection(source) => Verifier::Introspection(IntrospectionVerifier::new(
+                config.issuer.clone(),
+                config.resource.clone(),
+                config.leeway,
+                config.clock.clone(),
+                source.clone(),
+            )),
+        };
+        let (_, path) = lab_proto::metadata::split_origin_path(&config.resource);
+        let mcp_path = if path.is_empty() { "/".to_owned() } else { path.to_owned() };
+        let prm_path = format!("/.well-known/oauth-protected-resource{path}");
+        let profile = Mutex::new(config.profile);
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                verifier,
+                profile,
+                shop: Mutex::new(Shop::seeded()),
+                sessions: Mutex::new(HashMap::new()),
+                requests: Mutex::new(HashMap::new()),
+                mcp_path,
+                prm_path,
+            }),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &McpServerConfig {
+        &self.inner.config
+    }
+
+    /// The current profile.
+    pub fn profile(&self) -> RsProfile {
+        *lock(&self.inner.profile)
+    }
+
+    /// Switches the profile (a scenario step).
+    pub fn set_profile(&self, profile: RsProfile) {
+        *lock(&self.inner.profile) = profile;
+    }
+
+    /// The PRM URL of this RS (RFC 9728 §3.1).
+    pub fn resource_metadata_url(&self) -> String {
+        lab_proto::metadata::protected_resource_metadata_url(&self.inner.config.resource)
+    }
+
+    /// Verifies a bearer token as a request would (header parse excluded): the RS's real
+    /// verification path, exposed for benchmarks.
+    pub async fn verify_token(&self, token: &str) -> Result<Principal, Rejection> {
+        let checks = self.checks();
+        self.inner.verifier.verify(token, checks).await
+    }
+
+    /// Fetches the JWKS now (JWT mode), so the first request does not wait for it.
+    pub async fn prefetch_keys(&self) {
+        if let Verifier::Jwt(verifier) = &self.inner.verifier {
+            verifier.prefetch().await;
+        }
+    }
+
+    /// How many JWKS fetches the verifier has made (JWT mode).
+    pub fn jwks_fetches(&self) -> u64 {
+        match &self.inner.verifier {
+            Verifier::Jwt(verifier) => verifier.jwks_fetches(),
+            Verifier::Introspection(_) => 0,
+        }
+    }
+
+    pub(crate) fn checks(&self) -> Checks {
+        let profile = self.profile();
+        Checks { audience: profile != RsProfile::SkipAudienceCheck, any_alg: profile == RsProfile::AcceptAnyAlg }
+    }
+
+    pub(crate) fn shop(&self) -> MutexGuard<'_, Shop> {
+        lock(&self.inner.shop)
+    }
+
+    pub(crate) fn sessions(&self) -> MutexGuard<'_, HashMap<String, Session>> {
+        lock(&self.inner.sessions)
+    }
+
+    /// `Err(retry_after)` when the principal is over its rate limit (sliding window).
+    pub(crate) fn rate_limit(&self, key: &str) -> Result<(), u64> {
+        let Some(limit) = self.inner.config.rate_limit else { return Ok(()) };
+        let now = self.inner.config.clock.now();
+        let mut requests = lock(&self.inner.requests);
+        if requests.len() >= MAX_SESSIONS && !requests.contains_key(key) {
+            requests.retain(|_, events| events.back().is_some_and(|&at| at + limit.window_seconds > now));
+        }
+        let events = requests.entry(key.to_owned()).or_default();
+        while events.front().is_some_and(|&at| at + limit.window_seconds <= now) {
+            events.pop_front();
+        }
+        if events.len() >= limit.requests as usize {
+            let oldest = events.front().copied().unwrap_or(now);
+            return Err((oldest + limit.window_seconds).saturating_sub(now).max(1));
+        }
+        events.push_back(now);
+        Ok(())
+    }
+}

@@ -1,0 +1,476 @@
+//! Bearer token verification: RFC 9068 §4 JWT validation against the AS's JWKS, or RFC 7662
+//! introspection (requirements §3.8, RS-06, RS-08, RS-09).
+//!
+//! The JWT path is the hot path of every request, so keys are parsed once per `kid` into aws-lc-rs
+//! `ParsedPublicKey`s and the header and claims are decoded once. An unknown `kid` triggers at most
+//! one JWKS refetch per [`MIN_REFETCH_SECONDS`], so a flood of forged `kid`s cannot turn the RS into
+//! a JWKS amplifier.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use aws_lc_rs::signature::{self, ParsedPublicKey, RsaPublicKeyComponents};
+use lab_proto::Clock;
+use lab_proto::jose::{JoseHeader, b64url_decode, decode_json, split_compact};
+use lab_proto::token::{AccessTokenClaims, IntrospectionResponse};
+use serde_json::Value;
+
+use crate::principal::Principal;
+
+/// The largest token the RS reads; anything larger is malformed.
+pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
+/// At most one JWKS refetch for unknown `kid`s in this many seconds (RFC 9068 §4, kid-unknown row).
+pub const MIN_REFETCH_SECONDS: u64 = 10;
+
+/// A boxed future, for the source traits.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Where the JWKS comes from: the AS's `jwks_uri`, or an in-process stand-in in tests.
+pub trait KeySource: Send + Sync {
+    fn fetch_jwks(&self) -> BoxFuture<'_, Result<Value, String>>;
+}
+
+/// RFC 7662 introspection against the AS.
+pub trait IntrospectionSource: Send + Sync {
+    fn introspect<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<IntrospectionResponse, String>>;
+}
+
+/// Why a token was refused; the description goes into the `WWW-Authenticate` challenge.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Rejection(pub String);
+
+fn reject(description: &str) -> Rejection {
+    Rejection(description.to_owned())
+}
+
+/// What a verification checks beyond the signature; the weak RS profiles turn checks off.
+#[derive(Debug, Clone, Copy)]
+pub struct Checks {
+    pub audience: bool,
+    /// Weak `accept-any-alg`: `none` and `HS256` (keyed with the public key) are accepted.
+    pub any_alg: bool,
+}
+
+impl Checks {
+    /// Everything on.
+    pub const STRICT: Checks = Checks { audience: true, any_alg: false };
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Alg {
+    Es256,
+    Rs256,
+    Ps256,
+    EdDsa,
+}
+
+impl Alg {
+    fn parse(name: &str) -> Option<Self> {
+        match name {
+            "ES256" => Some(Self::Es256),
+            "RS256" => Some(Self::Rs256),
+            "PS256" => Some(Self::Ps256),
+            "EdDSA" => Some(Self::EdDsa),
+            _ => None,
+        }
+    }
+}
+
+/// A JWKS key, parsed once.
+struct VerifyingKey {
+    alg: Alg,
+    key: ParsedPublicKey,
+    /// The HMAC secret a vulnerable verifier would derive from this key under `accept-any-alg`:
+    /// the key's `x` (EC, OKP) or `n` (RSA) member as published, as ASCII. Documented so a
+    /// scenario can forge the classic algorithm-confusion token.
+    confusion_secret: Vec<u8>,
+}
+
+fn parse_jwk(jwk: &Value) -> Option<(String, VerifyingKey)> {
+    let kid = jwk["kid"].as_str()?.to_owned();
+    let member = |name: &str| jwk[name].as_str().and_then(|value| b64url_decode(value).ok());
+    let alg_name = jwk["alg"].as_str();
+    let (alg, key, confusion) = match jwk["kty"].as_str()? {
+        "EC" if jwk["crv"] == "P-256" && alg_name.is_none_or(|alg| alg == "ES256") => {
+            let (x, y) = (member("x")?, member("y")?);
+            if x.len() != 32 || y.len() != 32 {
+                return None;
+            }
+            let mut point = vec![0x04];
+            point.extend_from_slice(&x);
+            point.extend_from_slice(&y);
+            let key = ParsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, point).ok()?;
+            (Alg::Es256, key, jwk["x"].as_str()?)
+        }
+        "OKP" if jwk["crv"] == "Ed25519" && alg_name.is_none_or(|alg| alg == "EdDSA") => {
+            let key = ParsedPublicKey::new(&signature::ED25519, member("x")?).ok()?;
+            (Alg::EdDsa, key, jwk["x"].as_str()?)
+        }
+        "RSA" => {
+            // RFC 8725 §3.1: the algorithm is bound to the key; an RSA key without `alg` is RS256.
+            let alg = Alg::parse(alg_name.unwrap_or("RS256")).filter(|alg| matches!(alg, Alg::Rs256 | Alg::Ps256))?;
+            let components = RsaPublicKeyComponents { n: member("n")?, e: member("e")? };
+            let params: &'static signature::RsaParameters = if alg == Alg::Ps256 {
+                &signature::RSA_PSS_2048_8192_SHA256
+            } else {
+                &signature::RSA_PKCS1_2048_8192_SHA256
+            };
+            let key = components.to_parsed_public_key(params).ok()?;
+            (alg, key, jwk["n"].as_str()?)
+        }
+        _ => return None,
+    };
+    Some((kid, VerifyingKey { alg, key, confusion_secret: confusion.as_bytes().to_vec() }))
+}
+
+/// Verifies RFC 9068 JWTs with keys from the AS.
+pub struct JwtVerifier {
+    issuer: String,
+    audience: String,
+    leeway: u64,
+    clock: Clock,
+    source: Arc<dyn KeySource>,
+    keys: RwLock<HashMap<String, Arc<VerifyingKey>>>,
+    /// When the JWKS was last fetched, guarding the refetch rate.
+    last_fetch: tokio::sync::Mutex<Option<u64>>,
+    fetches: std::sync::atomic::AtomicU64,
+}
+
+impl std::fmt::Debug for JwtVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtVerifier")
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JwtVerifier {
+    pub fn new(issuer: String, audience: String, leeway: u64, clock: Clock, source: Arc<dyn KeySource>) -> Self {
+        Self {
+            issuer,
+            audience,
+            leeway,
+            clock,
+            source,
+            keys: RwLock::new(HashMap::new()),
+            last_fetch: tokio::sync::Mutex::new(None),
+            fetches: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// How many times the JWKS has been fetched (for tests and benchmarks of the refetch guard).
+    pub fn jwks_fetches(&self) -> u64 {
+        self.fetches.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn key(&self, kid: &str) -> Option<Arc<VerifyingKey>> {
+        self.keys.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(kid).cloned()
+    }
+
+    /// Fetches the JWKS unless it was fetched less than [`MIN_REFETCH_SECONDS`] ago.
+    async fn refresh(&self, force_first: bool) {
+        let mut last_fetch = self.last_fetch.lock().await;
+        let now = self.clock.now();
+        let due = match *last_fetch {
+            None => true,
+            Some(at) => !force_first && now >= at + MIN_REFETCH_SECONDS,
+        };
+        if !due {
+            return;
+        }
+        *last_fetch = Some(now);
+        self.fetches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        match self.source.fetch_jwks().await {
+            Ok(jwks) => {
+                let parsed: HashMap<String, Arc<VerifyingKey>> = jwks["keys"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(parse_jwk)
+                    .map(|(kid, key)| (kid, Arc::new(key)))
+                    .collect();
+                tracing::debug!(keys = parsed.len(), "JWKS fetched");
+                *self.keys.write().unwrap_or_else(std::sync::PoisonError::into_inner) = parsed;
+            }
+            Err(error) => tracing::warn!(%error, "JWKS fetch failed"),
+        }
+    }
+
+    /// Verifies a token and returns its principal (RFC 9068 §4, the order of requirements §3.8).
+    pub async fn verify(&self, token: &str, checks: Checks) -> Result<Principal, Rejection> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(reject("token is too large"));
+        }
+        let parts = split_compact(token).map_err(|_| reject("token is not a JWS"))?;
+        let header: JoseHeader = decode_json(parts.header).map_err(|_| reject("token header is malformed"))?;
+        // 1. RFC 9068 §4: typ must be at+jwt (media types compare case-insensitively).
+        let typ_ok = header
+            .typ
+            .as_deref()
+            .is_some_and(|typ| typ.eq_ignore_ascii_case("at+jwt") || typ.eq_ignore_ascii_case("application/at+jwt"));
+        if !typ_ok {
+            return Err(reject("token type is not at+jwt"));
+        }
+        // RFC 8725 §3.10: keys are never taken from the token.
+        if header.jku.is_some() || header.x5u.is_some() || header.jwk.is_some() || header.x5c.is_some() {
+            return Err(reject("token header carries a key or key URL, which is never trusted"));
+        }
+        if header.crit.is_some() {
+            return Err(reject("token has critical header parameters the RS does not understand"));
+        }
+        let signature_bytes = b64url_decode(parts.signature).map_err(|_| reject("token signature is malformed"))?;
+        let Some(kid) = header.kid.as_deref() else {
+            return Err(reject("token has no key id"));
+        };
+        if kid.len() > 128 {
+            return Err(reject("unknown key id"));
+        }
+        let key = match self.key(kid) {
+            Some(key) => key,
+            None => {
+                self.refresh(false).await;
+                self.key(kid).ok_or_else(|| reject("unknown key id"))?
+            }
+        };
+        // 2–3. The algorithm is the key's (RFC 8725 §3.1); never none, never HMAC.
+        let signature_ok = match (Alg::parse(&header.alg), checks.any_alg) {
+            (Some(alg), _) if alg == key.alg => {
+                key.key.verify_sig(parts.signing_input.as_bytes(), &signature_bytes).is_ok()
+            }
+            (_, true) if header.alg == "none" => true,
+            (_, true) if header.alg == "HS256" => {
+                let hmac_key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &key.confusion_secret);
+                aws_lc_rs::hmac::verify(&hmac_key, parts.signing_input.as_bytes(), &signature_bytes).is_ok()
+            }
+            _ => return Err(reject("token algorithm is not allowed for its key")),
+        };
+        if !signature_ok {
+            return Err(reject("token signature is invalid"));
+        }
+        let claims: AccessTokenClaims =
+            decode_json(parts.payload).map_err(|_| reject("token lacks required claims or they are malformed"))?;
+        self.check_claims(&claims.iss, |resource| claims.aud.contains(resource), claims.exp, claims.nbf, checks)?;
+        Ok(Principal::from_token(claims.sub, claims.client_id, claims.scope.unwrap_or_default()))
+    }
+
+    /// 4–6 of requirements §3.8: exact `iss`, exact `aud`, `exp` and `nbf` with leeway.
+    fn check_claims(
+        &self,
+        iss: &str,
+        has_audience: impl Fn(&str) -> bool,
+        exp: u64,
+        nbf: Option<u64>,
+        checks: Checks,
+    ) -> Result<(), Rejection> {
+        check_claims(&self.issuer, &self.audience, self.leeway, self.clock.now(), iss, has_audience, exp, nbf, checks)
+    }
+
+    /// Loads the JWKS before the first request, so the first verification does not pay for it.
+    pub async fn prefetch(&self) {
+        self.refresh(true).await;
+    }
+}
+
+#[expect(clippy::too_many_arguments, reason = "the checks of requirements §3.8 steps 4 to 6, spelled out")]
+fn check_claims(
+    issuer: &str,
+    audience: &str,
+    leeway: u64,
+    now: u64,
+    iss: &str,
+    has_audience: impl Fn(&str) -> bool,
+    exp: u64,
+    nbf: Option<u64>,
+    checks: Checks,
+) -> Result<(), Rejection> {
+    if iss != issuer {
+        return Err(reject("token was issued by another authorization server"));
+    }
+    if checks.audience && !has_audience(audience) {
+        return Err(reject("token is for another resource"));
+    }
+    if now >= exp.saturating_add(leeway) {
+        return Err(reject("token expired"));
+    }
+    if nbf.is_some_and(|nbf| nbf > now.saturating_add(leeway)) {
+        return Err(reject("token is not yet valid"));
+    }
+    Ok(())
+}
+
+/// Verifies tokens by asking the AS (RFC 7662), so a revoked token is refused at once.
+pub struct IntrospectionVerifier {
+    issuer: String,
+    audience: String,
+    leeway: u64,
+    clock: Clock,
+    source: Arc<dyn IntrospectionSource>,
+}
+
+impl std::fmt::Debug for IntrospectionVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IntrospectionVerifier").field("issuer", &self.issuer).finish_non_exhaustive()
+    }
+}
+
+impl IntrospectionVerifier {
+    pub fn new(
+        issuer: String,
+        audience: String,
+        leeway: u64,
+        clock: Clock,
+        source: Arc<dyn IntrospectionSource>,
+    ) -> Self {
+        Self { issuer, audience, leeway, clock, source }
+    }
+
+    pub async fn verify(&self, token: &str, checks: Checks) -> Result<Principal, Rejection> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(reject("token is too large"));
+        }
+        let response = self.source.introspect(token).await.map_err(|error| {
+            tracing::warn!(%error, "introspection failed");
+            reject("token could not be checked with the authorization server")
+        })?;
+        if !response.active {
+            return Err(reject("token is not active"));
+        }
+        // MCP-1125 §Token Handling applies to any validation method: iss and aud are still checked.
+        let iss = response.iss.clone().unwrap_or_default();
+        let audiences = response.aud.clone();
+        check_claims(
+            &self.issuer,
+            &self.audience,
+            self.leeway,
+            self.clock.now(),
+            &iss,
+            |resource| audiences.as_ref().is_some_and(|aud| aud.contains(resource)),
+            response.exp.unwrap_or(0),
+            response.nbf,
+            checks,
+        )?;
+        let (Some(sub), Some(client_id)) = (response.sub, response.client_id) else {
+            return Err(reject("introspection response lacks sub or client_id"));
+        };
+        Ok(Principal::from_token(sub, client_id, response.scope.unwrap_or_default()))
+    }
+}
+
+/// The RS's verifier, by configuration.
+#[derive(Debug)]
+pub enum Verifier {
+    Jwt(JwtVerifier),
+    Introspection(IntrospectionVerifier),
+}
+
+impl Verifier {
+    pub async fn verify(&self, token: &str, checks: Checks) -> Result<Principal, Rejection> {
+        match self {
+            Self::Jwt(verifier) => verifier.verify(token, checks).await,
+            Self::Introspection(verifier) => verifier.verify(token, checks).await,
+        }
+    }
+}
+
+/// Fetches the JWKS over HTTPS.
+#[derive(Debug, Clone)]
+pub struct HttpKeySource {
+    client: reqwest::Client,
+    jwks_uri: String,
+}
+
+impl HttpKeySource {
+    /// `client` should trust only the lab CA and follow no redirects (the harness builds it).
+    pub fn new(client: reqwest::Client, jwks_uri: String) -> Self {
+        Self { client, jwks_uri }
+    }
+}
+
+/// Upper bound of a JWKS document.
+const MAX_JWKS_BYTES: usize = 64 * 1024;
+
+async fn read_bounded(response: reqwest::Response, limit: usize) -> Result<Vec<u8>, String> {
+    let mut response = response;
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|error| error.without_url().to_string())? {
+        if body.len() + chunk.len() > limit {
+            return Err(format!("response is larger than {limit} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+impl KeySource for HttpKeySource {
+    fn fetch_jwks(&self) -> BoxFuture<'_, Result<Value, String>> {
+        Box::pin(async move {
+            let response = self
+                .client
+                .get(&self.jwks_uri)
+                .timeout(Duration::from_secs(5))
+                .send()
+                .await
+                .map_err(|error| error.without_url().to_string())?;
+            if !response.status().is_success() {
+                return Err(format!("JWKS request answered {}", response.status()));
+            }
+            let body = read_bounded(response, MAX_JWKS_BYTES).await?;
+            serde_json::from_slice(&body).map_err(|error| format!("JWKS is not JSON: {error}"))
+        })
+    }
+}
+
+/// Introspects over HTTPS with the RS's client credentials (`client_secret_basic`).
+#[derive(Clone)]
+pub struct HttpIntrospection {
+    client: reqwest::Client,
+    endpoint: String,
+    client_id: String,
+    client_secret: lab_proto::ClientSecret,
+}
+
+impl std::fmt::Debug for HttpIntrospection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpIntrospection")
+            .field("endpoint", &self.endpoint)
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpIntrospection {
+    pub fn new(
+        client: reqwest::Client,
+        endpoint: String,
+        client_id: String,
+        client_secret: lab_proto::ClientSecret,
+    ) -> Self {
+        Self { client, endpoint, client_id, client_secret }
+    }
+}
+
+impl IntrospectionSource for HttpIntrospection {
+    fn introspect<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<IntrospectionResponse, String>> {
+        Box::pin(async move {
+            let response = self
+                .client
+                .post(&self.endpoint)
+                .basic_auth(&self.client_id, Some(self.client_secret.secret()))
+                .form(&[("token", token), ("token_type_hint", "access_token")])
+                .timeout(Duration::from_secs(5))
+                .send()
+                .await
+                .map_err(|error| error.without_url().to_string())?;
+            if !response.status().is_success() {
+                return Err(format!("introspection answered {}", response.status()));
+            }
+            let body = read_bounded(response, MAX_JWKS_BYTES).await?;
+            serde_json::from_slice(&body).map_err(|error| format!("introspection response is malformed: {error}"))
+        })
+    }
+}
