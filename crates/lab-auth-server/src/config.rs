@@ -211,8 +211,9 @@ impl AuthServerConfig {
                 client_secret: Some(ClientSecret::new(secret)),
                 token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
                 redirect_uris: Vec::new(),
-                grant_types: Vec::new(),
-                scope: String::new(),
+                // The RS gets its own tokens for the upstream API (RS-12: never the caller's).
+                grant_types: vec!["client_credentials".to_owned()],
+                scope: "mcp:read".to_owned(),
                 introspection_resources: vec![resource.clone()],
             });
         }

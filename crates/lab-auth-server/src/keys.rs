@@ -70,6 +70,11 @@ impl FromStr for SigningAlg {
 #[error("failed to {0} with aws-lc-rs")]
 pub struct KeyError(&'static str);
 
+impl KeyError {
+    /// The ring has no active key (it always has one; kept for completeness).
+    pub const NO_ACTIVE_KEY: KeyError = KeyError("find an active signing key");
+}
+
 enum KeyMaterial {
     Ec(EcdsaKeyPair),
     Rsa(aws_lc_rs::rsa::KeyPair),

@@ -324,6 +324,20 @@ impl AuthServer {
         store.keys.rotate(alg, now)
     }
 
+    /// Signs arbitrary claims with the AS's current key, as the scenario runner's "right key, wrong
+    /// claims" forgeries need (`iss-mismatch`, `typ-confusion`, `aud-prefix-confusion`). Tokens
+    /// minted here are not recorded, so introspection reports them inactive.
+    pub fn mint_jwt(&self, typ: &str, claims: &serde_json::Value) -> Result<String, KeyError> {
+        let now = self.clock().now();
+        let key = {
+            let mut store = self.store();
+            store.keys.tick(now);
+            store.keys.active()
+        };
+        let key = key.ok_or(KeyError::NO_ACTIVE_KEY)?;
+        key.sign_jwt(typ, claims)
+    }
+
     /// The published JWKS.
     pub fn jwks(&self) -> serde_json::Value {
         let now = self.clock().now();
