@@ -1,0 +1,111 @@
+//! What a client run is configured with.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lab_proto::ClientSecret;
+use lab_proto::registration::TokenEndpointAuthMethod;
+
+use crate::http::NetworkPolicy;
+
+/// Credentials issued out of band (MCP-1125 §Client Registration Approaches: first choice).
+#[derive(Debug, Clone)]
+pub struct PreRegistered {
+    /// The issuer these credentials belong to (CL-12: never used with another AS).
+    pub issuer: Option<String>,
+    pub client_id: String,
+    pub client_secret: Option<ClientSecret>,
+    pub auth_method: TokenEndpointAuthMethod,
+}
+
+/// One thing the client did, for live output (`mcp-authlab client` prints these as they happen).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A numbered step of the seed's flow starts.
+    Step { number: u8, title: &'static str },
+    /// A request was answered (or failed).
+    Exchange { method: String, url: String, status: Option<u16> },
+    /// A check passed; `key` is the requirement key.
+    Checked { key: &'static str, detail: String },
+    /// Something worth saying.
+    Note(String),
+    /// The user must open this URL in a browser.
+    OpenInBrowser(String),
+}
+
+/// Receives events.
+pub type EventSink = Arc<dyn Fn(&Event) + Send + Sync>;
+
+/// The configuration of a client.
+#[derive(Clone)]
+pub struct ClientConfig {
+    /// The MCP server URL, exactly as the user gave it: also the expected PRM `resource` (CL-03).
+    pub mcp_url: String,
+    /// The only CA to trust (the lab CA); `None` trusts the platform's roots.
+    pub ca_pem: Option<Vec<u8>>,
+    pub policy: NetworkPolicy,
+    pub pre_registered: Option<PreRegistered>,
+    /// The client's metadata document URL, used when the AS supports CIMD.
+    pub metadata_document: Option<String>,
+    /// `login_hint` sent to the AS (the lab's headless mode picks this user).
+    pub login_hint: Option<String>,
+    /// Scope override; otherwise CL-16's order applies.
+    pub scope: Option<String>,
+    /// How many re-authorizations a step-up may take per operation (requirements §0.4: at most 2).
+    pub step_up_limit: u32,
+    /// How long to wait for the browser to come back to the loopback listener.
+    pub callback_timeout: Duration,
+    /// The loopback callback port; 0 picks one.
+    pub callback_port: u16,
+    pub client_name: String,
+    pub events: Option<EventSink>,
+}
+
+impl std::fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientConfig")
+            .field("mcp_url", &self.mcp_url)
+            .field("policy", &self.policy)
+            .field("pre_registered", &self.pre_registered)
+            .field("metadata_document", &self.metadata_document)
+            .field("login_hint", &self.login_hint)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientConfig {
+    /// A client for `mcp_url`, allowed to reach the URL's own host.
+    pub fn new(mcp_url: impl Into<String>) -> Self {
+        let mcp_url = mcp_url.into();
+        let mut policy = NetworkPolicy::default();
+        if let Ok(url) = url::Url::parse(&mcp_url)
+            && let (Some(host), Some(port)) = (url.host(), url.port_or_known_default())
+        {
+            let authority = match host {
+                url::Host::Ipv6(address) => format!("[{address}]:{port}"),
+                other => format!("{other}:{port}"),
+            };
+            policy.allowed_authorities.push(authority);
+        }
+        Self {
+            mcp_url,
+            ca_pem: None,
+            policy,
+            pre_registered: None,
+            metadata_document: None,
+            login_hint: None,
+            scope: None,
+            step_up_limit: 2,
+            callback_timeout: Duration::from_secs(300),
+            callback_port: 0,
+            client_name: "MCP Auth Lab client".to_owned(),
+            events: None,
+        }
+    }
+
+    /// Also allows these `host:port` authorities (loopback or private hosts the user trusts).
+    pub fn allow(mut self, authorities: impl IntoIterator<Item = String>) -> Self {
+        self.policy.allowed_authorities.extend(authorities);
+        self
+    }
+}

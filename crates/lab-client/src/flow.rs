@@ -1,0 +1,755 @@
+//! The six steps of the seed's flow (seed §7.2), with every CL-xx rule at the point it applies.
+
+use std::collections::HashMap;
+
+use lab_proto::jsonrpc::{self, LATEST_PROTOCOL_VERSION};
+use lab_proto::metadata::{
+    AuthorizationServerMetadata, ProtectedResourceMetadata, authorization_server_metadata_urls,
+    protected_resource_metadata_url, split_origin_path,
+};
+use lab_proto::registration::TokenEndpointAuthMethod;
+use lab_proto::scope;
+use lab_proto::token::TokenResponse;
+use lab_proto::www_authenticate::{self, Challenge};
+use lab_proto::{AccessToken, ClientSecret, RefreshToken};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::callback::CallbackListener;
+use crate::config::{ClientConfig, Event};
+use crate::error::ClientError;
+use crate::http::{Answer, Body, Http};
+use crate::trace::Trace;
+
+/// What discovery established.
+#[derive(Debug, Clone)]
+pub struct Discovered {
+    /// The validated PRM `resource`: the `resource` of every authorization, token and refresh
+    /// request (CL-15).
+    pub resource: String,
+    pub resource_metadata_url: String,
+    pub issuer: String,
+    pub metadata: AuthorizationServerMetadata,
+    pub scopes_supported: Option<Vec<String>>,
+    /// The `scope` of the first challenge.
+    pub challenged_scope: Option<String>,
+}
+
+/// Credentials at one AS (CL-12: keyed by issuer).
+#[derive(Debug, Clone)]
+pub struct ClientCredentials {
+    pub client_id: String,
+    pub client_secret: Option<ClientSecret>,
+    pub auth_method: TokenEndpointAuthMethod,
+    /// `pre-registered`, `metadata document` or `dynamic registration`.
+    pub how: &'static str,
+}
+
+/// The client's tokens for its one resource and issuer (CL-22).
+#[derive(Debug, Clone)]
+struct Tokens {
+    access: AccessToken,
+    refresh: Option<RefreshToken>,
+    scope: Option<String>,
+}
+
+/// The conforming MCP client.
+pub struct McpClient {
+    config: ClientConfig,
+    http: Http,
+    discovered: Option<Discovered>,
+    credentials: HashMap<String, ClientCredentials>,
+    tokens: Option<Tokens>,
+    session: Option<String>,
+    protocol_version: String,
+    next_id: i64,
+    /// Re-authorizations for insufficient scope, per operation (CL-23).
+    step_ups: HashMap<String, u32>,
+    listener: Option<CallbackListener>,
+}
+
+impl std::fmt::Debug for McpClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("McpClient")
+            .field("mcp_url", &self.config.mcp_url)
+            .field("session", &self.session.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+const ACCEPT_BOTH: &str = "application/json, text/event-stream";
+
+impl McpClient {
+    pub fn new(config: ClientConfig) -> Result<Self, ClientError> {
+        let http = Http::new(config.ca_pem.as_deref(), config.policy.clone())?;
+        Ok(Self {
+            config,
+            http,
+            discovered: None,
+            credentials: HashMap::new(),
+            tokens: None,
+            session: None,
+            protocol_version: LATEST_PROTOCOL_VERSION.to_owned(),
+            next_id: 1,
+            step_ups: HashMap::new(),
+            listener: None,
+        })
+    }
+
+    /// Everything sent and received so far, secrets redacted.
+    pub fn trace(&self) -> Trace {
+        self.http.trace()
+    }
+
+    /// What discovery found.
+    pub fn discovered(&self) -> Option<&Discovered> {
+        self.discovered.as_ref()
+    }
+
+    /// The credentials used at the current AS.
+    pub fn credentials(&self) -> Option<&ClientCredentials> {
+        self.discovered.as_ref().and_then(|discovered| self.credentials.get(&discovered.issuer))
+    }
+
+    /// The granted scope.
+    pub fn granted_scope(&self) -> Option<&str> {
+        self.tokens.as_ref().and_then(|tokens| tokens.scope.as_deref())
+    }
+
+    /// The negotiated protocol version.
+    pub fn protocol_version(&self) -> &str {
+        &self.protocol_version
+    }
+
+    fn emit(&self, event: Event) {
+        if let Some(sink) = &self.config.events {
+            sink(&event);
+        }
+    }
+
+    fn checked(&self, key: &'static str, detail: impl Into<String>) {
+        self.emit(Event::Checked { key, detail: detail.into() });
+    }
+
+    async fn send(
+        &self,
+        step: u8,
+        method: Method,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Body<'_>,
+    ) -> Result<Answer, ClientError> {
+        let result = self.http.send(step, method.clone(), url, headers, body).await;
+        self.emit(Event::Exchange {
+            method: method.to_string(),
+            url: crate::trace::redact_query(url),
+            status: result.as_ref().ok().map(|answer| answer.status),
+        });
+        result
+    }
+
+    fn next_id(&mut self) -> i64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    /// Steps 1–6: discovers, registers, authorizes and opens an MCP session.
+    pub async fn connect(&mut self) -> Result<(), ClientError> {
+        self.emit(Event::Step { number: 1, title: "unauthenticated request: expect 401 and a challenge" });
+        let initialize = self.initialize_message();
+        let mcp_url = self.config.mcp_url.clone();
+        let first = self
+            .send(
+                1,
+                Method::POST,
+                &mcp_url,
+                &[("accept", ACCEPT_BOTH), ("content-type", "application/json")],
+                Body::Json(&initialize),
+            )
+            .await?;
+        if (200..300).contains(&first.status) {
+            self.emit(Event::Note("the server answered without authentication; no authorization needed".into()));
+            return self.adopt_session(&first);
+        }
+        if first.status != 401 {
+            return Err(ClientError::protocol(&mcp_url, format!("expected 401, got {}", first.status)));
+        }
+        let challenge = bearer_challenge(&first)?;
+        self.discover(challenge.as_ref()).await?;
+        self.authorize(None).await?;
+        self.open_session().await
+    }
+
+    fn initialize_message(&mut self) -> Value {
+        let id = self.next_id();
+        jsonrpc::request(
+            id,
+            "initialize",
+            json!({"protocolVersion": LATEST_PROTOCOL_VERSION, "capabilities": {}, "clientInfo": {"name": "mcp-auth-lab-client", "version": env!("CARGO_PKG_VERSION")}}),
+        )
+    }
+
+    /// Steps 2 and 3.
+    async fn discover(&mut self, challenge: Option<&Challenge>) -> Result<(), ClientError> {
+        self.emit(Event::Step { number: 2, title: "protected resource metadata (RFC 9728)" });
+        let mcp_url = self.config.mcp_url.clone();
+        let header_url = challenge.and_then(|challenge| challenge.param("resource_metadata")).map(str::to_owned);
+        let challenged_scope = challenge.and_then(|challenge| challenge.param("scope")).map(str::to_owned);
+        let (origin, _) = split_origin_path(&mcp_url);
+        // CL-01: the header wins, and then nothing else is probed. CL-02: otherwise the
+        // path-suffixed URL, then the root. Each candidate says which `resource` it must carry
+        // (RFC 9728 §3.3): the URL used for the request, or the identifier the URL was built from.
+        let candidates: Vec<(String, Vec<String>)> = match &header_url {
+            Some(url) => {
+                self.checked("CL-01", format!("using resource_metadata from the challenge: {url}"));
+                vec![(url.clone(), vec![mcp_url.clone()])]
+            }
+            None => {
+                let suffixed = protected_resource_metadata_url(&mcp_url);
+                let root = format!("{origin}/.well-known/oauth-protected-resource");
+                let mut candidates = vec![(suffixed.clone(), vec![mcp_url.clone()])];
+                if root != suffixed {
+                    candidates.push((root, vec![origin.to_owned(), mcp_url.clone()]));
+                }
+                candidates
+            }
+        };
+        let mut found = None;
+        for (url, expected) in &candidates {
+            let answer = self.send(2, Method::GET, url, &[("accept", "application/json")], Body::Empty).await?;
+            if answer.status == 200 {
+                found = Some((url.clone(), expected.clone(), answer));
+                break;
+            }
+        }
+        let Some((prm_url, expected, answer)) = found else {
+            return Err(ClientError::protocol(&mcp_url, "no protected resource metadata found"));
+        };
+        let prm: ProtectedResourceMetadata = serde_json::from_value(answer.json()?).map_err(|error| {
+            ClientError::protocol(&prm_url, format!("malformed protected resource metadata: {error}"))
+        })?;
+        // CL-03 (RFC 9728 §3.3, §7.3): code-point comparison, no normalization.
+        if !expected.contains(&prm.resource) {
+            return Err(ClientError::refused(
+                "CL-03",
+                format!(
+                    "metadata resource {:?} is not the expected {:?}; the metadata is not used",
+                    prm.resource, expected[0]
+                ),
+            ));
+        }
+        self.checked("CL-03", format!("resource {} matches", prm.resource));
+        let Some(issuer) = prm.authorization_servers.first().cloned() else {
+            return Err(ClientError::refused("CL-03", "protected resource metadata names no authorization server"));
+        };
+        self.emit(Event::Step { number: 3, title: "authorization server metadata (RFC 8414, OIDC discovery)" });
+        let metadata = self.fetch_as_metadata(&issuer).await?;
+        let previous_issuer = self.discovered.as_ref().map(|discovered| discovered.issuer.clone());
+        if previous_issuer.as_ref().is_some_and(|previous| previous != &issuer) {
+            // CL-12: a new AS means new credentials and new tokens.
+            self.tokens = None;
+            self.emit(Event::Note(format!(
+                "the authorization server changed to {issuer}; credentials of the old one are not reused"
+            )));
+        }
+        self.discovered = Some(Discovered {
+            resource: prm.resource,
+            resource_metadata_url: prm_url,
+            issuer,
+            metadata,
+            scopes_supported: prm.scopes_supported,
+            challenged_scope,
+        });
+        Ok(())
+    }
+
+    async fn fetch_as_metadata(&self, issuer: &str) -> Result<AuthorizationServerMetadata, ClientError> {
+        // CL-04: path insertion for both documents, then OIDC path appending; the root of a path
+        // issuer is never probed.
+        for url in authorization_server_metadata_urls(issuer) {
+            let answer = self.send(3, Method::GET, &url, &[("accept", "application/json")], Body::Empty).await?;
+            if answer.status != 200 {
+                continue;
+            }
+            let metadata: AuthorizationServerMetadata = serde_json::from_value(answer.json()?).map_err(|error| {
+                ClientError::protocol(&url, format!("malformed authorization server metadata: {error}"))
+            })?;
+            // CL-05 (RFC 8414 §3.3): the issuer must be the one the URL was built from.
+            if metadata.issuer != issuer {
+                return Err(ClientError::refused(
+                    "CL-05",
+                    format!("metadata issuer {:?} differs from {issuer:?}; the metadata is not used", metadata.issuer),
+                ));
+            }
+            self.checked("CL-05", format!("issuer {issuer} matches"));
+            // CL-06 (MCP-1125 §Authorization Code Protection): no advertised S256, no authorization.
+            let s256 = metadata
+                .code_challenge_methods_supported
+                .as_ref()
+                .is_some_and(|methods| methods.iter().any(|method| method == "S256"));
+            if !s256 {
+                return Err(ClientError::refused("CL-06", "the authorization server does not advertise PKCE S256"));
+            }
+            self.checked("CL-06", "PKCE S256 supported");
+            // CL-08: the authorization endpoint is opened in a browser, so only http(s) URLs that
+            // pass the network policy are acceptable; the token endpoint is checked when used.
+            let endpoint = metadata
+                .authorization_endpoint
+                .clone()
+                .ok_or_else(|| ClientError::protocol(&url, "no authorization_endpoint"))?;
+            let parsed = url::Url::parse(&endpoint)
+                .map_err(|_| ClientError::refused("CL-08", "authorization_endpoint is not a URL"))?;
+            if !matches!(parsed.scheme(), "https" | "http") {
+                return Err(ClientError::refused(
+                    "CL-08",
+                    format!("authorization_endpoint scheme {}: is never opened", parsed.scheme()),
+                ));
+            }
+            self.http.policy().check(&parsed).map_err(|error| ClientError::refused("CL-08", error.to_string()))?;
+            if metadata.token_endpoint.is_none() {
+                return Err(ClientError::protocol(&url, "no token_endpoint"));
+            }
+            return Ok(metadata);
+        }
+        Err(ClientError::protocol(issuer, "no authorization server metadata found"))
+    }
+
+    /// Step 4: pre-registered, then a metadata document, then DCR (CL-09).
+    async fn register(&mut self, redirect_uri: &str) -> Result<ClientCredentials, ClientError> {
+        let discovered = self.discovered.clone().ok_or_else(|| ClientError::Config("discover first".into()))?;
+        if let Some(existing) = self.credentials.get(&discovered.issuer) {
+            return Ok(existing.clone());
+        }
+        self.emit(Event::Step { number: 4, title: "client registration" });
+        let credentials = if let Some(pre) = self
+            .config
+            .pre_registered
+            .clone()
+            .filter(|pre| pre.issuer.as_ref().is_none_or(|issuer| issuer == &discovered.issuer))
+        {
+            ClientCredentials {
+                client_id: pre.client_id,
+                client_secret: pre.client_secret,
+                auth_method: pre.auth_method,
+                how: "pre-registered",
+            }
+        } else if let (Some(document), Some(true)) =
+            (self.config.metadata_document.clone(), discovered.metadata.client_id_metadata_document_supported)
+        {
+            ClientCredentials {
+                client_id: document,
+                client_secret: None,
+                auth_method: TokenEndpointAuthMethod::None,
+                how: "metadata document",
+            }
+        } else if let Some(endpoint) = discovered.metadata.registration_endpoint.clone() {
+            // CL-11: a public native client with a loopback redirect, and then whatever method the
+            // AS says it registered.
+            let body = json!({
+                "redirect_uris": [redirect_uri],
+                "token_endpoint_auth_method": "none",
+                "grant_types": ["authorization_code", "refresh_token"],
+                "response_types": ["code"],
+                "client_name": self.config.client_name,
+                "application_type": "native",
+            });
+            let answer =
+                self.send(4, Method::POST, &endpoint, &[("accept", "application/json")], Body::Json(&body)).await?;
+            if answer.status != 201 && answer.status != 200 {
+                return Err(ClientError::Denied(format!(
+                    "registration refused: {} {}",
+                    answer.status,
+                    error_text(&answer)
+                )));
+            }
+            let response = answer.json()?;
+            let client_id = response["client_id"]
+                .as_str()
+                .ok_or_else(|| ClientError::protocol(&endpoint, "no client_id"))?
+                .to_owned();
+            let method = response["token_endpoint_auth_method"].as_str().unwrap_or("none");
+            let auth_method = TokenEndpointAuthMethod::parse(method).ok_or_else(|| {
+                ClientError::protocol(&endpoint, format!("unsupported token_endpoint_auth_method {method}"))
+            })?;
+            let client_secret = response["client_secret"].as_str().map(ClientSecret::new);
+            if auth_method.is_confidential() && client_secret.is_none() {
+                return Err(ClientError::protocol(&endpoint, "a confidential method without a client_secret"));
+            }
+            ClientCredentials { client_id, client_secret, auth_method, how: "dynamic registration" }
+        } else {
+            return Err(ClientError::Config(
+                "no way to register: no pre-registered client, metadata document or registration endpoint".into(),
+            ));
+        };
+        self.checked("CL-09", format!("client {} ({})", credentials.client_id, credentials.how));
+        self.credentials.insert(discovered.issuer.clone(), credentials.clone());
+        Ok(credentials)
+    }
+
+    /// CL-16: the override, the challenge's scope, then `scopes_supported`, else none.
+    fn select_scope(&self, requested: Option<&str>) -> Option<String> {
+        if let Some(requested) = requested {
+            return Some(requested.to_owned());
+        }
+        if let Some(scope) = &self.config.scope {
+            return Some(scope.clone());
+        }
+        let discovered = self.discovered.as_ref()?;
+        discovered
+            .challenged_scope
+            .clone()
+            .or_else(|| discovered.scopes_supported.as_ref().map(|scopes| scopes.join(" ")))
+    }
+
+    /// Step 5: authorization code with PKCE S256, then the token request.
+    async fn authorize(&mut self, scope_override: Option<&str>) -> Result<(), ClientError> {
+        if self.listener.is_none() {
+            self.listener = Some(CallbackListener::bind(self.config.callback_port).await?);
+        }
+        let redirect_uri = self.listener.as_ref().map(|listener| listener.redirect_uri.clone()).unwrap_or_default();
+        let credentials = self.register(&redirect_uri).await?;
+        let discovered = self.discovered.clone().ok_or_else(|| ClientError::Config("discover first".into()))?;
+        self.emit(Event::Step { number: 5, title: "authorization code with PKCE S256, then the token request" });
+        // CL-13, CL-14: fresh, high-entropy values for every request.
+        let verifier =
+            lab_proto::pkce::generate_verifier().map_err(|_| ClientError::Config("random source failed".into()))?;
+        let challenge = lab_proto::pkce::s256_challenge(verifier.secret());
+        let state = lab_proto::random_token(32).map_err(|_| ClientError::Config("random source failed".into()))?;
+        let scope = self.select_scope(scope_override);
+        let endpoint = discovered.metadata.authorization_endpoint.clone().unwrap_or_default();
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        query.append_pair("response_type", "code");
+        query.append_pair("client_id", &credentials.client_id);
+        query.append_pair("redirect_uri", &redirect_uri);
+        if let Some(scope) = &scope {
+            query.append_pair("scope", scope);
+        }
+        query.append_pair("state", &state);
+        query.append_pair("code_challenge", &challenge);
+        query.append_pair("code_challenge_method", "S256");
+        // CL-15: the same resource in the authorization, token and refresh requests.
+        query.append_pair("resource", &discovered.resource);
+        if let Some(hint) = &self.config.login_hint {
+            query.append_pair("login_hint", hint);
+        }
+        let separator = if endpoint.contains('?') { '&' } else { '?' };
+        let authorization_url = format!("{endpoint}{separator}{}", query.finish());
+        // Try the AS directly: one that approves headlessly answers with a redirect to the
+        // callback, which is read without following it. Anything else is for a human.
+        let answer = self.send(5, Method::GET, &authorization_url, &[("accept", "text/html")], Body::Empty).await?;
+        let location = answer.header("location").filter(|_| (300..400).contains(&answer.status));
+        let callback_query = match location {
+            Some(location) if location.starts_with(&format!("{redirect_uri}?")) => {
+                location[redirect_uri.len() + 1..].to_owned()
+            }
+            Some(location) => {
+                return Err(ClientError::protocol(
+                    &endpoint,
+                    format!("redirected somewhere other than the callback: {}", crate::trace::redact_query(&location)),
+                ));
+            }
+            None => {
+                self.emit(Event::OpenInBrowser(authorization_url.clone()));
+                let listener = self.listener.as_ref().ok_or_else(|| ClientError::Config("no listener".into()))?;
+                listener.wait(self.config.callback_timeout).await?
+            }
+        };
+        let params: HashMap<String, String> =
+            url::form_urlencoded::parse(callback_query.as_bytes()).into_owned().collect();
+        // CL-14: the state must be ours; otherwise no token request at all.
+        if params.get("state") != Some(&state) {
+            return Err(ClientError::refused(
+                "CL-14",
+                "the callback's state does not match; no token request was made",
+            ));
+        }
+        self.checked("CL-14", "state matches");
+        // CL-18 (RFC 9207 §2.4, MCP-2607): simple string comparison, no normalization; on a
+        // mismatch the error fields are not shown.
+        let advertised = discovered.metadata.authorization_response_iss_parameter_supported == Some(true);
+        match (advertised, params.get("iss")) {
+            (_, Some(iss)) if iss != &discovered.issuer => {
+                return Err(ClientError::refused(
+                    "CL-18",
+                    format!("the callback's iss {iss:?} is not the issuer {:?}", discovered.issuer),
+                ));
+            }
+            (true, None) => {
+                return Err(ClientError::refused(
+                    "CL-18",
+                    "the authorization server advertises iss but the callback has none",
+                ));
+            }
+            (_, Some(_)) => self.checked("CL-18", "iss matches"),
+            (false, None) => {}
+        }
+        if let Some(error) = params.get("error") {
+            let description = params.get("error_description").map(String::as_str).unwrap_or("");
+            return Err(ClientError::Denied(format!("authorization failed: {error} {description}").trim().to_owned()));
+        }
+        let code =
+            params.get("code").ok_or_else(|| ClientError::protocol(&endpoint, "the callback carries no code"))?;
+        let pairs = vec![
+            ("grant_type", "authorization_code".to_owned()),
+            ("code", code.clone()),
+            ("code_verifier", verifier.into_secret()),
+            ("redirect_uri", redirect_uri.clone()),
+            ("resource", discovered.resource.clone()),
+        ];
+        let tokens = self.token_request(5, &credentials, &discovered, pairs).await?;
+        self.checked("CL-15", format!("resource {} sent in the authorization and token requests", discovered.resource));
+        self.tokens = Some(tokens);
+        Ok(())
+    }
+
+    /// A token request with the client's authentication method (CL-19).
+    async fn token_request(
+        &self,
+        step: u8,
+        credentials: &ClientCredentials,
+        discovered: &Discovered,
+        mut pairs: Vec<(&str, String)>,
+    ) -> Result<Tokens, ClientError> {
+        let endpoint = discovered.metadata.token_endpoint.clone().unwrap_or_default();
+        let mut authorization = None;
+        match credentials.auth_method {
+            TokenEndpointAuthMethod::None => pairs.push(("client_id", credentials.client_id.clone())),
+            TokenEndpointAuthMethod::ClientSecretPost => {
+                pairs.push(("client_id", credentials.client_id.clone()));
+                pairs.push((
+                    "client_secret",
+                    credentials.client_secret.as_ref().map(|secret| secret.secret().to_owned()).unwrap_or_default(),
+                ));
+            }
+            TokenEndpointAuthMethod::ClientSecretBasic => {
+                use base64::Engine as _;
+                let encode = |value: &str| url::form_urlencoded::byte_serialize(value.as_bytes()).collect::<String>();
+                let secret =
+                    credentials.client_secret.as_ref().map(|secret| secret.secret().to_owned()).unwrap_or_default();
+                let raw = format!("{}:{}", encode(&credentials.client_id), encode(&secret));
+                authorization = Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw)));
+            }
+        }
+        let form: Vec<(&str, &str)> = pairs.iter().map(|(name, value)| (*name, value.as_str())).collect();
+        let mut headers = vec![("accept", "application/json")];
+        if let Some(authorization) = &authorization {
+            headers.push(("authorization", authorization.as_str()));
+        }
+        let answer = self.send(step, Method::POST, &endpoint, &headers, Body::Form(&form)).await?;
+        if answer.status != 200 {
+            let body = answer.json().unwrap_or(Value::Null);
+            let code = body["error"].as_str().unwrap_or("unknown_error").to_owned();
+            return Err(ClientError::Denied(
+                format!("token request refused: {code} {}", body["error_description"].as_str().unwrap_or(""))
+                    .trim()
+                    .to_owned(),
+            ));
+        }
+        let response: TokenResponse = serde_json::from_value(answer.json()?)
+            .map_err(|error| ClientError::protocol(&endpoint, format!("malformed token response: {error}")))?;
+        if !response.token_type.eq_ignore_ascii_case("bearer") {
+            return Err(ClientError::protocol(&endpoint, format!("token_type {} is not Bearer", response.token_type)));
+        }
+        Ok(Tokens { access: response.access_token, refresh: response.refresh_token, scope: response.scope })
+    }
+
+    /// Refreshes the access token, resending `resource` (CL-15) and replacing the refresh token
+    /// (CL-20). `invalid_grant` means "authorize again".
+    pub async fn refresh(&mut self) -> Result<bool, ClientError> {
+        let (Some(discovered), Some(tokens)) = (self.discovered.clone(), self.tokens.clone()) else { return Ok(false) };
+        let Some(refresh) = tokens.refresh.clone() else { return Ok(false) };
+        let Some(credentials) = self.credentials.get(&discovered.issuer).cloned() else { return Ok(false) };
+        self.emit(Event::Note("refreshing the access token".into()));
+        let pairs = vec![
+            ("grant_type", "refresh_token".to_owned()),
+            ("refresh_token", refresh.secret().to_owned()),
+            ("resource", discovered.resource.clone()),
+        ];
+        match self.token_request(6, &credentials, &discovered, pairs).await {
+            Ok(new) => {
+                let refresh = new.refresh.clone().or(tokens.refresh);
+                self.tokens = Some(Tokens { refresh, ..new });
+                Ok(true)
+            }
+            Err(ClientError::Denied(reason)) => {
+                // O21 §4.3.1: a refused refresh token is dropped, never retried.
+                self.emit(Event::Note(format!("refresh refused ({reason}); authorizing again")));
+                self.tokens = None;
+                Ok(false)
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Step 6: initialize with the bearer token.
+    async fn open_session(&mut self) -> Result<(), ClientError> {
+        self.emit(Event::Step { number: 6, title: "MCP requests with the bearer token" });
+        let message = self.initialize_message();
+        let answer = self.mcp_post(&message, false).await?;
+        if answer.status != 200 {
+            return Err(ClientError::Denied(format!("initialize answered {}", answer.status)));
+        }
+        self.adopt_session(&answer)?;
+        let initialized = jsonrpc::notification("notifications/initialized");
+        let answer = self.mcp_post(&initialized, true).await?;
+        if !(200..300).contains(&answer.status) {
+            return Err(ClientError::Denied(format!("notifications/initialized answered {}", answer.status)));
+        }
+        Ok(())
+    }
+
+    fn adopt_session(&mut self, answer: &Answer) -> Result<(), ClientError> {
+        self.session = answer.header("mcp-session-id");
+        let response = read_rpc(answer, None)?;
+        if let Some(version) = response["result"]["protocolVersion"].as_str() {
+            self.protocol_version = version.to_owned();
+        }
+        self.checked("CL-25", format!("protocol {} negotiated", self.protocol_version));
+        Ok(())
+    }
+
+    /// POSTs a JSON-RPC message with the token on every request (CL-21), the session and the
+    /// negotiated version (CL-25).
+    async fn mcp_post(&self, message: &Value, in_session: bool) -> Result<Answer, ClientError> {
+        let bearer = self.tokens.as_ref().map(|tokens| format!("Bearer {}", tokens.access.secret()));
+        let mut headers = vec![("accept", ACCEPT_BOTH), ("content-type", "application/json")];
+        if let Some(bearer) = &bearer {
+            headers.push(("authorization", bearer.as_str()));
+        }
+        if in_session {
+            if let Some(session) = &self.session {
+                headers.push(("mcp-session-id", session.as_str()));
+            }
+            headers.push(("mcp-protocol-version", self.protocol_version.as_str()));
+        }
+        let url = self.config.mcp_url.clone();
+        self.send(6, Method::POST, &url, &headers, Body::Json(message)).await
+    }
+
+    /// Calls a tool, refreshing on 401 (CL-15, CL-20), stepping up on 403 (CL-23), and
+    /// re-initializing on 404 (CL-25).
+    pub async fn call_tool(&mut self, name: &str, arguments: Value) -> Result<Value, ClientError> {
+        self.request("tools/call", json!({"name": name, "arguments": arguments}), &format!("tools/call {name}")).await
+    }
+
+    /// Lists the tools.
+    pub async fn list_tools(&mut self) -> Result<Value, ClientError> {
+        self.request("tools/list", json!({}), "tools/list").await
+    }
+
+    /// Sends a request in the session and returns its `result`.
+    pub async fn request(&mut self, method: &str, params: Value, operation: &str) -> Result<Value, ClientError> {
+        let mut reauthorized_for_401 = false;
+        let mut reinitialized = false;
+        loop {
+            let id = self.next_id();
+            let message = jsonrpc::request(id, method, params.clone());
+            let answer = self.mcp_post(&message, true).await?;
+            match answer.status {
+                200 => {
+                    let response = read_rpc(&answer, Some(id))?;
+                    if let Some(error) = response.get("error") {
+                        return Err(ClientError::Denied(format!("{method} failed: {error}")));
+                    }
+                    return Ok(response["result"].clone());
+                }
+                401 if !reauthorized_for_401 => {
+                    reauthorized_for_401 = true;
+                    // RFC 9728 §5.2 (CL-24): a challenge with resource_metadata may mean new metadata.
+                    let challenge = bearer_challenge(&answer)?;
+                    if challenge.as_ref().and_then(|challenge| challenge.param("resource_metadata")).is_some_and(
+                        |url| self.discovered.as_ref().is_none_or(|discovered| discovered.resource_metadata_url != url),
+                    ) {
+                        self.discover(challenge.as_ref()).await?;
+                    }
+                    if !self.refresh().await? {
+                        self.authorize(None).await?;
+                    }
+                }
+                403 => {
+                    let challenge = bearer_challenge(&answer)?;
+                    let Some(challenge) =
+                        challenge.filter(|challenge| challenge.param("error") == Some("insufficient_scope"))
+                    else {
+                        return Err(ClientError::Denied(format!("{operation} was forbidden")));
+                    };
+                    let attempts = self.step_ups.entry(operation.to_owned()).or_insert(0);
+                    if *attempts >= self.config.step_up_limit {
+                        return Err(ClientError::Denied(format!(
+                            "{operation} still needs more scope after {} re-authorizations; giving up (CL-23)",
+                            self.config.step_up_limit
+                        )));
+                    }
+                    *attempts += 1;
+                    // CL-23: the challenged scopes together with those already granted.
+                    let mut wanted: Vec<String> = self
+                        .granted_scope()
+                        .map(|granted| scope::split(granted).into_iter().map(str::to_owned).collect())
+                        .unwrap_or_default();
+                    for needed in scope::split(challenge.param("scope").unwrap_or("")) {
+                        if !wanted.iter().any(|have| have == needed) {
+                            wanted.push(needed.to_owned());
+                        }
+                    }
+                    let wanted = wanted.join(" ");
+                    self.emit(Event::Note(format!(
+                        "step-up: {operation} needs more scope; authorizing again for {wanted:?}"
+                    )));
+                    self.authorize(Some(&wanted)).await?;
+                    self.checked("CL-23", format!("re-authorized with {wanted}"));
+                }
+                404 if !reinitialized && self.session.is_some() => {
+                    reinitialized = true;
+                    self.emit(Event::Note("the session is gone; initializing again".into()));
+                    self.session = None;
+                    self.open_session().await?;
+                }
+                status => {
+                    return Err(ClientError::Denied(format!("{operation} answered {status}: {}", error_text(&answer))));
+                }
+            }
+        }
+    }
+}
+
+/// The Bearer challenge of a 401 or 403, from every `WWW-Authenticate` field (RFC 9728 §5.4).
+fn bearer_challenge(answer: &Answer) -> Result<Option<Challenge>, ClientError> {
+    let values = answer.header_values("www-authenticate");
+    if values.is_empty() {
+        return Ok(None);
+    }
+    let challenges = www_authenticate::parse_all(values.iter().map(String::as_str))
+        .map_err(|error| ClientError::protocol(&answer.url, format!("unreadable WWW-Authenticate: {error}")))?;
+    Ok(challenges.into_iter().find(|challenge| challenge.is_scheme("Bearer")))
+}
+
+/// Reads a JSON-RPC response from a JSON or an SSE body (TR-1125: the client handles both).
+fn read_rpc(answer: &Answer, id: Option<i64>) -> Result<Value, ClientError> {
+    let content_type = answer.header("content-type").unwrap_or_default();
+    if content_type.starts_with("text/event-stream") {
+        let text = String::from_utf8_lossy(&answer.body);
+        let mut data = String::new();
+        for line in text.lines().chain(std::iter::once("")) {
+            if let Some(part) = line.strip_prefix("data:") {
+                data.push_str(part.trim_start());
+            } else if line.is_empty() && !data.is_empty() {
+                if let Ok(message) = serde_json::from_str::<Value>(&data)
+                    && id.is_none_or(|id| message["id"] == id)
+                    && (message.get("result").is_some() || message.get("error").is_some())
+                {
+                    return Ok(message);
+                }
+                data.clear();
+            }
+        }
+        return Err(ClientError::protocol(&answer.url, "the event stream carried no response"));
+    }
+    answer.json()
+}
+
+fn error_text(answer: &Answer) -> String {
+    let text = String::from_utf8_lossy(&answer.body);
+    let text = crate::trace::redact_body(&text);
+    text.chars().take(300).collect()
+}

@@ -1,0 +1,133 @@
+//! The record of every exchange the client makes, with secrets redacted (design §4: transcripts
+//! never hold a raw secret).
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// Parameters and JSON members that carry credentials.
+const SECRET_NAMES: [&str; 10] = [
+    "access_token",
+    "refresh_token",
+    "id_token",
+    "code",
+    "code_verifier",
+    "client_secret",
+    "password",
+    "token",
+    "assertion",
+    "subject_token",
+];
+
+/// One HTTP exchange.
+#[derive(Debug, Clone, Serialize)]
+pub struct Exchange {
+    /// The step of the six-step flow it belongs to (1–6).
+    pub step: u8,
+    pub method: String,
+    pub url: String,
+    pub request_headers: Vec<(String, String)>,
+    pub request_body: Option<String>,
+    pub status: Option<u16>,
+    pub response_headers: Vec<(String, String)>,
+    pub response_body: Option<String>,
+    /// Why the exchange failed before an answer arrived.
+    pub error: Option<String>,
+}
+
+/// Everything the client did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Trace {
+    pub exchanges: Vec<Exchange>,
+}
+
+/// Redacts the secret parameters of a URL or form body (`code=…` becomes `code=[redacted]`).
+pub fn redact_query(text: &str) -> String {
+    let (prefix, query) = match text.split_once('?') {
+        Some((prefix, query)) => (format!("{prefix}?"), query),
+        None if text.contains('=') && !text.contains("://") => (String::new(), text),
+        None => return text.to_owned(),
+    };
+    let redacted: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, _)) if SECRET_NAMES.contains(&name) => format!("{name}=[redacted]"),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    format!("{prefix}{}", redacted.join("&"))
+}
+
+/// Redacts secret members of a JSON document, at any depth.
+pub fn redact_json(value: &Value) -> Value {
+    match value {
+        Value::Object(members) => Value::Object(
+            members
+                .iter()
+                .map(|(name, value)| {
+                    let value = if SECRET_NAMES.contains(&name.as_str()) && value.is_string() {
+                        Value::String("[redacted]".into())
+                    } else {
+                        redact_json(value)
+                    };
+                    (name.clone(), value)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(redact_json).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Redacts a header value: credentials, cookies and the code in a `Location`.
+pub fn redact_header(name: &str, value: &str) -> String {
+    match name.to_ascii_lowercase().as_str() {
+        "authorization" | "proxy-authorization" => match value.split_once(' ') {
+            Some((scheme, _)) => format!("{scheme} [redacted]"),
+            None => "[redacted]".to_owned(),
+        },
+        "cookie" | "set-cookie" => "[redacted]".to_owned(),
+        "location" => redact_query(value),
+        _ => value.to_owned(),
+    }
+}
+
+/// Redacts a body: JSON members, form parameters, or SSE `data:` lines.
+pub fn redact_body(body: &str) -> String {
+    if let Ok(value) = serde_json::from_str::<Value>(body) {
+        return redact_json(&value).to_string();
+    }
+    if body.starts_with("event:") || body.starts_with("id:") || body.starts_with("data:") {
+        return body
+            .lines()
+            .map(|line| match line.strip_prefix("data: ") {
+                Some(data) => format!("data: {}", redact_body(data)),
+                None => line.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+    }
+    redact_query(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_every_credential_form() {
+        assert_eq!(
+            redact_query("http://127.0.0.1:5/callback?code=SECRET&state=s&iss=x"),
+            "http://127.0.0.1:5/callback?code=[redacted]&state=s&iss=x"
+        );
+        assert_eq!(
+            redact_body("grant_type=authorization_code&code=C&code_verifier=V"),
+            "grant_type=authorization_code&code=[redacted]&code_verifier=[redacted]"
+        );
+        let json = redact_body(r#"{"access_token":"AT","token_type":"Bearer","nested":{"refresh_token":"RT"}}"#);
+        assert!(!json.contains("AT\"") && !json.contains("RT") && json.contains("Bearer"));
+        assert_eq!(redact_header("Authorization", "Bearer abc.def.ghi"), "Bearer [redacted]");
+        assert_eq!(redact_header("content-type", "application/json"), "application/json");
+        let sse = redact_body("event: message\ndata: {\"result\":{\"access_token\":\"AT\"}}");
+        assert!(!sse.contains("\"AT\""));
+    }
+}
