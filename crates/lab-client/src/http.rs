@@ -27,8 +27,14 @@ pub struct NetworkPolicy {
 }
 
 impl NetworkPolicy {
+    /// Whether an authority is allowlisted; an entry `host:*` allows every port of the host.
     fn allows(&self, authority: &str) -> bool {
-        self.allowed_authorities.iter().any(|allowed| allowed.eq_ignore_ascii_case(authority))
+        self.allowed_authorities.iter().any(|allowed| match allowed.strip_suffix(":*") {
+            Some(host) => {
+                authority.rsplit_once(':').is_some_and(|(authority_host, _)| authority_host.eq_ignore_ascii_case(host))
+            }
+            None => allowed.eq_ignore_ascii_case(authority),
+        })
     }
 
     fn allows_host(&self, host: &str) -> bool {
@@ -347,6 +353,9 @@ mod tests {
         assert!(check(&policy, "http://127.0.0.1:9443/x").is_ok(), "allowlisted loopback may use http");
         assert!(check(&policy, "https://example.com/mcp").is_ok());
         assert!(check(&policy, "https://127.0.0.1:9444/").is_err(), "another port is another authority");
+        let any_port = NetworkPolicy { allowed_authorities: vec!["localhost:*".into()] };
+        assert!(check(&any_port, "http://localhost:41234/mcp").is_ok());
+        assert!(check(&any_port, "http://127.0.0.1:41234/mcp").is_err());
     }
 
     #[test]

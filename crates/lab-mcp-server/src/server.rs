@@ -216,6 +216,14 @@ impl McpServer {
         }
     }
 
+    /// The JWT verifier (JWT mode), for benchmarks of the exact request path.
+    pub fn jwt_verifier(&self) -> Option<&JwtVerifier> {
+        match &self.inner.verifier {
+            Verifier::Jwt(verifier) => Some(verifier),
+            Verifier::Introspection(_) => None,
+        }
+    }
+
     /// How many JWKS fetches the verifier has made (JWT mode).
     pub fn jwks_fetches(&self) -> u64 {
         match &self.inner.verifier {

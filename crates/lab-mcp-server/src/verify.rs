@@ -80,6 +80,34 @@ impl Alg {
     }
 }
 
+/// Whether [`JwtVerifier::run`] checks the signature.
+#[derive(Clone, Copy)]
+enum Signature {
+    Verify,
+    Skip,
+}
+
+/// A failed run: a rejection, or a `kid` the cache does not know yet.
+enum Failure {
+    Rejected(Rejection),
+    UnknownKid,
+}
+
+impl From<Rejection> for Failure {
+    fn from(rejection: Rejection) -> Self {
+        Self::Rejected(rejection)
+    }
+}
+
+impl Failure {
+    fn into_rejection(self) -> Rejection {
+        match self {
+            Self::Rejected(rejection) => rejection,
+            Self::UnknownKid => reject("unknown key id"),
+        }
+    }
+}
+
 /// A JWKS key, parsed once.
 struct VerifyingKey {
     alg: Alg,
@@ -202,9 +230,37 @@ impl JwtVerifier {
     }
 
     /// Verifies a token and returns its principal (RFC 9068 §4, the order of requirements §3.8).
+    /// An unknown `kid` triggers at most one rate-limited JWKS refetch.
     pub async fn verify(&self, token: &str, checks: Checks) -> Result<Principal, Rejection> {
+        match self.run(token, checks, Signature::Verify) {
+            Err(Failure::UnknownKid) => {
+                self.refresh(false).await;
+                self.run(token, checks, Signature::Verify).map_err(Failure::into_rejection)
+            }
+            other => other.map_err(Failure::into_rejection),
+        }
+    }
+
+    /// The synchronous part of [`JwtVerifier::verify`], which is all of it once the key is cached:
+    /// `None` when the `kid` is not (yet) known. Benchmarks measure the request path through this.
+    pub fn verify_cached(&self, token: &str, checks: Checks) -> Option<Result<Principal, Rejection>> {
+        match self.run(token, checks, Signature::Verify) {
+            Err(Failure::UnknownKid) => None,
+            other => Some(other.map_err(Failure::into_rejection)),
+        }
+    }
+
+    /// Everything [`JwtVerifier::verify_cached`] does except the signature check: the non-crypto
+    /// cost of a verification, for the benchmarks. It deliberately returns no principal, so it
+    /// cannot be used to authenticate anyone.
+    #[doc(hidden)]
+    pub fn non_crypto_cost(&self, token: &str) -> Result<(), Rejection> {
+        self.run(token, Checks::STRICT, Signature::Skip).map(|_| ()).map_err(Failure::into_rejection)
+    }
+
+    fn run(&self, token: &str, checks: Checks, signature: Signature) -> Result<Principal, Failure> {
         if token.len() > MAX_TOKEN_BYTES {
-            return Err(reject("token is too large"));
+            return Err(reject("token is too large").into());
         }
         let parts = split_compact(token).map_err(|_| reject("token is not a JWS"))?;
         let header: JoseHeader = decode_json(parts.header).map_err(|_| reject("token header is malformed"))?;
@@ -214,43 +270,38 @@ impl JwtVerifier {
             .as_deref()
             .is_some_and(|typ| typ.eq_ignore_ascii_case("at+jwt") || typ.eq_ignore_ascii_case("application/at+jwt"));
         if !typ_ok {
-            return Err(reject("token type is not at+jwt"));
+            return Err(reject("token type is not at+jwt").into());
         }
         // RFC 8725 §3.10: keys are never taken from the token.
         if header.jku.is_some() || header.x5u.is_some() || header.jwk.is_some() || header.x5c.is_some() {
-            return Err(reject("token header carries a key or key URL, which is never trusted"));
+            return Err(reject("token header carries a key or key URL, which is never trusted").into());
         }
         if header.crit.is_some() {
-            return Err(reject("token has critical header parameters the RS does not understand"));
+            return Err(reject("token has critical header parameters the RS does not understand").into());
         }
         let signature_bytes = b64url_decode(parts.signature).map_err(|_| reject("token signature is malformed"))?;
         let Some(kid) = header.kid.as_deref() else {
-            return Err(reject("token has no key id"));
+            return Err(reject("token has no key id").into());
         };
         if kid.len() > 128 {
-            return Err(reject("unknown key id"));
+            return Err(reject("unknown key id").into());
         }
-        let key = match self.key(kid) {
-            Some(key) => key,
-            None => {
-                self.refresh(false).await;
-                self.key(kid).ok_or_else(|| reject("unknown key id"))?
-            }
-        };
+        let key = self.key(kid).ok_or(Failure::UnknownKid)?;
         // 2–3. The algorithm is the key's (RFC 8725 §3.1); never none, never HMAC.
         let signature_ok = match (Alg::parse(&header.alg), checks.any_alg) {
-            (Some(alg), _) if alg == key.alg => {
-                key.key.verify_sig(parts.signing_input.as_bytes(), &signature_bytes).is_ok()
-            }
+            (Some(alg), _) if alg == key.alg => match signature {
+                Signature::Verify => key.key.verify_sig(parts.signing_input.as_bytes(), &signature_bytes).is_ok(),
+                Signature::Skip => true,
+            },
             (_, true) if header.alg == "none" => true,
             (_, true) if header.alg == "HS256" => {
                 let hmac_key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &key.confusion_secret);
                 aws_lc_rs::hmac::verify(&hmac_key, parts.signing_input.as_bytes(), &signature_bytes).is_ok()
             }
-            _ => return Err(reject("token algorithm is not allowed for its key")),
+            _ => return Err(reject("token algorithm is not allowed for its key").into()),
         };
         if !signature_ok {
-            return Err(reject("token signature is invalid"));
+            return Err(reject("token signature is invalid").into());
         }
         let claims: AccessTokenClaims =
             decode_json(parts.payload).map_err(|_| reject("token lacks required claims or they are malformed"))?;

@@ -60,7 +60,7 @@ impl Default for Persona {
         Self {
             prm_resource: None,
             resource_metadata: None,
-            metadata: Box::new(|base| conforming_metadata(base)),
+            metadata: Box::new(conforming_metadata),
             iss: Iss::Right,
             state_ok: true,
             challenge: None,
