@@ -15,7 +15,8 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use lab_auth_server::config::lab;
 use lab_auth_server::{AsProfile, SigningAlg};
-use lab_harness::HarnessError;
+use lab_harness::{HarnessError, VerifyMode};
+use lab_mcp_server::RsProfile;
 use tracing_subscriber::EnvFilter;
 
 /// MCP Auth Lab: mock OAuth 2.1 and MCP servers over TLS on loopback, for testing the security
@@ -42,10 +43,10 @@ struct UpArgs {
     #[arg(long, value_name = "USER", value_parser = parse_seeded_user)]
     auto_approve: Option<String>,
 
-    /// The authorization server's fault profile: `conforming`, or a weak or hostile one (an
-    /// unknown name lists them all).
-    #[arg(long, value_name = "NAME", default_value_t = AsProfile::Conforming, value_parser = |name: &str| name.parse::<AsProfile>())]
-    profile: AsProfile,
+    /// A fault profile of the authorization server or of the resource servers, by name; repeat
+    /// it to set both (an unknown name lists them all). Without it, both conform.
+    #[arg(long = "profile", value_name = "NAME", value_parser = parse_profile)]
+    profiles: Vec<LabProfile>,
 
     /// The algorithm access tokens are signed with.
     #[arg(long, value_name = "ALG", default_value_t = SigningAlg::Es256, value_parser = |name: &str| name.parse::<SigningAlg>())]
@@ -55,9 +56,87 @@ struct UpArgs {
     #[arg(long, value_name = "PORT")]
     as_port: Option<u16>,
 
+    /// Serve the resource server on this port instead of 8443 (its URL, the token audience,
+    /// follows it).
+    #[arg(long, value_name = "PORT")]
+    rs_port: Option<u16>,
+
+    /// Serve the twin resource server on this port instead of 8444.
+    #[arg(long, value_name = "PORT")]
+    twin_port: Option<u16>,
+
+    /// How the resource servers check bearer tokens: `jwt` (locally, against the JWKS) or
+    /// `introspection` (at the authorization server, so revocation takes effect at once).
+    #[arg(long, value_name = "MODE", default_value_t = VerifyMode::Jwt, value_parser = |name: &str| name.parse::<VerifyMode>())]
+    verify: VerifyMode,
+
+    /// Let callers without a token use the public tools (search_products, get_categories).
+    #[arg(long)]
+    anonymous_public: bool,
+
     /// The directory of the lab CA: created on first use, reused afterwards.
     #[arg(long, value_name = "DIR", default_value = lab_harness::CANONICAL_CERT_DIR)]
     certs: PathBuf,
+}
+
+/// A `--profile` name, resolved to the server it belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LabProfile {
+    /// An authorization-server profile (`conforming` resolves here first).
+    As(AsProfile),
+    /// A resource-server profile.
+    Rs(RsProfile),
+}
+
+/// Resolves a name as an authorization-server profile first, then as a resource-server profile;
+/// the two sets share only `conforming`, so the order matters for nothing else.
+fn parse_profile(name: &str) -> Result<LabProfile, String> {
+    if let Ok(profile) = name.parse::<AsProfile>() {
+        return Ok(LabProfile::As(profile));
+    }
+    if let Ok(profile) = name.parse::<RsProfile>() {
+        return Ok(LabProfile::Rs(profile));
+    }
+    let as_names = AsProfile::ALL.map(AsProfile::name).join(", ");
+    let rs_names = RsProfile::ALL.map(RsProfile::name).join(", ");
+    Err(format!(
+        "unknown profile `{name}`, expected an authorization server profile ({as_names}) or a resource server profile ({rs_names})"
+    ))
+}
+
+impl UpArgs {
+    /// The authorization server's and the resource servers' profiles from the `--profile` flags.
+    ///
+    /// Two different profiles for the same server are an error rather than "the last one wins",
+    /// so a scripted `lab up` never runs with a weakness other than the one it named.
+    fn profiles(&self) -> anyhow::Result<(AsProfile, RsProfile)> {
+        let mut as_profile = None;
+        let mut rs_profile = None;
+        for profile in &self.profiles {
+            match *profile {
+                LabProfile::As(profile) => set_once(&mut as_profile, profile, "authorization server")?,
+                LabProfile::Rs(profile) => set_once(&mut rs_profile, profile, "resource server")?,
+            }
+        }
+        Ok((as_profile.unwrap_or_default(), rs_profile.unwrap_or_default()))
+    }
+}
+
+/// Records `profile` for `server`, refusing a second, different one.
+fn set_once<P: Copy + PartialEq + std::fmt::Display>(
+    slot: &mut Option<P>,
+    profile: P,
+    server: &str,
+) -> anyhow::Result<()> {
+    match *slot {
+        Some(earlier) if earlier != profile => {
+            anyhow::bail!("--profile names two {server} profiles, `{earlier}` and `{profile}`: pick one")
+        }
+        _ => {
+            *slot = Some(profile);
+            Ok(())
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -99,6 +178,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// What to do about a taken port, by the role the harness named. The upstream API has no port
+/// flag, so its hint can only ask for the port to be freed.
+fn port_hint(role: &str) -> &'static str {
+    match role {
+        lab_harness::AS_ROLE => "Stop it, or pick another port with --as-port",
+        lab_harness::RS_ROLE => "Stop it, or pick another port with --rs-port",
+        lab_harness::TWIN_ROLE => "Stop it, or pick another port with --twin-port",
+        _ => "Stop it, or free the port",
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -106,8 +196,8 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
-            if let Some(HarnessError::PortInUse { .. }) = error.downcast_ref::<HarnessError>() {
-                eprintln!("hint: is another `mcp-authlab up` running? Stop it, or pick another port with --as-port");
+            if let Some(HarnessError::PortInUse { role, .. }) = error.downcast_ref::<HarnessError>() {
+                eprintln!("hint: is another `mcp-authlab up` running? {}", port_hint(role));
             }
             ExitCode::FAILURE
         }
@@ -133,9 +223,13 @@ mod tests {
     fn up_defaults_are_the_lab_contract() {
         let Ok(Cli { command: Command::Up(args) }) = parse(&["up"]) else { panic!("`up` did not parse") };
         assert_eq!(args.auto_approve, None);
-        assert_eq!(args.profile, AsProfile::Conforming);
+        assert_eq!(args.profiles().ok(), Some((AsProfile::Conforming, RsProfile::Conforming)));
         assert_eq!(args.signing_alg, SigningAlg::Es256);
         assert_eq!(args.as_port, None);
+        assert_eq!(args.rs_port, None);
+        assert_eq!(args.twin_port, None);
+        assert_eq!(args.verify, VerifyMode::Jwt);
+        assert!(!args.anonymous_public);
         assert_eq!(args.certs, PathBuf::from("certs"));
     }
 
@@ -151,22 +245,89 @@ mod tests {
             "EdDSA",
             "--as-port",
             "19443",
+            "--rs-port",
+            "18443",
+            "--twin-port",
+            "18444",
+            "--verify",
+            "introspection",
+            "--anonymous-public",
+            "--profile",
+            "no-owner-check",
             "--certs",
             "/tmp/lab-certs",
         ]);
         let Ok(Cli { command: Command::Up(args) }) = parsed else { panic!("{parsed:?}") };
         assert_eq!(args.auto_approve.as_deref(), Some("carol"));
-        assert_eq!(args.profile, AsProfile::WrongIss);
+        assert_eq!(args.profiles().ok(), Some((AsProfile::WrongIss, RsProfile::NoOwnerCheck)));
         assert_eq!(args.signing_alg, SigningAlg::EdDsa);
         assert_eq!(args.as_port, Some(19443));
+        assert_eq!(args.rs_port, Some(18443));
+        assert_eq!(args.twin_port, Some(18444));
+        assert_eq!(args.verify, VerifyMode::Introspection);
+        assert!(args.anonymous_public);
         assert_eq!(args.certs, PathBuf::from("/tmp/lab-certs"));
+    }
+
+    fn up_args(args: &[&str]) -> UpArgs {
+        let parsed = parse(&[&["up"], args].concat());
+        let Ok(Cli { command: Command::Up(args) }) = parsed else { panic!("{parsed:?}") };
+        args
+    }
+
+    #[test]
+    fn profile_names_resolve_to_the_server_they_belong_to() {
+        // `conforming` is in both sets and resolves as the authorization server's, which changes
+        // nothing: the resource servers conform by default too.
+        let cases = [
+            (&["--profile", "conforming"][..], (AsProfile::Conforming, RsProfile::Conforming)),
+            (&["--profile", "ignore-resource"][..], (AsProfile::IgnoreResource, RsProfile::Conforming)),
+            (&["--profile", "accept-any-alg"][..], (AsProfile::Conforming, RsProfile::AcceptAnyAlg)),
+            (
+                &["--profile", "skip-audience-check", "--profile", "ignore-resource"][..],
+                (AsProfile::IgnoreResource, RsProfile::SkipAudienceCheck),
+            ),
+            (
+                &["--profile", "no-redaction", "--profile", "no-redaction"][..],
+                (AsProfile::Conforming, RsProfile::NoRedaction),
+            ),
+        ];
+        for (args, expected) in cases {
+            assert_eq!(up_args(args).profiles().ok(), Some(expected), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn two_profiles_for_one_server_are_an_error() {
+        let args = up_args(&["--profile", "wrong-iss", "--profile", "missing-iss"]);
+        let Err(error) = args.profiles() else { panic!("two AS profiles were accepted") };
+        assert_eq!(
+            error.to_string(),
+            "--profile names two authorization server profiles, `wrong-iss` and `missing-iss`: pick one"
+        );
+        let args = up_args(&["--profile", "no-redaction", "--profile", "no-owner-check"]);
+        let Err(error) = args.profiles() else { panic!("two RS profiles were accepted") };
+        assert!(error.to_string().contains("two resource server profiles"), "{error}");
+    }
+
+    #[test]
+    fn port_hints_name_the_flag_of_the_taken_port() {
+        assert!(port_hint(lab_harness::AS_ROLE).contains("--as-port"));
+        assert!(port_hint(lab_harness::RS_ROLE).contains("--rs-port"));
+        assert!(port_hint(lab_harness::TWIN_ROLE).contains("--twin-port"));
+        assert!(!port_hint(lab_harness::UPSTREAM_ROLE).contains("--"));
     }
 
     #[test]
     fn bad_values_are_errors_that_list_the_valid_ones() {
         let cases = [
             (&["up", "--auto-approve", "mallory"][..], "expected one of: alice, bob, carol"),
-            (&["up", "--profile", "lenient"][..], "expected one of: conforming, issuer-mismatch,"),
+            (
+                &["up", "--profile", "lenient"][..],
+                "unknown profile `lenient`, expected an authorization server profile (conforming, issuer-mismatch,",
+            ),
+            (&["up", "--profile", "lenient"][..], "or a resource server profile (conforming, skip-audience-check,"),
+            (&["up", "--verify", "cache"][..], "expected one of: jwt, introspection"),
             (&["up", "--signing-alg", "HS256"][..], "expected one of: ES256, RS256, PS256, EdDSA"),
             (&["up", "--as-port", "70000"][..], "70000"),
         ];

@@ -10,10 +10,16 @@ use lab_proto::metadata::authorization_server_metadata_urls;
 use crate::UpArgs;
 
 pub(crate) async fn run(args: UpArgs) -> anyhow::Result<()> {
+    let (profile, rs_profile) = args.profiles()?;
     let config = LabConfig {
         as_port: args.as_port,
+        rs_port: args.rs_port,
+        twin_port: args.twin_port,
         cert_dir: Some(args.certs),
-        profile: args.profile,
+        profile,
+        rs_profile,
+        verify: args.verify,
+        anonymous_public: args.anonymous_public,
         signing_alg: args.signing_alg,
         auto_approve: args.auto_approve,
         ..LabConfig::canonical()
@@ -96,6 +102,26 @@ fn banner(lab: &RunningLab) -> String {
         }
     }
 
+    let rs = lab.rs();
+    let _ = writeln!(out, "\nResource servers");
+    let _ = writeln!(out, "  MCP endpoint   {} (the resource and the token audience)", lab.resource());
+    let _ = writeln!(out, "  PRM            {}", rs.resource_metadata_url());
+    let _ = writeln!(out, "  twin           {} (same AS, another audience)", lab.twin_resource());
+    let _ = writeln!(
+        out,
+        "  upstream API   {} (track_shipment's carrier: takes only the RS's own token)",
+        lab.upstream_url()
+    );
+    let verify = lab.verify_mode();
+    let _ = writeln!(out, "  verify         {verify}: {}", verify.summary());
+    if rs.config().anonymous_public {
+        let _ = writeln!(out, "  anonymous      on: public tools answer without a token");
+    } else {
+        let _ = writeln!(out, "  anonymous      off: every request needs a bearer token");
+    }
+    let rs_profile = rs.profile();
+    let _ = writeln!(out, "  profile        {rs_profile}: {}", rs_profile.summary());
+
     let _ = writeln!(out, "\nSeeded users (documented lab values)");
     let width = config.users.iter().map(|user| user.username.len()).max().unwrap_or(0);
     for user in &config.users {
@@ -128,10 +154,29 @@ fn banner(lab: &RunningLab) -> String {
 
     let _ = writeln!(out, "\nTry it:");
     if let (Some(path), Some(rfc_8414)) = (&ca_path, metadata_urls.first()) {
-        let _ = writeln!(out, "  curl --cacert {} {rfc_8414}", shell_quote(path));
+        let ca = shell_quote(path);
+        let _ = writeln!(out, "  curl --cacert {ca} {rfc_8414}");
+        if rs.config().anonymous_public {
+            let _ = writeln!(
+                out,
+                "  # step 1 of the flow; with --anonymous-public, initialize answers 200 without a token:"
+            );
+        } else {
+            let _ = writeln!(out, "  # step 1 of the flow: the first 401 and its WWW-Authenticate challenge:");
+        }
+        let _ = writeln!(out, "  {}", initialize_curl(&ca, lab.resource()));
     }
     let _ = writeln!(out, "\nPress Ctrl-C to stop.");
     out
+}
+
+/// The `curl` that sends an MCP `initialize` without a token, as the first step of the flow does.
+/// `ca` is already quoted for the shell; the JSON holds no single quote, so single quotes suffice.
+fn initialize_curl(ca: &str, resource: &str) -> String {
+    let message = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"curl","version":"0"}}}"#;
+    format!(
+        "curl -i --cacert {ca} -X POST {resource} -H 'content-type: application/json' -H 'accept: application/json, text/event-stream' -d '{message}'"
+    )
 }
 
 /// Quotes `word` for a POSIX shell when it holds anything beyond a conservative safe set, so the
@@ -160,6 +205,10 @@ mod tests {
         let lab =
             lab_harness::start(LabConfig { auto_approve: Some("alice".to_owned()), ..LabConfig::ephemeral() }).await?;
         let issuer = lab.issuer().to_owned();
+        let resource = lab.resource().to_owned();
+        let rs_port = lab.rs_addr().port();
+        let twin_port = lab.twin_addr().port();
+        let upstream_port = lab.upstream_addr().port();
         let text = banner(&lab);
         for expected in [
             format!("issuer         {issuer}\n"),
@@ -175,12 +224,83 @@ mod tests {
             "auto-approve   on: /authorize approves at once as alice".to_owned(),
             "Lab CA:      in memory only".to_owned(),
             "Press Ctrl-C to stop.".to_owned(),
+            "\nResource servers\n".to_owned(),
+            format!("MCP endpoint   {resource} (the resource and the token audience)\n"),
+            format!("PRM            https://127.0.0.1:{rs_port}/.well-known/oauth-protected-resource/mcp\n"),
+            format!("twin           https://127.0.0.1:{twin_port}/mcp (same AS, another audience)\n"),
+            format!("upstream API   https://127.0.0.1:{upstream_port} (track_shipment's carrier"),
+            "verify         jwt: RFC 9068 JWTs checked locally against the AS's JWKS\n".to_owned(),
+            "anonymous      off: every request needs a bearer token\n".to_owned(),
+            "profile        conforming: follows the specs\n".to_owned(),
         ] {
             assert!(text.contains(&expected), "missing {expected:?} in:\n{text}");
         }
         // The introspection credentials of the resource servers are not for users.
         assert!(!text.contains("lab-rs"), "{text}");
         lab.shutdown().await;
+        Ok(())
+    }
+
+    /// A fresh directory under the system temp dir, removed when dropped.
+    struct TempDir(std::path::PathBuf);
+
+    impl TempDir {
+        fn new(label: &str) -> anyhow::Result<Self> {
+            let path = std::env::temp_dir().join(format!("lab-cli-test-{label}-{}", std::process::id()));
+            // A directory left over by a crashed run with the same pid is stale, never reused.
+            if path.exists() {
+                std::fs::remove_dir_all(&path)?;
+            }
+            Ok(Self(path))
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            // Cleanup is best effort: a leftover directory in the temp dir harms nobody.
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[tokio::test]
+    async fn banner_prints_both_curl_lines_and_the_resource_server_settings() -> anyhow::Result<()> {
+        let temp = TempDir::new("banner")?;
+        let config = LabConfig {
+            cert_dir: Some(temp.0.clone()),
+            verify: lab_harness::VerifyMode::Introspection,
+            anonymous_public: true,
+            rs_profile: lab_mcp_server::RsProfile::NoRedaction,
+            ..LabConfig::ephemeral()
+        };
+        let lab = lab_harness::start(config).await?;
+        let text = banner(&lab);
+        let ca = temp.0.join("ca.pem").display().to_string();
+        let resource = lab.resource();
+        for expected in [
+            format!("  curl --cacert {} {}/.well-known/oauth-authorization-server\n", shell_quote(&ca), lab.issuer()),
+            format!(
+                "  curl -i --cacert {} -X POST {resource} -H 'content-type: application/json' -H 'accept: application/json, text/event-stream' -d '{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{{\"protocolVersion\":\"2025-11-25\",\"capabilities\":{{}},\"clientInfo\":{{\"name\":\"curl\",\"version\":\"0\"}}}}}}'\n",
+                shell_quote(&ca)
+            ),
+            "with --anonymous-public, initialize answers 200 without a token".to_owned(),
+            "verify         introspection: every token introspected at the AS".to_owned(),
+            "anonymous      on: public tools answer without a token\n".to_owned(),
+            "profile        no-redaction: returns card numbers, IDs, cost prices unmasked (weak)\n".to_owned(),
+        ] {
+            assert!(text.contains(&expected), "missing {expected:?} in:\n{text}");
+        }
+        lab.shutdown().await;
+        Ok(())
+    }
+
+    #[test]
+    fn initialize_curl_sends_a_well_formed_initialize() -> anyhow::Result<()> {
+        let line = initialize_curl("certs/ca.pem", "https://127.0.0.1:8443/mcp");
+        assert!(line.starts_with("curl -i --cacert certs/ca.pem -X POST https://127.0.0.1:8443/mcp "), "{line}");
+        let (_, body) = line.split_once(" -d '").ok_or_else(|| anyhow::anyhow!("no body in {line}"))?;
+        let body: serde_json::Value = serde_json::from_str(body.trim_end_matches('\''))?;
+        assert_eq!(body["method"], "initialize");
+        assert_eq!(body["params"]["protocolVersion"], lab_proto::jsonrpc::LATEST_PROTOCOL_VERSION);
         Ok(())
     }
 }

@@ -1,12 +1,86 @@
 //! What a lab is started with.
 
+use std::fmt;
 use std::path::PathBuf;
+use std::str::FromStr;
 
 use lab_auth_server::{AsProfile, SigningAlg};
+use lab_mcp_server::RsProfile;
 use lab_proto::Clock;
 
 /// The authorization server's port in the lab contract (design §2).
 pub const CANONICAL_AS_PORT: u16 = 9443;
+
+/// The resource server's port in the lab contract (design §2: `https://127.0.0.1:8443/mcp`).
+pub const CANONICAL_RS_PORT: u16 = 8443;
+
+/// The twin resource server's port in the lab contract (design §2: `https://127.0.0.1:8444/mcp`).
+pub const CANONICAL_TWIN_PORT: u16 = 8444;
+
+/// The upstream API's port (`lab_auth_server::config::lab::UPSTREAM_RESOURCE`): the carrier
+/// `track_shipment` calls with the resource server's own token.
+pub const CANONICAL_UPSTREAM_PORT: u16 = 9445;
+
+/// The path of the MCP endpoint on both resource servers (design §2).
+pub const MCP_PATH: &str = "/mcp";
+
+/// How the resource servers check bearer tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum VerifyMode {
+    /// Local RFC 9068 validation with the authorization server's JWKS (the default: no call to
+    /// the AS per request).
+    #[default]
+    Jwt,
+    /// RFC 7662 introspection at the authorization server on every request, so a revoked token
+    /// is refused at once.
+    Introspection,
+}
+
+impl VerifyMode {
+    /// Every mode, the default first.
+    pub const ALL: [VerifyMode; 2] = [Self::Jwt, Self::Introspection];
+
+    /// The name used by `--verify`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Jwt => "jwt",
+            Self::Introspection => "introspection",
+        }
+    }
+
+    /// What the mode does, for the banner.
+    pub fn summary(self) -> &'static str {
+        match self {
+            Self::Jwt => "RFC 9068 JWTs checked locally against the AS's JWKS",
+            Self::Introspection => "every token introspected at the AS (RFC 7662): revocation takes effect at once",
+        }
+    }
+}
+
+impl fmt::Display for VerifyMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// An unknown verification mode; the message lists the known ones.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown verification mode `{name}`, expected one of: {}", VerifyMode::ALL.map(VerifyMode::name).join(", "))]
+pub struct UnknownVerifyMode {
+    /// The name that was given.
+    pub name: String,
+}
+
+impl FromStr for VerifyMode {
+    type Err = UnknownVerifyMode;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|mode| mode.name() == name)
+            .ok_or_else(|| UnknownVerifyMode { name: name.to_owned() })
+    }
+}
 
 /// The certificate directory of `lab up`, relative to the working directory (design §2).
 pub const CANONICAL_CERT_DIR: &str = "certs";
@@ -33,22 +107,36 @@ pub struct LabConfig {
     pub ports: Ports,
     /// Overrides the authorization server's port (`--as-port`), whatever `ports` says.
     pub as_port: Option<u16>,
+    /// Overrides the resource server's port (`--rs-port`); its URL follows.
+    pub rs_port: Option<u16>,
+    /// Overrides the twin resource server's port (`--twin-port`); its URL follows.
+    pub twin_port: Option<u16>,
+    /// Overrides the upstream API's port; its URL (the audience of the RS's own tokens) follows.
+    pub upstream_port: Option<u16>,
     /// Where the lab CA lives and is reused from; `None` generates a throwaway CA in memory, which
     /// is what tests want (nothing on disk, nothing shared between tests).
     pub cert_dir: Option<PathBuf>,
     /// The authorization server's fault profile (the tenant issuer gets the same one).
     pub profile: AsProfile,
+    /// The resource servers' fault profile (the twin gets the same one).
+    pub rs_profile: RsProfile,
+    /// How the resource servers check bearer tokens (`--verify`).
+    pub verify: VerifyMode,
+    /// Callers without a token may use the public tools (`--anonymous-public`).
+    pub anonymous_public: bool,
     /// The algorithm access tokens are signed with.
     pub signing_alg: SigningAlg,
     /// Headless login as this seeded user (`lab up --auto-approve alice`).
     pub auto_approve: Option<String>,
-    /// The resources tokens may be minted for; `None` means the canonical RS, twin RS and
-    /// upstream API of `lab_auth_server::config::lab`.
+    /// The resources tokens may be minted for; `None` means the lab's own resource server, twin
+    /// and upstream API, at the URLs of the ports they bound (in that order, which is also the
+    /// order the AS pairs them with the `lab-rs` and `lab-rs-twin` introspection clients).
     pub resources: Option<Vec<String>>,
     /// The `host:port` pairs whose client ID metadata documents may be fetched; `None` keeps the
     /// authorization server's default (the canonical CIMD host).
     pub cimd_allowed_hosts: Option<Vec<String>>,
-    /// The one clock of the lab, shared by both issuers (and later the resource servers).
+    /// The one clock of the lab, shared by both issuers, both resource servers and the upstream
+    /// API's verifier.
     pub clock: Clock,
 }
 
@@ -63,8 +151,14 @@ impl LabConfig {
         Self {
             ports: Ports::Ephemeral,
             as_port: None,
+            rs_port: None,
+            twin_port: None,
+            upstream_port: None,
             cert_dir: None,
             profile: AsProfile::default(),
+            rs_profile: RsProfile::default(),
+            verify: VerifyMode::default(),
+            anonymous_public: false,
             signing_alg: SigningAlg::default(),
             auto_approve: None,
             resources: None,
@@ -75,8 +169,27 @@ impl LabConfig {
 
     /// The port the authorization server binds: the override, else the canonical port or 0.
     pub fn as_port(&self) -> u16 {
-        self.as_port.unwrap_or(match self.ports {
-            Ports::Canonical => CANONICAL_AS_PORT,
+        self.port(self.as_port, CANONICAL_AS_PORT)
+    }
+
+    /// The port the resource server binds: the override, else the canonical port or 0.
+    pub fn rs_port(&self) -> u16 {
+        self.port(self.rs_port, CANONICAL_RS_PORT)
+    }
+
+    /// The port the twin resource server binds: the override, else the canonical port or 0.
+    pub fn twin_port(&self) -> u16 {
+        self.port(self.twin_port, CANONICAL_TWIN_PORT)
+    }
+
+    /// The port the upstream API binds: the override, else the canonical port or 0.
+    pub fn upstream_port(&self) -> u16 {
+        self.port(self.upstream_port, CANONICAL_UPSTREAM_PORT)
+    }
+
+    fn port(&self, explicit: Option<u16>, canonical: u16) -> u16 {
+        explicit.unwrap_or(match self.ports {
+            Ports::Canonical => canonical,
             Ports::Ephemeral => 0,
         })
     }

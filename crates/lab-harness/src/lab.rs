@@ -1,19 +1,37 @@
-//! Starting the lab: certificates, the authorization servers, and the TLS host that serves them.
+//! Starting the lab: certificates, the authorization servers, the resource servers, the upstream
+//! API, and the TLS hosts that serve them.
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
 use axum::Router;
 use lab_auth_server::{AuthServer, AuthServerConfig, HttpDocumentFetcher, config::lab};
+use lab_mcp_server::verify::JwtVerifier;
+use lab_mcp_server::{HttpIntrospection, HttpKeySource, HttpUpstream, McpServer, McpServerConfig, VerifyConfig};
 use lab_pki::{CertDir, LabCa, ServerConfig};
+use lab_proto::ClientSecret;
 
-use crate::{HarnessError, LabConfig, TENANT_PATH, TlsHost, bind_loopback, http_client};
+use crate::upstream::{self, UpstreamLog};
+use crate::{HarnessError, LabConfig, MCP_PATH, TENANT_PATH, TlsHost, VerifyMode, bind_loopback, http_client};
 
 /// The role named in errors and logs for the authorization server's port.
-const AS_ROLE: &str = "authorization server";
+pub const AS_ROLE: &str = "authorization server";
+
+/// The role named in errors and logs for the resource server's port.
+pub const RS_ROLE: &str = "resource server";
+
+/// The role named in errors and logs for the twin resource server's port.
+pub const TWIN_ROLE: &str = "twin resource server";
+
+/// The role named in errors and logs for the upstream API's port.
+pub const UPSTREAM_ROLE: &str = "upstream API";
 
 /// The role named in errors and logs for helper hosts.
 const HELPER_ROLE: &str = "helper host";
+
+/// The clock skew the upstream API allows on `exp` and `nbf`, like the resource servers
+/// (requirements §0.4: 30 s).
+const UPSTREAM_LEEWAY: u64 = 30;
 
 /// A running lab. Dropping it stops every server at once; [`RunningLab::shutdown`] stops them
 /// gracefully.
@@ -22,20 +40,52 @@ pub struct RunningLab {
     path_issuer: String,
     auth_server: AuthServer,
     tenant_server: AuthServer,
+    rs: McpServer,
+    twin_rs: McpServer,
+    upstream_url: String,
+    upstream_log: UpstreamLog,
+    verify: VerifyMode,
     ca: LabCa,
     tls: Arc<ServerConfig>,
     cert_dir: Option<CertDir>,
     created_ca: bool,
     as_host: TlsHost,
+    rs_host: TlsHost,
+    twin_host: TlsHost,
+    upstream_host: TlsHost,
+}
+
+/// The listeners of the lab, bound before anything is built on them.
+struct Listeners {
+    auth: TcpListener,
+    rs: TcpListener,
+    twin: TcpListener,
+    upstream: TcpListener,
+}
+
+impl Listeners {
+    /// Binds every port of the lab, so a taken one fails before any certificate is written and
+    /// before any server starts, and so every URL can name its real port when it is 0.
+    fn bind(config: &LabConfig) -> Result<Self, HarnessError> {
+        Ok(Self {
+            auth: bind_loopback(config.as_port(), AS_ROLE)?,
+            rs: bind_loopback(config.rs_port(), RS_ROLE)?,
+            twin: bind_loopback(config.twin_port(), TWIN_ROLE)?,
+            upstream: bind_loopback(config.upstream_port(), UPSTREAM_ROLE)?,
+        })
+    }
 }
 
 /// Starts the lab described by `config` on loopback and returns once it accepts connections.
 ///
-/// The authorization server's port is bound first, so the issuer (`https://127.0.0.1:{port}`)
-/// names the real port even when the operating system picks it, and a taken port fails before
-/// any certificate is written. Two issuers share that port: the root issuer and the path issuer
-/// `{issuer}/tenant1`, whose routes never collide with the root's. Both fetch client ID metadata
-/// documents trusting only the lab CA, and both read the one lab clock.
+/// Every port is bound first (authorization server, resource server, twin, upstream API), so the
+/// issuer (`https://127.0.0.1:{port}`) and the resource URLs (`https://127.0.0.1:{port}/mcp`)
+/// name the real ports even when the operating system picks them, and a taken port fails before
+/// any certificate is written. Two issuers share the AS port: the root issuer and the path issuer
+/// `{issuer}/tenant1`, whose routes never collide with the root's. The root issuer mints tokens
+/// for the resource server, the twin and the upstream API; both resource servers trust it, and
+/// every outbound request of the lab (client ID metadata documents, JWKS, introspection, the
+/// upstream API) trusts only the lab CA. Everything reads the one lab clock.
 ///
 /// Must be called inside a tokio runtime: the servers run as tasks of it.
 pub async fn start(config: LabConfig) -> Result<RunningLab, HarnessError> {
@@ -46,8 +96,11 @@ pub async fn start(config: LabConfig) -> Result<RunningLab, HarnessError> {
             return Err(HarnessError::UnknownUser { name: name.clone(), known });
         }
     }
-    let listener = bind_loopback(config.as_port(), AS_ROLE)?;
-    let as_addr = local_addr(&listener, AS_ROLE)?;
+    let listeners = Listeners::bind(&config)?;
+    let as_addr = local_addr(&listeners.auth, AS_ROLE)?;
+    let rs_addr = local_addr(&listeners.rs, RS_ROLE)?;
+    let twin_addr = local_addr(&listeners.twin, TWIN_ROLE)?;
+    let upstream_addr = local_addr(&listeners.upstream, UPSTREAM_ROLE)?;
 
     let cert_dir = config.cert_dir.as_ref().map(CertDir::new);
     let pki = match &cert_dir {
@@ -59,41 +112,132 @@ pub async fn start(config: LabConfig) -> Result<RunningLab, HarnessError> {
         }
     };
     let tls = pki.leaf.server_config(&pki.ca).map_err(HarnessError::Pki)?;
+    let ca_pem = pki.ca.cert_pem().as_bytes();
 
     let issuer = format!("https://{as_addr}");
     let path_issuer = format!("{issuer}{TENANT_PATH}");
-    let fetcher =
-        Arc::new(HttpDocumentFetcher::new(Some(pki.ca.cert_pem().as_bytes())).map_err(HarnessError::DocumentFetcher)?);
-    let auth_server = build_auth_server(&config, &issuer, fetcher.clone())?;
-    let tenant_server = build_auth_server(&config, &path_issuer, fetcher)?;
+    // RFC 9728 §3.3 and MCP-1125: the resource is the exact URL clients use, port included.
+    let resource = format!("https://{rs_addr}{MCP_PATH}");
+    let twin_resource = format!("https://{twin_addr}{MCP_PATH}");
+    let upstream_url = format!("https://{upstream_addr}");
+    let resources =
+        config.resources.clone().unwrap_or_else(|| vec![resource.clone(), twin_resource.clone(), upstream_url.clone()]);
+
+    let fetcher = Arc::new(HttpDocumentFetcher::new(Some(ca_pem)).map_err(HarnessError::DocumentFetcher)?);
+    let auth_server = build_auth_server(&config, &issuer, resources.clone(), fetcher.clone())?;
+    let tenant_server = build_auth_server(&config, &path_issuer, resources, fetcher)?;
+
+    // One client for every call the lab makes to itself: lab CA only, no redirects, no proxy.
+    let client = http_client(ca_pem)?;
+    let rs = build_resource_server(&config, &client, &issuer, resource, &upstream_url, RsCredentials::RS);
+    let twin_rs = build_resource_server(&config, &client, &issuer, twin_resource, &upstream_url, RsCredentials::TWIN);
+
+    let upstream_verifier = Arc::new(JwtVerifier::new(
+        issuer.clone(),
+        upstream_url.clone(),
+        UPSTREAM_LEEWAY,
+        config.clock.clone(),
+        Arc::new(HttpKeySource::new(client, format!("{issuer}/jwks"))),
+    ));
+    let upstream_log = UpstreamLog::default();
 
     let router = Router::new()
         .merge(lab_auth_server::router(auth_server.clone()))
         .merge(lab_auth_server::router(tenant_server.clone()));
-    let as_host = TlsHost::serve(listener, router, tls.clone(), AS_ROLE)?;
+    let as_host = TlsHost::serve(listeners.auth, router, tls.clone(), AS_ROLE)?;
     tracing::info!(%issuer, %path_issuer, "authorization server listening");
+    let rs_host = TlsHost::serve(listeners.rs, lab_mcp_server::router(rs.clone()), tls.clone(), RS_ROLE)?;
+    let twin_host = TlsHost::serve(listeners.twin, lab_mcp_server::router(twin_rs.clone()), tls.clone(), TWIN_ROLE)?;
+    tracing::info!(
+        resource = %rs.config().resource,
+        twin = %twin_rs.config().resource,
+        verify = %config.verify,
+        profile = %config.rs_profile,
+        "resource servers listening"
+    );
+    let upstream_router = upstream::router(upstream_verifier.clone(), upstream_log.clone());
+    let upstream_host = TlsHost::serve(listeners.upstream, upstream_router, tls.clone(), UPSTREAM_ROLE)?;
+    tracing::info!(%upstream_url, "upstream API listening");
+
+    // The AS is up, so the keys can be loaded now rather than by the first request. A failure is
+    // logged by the verifier and is no reason to stop: it refetches when it meets an unknown key.
+    tokio::join!(rs.prefetch_keys(), twin_rs.prefetch_keys(), upstream_verifier.prefetch());
 
     Ok(RunningLab {
         issuer,
         path_issuer,
         auth_server,
         tenant_server,
+        rs,
+        twin_rs,
+        upstream_url,
+        upstream_log,
+        verify: config.verify,
         ca: pki.ca,
         tls,
         cert_dir,
         created_ca: pki.created_ca,
         as_host,
+        rs_host,
+        twin_host,
+        upstream_host,
     })
+}
+
+/// The client credentials a resource server authenticates to the AS with: for introspection and
+/// for its own upstream tokens. The AS pairs `lab-rs` with the first resource and `lab-rs-twin`
+/// with the second.
+#[derive(Clone, Copy)]
+struct RsCredentials {
+    client_id: &'static str,
+    client_secret: &'static str,
+}
+
+impl RsCredentials {
+    const RS: Self = Self { client_id: lab::RS_CLIENT_ID, client_secret: lab::RS_CLIENT_SECRET };
+    const TWIN: Self = Self { client_id: lab::TWIN_RS_CLIENT_ID, client_secret: lab::TWIN_RS_CLIENT_SECRET };
+}
+
+fn build_resource_server(
+    config: &LabConfig,
+    client: &reqwest::Client,
+    issuer: &str,
+    resource: String,
+    upstream_url: &str,
+    credentials: RsCredentials,
+) -> McpServer {
+    let verify = match config.verify {
+        VerifyMode::Jwt => VerifyConfig::Jwt(Arc::new(HttpKeySource::new(client.clone(), format!("{issuer}/jwks")))),
+        VerifyMode::Introspection => VerifyConfig::Introspection(Arc::new(HttpIntrospection::new(
+            client.clone(),
+            format!("{issuer}/introspect"),
+            credentials.client_id.to_owned(),
+            ClientSecret::new(credentials.client_secret),
+        ))),
+    };
+    let mut rs_config = McpServerConfig::new(resource, issuer, verify);
+    rs_config.profile = config.rs_profile;
+    rs_config.anonymous_public = config.anonymous_public;
+    rs_config.clock = config.clock.clone();
+    // RS-12: the carrier is called with the RS's own client-credentials token for the upstream
+    // audience, never with the caller's.
+    rs_config.upstream = Some(HttpUpstream::new(
+        client.clone(),
+        upstream_url.to_owned(),
+        format!("{issuer}/token"),
+        credentials.client_id.to_owned(),
+        ClientSecret::new(credentials.client_secret),
+        config.clock.clone(),
+    ));
+    McpServer::new(rs_config)
 }
 
 fn build_auth_server(
     config: &LabConfig,
     issuer: &str,
+    resources: Vec<String>,
     fetcher: Arc<HttpDocumentFetcher>,
 ) -> Result<AuthServer, HarnessError> {
-    let resources = config.resources.clone().unwrap_or_else(|| {
-        vec![lab::RESOURCE.to_owned(), lab::TWIN_RESOURCE.to_owned(), lab::UPSTREAM_RESOURCE.to_owned()]
-    });
     let mut as_config = AuthServerConfig::lab(issuer, resources);
     as_config.profile = config.profile;
     as_config.signing_alg = config.signing_alg;
@@ -122,6 +266,10 @@ impl std::fmt::Debug for RunningLab {
             .field("issuer", &self.issuer)
             .field("path_issuer", &self.path_issuer)
             .field("as_addr", &self.as_host.addr())
+            .field("resource", &self.resource())
+            .field("twin_resource", &self.twin_resource())
+            .field("upstream_url", &self.upstream_url)
+            .field("verify", &self.verify)
             .field("cert_dir", &self.cert_dir)
             .field("created_ca", &self.created_ca)
             .finish_non_exhaustive()
@@ -149,7 +297,50 @@ impl RunningLab {
         &self.tenant_server
     }
 
-    /// The lab clock, shared by both issuers: move it to test expiry without sleeping.
+    /// The resource server's MCP endpoint, `https://127.0.0.1:{port}/mcp`: its `resource` and the
+    /// `aud` of its tokens.
+    pub fn resource(&self) -> &str {
+        &self.rs.config().resource
+    }
+
+    /// The twin resource server's MCP endpoint: same AS, another audience.
+    pub fn twin_resource(&self) -> &str {
+        &self.twin_rs.config().resource
+    }
+
+    /// The resource server's protected resource metadata URL (RFC 9728 §3.1).
+    pub fn resource_metadata_url(&self) -> String {
+        self.rs.resource_metadata_url()
+    }
+
+    /// The upstream API's origin, `https://127.0.0.1:{port}`: also the audience of the tokens
+    /// the resource servers obtain for it.
+    pub fn upstream_url(&self) -> &str {
+        &self.upstream_url
+    }
+
+    /// The resource server, to switch its profile mid-scenario.
+    pub fn rs(&self) -> &McpServer {
+        &self.rs
+    }
+
+    /// The twin resource server.
+    pub fn twin_rs(&self) -> &McpServer {
+        &self.twin_rs
+    }
+
+    /// How the resource servers check tokens.
+    pub fn verify_mode(&self) -> VerifyMode {
+        self.verify
+    }
+
+    /// What the upstream API accepted: claims and token digests, never a token (RS-12 evidence).
+    pub fn upstream_log(&self) -> &UpstreamLog {
+        &self.upstream_log
+    }
+
+    /// The lab clock, shared by both issuers, both resource servers and the upstream API: move it
+    /// to test expiry without sleeping.
     pub fn clock(&self) -> &lab_proto::Clock {
         self.auth_server.clock()
     }
@@ -180,6 +371,21 @@ impl RunningLab {
         self.as_host.addr()
     }
 
+    /// The resource server's address.
+    pub fn rs_addr(&self) -> SocketAddr {
+        self.rs_host.addr()
+    }
+
+    /// The twin resource server's address.
+    pub fn twin_addr(&self) -> SocketAddr {
+        self.twin_host.addr()
+    }
+
+    /// The upstream API's address.
+    pub fn upstream_addr(&self) -> SocketAddr {
+        self.upstream_host.addr()
+    }
+
     /// A client that trusts only the lab CA (see [`http_client`]).
     pub fn http_client(&self) -> Result<reqwest::Client, HarnessError> {
         http_client(self.ca_pem().as_bytes())
@@ -203,7 +409,13 @@ impl RunningLab {
     /// Stops the lab gracefully: no new connections, open ones get [`crate::SHUTDOWN_GRACE`].
     /// Helper hosts are stopped by their own [`TlsHost::shutdown`] (or when dropped).
     pub async fn shutdown(self) {
-        self.as_host.shutdown().await;
-        tracing::info!(issuer = %self.issuer, "authorization server stopped");
+        // In parallel, so open connections get one grace period in all rather than one per host.
+        tokio::join!(
+            self.as_host.shutdown(),
+            self.rs_host.shutdown(),
+            self.twin_host.shutdown(),
+            self.upstream_host.shutdown()
+        );
+        tracing::info!(issuer = %self.issuer, resource = %self.rs.config().resource, "lab stopped");
     }
 }

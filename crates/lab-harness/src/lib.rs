@@ -1,11 +1,12 @@
 //! Runs MCP Auth Lab: binds the loopback sockets and serves the lab's routers over TLS.
 //!
-//! [`start`] turns a [`LabConfig`] into a [`RunningLab`]: it binds the authorization server's
-//! port first (so an issuer on port 0 still names its real port), creates or reuses the lab CA,
-//! builds the root issuer and the path issuer `…/tenant1` over one clock, and serves both on one
-//! TLS port. [`RunningLab::start_helper_host`] serves extra routers (client ID metadata
-//! documents, hostile documents) with the same lab leaf, and [`http_client`] builds the one kind
-//! of reqwest client the lab talks through: lab CA only, no redirects, no proxy.
+//! [`start`] turns a [`LabConfig`] into a [`RunningLab`]: it binds every port first (so an issuer
+//! or a resource URL on port 0 still names its real port), creates or reuses the lab CA, builds
+//! the root issuer and the path issuer `…/tenant1`, the resource server, its twin and the upstream
+//! API over one clock, and serves each on its own TLS port. [`RunningLab::start_helper_host`]
+//! serves extra routers (client ID metadata documents, hostile documents) with the same lab leaf,
+//! and [`http_client`] builds the one kind of reqwest client the lab talks through: lab CA only,
+//! no redirects, no proxy.
 //!
 //! This is the only crate that binds sockets or touches TLS; the server crates export routers and
 //! know nothing of either. Tests use [`LabConfig::ephemeral`] (`127.0.0.1:0`, a CA in memory);
@@ -15,8 +16,13 @@ mod config;
 mod error;
 mod host;
 mod lab;
+mod upstream;
 
-pub use config::{CANONICAL_AS_PORT, CANONICAL_CERT_DIR, LabConfig, Ports, TENANT_PATH};
+pub use config::{
+    CANONICAL_AS_PORT, CANONICAL_CERT_DIR, CANONICAL_RS_PORT, CANONICAL_TWIN_PORT, CANONICAL_UPSTREAM_PORT, LabConfig,
+    MCP_PATH, Ports, TENANT_PATH, UnknownVerifyMode, VerifyMode,
+};
 pub use error::HarnessError;
 pub use host::{SHUTDOWN_GRACE, TlsHost, bind_loopback, http_client};
-pub use lab::{RunningLab, start};
+pub use lab::{AS_ROLE, RS_ROLE, RunningLab, TWIN_ROLE, UPSTREAM_ROLE, start};
+pub use upstream::{UPSTREAM_LOG_CAPACITY, UpstreamCall, UpstreamLog, token_sha256};

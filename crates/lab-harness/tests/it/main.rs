@@ -1,8 +1,11 @@
 //! The lab over real TLS on loopback: discovery for both issuers, a taken port, a full
-//! authorization code flow, and client ID metadata documents fetched from a helper host.
+//! authorization code flow, and client ID metadata documents fetched from a helper host; the
+//! resource servers and the upstream API in [`rs`].
 //!
 //! Every lab here is [`LabConfig::ephemeral`]: port 0 and a CA in memory, so tests run in
 //! parallel and leave nothing on disk.
+
+mod rs;
 
 use std::collections::HashMap;
 use std::error::Error;
@@ -21,9 +24,6 @@ use serde_json::{Value, json};
 /// A loopback redirect URI with a port: the lab matches loopback redirects on any port
 /// (O21 §8.4.2), so it needs no registration of its own beyond `http://127.0.0.1/callback`.
 const REDIRECT_URI: &str = "http://127.0.0.1:53682/callback";
-
-/// The canonical RS, which an ephemeral lab still mints tokens for by default.
-const RESOURCE: &str = "https://127.0.0.1:8443/mcp";
 
 async fn lab_with(config: LabConfig) -> anyhow::Result<RunningLab> {
     start(config).await.context("start the lab")
@@ -71,7 +71,7 @@ async fn authorize(
             ("state", "xyz"),
             ("code_challenge", challenge),
             ("code_challenge_method", "S256"),
-            ("resource", RESOURCE),
+            ("resource", lab.resource()),
         ])
         .send()
         .await
@@ -106,7 +106,7 @@ async fn redeem(
             ("code_verifier", verifier),
             ("client_id", client_id),
             ("redirect_uri", REDIRECT_URI),
-            ("resource", RESOURCE),
+            ("resource", lab.resource()),
         ])
         .send()
         .await
@@ -250,11 +250,9 @@ async fn auto_approve_must_name_a_seeded_user() -> anyhow::Result<()> {
     Ok(())
 }
 
-#[tokio::test]
-async fn registered_client_completes_the_code_flow_with_auto_approve() -> anyhow::Result<()> {
-    let lab = lab_with(LabConfig { auto_approve: Some("alice".to_owned()), ..LabConfig::ephemeral() }).await?;
-    let client = lab.http_client()?;
-
+/// `POST /register` of a public native client (RFC 7591) with the loopback redirect URI; returns
+/// its `client_id`.
+async fn register_public_client(lab: &RunningLab, client: &reqwest::Client) -> anyhow::Result<String> {
     let registration = client
         .post(format!("{}/register", lab.issuer()))
         .json(&json!({
@@ -269,7 +267,14 @@ async fn registered_client_completes_the_code_flow_with_auto_approve() -> anyhow
         .await?;
     ensure!(registration.status() == StatusCode::CREATED, "register answered {}", registration.status());
     let registration: Value = registration.json().await?;
-    let client_id = registration["client_id"].as_str().context("no client_id")?.to_owned();
+    Ok(registration["client_id"].as_str().context("no client_id")?.to_owned())
+}
+
+#[tokio::test]
+async fn registered_client_completes_the_code_flow_with_auto_approve() -> anyhow::Result<()> {
+    let lab = lab_with(LabConfig { auto_approve: Some("alice".to_owned()), ..LabConfig::ephemeral() }).await?;
+    let client = lab.http_client()?;
+    let client_id = register_public_client(&lab, &client).await?;
 
     let verifier = generate_verifier()?;
     let challenge = s256_challenge(verifier.secret());
