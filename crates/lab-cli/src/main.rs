@@ -5,6 +5,7 @@
 //! (`info` unless set, same syntax as `RUST_LOG`); what the user needs to copy goes to stdout.
 
 mod certs;
+mod client;
 mod up;
 
 use std::io::IsTerminal;
@@ -34,6 +35,9 @@ enum Command {
     Up(UpArgs),
     /// Create the lab CA (or reuse it) and issue a fresh server certificate, then print the paths.
     Certs(CertsArgs),
+    /// Run the conforming MCP client against an MCP server: the six steps of the authorization
+    /// flow, printed as they happen, then a tool call (or the tool list).
+    Client(client::ClientArgs),
 }
 
 #[derive(Debug, Args)]
@@ -170,11 +174,12 @@ fn init_logging() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     init_logging()?;
     match cli.command {
-        Command::Up(args) => up::run(args).await,
-        Command::Certs(args) => certs::run(&args),
+        Command::Up(args) => up::run(args).await.map(|()| ExitCode::SUCCESS),
+        Command::Certs(args) => certs::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Client(args) => client::run(args).await,
     }
 }
 
@@ -193,7 +198,7 @@ fn port_hint(role: &str) -> &'static str {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli).await {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");
             if let Some(HarnessError::PortInUse { role, .. }) = error.downcast_ref::<HarnessError>() {

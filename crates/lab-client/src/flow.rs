@@ -418,23 +418,27 @@ impl McpClient {
         let state = lab_proto::random_token(32).map_err(|_| ClientError::Config("random source failed".into()))?;
         let scope = self.select_scope(scope_override);
         let endpoint = discovered.metadata.authorization_endpoint.clone().unwrap_or_default();
-        let mut query = url::form_urlencoded::Serializer::new(String::new());
-        query.append_pair("response_type", "code");
-        query.append_pair("client_id", &credentials.client_id);
-        query.append_pair("redirect_uri", &redirect_uri);
-        if let Some(scope) = &scope {
-            query.append_pair("scope", scope);
-        }
-        query.append_pair("state", &state);
-        query.append_pair("code_challenge", &challenge);
-        query.append_pair("code_challenge_method", "S256");
-        // CL-15: the same resource in the authorization, token and refresh requests.
-        query.append_pair("resource", &discovered.resource);
-        if let Some(hint) = &self.config.login_hint {
-            query.append_pair("login_hint", hint);
-        }
+        // Built in a block: the serializer is not `Send` and must not live across an await.
+        let query = {
+            let mut query = url::form_urlencoded::Serializer::new(String::new());
+            query.append_pair("response_type", "code");
+            query.append_pair("client_id", &credentials.client_id);
+            query.append_pair("redirect_uri", &redirect_uri);
+            if let Some(scope) = &scope {
+                query.append_pair("scope", scope);
+            }
+            query.append_pair("state", &state);
+            query.append_pair("code_challenge", &challenge);
+            query.append_pair("code_challenge_method", "S256");
+            // CL-15: the same resource in the authorization, token and refresh requests.
+            query.append_pair("resource", &discovered.resource);
+            if let Some(hint) = &self.config.login_hint {
+                query.append_pair("login_hint", hint);
+            }
+            query.finish()
+        };
         let separator = if endpoint.contains('?') { '&' } else { '?' };
-        let authorization_url = format!("{endpoint}{separator}{}", query.finish());
+        let authorization_url = format!("{endpoint}{separator}{query}");
         // Try the AS directly: one that approves headlessly answers with a redirect to the
         // callback, which is read without following it. Anything else is for a human.
         let answer = self.send(5, Method::GET, &authorization_url, &[("accept", "text/html")], Body::Empty).await?;

@@ -24,6 +24,15 @@ pub const CANONICAL_UPSTREAM_PORT: u16 = 9445;
 /// The path of the MCP endpoint on both resource servers (design §2).
 pub const MCP_PATH: &str = "/mcp";
 
+/// The port of the host that serves the lab client's metadata document (requirements §0.4).
+pub const CANONICAL_CIMD_PORT: u16 = 9446;
+
+/// The SSRF canary's port, on `127.0.0.2` (requirements §0.4): any request to it is a failure.
+pub const CANONICAL_CANARY_PORT: u16 = 7777;
+
+/// The path of the lab client's metadata document on the CIMD host.
+pub const CIMD_PATH: &str = "/client.json";
+
 /// How the resource servers check bearer tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum VerifyMode {
@@ -135,6 +144,9 @@ pub struct LabConfig {
     /// The `host:port` pairs whose client ID metadata documents may be fetched; `None` keeps the
     /// authorization server's default (the canonical CIMD host).
     pub cimd_allowed_hosts: Option<Vec<String>>,
+    /// The resource servers trust the path issuer (`…/tenant1`) instead of the root issuer, so a
+    /// client must find the AS by RFC 8414 path insertion.
+    pub rs_uses_path_issuer: bool,
     /// The one clock of the lab, shared by both issuers, both resource servers and the upstream
     /// API's verifier.
     pub clock: Clock,
@@ -163,6 +175,7 @@ impl LabConfig {
             auto_approve: None,
             resources: None,
             cimd_allowed_hosts: None,
+            rs_uses_path_issuer: false,
             clock: Clock::system(),
         }
     }
@@ -185,6 +198,16 @@ impl LabConfig {
     /// The port the upstream API binds: the override, else the canonical port or 0.
     pub fn upstream_port(&self) -> u16 {
         self.port(self.upstream_port, CANONICAL_UPSTREAM_PORT)
+    }
+
+    /// The port of the metadata-document host: canonical or 0.
+    pub fn cimd_port(&self) -> u16 {
+        self.port(None, CANONICAL_CIMD_PORT)
+    }
+
+    /// The port of the SSRF canary on `127.0.0.2`: canonical or 0.
+    pub fn canary_port(&self) -> u16 {
+        self.port(None, CANONICAL_CANARY_PORT)
     }
 
     fn port(&self, explicit: Option<u16>, canonical: u16) -> u16 {

@@ -11,6 +11,7 @@ use lab_mcp_server::{HttpIntrospection, HttpKeySource, HttpUpstream, McpServer, 
 use lab_pki::{CertDir, LabCa, ServerConfig};
 use lab_proto::ClientSecret;
 
+use crate::canary::Canary;
 use crate::upstream::{self, UpstreamLog};
 use crate::{HarnessError, LabConfig, MCP_PATH, TENANT_PATH, TlsHost, VerifyMode, bind_loopback, http_client};
 
@@ -25,6 +26,12 @@ pub const TWIN_ROLE: &str = "twin resource server";
 
 /// The role named in errors and logs for the upstream API's port.
 pub const UPSTREAM_ROLE: &str = "upstream API";
+
+/// The role named in errors and logs for the metadata-document host.
+pub const CIMD_ROLE: &str = "client metadata document host";
+
+/// The role named in errors and logs for the SSRF canary.
+pub const CANARY_ROLE: &str = "SSRF canary";
 
 /// The role named in errors and logs for helper hosts.
 const HELPER_ROLE: &str = "helper host";
@@ -53,6 +60,9 @@ pub struct RunningLab {
     rs_host: TlsHost,
     twin_host: TlsHost,
     upstream_host: TlsHost,
+    cimd_host: TlsHost,
+    canary: Canary,
+    leaf_spki_sha256: String,
 }
 
 /// The listeners of the lab, bound before anything is built on them.
@@ -61,6 +71,8 @@ struct Listeners {
     rs: TcpListener,
     twin: TcpListener,
     upstream: TcpListener,
+    cimd: TcpListener,
+    canary: TcpListener,
 }
 
 impl Listeners {
@@ -72,6 +84,8 @@ impl Listeners {
             rs: bind_loopback(config.rs_port(), RS_ROLE)?,
             twin: bind_loopback(config.twin_port(), TWIN_ROLE)?,
             upstream: bind_loopback(config.upstream_port(), UPSTREAM_ROLE)?,
+            cimd: bind_loopback(config.cimd_port(), CIMD_ROLE)?,
+            canary: crate::canary::bind(config.canary_port())?,
         })
     }
 }
@@ -101,6 +115,7 @@ pub async fn start(config: LabConfig) -> Result<RunningLab, HarnessError> {
     let rs_addr = local_addr(&listeners.rs, RS_ROLE)?;
     let twin_addr = local_addr(&listeners.twin, TWIN_ROLE)?;
     let upstream_addr = local_addr(&listeners.upstream, UPSTREAM_ROLE)?;
+    let cimd_addr = local_addr(&listeners.cimd, CIMD_ROLE)?;
 
     let cert_dir = config.cert_dir.as_ref().map(CertDir::new);
     let pki = match &cert_dir {
@@ -124,20 +139,24 @@ pub async fn start(config: LabConfig) -> Result<RunningLab, HarnessError> {
         config.resources.clone().unwrap_or_else(|| vec![resource.clone(), twin_resource.clone(), upstream_url.clone()]);
 
     let fetcher = Arc::new(HttpDocumentFetcher::new(Some(ca_pem)).map_err(HarnessError::DocumentFetcher)?);
-    let auth_server = build_auth_server(&config, &issuer, resources.clone(), fetcher.clone())?;
-    let tenant_server = build_auth_server(&config, &path_issuer, resources, fetcher)?;
+    // CIMD §SSRF: the AS fetches metadata documents from the lab's own document host only.
+    let cimd_allowed = config.cimd_allowed_hosts.clone().unwrap_or_else(|| vec![cimd_addr.to_string()]);
+    let auth_server = build_auth_server(&config, &issuer, resources.clone(), fetcher.clone(), &cimd_allowed)?;
+    let tenant_server = build_auth_server(&config, &path_issuer, resources, fetcher, &cimd_allowed)?;
+    let rs_issuer = if config.rs_uses_path_issuer { path_issuer.clone() } else { issuer.clone() };
 
     // One client for every call the lab makes to itself: lab CA only, no redirects, no proxy.
     let client = http_client(ca_pem)?;
-    let rs = build_resource_server(&config, &client, &issuer, resource, &upstream_url, RsCredentials::RS);
-    let twin_rs = build_resource_server(&config, &client, &issuer, twin_resource, &upstream_url, RsCredentials::TWIN);
+    let rs = build_resource_server(&config, &client, &rs_issuer, resource, &upstream_url, RsCredentials::RS);
+    let twin_rs =
+        build_resource_server(&config, &client, &rs_issuer, twin_resource, &upstream_url, RsCredentials::TWIN);
 
     let upstream_verifier = Arc::new(JwtVerifier::new(
-        issuer.clone(),
+        rs_issuer.clone(),
         upstream_url.clone(),
         UPSTREAM_LEEWAY,
         config.clock.clone(),
-        Arc::new(HttpKeySource::new(client, format!("{issuer}/jwks"))),
+        Arc::new(HttpKeySource::new(client, format!("{rs_issuer}/jwks"))),
     ));
     let upstream_log = UpstreamLog::default();
 
@@ -158,6 +177,9 @@ pub async fn start(config: LabConfig) -> Result<RunningLab, HarnessError> {
     let upstream_router = upstream::router(upstream_verifier.clone(), upstream_log.clone());
     let upstream_host = TlsHost::serve(listeners.upstream, upstream_router, tls.clone(), UPSTREAM_ROLE)?;
     tracing::info!(%upstream_url, "upstream API listening");
+    let cimd_router = crate::canary::document_router(&format!("https://{cimd_addr}{}", crate::CIMD_PATH));
+    let cimd_host = TlsHost::serve(listeners.cimd, cimd_router, tls.clone(), CIMD_ROLE)?;
+    let canary = Canary::serve(listeners.canary)?;
 
     // The AS is up, so the keys can be loaded now rather than by the first request. A failure is
     // logged by the verifier and is no reason to stop: it refetches when it meets an unknown key.
@@ -181,6 +203,9 @@ pub async fn start(config: LabConfig) -> Result<RunningLab, HarnessError> {
         rs_host,
         twin_host,
         upstream_host,
+        cimd_host,
+        canary,
+        leaf_spki_sha256: pki.leaf.spki_sha256_base64(),
     })
 }
 
@@ -237,14 +262,13 @@ fn build_auth_server(
     issuer: &str,
     resources: Vec<String>,
     fetcher: Arc<HttpDocumentFetcher>,
+    cimd_allowed_hosts: &[String],
 ) -> Result<AuthServer, HarnessError> {
     let mut as_config = AuthServerConfig::lab(issuer, resources);
     as_config.profile = config.profile;
     as_config.signing_alg = config.signing_alg;
     as_config.auto_approve = config.auto_approve.clone();
-    if let Some(hosts) = &config.cimd_allowed_hosts {
-        as_config.cimd_allowed_hosts = hosts.clone();
-    }
+    as_config.cimd_allowed_hosts = cimd_allowed_hosts.to_vec();
     as_config.clock = config.clock.clone();
     AuthServer::with_fetcher(as_config, fetcher)
         .map_err(|source| HarnessError::AuthServer { issuer: issuer.to_owned(), source })
@@ -386,6 +410,28 @@ impl RunningLab {
         self.upstream_host.addr()
     }
 
+    /// The URL of the lab client's metadata document (`https://127.0.0.1:{port}/client.json`):
+    /// a `client_id` the AS fetches and validates (CIMD).
+    pub fn client_metadata_document(&self) -> String {
+        format!("https://{}{}", self.cimd_host.addr(), crate::CIMD_PATH)
+    }
+
+    /// The metadata-document host's address.
+    pub fn cimd_addr(&self) -> SocketAddr {
+        self.cimd_host.addr()
+    }
+
+    /// The SSRF canary: nothing may ever reach it.
+    pub fn canary(&self) -> &Canary {
+        &self.canary
+    }
+
+    /// The pin of the lab leaf's key (`base64(SHA-256(SPKI))`), for browsers that must trust the
+    /// lab without trusting everything.
+    pub fn leaf_spki_sha256(&self) -> String {
+        self.leaf_spki_sha256.clone()
+    }
+
     /// A client that trusts only the lab CA (see [`http_client`]).
     pub fn http_client(&self) -> Result<reqwest::Client, HarnessError> {
         http_client(self.ca_pem().as_bytes())
@@ -414,7 +460,8 @@ impl RunningLab {
             self.as_host.shutdown(),
             self.rs_host.shutdown(),
             self.twin_host.shutdown(),
-            self.upstream_host.shutdown()
+            self.upstream_host.shutdown(),
+            self.cimd_host.shutdown()
         );
         tracing::info!(issuer = %self.issuer, resource = %self.rs.config().resource, "lab stopped");
     }

@@ -12,17 +12,20 @@
 //! know nothing of either. Tests use [`LabConfig::ephemeral`] (`127.0.0.1:0`, a CA in memory);
 //! only `lab up` uses [`LabConfig::canonical`]. Nothing here listens beyond loopback.
 
+mod canary;
 mod config;
 mod error;
 mod host;
 mod lab;
 mod upstream;
 
+pub use canary::Canary;
 pub use config::{
-    CANONICAL_AS_PORT, CANONICAL_CERT_DIR, CANONICAL_RS_PORT, CANONICAL_TWIN_PORT, CANONICAL_UPSTREAM_PORT, LabConfig,
-    MCP_PATH, Ports, TENANT_PATH, UnknownVerifyMode, VerifyMode,
+    CANONICAL_AS_PORT, CANONICAL_CANARY_PORT, CANONICAL_CERT_DIR, CANONICAL_CIMD_PORT, CANONICAL_RS_PORT,
+    CANONICAL_TWIN_PORT, CANONICAL_UPSTREAM_PORT, CIMD_PATH, LabConfig, MCP_PATH, Ports, TENANT_PATH,
+    UnknownVerifyMode, VerifyMode,
 };
 pub use error::HarnessError;
 pub use host::{SHUTDOWN_GRACE, TlsHost, bind_loopback, http_client};
-pub use lab::{AS_ROLE, RS_ROLE, RunningLab, TWIN_ROLE, UPSTREAM_ROLE, start};
+pub use lab::{AS_ROLE, CANARY_ROLE, CIMD_ROLE, RS_ROLE, RunningLab, TWIN_ROLE, UPSTREAM_ROLE, start};
 pub use upstream::{UPSTREAM_LOG_CAPACITY, UpstreamCall, UpstreamLog, token_sha256};

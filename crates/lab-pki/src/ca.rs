@@ -158,6 +158,7 @@ impl LabCa {
             cert_der: cert.der().clone(),
             key_pem: key.serialize_pem(),
             key_der: PrivatePkcs8KeyDer::from(key.serialize_der()),
+            spki_der: rcgen::PublicKeyData::subject_public_key_info(&key),
         })
     }
 
@@ -193,9 +194,19 @@ pub struct LeafCert {
     cert_der: CertificateDer<'static>,
     key_pem: String,
     key_der: PrivatePkcs8KeyDer<'static>,
+    spki_der: Vec<u8>,
 }
 
 impl LeafCert {
+    /// `base64(SHA-256(SubjectPublicKeyInfo))` of the leaf key: the pin Chromium's
+    /// `--ignore-certificate-errors-spki-list` takes, so a browser test trusts exactly this key
+    /// instead of switching certificate checks off.
+    pub fn spki_sha256_base64(&self) -> String {
+        use base64::Engine as _;
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &self.spki_der);
+        base64::engine::general_purpose::STANDARD.encode(digest.as_ref())
+    }
+
     /// The names the leaf was issued for, as requested.
     pub fn names(&self) -> &[String] {
         &self.names

@@ -1,0 +1,186 @@
+//! `mcp-authlab client`: the conforming client against any MCP server, printing the six steps as
+//! they happen.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use lab_client::{ClientConfig, ClientError, Event, McpClient, PreRegistered};
+use lab_proto::ClientSecret;
+use lab_proto::registration::TokenEndpointAuthMethod;
+use serde_json::{Value, json};
+
+/// The authorities of the lab contract (design §2): the AS and the metadata-document host.
+const LAB_AUTHORITIES: [&str; 4] = ["127.0.0.1:9443", "localhost:9443", "127.0.0.1:9446", "localhost:9446"];
+
+/// The arguments of `client`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ClientArgs {
+    /// The MCP server URL (for the lab: https://127.0.0.1:8443/mcp).
+    pub(crate) url: String,
+    /// The CA to trust, and only it (for the lab: certs/ca.pem). Without it, the system's roots.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) ca: Option<PathBuf>,
+    /// The tool to call after connecting; without it the tools are listed.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) tool: Option<String>,
+    /// The tool's arguments, a JSON object.
+    #[arg(long = "args", value_name = "JSON", default_value = "{}", value_parser = parse_json_object)]
+    pub(crate) arguments: Value,
+    /// Sent as `login_hint`: the lab's headless mode signs in as this user.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) user: Option<String>,
+    /// A pre-registered client id (skips registration).
+    #[arg(long, value_name = "ID")]
+    pub(crate) client_id: Option<String>,
+    /// The pre-registered client's secret.
+    #[arg(long, value_name = "SECRET", requires = "client_id")]
+    pub(crate) client_secret: Option<String>,
+    /// How the pre-registered client authenticates: none, client_secret_basic or client_secret_post.
+    #[arg(long, value_name = "METHOD", value_parser = parse_auth_method, requires = "client_id")]
+    pub(crate) auth_method: Option<TokenEndpointAuthMethod>,
+    /// The client's metadata document URL, used when the AS supports client ID metadata documents.
+    #[arg(long, value_name = "URL")]
+    pub(crate) metadata_document: Option<String>,
+    /// The scope to ask for, instead of the challenge's or the metadata's.
+    #[arg(long)]
+    pub(crate) scope: Option<String>,
+    /// Also allow this loopback or private `host:port` (or `host:*`), e.g. an AS on another port.
+    #[arg(long = "allow-host", value_name = "HOST:PORT")]
+    pub(crate) allow_hosts: Vec<String>,
+    /// Seconds to wait for the browser to return to the loopback listener.
+    #[arg(long, default_value_t = 300)]
+    pub(crate) login_timeout: u64,
+    /// Print a machine-readable summary instead of the steps.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+fn parse_json_object(text: &str) -> Result<Value, String> {
+    match serde_json::from_str::<Value>(text) {
+        Ok(value) if value.is_object() => Ok(value),
+        Ok(_) => Err("expected a JSON object, e.g. '{\"order_id\":\"A-1001\"}'".to_owned()),
+        Err(error) => Err(format!("expected a JSON object: {error}")),
+    }
+}
+
+fn parse_auth_method(text: &str) -> Result<TokenEndpointAuthMethod, String> {
+    TokenEndpointAuthMethod::parse(text)
+        .ok_or_else(|| "expected none, client_secret_basic or client_secret_post".to_owned())
+}
+
+/// The conformance suite passes the scenario and its context in the environment
+/// (`MCP_CONFORMANCE_SCENARIO`, `MCP_CONFORMANCE_CONTEXT`); its servers are plain http on
+/// localhost, which the client then allows.
+fn apply_conformance_environment(config: &mut ClientConfig) -> anyhow::Result<bool> {
+    let Ok(scenario) = std::env::var("MCP_CONFORMANCE_SCENARIO") else { return Ok(false) };
+    config.policy.allowed_authorities.extend(["localhost:*".to_owned(), "127.0.0.1:*".to_owned()]);
+    if let Ok(context) = std::env::var("MCP_CONFORMANCE_CONTEXT") {
+        let context: Value = serde_json::from_str(&context).context("MCP_CONFORMANCE_CONTEXT is not JSON")?;
+        if let Some(client_id) = context["client_id"].as_str() {
+            let client_secret = context["client_secret"].as_str().map(ClientSecret::new);
+            let auth_method = match context["token_endpoint_auth_method"].as_str() {
+                Some(method) => {
+                    TokenEndpointAuthMethod::parse(method).unwrap_or(TokenEndpointAuthMethod::ClientSecretBasic)
+                }
+                None if client_secret.is_some() => TokenEndpointAuthMethod::ClientSecretBasic,
+                None => TokenEndpointAuthMethod::None,
+            };
+            config.pre_registered =
+                Some(PreRegistered { issuer: None, client_id: client_id.to_owned(), client_secret, auth_method });
+        }
+    }
+    eprintln!("conformance scenario {scenario}");
+    Ok(true)
+}
+
+fn print_event(event: &Event) {
+    let mut out = std::io::stdout().lock();
+    let _ = match event {
+        Event::Step { number, title } => writeln!(out, "\n[{number}] {title}"),
+        Event::Exchange { method, url, status } => match status {
+            Some(status) => writeln!(out, "    {method} {url} -> {status}"),
+            None => writeln!(out, "    {method} {url} -> no answer"),
+        },
+        Event::Checked { key, detail } => writeln!(out, "    ok {key}: {detail}"),
+        Event::Note(text) => writeln!(out, "    note: {text}"),
+        Event::OpenInBrowser(url) => {
+            writeln!(
+                out,
+                "\n    Open this URL in a browser to sign in (the client opens nothing by itself):\n\n    {url}\n"
+            )
+        }
+    };
+}
+
+pub(crate) async fn run(args: ClientArgs) -> anyhow::Result<std::process::ExitCode> {
+    // The lab's own loopback hosts are allowed by default, so `client` works against `lab up`
+    // without flags; any other loopback or private host needs `--allow-host` (CL-07).
+    let lab_hosts = LAB_AUTHORITIES.iter().map(|authority| (*authority).to_owned());
+    let mut config = ClientConfig::new(args.url.clone()).allow(lab_hosts).allow(args.allow_hosts.clone());
+    if let Some(path) = &args.ca {
+        config.ca_pem =
+            Some(std::fs::read(path).with_context(|| format!("failed to read the CA file {}", path.display()))?);
+    }
+    if let Some(client_id) = &args.client_id {
+        let client_secret = args.client_secret.clone().map(ClientSecret::new);
+        let auth_method = args.auth_method.unwrap_or(if client_secret.is_some() {
+            TokenEndpointAuthMethod::ClientSecretBasic
+        } else {
+            TokenEndpointAuthMethod::None
+        });
+        config.pre_registered =
+            Some(PreRegistered { issuer: None, client_id: client_id.clone(), client_secret, auth_method });
+    }
+    config.metadata_document = args.metadata_document.clone();
+    config.login_hint = args.user.clone();
+    config.scope = args.scope.clone();
+    config.callback_timeout = Duration::from_secs(args.login_timeout);
+    let conformance = apply_conformance_environment(&mut config)?;
+    if !args.json {
+        config.events = Some(Arc::new(print_event));
+    }
+    let mut client = McpClient::new(config).map_err(|error| anyhow::format_err!("{error}"))?;
+    let outcome = drive(&mut client, &args, conformance).await;
+    if args.json {
+        let summary = json!({
+            "ok": outcome.is_ok(),
+            "error": outcome.as_ref().err().map(ToString::to_string),
+            "refused_by": outcome.as_ref().err().and_then(ClientError::check),
+            "resource": client.discovered().map(|discovered| discovered.resource.clone()),
+            "issuer": client.discovered().map(|discovered| discovered.issuer.clone()),
+            "registration": client.credentials().map(|credentials| credentials.how),
+            "client_id": client.credentials().map(|credentials| credentials.client_id.clone()),
+            "granted_scope": client.granted_scope(),
+            "protocol_version": client.protocol_version(),
+            "result": outcome.as_ref().ok(),
+            "trace": client.trace(),
+        });
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        match &outcome {
+            Ok(result) => println!("\nResult:\n{}", serde_json::to_string_pretty(result)?),
+            Err(error) => println!("\nStopped: {error}"),
+        }
+    }
+    Ok(if outcome.is_ok() { std::process::ExitCode::SUCCESS } else { std::process::ExitCode::FAILURE })
+}
+
+async fn drive(client: &mut McpClient, args: &ClientArgs, conformance: bool) -> Result<Value, ClientError> {
+    client.connect().await?;
+    match &args.tool {
+        Some(tool) => client.call_tool(tool, args.arguments.clone()).await,
+        None if conformance => {
+            // The suite's servers watch what an ordinary client does after connecting: list the
+            // tools and call the first one.
+            let tools = client.list_tools().await?;
+            match tools["tools"].get(0).and_then(|tool| tool["name"].as_str()).map(str::to_owned) {
+                Some(name) => client.call_tool(&name, json!({})).await,
+                None => Ok(tools),
+            }
+        }
+        None => client.list_tools().await,
+    }
+}
