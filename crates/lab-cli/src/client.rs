@@ -15,6 +15,9 @@ use serde_json::{Value, json};
 /// The authorities of the lab contract (design §2): the AS and the metadata-document host.
 const LAB_AUTHORITIES: [&str; 4] = ["127.0.0.1:9443", "localhost:9443", "127.0.0.1:9446", "localhost:9446"];
 
+/// The client ID metadata document URL the conformance suite's servers expect.
+const CONFORMANCE_METADATA_DOCUMENT: &str = "https://conformance-test.local/client-metadata.json";
+
 /// The arguments of `client`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct ClientArgs {
@@ -92,6 +95,11 @@ fn apply_conformance_environment(config: &mut ClientConfig) -> anyhow::Result<bo
                 Some(PreRegistered { issuer: None, client_id: client_id.to_owned(), client_secret, auth_method });
         }
     }
+    // The suite's servers expect the client ID metadata document URL its own test clients are
+    // configured with; the suite never fetches it.
+    if config.metadata_document.is_none() {
+        config.metadata_document = Some(CONFORMANCE_METADATA_DOCUMENT.to_owned());
+    }
     eprintln!("conformance scenario {scenario}");
     Ok(true)
 }
@@ -134,10 +142,10 @@ pub(crate) async fn run(args: ClientArgs) -> anyhow::Result<std::process::ExitCo
         config.pre_registered =
             Some(PreRegistered { issuer: None, client_id: client_id.clone(), client_secret, auth_method });
     }
-    config.metadata_document = args.metadata_document.clone();
     config.login_hint = args.user.clone();
     config.scope = args.scope.clone();
     config.callback_timeout = Duration::from_secs(args.login_timeout);
+    config.metadata_document = args.metadata_document.clone();
     let conformance = apply_conformance_environment(&mut config)?;
     if !args.json {
         config.events = Some(Arc::new(print_event));
