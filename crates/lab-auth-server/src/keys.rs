@@ -187,6 +187,18 @@ impl SigningKey {
         signature::UnparsedPublicKey::new(algorithm, &self.public_key).verify(input, signature_bytes).is_ok()
     }
 
+    /// Signs a compact JWS with exactly the given header (forgeries of the scenario runner put
+    /// `jwk`, `jku` or a borrowed `kid` there); the signature is this key's whatever `alg` says.
+    pub fn sign_jws(&self, header: &Value, claims: &Value) -> Result<String, KeyError> {
+        let signing_input = format!(
+            "{}.{}",
+            b64url_encode(header.to_string().as_bytes()),
+            b64url_encode(claims.to_string().as_bytes())
+        );
+        let signature_bytes = self.sign(signing_input.as_bytes())?;
+        Ok(format!("{signing_input}.{}", b64url_encode(&signature_bytes)))
+    }
+
     /// Signs a compact JWS with header `{"alg","typ","kid"}` over `claims`.
     pub fn sign_jwt(&self, typ: &str, claims: &Value) -> Result<String, KeyError> {
         let header = json!({"alg": self.alg.name(), "typ": typ, "kid": self.kid});

@@ -30,7 +30,11 @@ pub fn metadata_document(server: &AuthServer, oidc: bool) -> AuthorizationServer
     };
     AuthorizationServerMetadata {
         issuer,
-        authorization_endpoint: Some(server.endpoint("/authorize")),
+        authorization_endpoint: Some(match profile {
+            // Hostile: a client that opens this in a browser (or a shell) runs script (CL-08).
+            AsProfile::JavascriptAuthorizationEndpoint => "javascript:alert(document.domain)".to_owned(),
+            _ => server.endpoint("/authorize"),
+        }),
         token_endpoint: Some(server.endpoint("/token")),
         registration_endpoint: Some(server.endpoint("/register")),
         jwks_uri: Some(server.endpoint("/jwks")),

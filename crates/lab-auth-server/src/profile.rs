@@ -32,11 +32,13 @@ pub enum AsProfile {
     IgnoreResource,
     /// Only the OpenID configuration document is served; RFC 8414 metadata is 404.
     OidcOnlyMetadata,
+    /// Metadata names a `javascript:` authorization endpoint (hostile: tests CL-08).
+    JavascriptAuthorizationEndpoint,
 }
 
 impl AsProfile {
     /// Every profile, the default first.
-    pub const ALL: [AsProfile; 10] = [
+    pub const ALL: [AsProfile; 11] = [
         Self::Conforming,
         Self::IssuerMismatch,
         Self::NoS256Advertised,
@@ -47,6 +49,7 @@ impl AsProfile {
         Self::NoRefreshRotation,
         Self::IgnoreResource,
         Self::OidcOnlyMetadata,
+        Self::JavascriptAuthorizationEndpoint,
     ];
 
     /// The kebab-case name used by the CLI and scenario files.
@@ -62,6 +65,7 @@ impl AsProfile {
             Self::NoRefreshRotation => "no-refresh-rotation",
             Self::IgnoreResource => "ignore-resource",
             Self::OidcOnlyMetadata => "oidc-only-metadata",
+            Self::JavascriptAuthorizationEndpoint => "javascript-authorization-endpoint",
         }
     }
 
@@ -78,6 +82,7 @@ impl AsProfile {
             Self::NoRefreshRotation => "does not rotate refresh tokens or detect reuse (weak)",
             Self::IgnoreResource => "ignores resource and mints tokens for every resource (weak)",
             Self::OidcOnlyMetadata => "serves only OpenID discovery, no RFC 8414 metadata",
+            Self::JavascriptAuthorizationEndpoint => "metadata names a javascript: authorization endpoint (hostile)",
         }
     }
 

@@ -116,6 +116,7 @@ pub async fn start(config: LabConfig) -> Result<RunningLab, HarnessError> {
     let twin_addr = local_addr(&listeners.twin, TWIN_ROLE)?;
     let upstream_addr = local_addr(&listeners.upstream, UPSTREAM_ROLE)?;
     let cimd_addr = local_addr(&listeners.cimd, CIMD_ROLE)?;
+    let canary_url = format!("http://{}", local_addr(&listeners.canary, CANARY_ROLE)?);
 
     let cert_dir = config.cert_dir.as_ref().map(CertDir::new);
     let pki = match &cert_dir {
@@ -147,9 +148,16 @@ pub async fn start(config: LabConfig) -> Result<RunningLab, HarnessError> {
 
     // One client for every call the lab makes to itself: lab CA only, no redirects, no proxy.
     let client = http_client(ca_pem)?;
-    let rs = build_resource_server(&config, &client, &rs_issuer, resource, &upstream_url, RsCredentials::RS);
-    let twin_rs =
-        build_resource_server(&config, &client, &rs_issuer, twin_resource, &upstream_url, RsCredentials::TWIN);
+    let rs = build_resource_server(&config, &client, &rs_issuer, resource, &upstream_url, &canary_url, RsCredentials::RS);
+    let twin_rs = build_resource_server(
+        &config,
+        &client,
+        &rs_issuer,
+        twin_resource,
+        &upstream_url,
+        &canary_url,
+        RsCredentials::TWIN,
+    );
 
     let upstream_verifier = Arc::new(JwtVerifier::new(
         rs_issuer.clone(),
@@ -229,6 +237,7 @@ fn build_resource_server(
     issuer: &str,
     resource: String,
     upstream_url: &str,
+    canary_url: &str,
     credentials: RsCredentials,
 ) -> McpServer {
     let verify = match config.verify {
@@ -244,6 +253,8 @@ fn build_resource_server(
     rs_config.profile = config.rs_profile;
     rs_config.anonymous_public = config.anonymous_public;
     rs_config.clock = config.clock.clone();
+    // Only the `ssrf-resource-metadata` persona uses it: to point clients at the canary.
+    rs_config.canary_url = Some(canary_url.to_owned());
     // RS-12: the carrier is called with the RS's own client-credentials token for the upstream
     // audience, never with the caller's.
     rs_config.upstream = Some(HttpUpstream::new(

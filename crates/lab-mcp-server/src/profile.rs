@@ -22,11 +22,20 @@ pub enum RsProfile {
     SessionAsAuth,
     /// `Origin` and `Host` are not checked (weak: TR-1125 DNS rebinding).
     NoOriginCheck,
+    /// The PRM claims `resource = https://evil.example/mcp` (hostile, for clients: CL-03).
+    PrmResourceMismatch,
+    /// The challenge's `resource_metadata` points at the SSRF canary (hostile, for clients: CL-07).
+    SsrfResourceMetadata,
+    /// Every non-public tool call answers 403 `insufficient_scope`, whatever the token (hostile,
+    /// for clients: CL-23's retry limit).
+    NeverSatisfiedStepUp,
+    /// A 2025-03-26 server: no PRM, a challenge without `resource_metadata` (legacy, for clients).
+    Legacy20250326,
 }
 
 impl RsProfile {
     /// Every profile, the default first.
-    pub const ALL: [RsProfile; 7] = [
+    pub const ALL: [RsProfile; 11] = [
         Self::Conforming,
         Self::SkipAudienceCheck,
         Self::AcceptAnyAlg,
@@ -34,6 +43,10 @@ impl RsProfile {
         Self::NoRedaction,
         Self::SessionAsAuth,
         Self::NoOriginCheck,
+        Self::PrmResourceMismatch,
+        Self::SsrfResourceMetadata,
+        Self::NeverSatisfiedStepUp,
+        Self::Legacy20250326,
     ];
 
     /// The kebab-case name used by the CLI and scenario files.
@@ -46,6 +59,10 @@ impl RsProfile {
             Self::NoRedaction => "no-redaction",
             Self::SessionAsAuth => "session-as-auth",
             Self::NoOriginCheck => "no-origin-check",
+            Self::PrmResourceMismatch => "prm-resource-mismatch",
+            Self::SsrfResourceMetadata => "ssrf-resource-metadata",
+            Self::NeverSatisfiedStepUp => "never-satisfied-step-up",
+            Self::Legacy20250326 => "legacy-2025-03-26",
         }
     }
 
@@ -59,6 +76,10 @@ impl RsProfile {
             Self::NoRedaction => "returns card numbers, IDs, cost prices unmasked (weak)",
             Self::SessionAsAuth => "accepts a session id instead of a token (weak)",
             Self::NoOriginCheck => "does not validate Origin and Host (weak)",
+            Self::PrmResourceMismatch => "PRM claims another resource (hostile, for clients)",
+            Self::SsrfResourceMetadata => "challenge points resource_metadata at the SSRF canary (hostile, for clients)",
+            Self::NeverSatisfiedStepUp => "answers 403 insufficient_scope to every protected tool call (hostile, for clients)",
+            Self::Legacy20250326 => "behaves like a 2025-03-26 server: no PRM, no resource_metadata (legacy, for clients)",
         }
     }
 }

@@ -57,6 +57,8 @@ pub struct McpServerConfig {
     pub resource_name: String,
     pub rate_limit: Option<RateLimit>,
     pub upstream: Option<Arc<dyn Upstream>>,
+    /// Where the `ssrf-resource-metadata` persona points clients (the lab's SSRF canary).
+    pub canary_url: Option<String>,
 }
 
 impl std::fmt::Debug for McpServerConfig {
@@ -98,6 +100,7 @@ impl McpServerConfig {
             resource_name: "MCP Lab RS".to_owned(),
             rate_limit: Some(RateLimit { requests: 100, window_seconds: 10 }),
             upstream: None,
+            canary_url: None,
         }
     }
 }

@@ -1,0 +1,809 @@
+//! Running a scenario against a fresh in-process lab on loopback port 0, over real TLS.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use lab_auth_server::keys::SigningKey;
+use lab_auth_server::{AsProfile, SigningAlg};
+use lab_client::{ClientConfig, ClientError, McpClient, PreRegistered};
+use lab_harness::{LabConfig, RunningLab, VerifyMode};
+use lab_mcp_server::RsProfile;
+use lab_proto::jose::{b64url_encode, split_compact};
+use lab_proto::registration::TokenEndpointAuthMethod;
+use serde_json::{Map, Value, json};
+
+use crate::expect::{ClientOutcome, Observation, check};
+use crate::schema::{Action, ForgeKind, Scenario, Step, Verdict};
+use crate::vars::{Vars, as_param};
+
+/// The redirect URI of the scenario runner's authorization requests (loopback: any port matches
+/// the lab clients' `http://127.0.0.1/callback`).
+pub const REDIRECT_URI: &str = "http://127.0.0.1:53682/callback";
+
+/// What a run concluded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Observed {
+    Verdict(Verdict),
+    /// Neither verdict: a setup step failed, the canary was hit, or an attack failed without
+    /// its exploit holding.
+    Broken(String),
+}
+
+/// One step of a run.
+#[derive(Debug, Clone)]
+pub struct StepReport {
+    pub label: String,
+    pub attack: bool,
+    /// The expectations that did not hold.
+    pub failures: Vec<String>,
+    /// The exploit expectations that did not hold (when the step has an `exploit`).
+    pub exploit_failures: Option<Vec<String>>,
+    /// The status it saw, for reports.
+    pub status: Option<u16>,
+}
+
+/// The result of one scenario.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub id: String,
+    pub expected: Verdict,
+    pub observed: Observed,
+    pub steps: Vec<StepReport>,
+    /// Every exchange, secrets redacted.
+    pub transcript: Vec<String>,
+}
+
+impl Report {
+    /// Whether the run concluded what the file expects (a strict baseline: an expected
+    /// `vulnerable` that comes out `defended` fails too).
+    pub fn passed(&self) -> bool {
+        self.observed == Observed::Verdict(self.expected)
+    }
+
+    /// Why it did not pass, readable.
+    pub fn explanation(&self) -> String {
+        let mut text = match &self.observed {
+            Observed::Verdict(verdict) if *verdict == self.expected => format!("{}: as expected", verdict.name()),
+            Observed::Verdict(Verdict::Defended) => {
+                "expected `vulnerable`, but the target defended itself: a stale expectation (the weakness is gone)"
+                    .to_owned()
+            }
+            Observed::Verdict(Verdict::Vulnerable) => "expected `defended`, but the attack succeeded".to_owned(),
+            Observed::Broken(reason) => format!("the scenario could not conclude: {reason}"),
+        };
+        for step in &self.steps {
+            for failure in &step.failures {
+                text.push_str(&format!(
+                    "\n  step `{}`{}: {failure}",
+                    step.label,
+                    if step.attack { " (attack)" } else { "" }
+                ));
+            }
+            for failure in step.exploit_failures.iter().flatten() {
+                text.push_str(&format!("\n  step `{}` exploit: {failure}", step.label));
+            }
+        }
+        text
+    }
+}
+
+/// A run in progress.
+struct Run {
+    lab: RunningLab,
+    http: reqwest::Client,
+    vars: Vars,
+    sessions: HashMap<(String, String), String>,
+    transcript: Vec<String>,
+    next_id: i64,
+}
+
+/// Starts a lab for `scenario` and runs it.
+pub async fn run(id: &str, scenario: &Scenario) -> Result<Report, String> {
+    let lab = start_lab(scenario).await?;
+    let http = lab_harness::http_client(lab.ca_pem().as_bytes()).map_err(|error| error.to_string())?;
+    let mut vars = Vars::default();
+    let rs_issuer = if scenario.lab.rs_issuer.as_deref() == Some("tenant") { lab.path_issuer() } else { lab.issuer() };
+    for (name, value) in [
+        ("issuer", lab.issuer().to_owned()),
+        ("tenant_issuer", lab.path_issuer().to_owned()),
+        ("rs_issuer", rs_issuer.to_owned()),
+        ("resource", lab.resource().to_owned()),
+        ("twin_resource", lab.twin_resource().to_owned()),
+        ("prm", lab.resource_metadata_url()),
+        ("upstream", lab.upstream_url().to_owned()),
+        ("canary", lab.canary().url()),
+        ("cimd", lab.client_metadata_document()),
+        ("redirect_uri", REDIRECT_URI.to_owned()),
+        ("rs_origin", format!("https://{}", lab.rs_addr())),
+        ("rs_host", lab.rs_addr().to_string()),
+    ] {
+        vars.set(name, value);
+    }
+    let mut run = Run { lab, http, vars, sessions: HashMap::new(), transcript: Vec::new(), next_id: 1 };
+    let report = run.steps(id, scenario).await;
+    run.lab.shutdown().await;
+    Ok(report)
+}
+
+async fn start_lab(scenario: &Scenario) -> Result<RunningLab, String> {
+    let setup = &scenario.lab;
+    let mut config = LabConfig::ephemeral();
+    config.profile = setup
+        .as_profile
+        .as_deref()
+        .map(str::parse::<AsProfile>)
+        .transpose()
+        .map_err(|error| error.to_string())?
+        .unwrap_or_default();
+    config.rs_profile = setup
+        .rs_profile
+        .as_deref()
+        .map(str::parse::<RsProfile>)
+        .transpose()
+        .map_err(|error| error.to_string())?
+        .unwrap_or_default();
+    config.signing_alg = setup
+        .signing_alg
+        .as_deref()
+        .map(str::parse::<SigningAlg>)
+        .transpose()
+        .map_err(|error| error.to_string())?
+        .unwrap_or_default();
+    config.verify =
+        if setup.verify.as_deref() == Some("introspection") { VerifyMode::Introspection } else { VerifyMode::Jwt };
+    config.anonymous_public = setup.anonymous_public;
+    config.auto_approve =
+        if setup.interactive { None } else { Some(setup.auto_approve.clone().unwrap_or_else(|| "alice".to_owned())) };
+    config.rs_uses_path_issuer = setup.rs_issuer.as_deref() == Some("tenant");
+    lab_harness::start(config).await.map_err(|error| format!("failed to start the lab: {error}"))
+}
+
+impl Run {
+    async fn steps(&mut self, id: &str, scenario: &Scenario) -> Report {
+        let last = scenario.steps.len().saturating_sub(1);
+        let any_attack = scenario.steps.iter().any(|step| step.attack);
+        let mut reports = Vec::new();
+        let mut broken = None;
+        for (index, step) in scenario.steps.iter().enumerate() {
+            let attack = step.attack || (!any_attack && index == last);
+            self.transcript.push(format!(
+                "--- step {}: {}{}",
+                index + 1,
+                step.label(),
+                if attack { " (attack)" } else { "" }
+            ));
+            let times = step.repeat.unwrap_or(1);
+            let mut observation = Ok(Observation::default());
+            for _ in 0..times {
+                observation = self.execute(step).await;
+                if observation.is_err() {
+                    break;
+                }
+            }
+            let observation = match observation {
+                Ok(observation) => observation,
+                Err(error) => {
+                    broken = Some(format!("step `{}` could not run: {error}", step.label()));
+                    reports.push(StepReport {
+                        label: step.label(),
+                        attack,
+                        failures: vec![error],
+                        exploit_failures: None,
+                        status: None,
+                    });
+                    break;
+                }
+            };
+            if let Err(error) = self.capture(step, &observation) {
+                broken = Some(format!("step `{}`: {error}", step.label()));
+                break;
+            }
+            let failures = check(&step.expect, &observation, &self.vars);
+            let exploit_failures = step.exploit.as_ref().map(|exploit| check(exploit, &observation, &self.vars));
+            let setup_failed = !attack && !failures.is_empty();
+            reports.push(StepReport {
+                label: step.label(),
+                attack,
+                failures,
+                exploit_failures,
+                status: observation.status,
+            });
+            if setup_failed {
+                broken = Some(format!("setup step `{}` did not answer as expected", step.label()));
+                break;
+            }
+        }
+        if broken.is_none() && self.lab.canary().hits() > 0 {
+            broken = Some(format!("the SSRF canary was reached {} times", self.lab.canary().hits()));
+        }
+        let observed = match broken {
+            Some(reason) => Observed::Broken(reason),
+            None => {
+                let attacks: Vec<&StepReport> = reports.iter().filter(|step| step.attack).collect();
+                if attacks.iter().all(|step| step.failures.is_empty()) {
+                    Observed::Verdict(Verdict::Defended)
+                } else if attacks
+                    .iter()
+                    .filter(|step| !step.failures.is_empty())
+                    .all(|step| step.exploit_failures.as_ref().is_none_or(Vec::is_empty))
+                {
+                    Observed::Verdict(Verdict::Vulnerable)
+                } else {
+                    Observed::Broken("an attack step was neither defended nor clearly exploited".to_owned())
+                }
+            }
+        };
+        // Secrets the run learnt are scrubbed from the transcript as a last line of defence.
+        let secrets = self.vars.secrets();
+        let transcript = self
+            .transcript
+            .iter()
+            .map(|line| secrets.iter().fold(line.clone(), |line, secret| line.replace(secret.as_str(), "[redacted]")))
+            .collect();
+        Report { id: id.to_owned(), expected: scenario.verdict, observed, steps: reports, transcript }
+    }
+
+    fn capture(&mut self, step: &Step, seen: &Observation) -> Result<(), String> {
+        for (name, spec) in &step.capture {
+            let value = if let Some(pointer) = spec.strip_prefix("json:") {
+                seen.json.as_ref().and_then(|json| json.pointer(pointer)).map(as_param)
+            } else if let Some(param) = spec.strip_prefix("redirect:") {
+                seen.redirect_params()
+                    .and_then(|params| params.into_iter().find(|(key, _)| key == param).map(|(_, value)| value))
+            } else if let Some(header) = spec.strip_prefix("header:") {
+                seen.header(header).map(str::to_owned)
+            } else {
+                None
+            };
+            let value = value.ok_or_else(|| format!("nothing to capture into `{name}` from `{spec}`"))?;
+            self.vars.set(name.clone(), value);
+        }
+        Ok(())
+    }
+
+    fn issuer_for(&self, step: &Step) -> String {
+        match step.target.as_deref() {
+            Some("tenant") => self.lab.path_issuer().to_owned(),
+            _ => self.lab.issuer().to_owned(),
+        }
+    }
+
+    fn mcp_url_for(&self, step: &Step) -> String {
+        match step.target.as_deref() {
+            Some("twin") => self.lab.twin_resource().to_owned(),
+            _ => self.lab.resource().to_owned(),
+        }
+    }
+
+    /// Default parameters edited by `with`, `remove` and `add`.
+    fn params(&self, step: &Step, defaults: &[(&str, String)]) -> Result<Vec<(String, String)>, String> {
+        let mut params: Vec<(String, String)> =
+            defaults.iter().map(|(name, value)| ((*name).to_owned(), value.clone())).collect();
+        for (name, value) in &step.with {
+            let value = self.vars.expand(&as_param(value))?;
+            match params.iter_mut().find(|(key, _)| key == name) {
+                Some(slot) => slot.1 = value,
+                None => params.push((name.clone(), value)),
+            }
+        }
+        params.retain(|(name, _)| !step.remove.contains(name));
+        for [name, value] in &step.add {
+            params.push((name.clone(), self.vars.expand(value)?));
+        }
+        Ok(params)
+    }
+
+    fn var_or_empty(&self, name: &str) -> String {
+        self.vars.get(name).unwrap_or_default().to_owned()
+    }
+
+    fn headers(&self, step: &Step) -> Result<Vec<(String, String)>, String> {
+        let mut headers: Vec<(String, String)> = step
+            .headers
+            .iter()
+            .map(|(name, value)| Ok((name.to_ascii_lowercase(), self.vars.expand(value)?)))
+            .collect::<Result<_, String>>()?;
+        if let Some([id, secret]) = &step.basic {
+            use base64::Engine as _;
+            let encoded = base64::engine::general_purpose::STANDARD.encode(format!(
+                "{}:{}",
+                self.vars.expand(id)?,
+                self.vars.expand(secret)?
+            ));
+            headers.push(("authorization".to_owned(), format!("Basic {encoded}")));
+        }
+        Ok(headers)
+    }
+
+    async fn execute(&mut self, step: &Step) -> Result<Observation, String> {
+        match step.action {
+            Action::Register => {
+                let issuer = self.issuer_for(step);
+                let mut body = json!({
+                    "redirect_uris": ["http://127.0.0.1/callback"],
+                    "token_endpoint_auth_method": "none",
+                    "grant_types": ["authorization_code", "refresh_token"],
+                    "response_types": ["code"],
+                    "client_name": "Scenario client",
+                    "application_type": "native",
+                    "scope": "mcp:read mcp:write mcp:admin"
+                });
+                if let Value::Object(members) = &mut body {
+                    for (name, value) in &step.with {
+                        members.insert(name.clone(), self.vars.expand_json(value)?);
+                    }
+                    for name in &step.remove {
+                        members.remove(name);
+                    }
+                }
+                let headers = self.headers(step)?;
+                let seen = self.send("POST", &format!("{issuer}/register"), headers, Payload::Json(body)).await?;
+                if let Some(json) = &seen.json {
+                    if let Some(client_id) = json.get("client_id").and_then(Value::as_str) {
+                        self.vars.set("client_id", client_id);
+                    }
+                    if let Some(secret) = json.get("client_secret").and_then(Value::as_str) {
+                        self.vars.set("client_secret", secret);
+                    }
+                }
+                Ok(seen)
+            }
+            Action::Authorize => {
+                let issuer = self.issuer_for(step);
+                let verifier =
+                    lab_proto::pkce::generate_verifier().map_err(|_| "random source failed".to_owned())?.into_secret();
+                let state = lab_proto::random_token(16).map_err(|_| "random source failed".to_owned())?;
+                self.vars.set("verifier", verifier.clone());
+                self.vars.set("challenge", lab_proto::pkce::s256_challenge(&verifier));
+                self.vars.set("state", state.clone());
+                let defaults = [
+                    ("response_type", "code".to_owned()),
+                    ("client_id", self.var_or_empty("client_id")),
+                    ("redirect_uri", REDIRECT_URI.to_owned()),
+                    ("scope", "mcp:read".to_owned()),
+                    ("state", state),
+                    ("code_challenge", lab_proto::pkce::s256_challenge(&verifier)),
+                    ("code_challenge_method", "S256".to_owned()),
+                    ("resource", self.lab.resource().to_owned()),
+                ];
+                let params = self.params(step, &defaults)?;
+                let query: String =
+                    url::form_urlencoded::Serializer::new(String::new()).extend_pairs(params.iter()).finish();
+                let headers = self.headers(step)?;
+                let seen = self.send("GET", &format!("{issuer}/authorize?{query}"), headers, Payload::None).await?;
+                if let Some((_, code)) =
+                    seen.redirect_params().and_then(|params| params.into_iter().find(|(key, _)| key == "code"))
+                {
+                    self.vars.set("code", code);
+                }
+                Ok(seen)
+            }
+            Action::Token | Action::Refresh | Action::ClientCredentials | Action::Revoke | Action::Introspect => {
+                let issuer = self.issuer_for(step);
+                let resource = self.lab.resource().to_owned();
+                let (path, defaults, default_basic): (&str, Vec<(&str, String)>, DefaultBasic) = match step.action {
+                    Action::Token => (
+                        "/token",
+                        vec![
+                            ("grant_type", "authorization_code".to_owned()),
+                            ("code", self.var_or_empty("code")),
+                            ("code_verifier", self.var_or_empty("verifier")),
+                            ("client_id", self.var_or_empty("client_id")),
+                            ("redirect_uri", REDIRECT_URI.to_owned()),
+                            ("resource", resource),
+                        ],
+                        None,
+                    ),
+                    Action::Refresh => (
+                        "/token",
+                        vec![
+                            ("grant_type", "refresh_token".to_owned()),
+                            ("refresh_token", self.var_or_empty("refresh_token")),
+                            ("client_id", self.var_or_empty("client_id")),
+                            ("resource", resource),
+                        ],
+                        None,
+                    ),
+                    Action::ClientCredentials => (
+                        "/token",
+                        vec![
+                            ("grant_type", "client_credentials".to_owned()),
+                            ("scope", "mcp:read".to_owned()),
+                            ("resource", resource),
+                        ],
+                        Some((
+                            lab_auth_server::config::lab::CONFIDENTIAL_CLIENT_ID,
+                            lab_auth_server::config::lab::CONFIDENTIAL_CLIENT_SECRET,
+                        )),
+                    ),
+                    Action::Revoke => (
+                        "/revoke",
+                        vec![
+                            ("token", self.var_or_empty("access_token")),
+                            ("client_id", self.var_or_empty("client_id")),
+                        ],
+                        None,
+                    ),
+                    _ => (
+                        "/introspect",
+                        vec![("token", self.var_or_empty("access_token"))],
+                        Some((
+                            lab_auth_server::config::lab::RS_CLIENT_ID,
+                            lab_auth_server::config::lab::RS_CLIENT_SECRET,
+                        )),
+                    ),
+                };
+                let params = self.params(step, &defaults)?;
+                let mut headers = self.headers(step)?;
+                if step.basic.is_none()
+                    && let Some((id, secret)) = default_basic
+                {
+                    use base64::Engine as _;
+                    headers.push((
+                        "authorization".to_owned(),
+                        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))),
+                    ));
+                }
+                let seen = self.send("POST", &format!("{issuer}{path}"), headers, Payload::Form(params)).await?;
+                if matches!(step.action, Action::Token | Action::Refresh | Action::ClientCredentials)
+                    && seen.status == Some(200)
+                    && let Some(json) = &seen.json
+                {
+                    for name in ["access_token", "refresh_token"] {
+                        if let Some(value) = json.get(name).and_then(Value::as_str) {
+                            self.vars.set(name, value);
+                        }
+                    }
+                }
+                Ok(seen)
+            }
+            Action::Mcp => self.mcp(step).await,
+            Action::Http => {
+                let url = self.vars.expand(step.url.as_deref().unwrap_or_default())?;
+                let mut headers = self.headers(step)?;
+                if let Some(token) = &step.token {
+                    headers.push(("authorization".to_owned(), format!("Bearer {}", self.vars.expand(token)?)));
+                }
+                let payload = match (&step.form, &step.json, &step.body) {
+                    (Some(form), _, _) => Payload::Form(
+                        form.iter()
+                            .map(|[name, value]| Ok((name.clone(), self.vars.expand(value)?)))
+                            .collect::<Result<_, String>>()?,
+                    ),
+                    (None, Some(json), _) => Payload::Json(self.vars.expand_json(json)?),
+                    (None, None, Some(body)) => Payload::Raw(self.vars.expand(body)?),
+                    _ => Payload::None,
+                };
+                let method = step.method.clone().unwrap_or_else(|| "GET".to_owned());
+                self.send(&method, &url, headers, payload).await
+            }
+            Action::Forge => {
+                let token = self.forge(step)?;
+                self.vars.set(step.into.clone().unwrap_or_else(|| "forged".to_owned()), token);
+                Ok(Observation::default())
+            }
+            Action::Clock => {
+                let seconds = step.advance.unwrap_or(0);
+                self.lab.clock().advance(seconds);
+                self.transcript.push(format!("clock moved by {seconds} s"));
+                Ok(Observation::default())
+            }
+            Action::Profile => {
+                if let Some(name) = &step.as_profile {
+                    let profile: AsProfile =
+                        name.parse().map_err(|error: lab_auth_server::UnknownProfile| error.to_string())?;
+                    self.lab.auth_server().set_profile(profile);
+                    self.lab.tenant_server().set_profile(profile);
+                }
+                if let Some(name) = &step.rs {
+                    let profile: RsProfile =
+                        name.parse().map_err(|error: lab_mcp_server::UnknownRsProfile| error.to_string())?;
+                    self.lab.rs().set_profile(profile);
+                    self.lab.twin_rs().set_profile(profile);
+                }
+                self.transcript.push(format!("profiles: as={:?} rs={:?}", step.as_profile, step.rs));
+                Ok(Observation::default())
+            }
+            Action::Client => self.client(step).await,
+        }
+    }
+
+    async fn mcp(&mut self, step: &Step) -> Result<Observation, String> {
+        let url = self.mcp_url_for(step);
+        let token = match step.token.as_deref() {
+            Some("none") => None,
+            Some(token) => Some(self.vars.expand(token)?),
+            None => self.vars.get("access_token").map(str::to_owned),
+        };
+        let method = step.method.clone().unwrap_or_else(|| "tools/call".to_owned());
+        let params = if method == "tools/call" {
+            json!({"name": step.tool.clone().unwrap_or_default(), "arguments": self.vars.expand_json(step.args.as_ref().unwrap_or(&json!({})))?})
+        } else if method == "initialize" {
+            json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "lab-scenario", "version": "0"}})
+        } else {
+            Value::Object(
+                step.with
+                    .iter()
+                    .map(|(key, value)| Ok((key.clone(), self.vars.expand_json(value)?)))
+                    .collect::<Result<Map<_, _>, String>>()?,
+            )
+        };
+        let mut headers = vec![("accept".to_owned(), "application/json, text/event-stream".to_owned())];
+        if let Some(token) = &token {
+            headers.push(("authorization".to_owned(), format!("Bearer {token}")));
+        }
+        if step.session != Some(false) && method != "initialize" {
+            let session = self.session(&url, token.as_deref()).await?;
+            if let Some(session) = session {
+                headers.push(("mcp-session-id".to_owned(), session));
+            }
+            headers.push(("mcp-protocol-version".to_owned(), "2025-11-25".to_owned()));
+        }
+        for (name, value) in self.headers(step)? {
+            headers.retain(|(key, _)| key != &name);
+            headers.push((name, value));
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        self.send("POST", &url, headers, Payload::Json(message)).await
+    }
+
+    /// A session for `(url, token)`, opened once: the attack step then measures only itself.
+    async fn session(&mut self, url: &str, token: Option<&str>) -> Result<Option<String>, String> {
+        let key = (url.to_owned(), token.unwrap_or_default().to_owned());
+        if let Some(session) = self.sessions.get(&key) {
+            return Ok(Some(session.clone()));
+        }
+        let mut headers = vec![("accept".to_owned(), "application/json, text/event-stream".to_owned())];
+        if let Some(token) = token {
+            headers.push(("authorization".to_owned(), format!("Bearer {token}")));
+        }
+        let message = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "lab-scenario", "version": "0"}}});
+        let seen = self.send("POST", url, headers, Payload::Json(message)).await?;
+        let session = seen.header("mcp-session-id").map(str::to_owned);
+        if let Some(session) = &session {
+            self.sessions.insert(key, session.clone());
+            self.vars.set("session", session.clone());
+        }
+        Ok(session)
+    }
+
+    fn forge(&self, step: &Step) -> Result<String, String> {
+        let now = self.lab.clock().now();
+        let jwks_server = if self.vars.get("rs_issuer") == Some(self.lab.path_issuer()) {
+            self.lab.tenant_server()
+        } else {
+            self.lab.auth_server()
+        };
+        let mut claims = json!({
+            "iss": self.vars.get("rs_issuer").unwrap_or_default(),
+            "sub": "alice",
+            "aud": self.lab.resource(),
+            "exp": now + 300,
+            "iat": now,
+            "nbf": now,
+            "jti": lab_proto::random_token(12).map_err(|_| "random source failed".to_owned())?,
+            "client_id": "lab-public-client",
+            "scope": "mcp:read",
+        });
+        let kind = step.kind.unwrap_or(ForgeKind::Resign);
+        if kind == ForgeKind::Tamper {
+            let token = self.vars.expand(step.token.as_deref().unwrap_or("${access_token}"))?;
+            let parts = split_compact(&token).map_err(|error| error.to_string())?;
+            claims = lab_proto::jose::decode_json(parts.payload).map_err(|error| error.to_string())?;
+        }
+        if let (Some(overrides), Value::Object(members)) = (&step.claims, &mut claims) {
+            for (name, value) in overrides {
+                match value {
+                    Value::Null => {
+                        members.remove(name);
+                    }
+                    value => {
+                        members.insert(name.clone(), self.vars.expand_json(value)?);
+                    }
+                }
+            }
+        }
+        let typ = step.typ.clone().unwrap_or_else(|| "at+jwt".to_owned());
+        let jwks = jwks_server.jwks();
+        let as_key = &jwks["keys"][0];
+        let as_kid = as_key["kid"].as_str().unwrap_or_default().to_owned();
+        let attacker = || SigningKey::generate(SigningAlg::Es256).map_err(|error| error.to_string());
+        let encode = |value: &Value| b64url_encode(value.to_string().as_bytes());
+        let token = match kind {
+            ForgeKind::Resign => jwks_server.mint_jwt(&typ, &claims).map_err(|error| error.to_string())?,
+            ForgeKind::None => {
+                format!("{}.{}.", encode(&json!({"alg": "none", "typ": typ, "kid": as_kid})), encode(&claims))
+            }
+            ForgeKind::Hs256 => {
+                let secret = as_key["x"].as_str().or_else(|| as_key["n"].as_str()).unwrap_or_default();
+                let input =
+                    format!("{}.{}", encode(&json!({"alg": "HS256", "typ": typ, "kid": as_kid})), encode(&claims));
+                let tag = aws_lc_rs::hmac::sign(
+                    &aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret.as_bytes()),
+                    input.as_bytes(),
+                );
+                format!("{input}.{}", b64url_encode(tag.as_ref()))
+            }
+            ForgeKind::UnknownKid => attacker()?.sign_jwt(&typ, &claims).map_err(|error| error.to_string())?,
+            ForgeKind::AttackerKey => attacker()?
+                .sign_jws(&json!({"alg": "ES256", "typ": typ, "kid": as_kid}), &claims)
+                .map_err(|error| error.to_string())?,
+            ForgeKind::EmbeddedJwk => {
+                let key = attacker()?;
+                key.sign_jws(&json!({"alg": "ES256", "typ": typ, "kid": key.kid(), "jwk": key.jwk()}), &claims)
+                    .map_err(|error| error.to_string())?
+            }
+            ForgeKind::Jku | ForgeKind::X5u => {
+                let key = attacker()?;
+                let member = if kind == ForgeKind::Jku { "jku" } else { "x5u" };
+                let mut header = json!({"alg": "ES256", "typ": typ, "kid": key.kid()});
+                header[member] = json!(format!("{}/jwks.json", self.lab.canary().url()));
+                key.sign_jws(&header, &claims).map_err(|error| error.to_string())?
+            }
+            ForgeKind::Tamper => {
+                let token = self.vars.expand(step.token.as_deref().unwrap_or("${access_token}"))?;
+                let parts = split_compact(&token).map_err(|error| error.to_string())?;
+                format!("{}.{}.{}", parts.header, encode(&claims), parts.signature)
+            }
+        };
+        Ok(token)
+    }
+
+    async fn client(&mut self, step: &Step) -> Result<Observation, String> {
+        let url = match &step.url {
+            Some(url) => self.vars.expand(url)?,
+            None => self.mcp_url_for(step),
+        };
+        let mut config =
+            ClientConfig::new(url).allow([self.lab.as_addr().to_string(), self.lab.cimd_addr().to_string()]);
+        config.ca_pem = Some(self.lab.ca_pem().as_bytes().to_vec());
+        config.callback_timeout = Duration::from_secs(5);
+        config.login_hint = step.user.clone();
+        config.scope = step.scope.clone();
+        config.metadata_document = step.metadata_document.as_deref().map(|url| self.vars.expand(url)).transpose()?;
+        if let Some(client_id) = &step.client_id {
+            let client_secret = step
+                .client_secret
+                .as_deref()
+                .map(|secret| self.vars.expand(secret))
+                .transpose()?
+                .map(lab_proto::ClientSecret::new);
+            let auth_method = if client_secret.is_some() {
+                TokenEndpointAuthMethod::ClientSecretBasic
+            } else {
+                TokenEndpointAuthMethod::None
+            };
+            config.pre_registered = Some(PreRegistered {
+                issuer: None,
+                client_id: self.vars.expand(client_id)?,
+                client_secret,
+                auth_method,
+            });
+        }
+        let mut client = McpClient::new(config).map_err(|error| error.to_string())?;
+        let result = match client.connect().await {
+            Ok(()) => match &step.tool {
+                Some(tool) => {
+                    client.call_tool(tool, self.vars.expand_json(step.args.as_ref().unwrap_or(&json!({})))?).await
+                }
+                None => client.list_tools().await,
+            },
+            Err(error) => Err(error),
+        };
+        for exchange in client.trace().exchanges {
+            self.transcript.push(format!(
+                "client step {}: {} {} -> {}",
+                exchange.step,
+                exchange.method,
+                exchange.url,
+                exchange.status.map_or_else(|| exchange.error.clone().unwrap_or_default(), |status| status.to_string())
+            ));
+        }
+        let (client_outcome, json) = match result {
+            Ok(value) => (ClientOutcome::Succeeded, Some(value)),
+            Err(ClientError::Refused { check, reason }) => {
+                self.transcript.push(format!("client refused ({check}): {reason}"));
+                (ClientOutcome::Refused(check.to_owned()), None)
+            }
+            Err(other) => {
+                self.transcript.push(format!("client failed: {other}"));
+                (ClientOutcome::Failed(other.to_string()), None)
+            }
+        };
+        Ok(Observation { json, client: Some(client_outcome), ..Observation::default() })
+    }
+
+    async fn send(
+        &mut self,
+        method: &str,
+        url: &str,
+        headers: Vec<(String, String)>,
+        payload: Payload,
+    ) -> Result<Observation, String> {
+        let method =
+            reqwest::Method::from_bytes(method.as_bytes()).map_err(|_| format!("`{method}` is not an HTTP method"))?;
+        let mut request = self.http.request(method.clone(), url);
+        self.transcript.push(format!("> {method} {}", lab_client::redact_query(url)));
+        for (name, value) in &headers {
+            request = request.header(name.as_str(), value.as_str());
+            self.transcript.push(format!(">   {name}: {}", lab_client::redact_header(name, value)));
+        }
+        let body_text = match payload {
+            Payload::None => None,
+            Payload::Form(pairs) => {
+                let encoded: String =
+                    url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs.iter()).finish();
+                request = request.header("content-type", "application/x-www-form-urlencoded").body(encoded.clone());
+                Some(encoded)
+            }
+            Payload::Json(value) => {
+                let text = value.to_string();
+                if !headers.iter().any(|(name, _)| name == "content-type") {
+                    request = request.header("content-type", "application/json");
+                }
+                request = request.body(text.clone());
+                Some(text)
+            }
+            Payload::Raw(text) => {
+                request = request.body(text.clone());
+                Some(text)
+            }
+        };
+        if let Some(text) = &body_text {
+            self.transcript.push(format!(">   {}", lab_client::redact_body(text)));
+        }
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(error) => {
+                let message = format!("{}", error.without_url());
+                self.transcript.push(format!("< no answer: {message}"));
+                return Err(message);
+            }
+        };
+        let status = response.status().as_u16();
+        let headers: Vec<(String, String)> = response
+            .headers()
+            .iter()
+            .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
+            .collect();
+        let body = response.bytes().await.map_err(|error| error.without_url().to_string())?.to_vec();
+        self.transcript.push(format!("< {status}"));
+        for (name, value) in &headers {
+            self.transcript.push(format!("<   {name}: {}", lab_client::redact_header(name, value)));
+        }
+        let text = String::from_utf8_lossy(&body);
+        if !text.is_empty() {
+            let shown: String = lab_client::redact_body(&text).chars().take(1500).collect();
+            self.transcript.push(format!("<   {shown}"));
+        }
+        let json = parse_body(&headers, &body);
+        Ok(Observation { status: Some(status), headers, body, json, client: None })
+    }
+}
+
+/// The client credentials an OAuth step sends with HTTP Basic unless the step says otherwise.
+type DefaultBasic = Option<(&'static str, &'static str)>;
+
+enum Payload {
+    None,
+    Form(Vec<(String, String)>),
+    Json(Value),
+    Raw(String),
+}
+
+/// JSON bodies as they are; an SSE body's last JSON-RPC message.
+fn parse_body(headers: &[(String, String)], body: &[u8]) -> Option<Value> {
+    let event_stream =
+        headers.iter().any(|(name, value)| name == "content-type" && value.starts_with("text/event-stream"));
+    if event_stream {
+        let text = String::from_utf8_lossy(body);
+        return text
+            .lines()
+            .filter_map(|line| line.strip_prefix("data:"))
+            .filter_map(|data| serde_json::from_str(data.trim()).ok())
+            .next_back();
+    }
+    serde_json::from_slice(body).ok()
+}

@@ -1,0 +1,209 @@
+//! Checking what a step observed against what it expected.
+
+use serde_json::Value;
+
+use crate::schema::Expect;
+use crate::vars::Vars;
+
+/// What a `client` step ended with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientOutcome {
+    Succeeded,
+    /// Refused by the named check (`CL-03`, …).
+    Refused(String),
+    Failed(String),
+}
+
+/// What a step saw.
+#[derive(Debug, Clone, Default)]
+pub struct Observation {
+    pub status: Option<u16>,
+    /// Lower-case names.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// The body as JSON (an SSE body's JSON-RPC message).
+    pub json: Option<Value>,
+    pub client: Option<ClientOutcome>,
+}
+
+impl Observation {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(key, _)| key.eq_ignore_ascii_case(name)).map(|(_, value)| value.as_str())
+    }
+
+    fn header_values(&self, name: &str) -> Vec<&str> {
+        self.headers.iter().filter(|(key, _)| key.eq_ignore_ascii_case(name)).map(|(_, value)| value.as_str()).collect()
+    }
+
+    /// The query parameters of the `Location` header.
+    pub fn redirect_params(&self) -> Option<Vec<(String, String)>> {
+        let location = self.header("location")?;
+        let query = location.split_once('?').map_or("", |(_, query)| query);
+        Some(url::form_urlencoded::parse(query.as_bytes()).into_owned().collect())
+    }
+
+    /// The `Bearer` challenge of the `WWW-Authenticate` headers.
+    pub fn challenge(&self) -> Option<lab_proto::www_authenticate::Challenge> {
+        let values = self.header_values("www-authenticate");
+        let challenges = lab_proto::www_authenticate::parse_all(values).ok()?;
+        challenges.into_iter().find(|challenge| challenge.is_scheme("Bearer"))
+    }
+
+    /// The OAuth error code, wherever it is.
+    pub fn error_code(&self) -> Option<String> {
+        if let Some(params) = self.redirect_params()
+            && let Some((_, error)) = params.iter().find(|(name, _)| name == "error")
+        {
+            return Some(error.clone());
+        }
+        if let Some(error) = self.json.as_ref().and_then(|json| json.get("error")).and_then(Value::as_str) {
+            return Some(error.to_owned());
+        }
+        self.challenge().and_then(|challenge| challenge.param("error").map(str::to_owned))
+    }
+}
+
+/// The failed expectations, each as a sentence.
+pub(crate) fn check(expect: &Expect, seen: &Observation, vars: &Vars) -> Vec<String> {
+    let mut failures = Vec::new();
+    let mut fail = |message: String| failures.push(message);
+    let expand = |text: &str| vars.expand(text).unwrap_or_else(|error| format!("<{error}>"));
+    let status = seen.status.map_or_else(|| "no status".to_owned(), |status| status.to_string());
+    if let Some(wanted) = expect.status
+        && seen.status != Some(wanted)
+    {
+        fail(format!("status: expected {wanted}, got {status}"));
+    }
+    if let Some(wanted) = &expect.status_in
+        && !seen.status.is_some_and(|status| wanted.contains(&status))
+    {
+        fail(format!("status: expected one of {wanted:?}, got {status}"));
+    }
+    if let Some(wanted) = &expect.error {
+        let got = seen.error_code();
+        if got.as_deref() != Some(wanted.as_str()) {
+            fail(format!("error: expected {wanted}, got {}", got.unwrap_or_else(|| "none".to_owned())));
+        }
+    }
+    for (name, wanted) in &expect.headers {
+        let wanted = expand(wanted);
+        match seen.header(name) {
+            Some(value) if value == wanted => {}
+            other => fail(format!("header {name}: expected {wanted:?}, got {other:?}")),
+        }
+    }
+    for (name, wanted) in &expect.header_contains {
+        let wanted = expand(wanted);
+        if !seen.header_values(name).iter().any(|value| value.contains(&wanted)) {
+            fail(format!("header {name}: expected to contain {wanted:?}, got {:?}", seen.header(name)));
+        }
+    }
+    for name in &expect.header_absent {
+        if let Some(value) = seen.header(name) {
+            fail(format!("header {name}: expected absent, got {value:?}"));
+        }
+    }
+    if !expect.challenge.is_empty() || !expect.challenge_absent.is_empty() {
+        match seen.challenge() {
+            None => fail("challenge: no Bearer challenge in WWW-Authenticate".to_owned()),
+            Some(challenge) => {
+                for (name, wanted) in &expect.challenge {
+                    let wanted = expand(wanted);
+                    if challenge.param(name) != Some(wanted.as_str()) {
+                        fail(format!("challenge {name}: expected {wanted:?}, got {:?}", challenge.param(name)));
+                    }
+                }
+                for name in &expect.challenge_absent {
+                    if let Some(value) = challenge.param(name) {
+                        fail(format!("challenge {name}: expected absent, got {value:?}"));
+                    }
+                }
+            }
+        }
+    }
+    if !expect.redirect.is_empty() || !expect.redirect_absent.is_empty() {
+        match seen.redirect_params() {
+            None => fail(format!("redirect: expected a Location header, got status {status}")),
+            Some(params) => {
+                let param = |name: &str| params.iter().find(|(key, _)| key == name).map(|(_, value)| value.clone());
+                for (name, wanted) in &expect.redirect {
+                    let wanted = expand(wanted);
+                    if param(name).as_deref() != Some(wanted.as_str()) {
+                        fail(format!("redirect {name}: expected {wanted:?}, got {:?}", param(name)));
+                    }
+                }
+                for name in &expect.redirect_absent {
+                    if let Some(value) = param(name) {
+                        fail(format!(
+                            "redirect {name}: expected absent, got {}",
+                            if name == "code" { "a code".to_owned() } else { format!("{value:?}") }
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    let json = seen.json.clone().unwrap_or(Value::Null);
+    for (pointer, wanted) in &expect.json {
+        let wanted = vars.expand_json(wanted).unwrap_or_else(Value::String);
+        match json.pointer(pointer) {
+            Some(value) if *value == wanted => {}
+            other => fail(format!(
+                "json {pointer}: expected {wanted}, got {}",
+                other.map_or_else(|| "nothing".to_owned(), Value::to_string)
+            )),
+        }
+    }
+    for pointer in &expect.json_absent {
+        if let Some(value) = json.pointer(pointer) {
+            fail(format!("json {pointer}: expected absent, got {value}"));
+        }
+    }
+    for (pointer, wanted) in &expect.json_contains {
+        let wanted = expand(wanted);
+        let text = json.pointer(pointer).map(|value| value.as_str().map_or_else(|| value.to_string(), str::to_owned));
+        if !text.as_deref().is_some_and(|text| text.contains(&wanted)) {
+            fail(format!("json {pointer}: expected to contain {wanted:?}, got {text:?}"));
+        }
+    }
+    let body = String::from_utf8_lossy(&seen.body);
+    for wanted in &expect.body_contains {
+        let wanted = expand(wanted);
+        if !body.contains(&wanted) {
+            fail(format!("body: expected to contain {wanted:?}"));
+        }
+    }
+    for unwanted in &expect.body_not_contains {
+        let unwanted = expand(unwanted);
+        let in_headers = seen.headers.iter().any(|(_, value)| value.contains(&unwanted));
+        if !unwanted.is_empty() && (body.contains(&unwanted) || in_headers) {
+            // The value itself is not repeated: it may be a secret.
+            fail(format!("body: contains a value that must not appear ({} bytes)", unwanted.len()));
+        }
+    }
+    if let Some(wanted) = expect.rpc_error {
+        let got = json.pointer("/error/code").and_then(Value::as_i64);
+        if got != Some(wanted) {
+            fail(format!("rpc_error: expected {wanted}, got {got:?}"));
+        }
+    }
+    if let Some(wanted) = expect.tool_error {
+        let got = json.pointer("/result/isError").and_then(Value::as_bool);
+        if got != Some(wanted) {
+            fail(format!("tool_error: expected {wanted}, got {got:?}"));
+        }
+    }
+    if let Some(wanted) = &expect.client {
+        let ok = match (&seen.client, wanted.as_str()) {
+            (Some(ClientOutcome::Succeeded), "succeeded") => true,
+            (Some(ClientOutcome::Refused(_)), "refused") => true,
+            (Some(ClientOutcome::Refused(check)), wanted) => wanted.strip_prefix("refused:") == Some(check.as_str()),
+            (Some(ClientOutcome::Failed(_)), "failed") => true,
+            _ => false,
+        };
+        if !ok {
+            fail(format!("client: expected {wanted}, got {:?}", seen.client));
+        }
+    }
+    failures
+}

@@ -1,0 +1,42 @@
+//! Scenario files of MCP Auth Lab: the schema, the loader, the runner and the verdicts.
+//!
+//! A scenario is data (design §4): a TOML file with a summary, requirement references, the lab
+//! setup, ordered steps (high-level OAuth and MCP actions, raw HTTP, forged tokens, clock moves,
+//! profile switches, the conforming client), captures into variables, and expectations. The
+//! runner starts a fresh lab on loopback port 0 for each file, plays the steps over real TLS, and
+//! concludes `defended` or `vulnerable`; the file says which it must be, and anything else fails,
+//! so an attack that stops working under a weak profile is a failing test too.
+//!
+//! Attacks by a client are raw HTTP steps here, never code in `lab-client`.
+
+pub mod catalogue;
+mod exec;
+mod expect;
+mod load;
+pub mod schema;
+mod vars;
+
+pub use catalogue::Entry;
+pub use exec::{Observed, REDIRECT_URI, Report, StepReport, run};
+pub use expect::{ClientOutcome, Observation};
+pub use load::{ScenarioError, parse};
+pub use schema::{Scenario, Verdict};
+
+/// Where failed runs leave their transcripts.
+pub fn transcript_dir() -> std::path::PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"), Into::into);
+    target.join("lab-transcripts")
+}
+
+/// Writes a report's transcript; returns its path.
+pub fn write_transcript(report: &Report) -> std::io::Result<std::path::PathBuf> {
+    let dir = transcript_dir();
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join(format!("{}.log", report.id.replace('/', "__")));
+    let mut text = format!("scenario {}\nexpected {}\n{}\n\n", report.id, report.expected.name(), report.explanation());
+    text.push_str(&report.transcript.join("\n"));
+    text.push('\n');
+    std::fs::write(&path, text)?;
+    Ok(path)
+}

@@ -1,0 +1,107 @@
+//! `${name}` variables: the lab's URLs, and whatever steps capture.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+/// The variables of one run.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Vars {
+    values: BTreeMap<String, String>,
+}
+
+impl Vars {
+    pub(crate) fn set(&mut self, name: impl Into<String>, value: impl Into<String>) {
+        self.values.insert(name.into(), value.into());
+    }
+
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
+        self.values.get(name).map(String::as_str)
+    }
+
+    /// The values that are credentials, for the transcript's redaction.
+    pub(crate) fn secrets(&self) -> Vec<String> {
+        const SECRET: [&str; 8] = [
+            "access_token",
+            "refresh_token",
+            "code",
+            "verifier",
+            "client_secret",
+            "forged",
+            "victim_code",
+            "victim_token",
+        ];
+        self.values
+            .iter()
+            .filter(|(name, value)| {
+                value.len() >= 8
+                    && (SECRET.contains(&name.as_str()) || name.ends_with("_token") || name.ends_with("_code"))
+            })
+            .map(|(_, value)| value.clone())
+            .collect()
+    }
+
+    /// Replaces every `${name}`; an unknown name is an error naming it.
+    pub(crate) fn expand(&self, text: &str) -> Result<String, String> {
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(start) = rest.find("${") {
+            out.push_str(&rest[..start]);
+            let after = &rest[start + 2..];
+            let end = after.find('}').ok_or_else(|| format!("unterminated `${{` in {text:?}"))?;
+            let name = &after[..end];
+            let value =
+                self.get(name).ok_or_else(|| format!("unknown variable `${{{name}}}` (known: {})", self.names()))?;
+            out.push_str(value);
+            rest = &after[end + 1..];
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+
+    /// Expands every string inside a JSON value.
+    pub(crate) fn expand_json(&self, value: &Value) -> Result<Value, String> {
+        Ok(match value {
+            Value::String(text) => Value::String(self.expand(text)?),
+            Value::Array(items) => {
+                Value::Array(items.iter().map(|item| self.expand_json(item)).collect::<Result<_, _>>()?)
+            }
+            Value::Object(members) => Value::Object(
+                members
+                    .iter()
+                    .map(|(key, value)| Ok((key.clone(), self.expand_json(value)?)))
+                    .collect::<Result<_, String>>()?,
+            ),
+            other => other.clone(),
+        })
+    }
+
+    fn names(&self) -> String {
+        self.values.keys().cloned().collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// A JSON value as a parameter string: strings as they are, anything else as JSON.
+pub(crate) fn as_param(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expands_and_names_unknown_variables() {
+        let mut vars = Vars::default();
+        vars.set("issuer", "https://127.0.0.1:1");
+        assert_eq!(vars.expand("${issuer}/token").unwrap(), "https://127.0.0.1:1/token");
+        assert_eq!(vars.expand("no vars").unwrap(), "no vars");
+        assert!(vars.expand("${nope}").unwrap_err().contains("`${nope}`"));
+        assert!(vars.expand("${issuer").is_err());
+        let json = vars.expand_json(&serde_json::json!({"a": ["${issuer}", 1]})).unwrap();
+        assert_eq!(json["a"][0], "https://127.0.0.1:1");
+    }
+}
