@@ -6,6 +6,7 @@
 
 mod certs;
 mod client;
+mod scenarios;
 mod up;
 
 use std::io::IsTerminal;
@@ -38,6 +39,10 @@ enum Command {
     /// Run the conforming MCP client against an MCP server: the six steps of the authorization
     /// flow, printed as they happen, then a tool call (or the tool list).
     Client(client::ClientArgs),
+    /// List the scenario catalogue: id, area, expected verdict, summary, references.
+    List(scenarios::Selection),
+    /// Run scenarios against a fresh in-process lab each; `N passed, M failed` at the end.
+    Run(scenarios::RunArgs),
 }
 
 #[derive(Debug, Args)]
@@ -161,12 +166,12 @@ fn parse_seeded_user(name: &str) -> Result<String, String> {
 }
 
 /// Logs go to stderr so stdout carries only what the user reads and copies.
-fn init_logging() -> anyhow::Result<()> {
+fn init_logging(default: &str) -> anyhow::Result<()> {
     let filter = match std::env::var("LAB_LOG") {
         Ok(directives) => {
             EnvFilter::try_new(&directives).with_context(|| format!("invalid LAB_LOG filter `{directives}`"))?
         }
-        Err(_) => EnvFilter::new("info"),
+        Err(_) => EnvFilter::new(default),
     };
     // Colours only on a terminal: escape codes make redirected logs hard to read and to grep.
     let ansi = std::io::stderr().is_terminal();
@@ -175,11 +180,15 @@ fn init_logging() -> anyhow::Result<()> {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    init_logging()?;
+    // `up` narrates what the lab does; the other commands print their own output, and the labs
+    // they start for scenarios would only drown it.
+    init_logging(if matches!(cli.command, Command::Up(_)) { "info" } else { "warn" })?;
     match cli.command {
         Command::Up(args) => up::run(args).await.map(|()| ExitCode::SUCCESS),
         Command::Certs(args) => certs::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Client(args) => client::run(args).await,
+        Command::List(selection) => scenarios::list(&selection),
+        Command::Run(args) => scenarios::run(args).await,
     }
 }
 
