@@ -93,11 +93,10 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 for line in detail.lines().skip(1) {
                     println!("          {line}");
                 }
-                if let Ok(report) = &result {
-                    if let Ok(path) = lab_scenario::write_transcript(report) {
+                if let Ok(report) = &result
+                    && let Ok(path) = lab_scenario::write_transcript(report) {
                         println!("          transcript: {}", path.display());
                     }
-                }
             }
             std::io::stdout().flush().ok();
         }
