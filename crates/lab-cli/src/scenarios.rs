@@ -6,8 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use lab_scenario::catalogue::{self, Entry};
-use lab_scenario::{Observed, Report};
-use serde_json::json;
+use lab_scenario::report::{self, Outcome, Status};
 
 /// Where the scenarios are, and which.
 #[derive(Debug, clap::Args)]
@@ -32,6 +31,12 @@ pub(crate) struct RunArgs {
     /// Also write a JUnit XML report to this file (for CI).
     #[arg(long, value_name = "FILE")]
     pub(crate) junit: Option<PathBuf>,
+    /// Also write a SARIF 2.1.0 report (one result per failed check) for code scanning.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) sarif: Option<PathBuf>,
+    /// Also write a self-contained HTML report with a sequence diagram per scenario.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) html: Option<PathBuf>,
 }
 
 fn folder(selection: &Selection) -> PathBuf {
@@ -79,113 +84,59 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let paint =
         |code: &str, text: &str| if colour { format!("\u{1b}[{code}m{text}\u{1b}[0m") } else { text.to_owned() };
     let total = entries.len();
-    let mut results: Vec<(Entry, Result<Report, String>)> = Vec::new();
+    let mut outcomes: Vec<Outcome> = Vec::new();
     for (index, entry) in entries.into_iter().enumerate() {
         let result = lab_scenario::run(&entry.id, &entry.scenario).await;
+        let outcome = Outcome { entry, result, not_applicable: None };
         if !args.json {
-            let (mark, detail) = match &result {
-                Ok(report) if report.passed() => (paint("32", "PASS"), report.expected.name().to_owned()),
-                Ok(report) => (paint("31", "FAIL"), report.explanation()),
-                Err(error) => (paint("31", "FAIL"), error.clone()),
+            let explanation = outcome.explanation();
+            let mark = match outcome.status() {
+                Status::Passed => paint("32", "PASS"),
+                Status::Failed => paint("31", "FAIL"),
+                Status::NotApplicable => paint("33", "N/A "),
             };
-            println!("[{:>3}/{total}] {mark} {} ({})", index + 1, entry.id, detail.lines().next().unwrap_or(""));
-            if !matches!(&result, Ok(report) if report.passed()) {
-                for line in detail.lines().skip(1) {
+            let detail = if outcome.status() == Status::Passed {
+                outcome.observed()
+            } else {
+                explanation.lines().next().unwrap_or("").to_owned()
+            };
+            println!("[{:>3}/{total}] {mark} {} ({detail})", index + 1, outcome.entry.id);
+            if outcome.status() == Status::Failed {
+                for line in explanation.lines().skip(1) {
                     println!("          {line}");
                 }
-                if let Ok(report) = &result
-                    && let Ok(path) = lab_scenario::write_transcript(report) {
-                        println!("          transcript: {}", path.display());
-                    }
+                if let Ok(path) = outcome
+                    .result
+                    .as_ref()
+                    .map_err(|_| ())
+                    .and_then(|report| lab_scenario::write_transcript(report).map_err(|_| ()))
+                {
+                    println!("          transcript: {}", path.display());
+                }
             }
             std::io::stdout().flush().ok();
         }
-        results.push((entry, result));
+        outcomes.push(outcome);
     }
-    let passed = results.iter().filter(|(_, result)| matches!(result, Ok(report) if report.passed())).count();
-    let failed = total - passed;
+    let (passed, failed, not_applicable) = report::counts(&outcomes);
     if let Some(path) = &args.junit {
-        std::fs::write(path, junit(&results)).with_context(|| format!("failed to write {}", path.display()))?;
+        std::fs::write(path, report::junit(&outcomes))
+            .with_context(|| format!("failed to write {}", path.display()))?;
+    }
+    if let Some(path) = &args.sarif {
+        let text = serde_json::to_string_pretty(&report::sarif(&outcomes))?;
+        std::fs::write(path, text).with_context(|| format!("failed to write {}", path.display()))?;
+    }
+    if let Some(path) = &args.html {
+        std::fs::write(path, report::html(&outcomes, "MCP Auth Lab: scenario run"))
+            .with_context(|| format!("failed to write {}", path.display()))?;
     }
     if args.json {
-        let scenarios: Vec<serde_json::Value> = results
-            .iter()
-            .map(|(entry, result)| match result {
-                Ok(report) => json!({
-                    "id": entry.id,
-                    "area": entry.area,
-                    "refs": entry.scenario.refs,
-                    "expected": report.expected.name(),
-                    "observed": observed_name(&report.observed),
-                    "passed": report.passed(),
-                    "explanation": report.explanation(),
-                    "steps": report.steps.iter().map(|step| json!({
-                        "label": step.label, "attack": step.attack, "status": step.status, "failures": step.failures,
-                    })).collect::<Vec<_>>(),
-                }),
-                Err(error) => json!({"id": entry.id, "area": entry.area, "passed": false, "error": error}),
-            })
-            .collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({"passed": passed, "failed": failed, "scenarios": scenarios}))?
-        );
+        println!("{}", serde_json::to_string_pretty(&report::json(&outcomes))?);
+    } else if not_applicable > 0 {
+        println!("{passed} passed, {failed} failed, {not_applicable} skipped");
     } else {
         println!("{passed} passed, {failed} failed");
     }
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
-}
-
-fn observed_name(observed: &Observed) -> String {
-    match observed {
-        Observed::Verdict(verdict) => verdict.name().to_owned(),
-        Observed::Broken(reason) => format!("broken: {reason}"),
-    }
-}
-
-fn xml(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
-
-/// JUnit XML: one test case per scenario, grouped by area.
-fn junit(results: &[(Entry, Result<Report, String>)]) -> String {
-    let failures = results.iter().filter(|(_, result)| !matches!(result, Ok(report) if report.passed())).count();
-    let mut out = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"mcp-authlab\" tests=\"{}\" failures=\"{failures}\">\n",
-        results.len()
-    );
-    let mut areas: Vec<&str> = results.iter().map(|(entry, _)| entry.area.as_str()).collect();
-    areas.dedup();
-    areas.sort_unstable();
-    areas.dedup();
-    for area in areas {
-        let cases: Vec<&(Entry, Result<Report, String>)> =
-            results.iter().filter(|(entry, _)| entry.area == area).collect();
-        let area_failures = cases.iter().filter(|(_, result)| !matches!(result, Ok(report) if report.passed())).count();
-        out.push_str(&format!(
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{area_failures}\">\n",
-            xml(area),
-            cases.len()
-        ));
-        for (entry, result) in cases {
-            out.push_str(&format!("    <testcase classname=\"{}\" name=\"{}\">\n", xml(area), xml(&entry.id)));
-            match result {
-                Ok(report) if report.passed() => {}
-                Ok(report) => out.push_str(&format!(
-                    "      <failure message=\"{}\">{}</failure>\n",
-                    xml(report.explanation().lines().next().unwrap_or("")),
-                    xml(&report.explanation())
-                )),
-                Err(error) => out.push_str(&format!("      <error message=\"{}\"/>\n", xml(error))),
-            }
-            out.push_str(&format!(
-                "      <properties><property name=\"refs\" value=\"{}\"/></properties>\n",
-                xml(&entry.scenario.refs.join(", "))
-            ));
-            out.push_str("    </testcase>\n");
-        }
-        out.push_str("  </testsuite>\n");
-    }
-    out.push_str("</testsuites>\n");
-    out
 }

@@ -51,6 +51,23 @@ pub struct Report {
     pub steps: Vec<StepReport>,
     /// Every exchange, secrets redacted.
     pub transcript: Vec<String>,
+    /// Every exchange as a record, for sequence diagrams.
+    pub exchanges: Vec<ExchangeRecord>,
+}
+
+/// One request and its answer, as a report draws it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ExchangeRecord {
+    /// The 1-based step it belongs to.
+    pub step: usize,
+    /// Who sent it: `attacker` (the runner's raw requests) or `client` (the conforming client).
+    pub from: &'static str,
+    /// Which server: `AS`, `RS`, `twin RS`, `upstream`, `CIMD host`, `canary`, or the host.
+    pub to: String,
+    pub method: String,
+    /// The path and query, secrets redacted.
+    pub path: String,
+    pub status: Option<u16>,
 }
 
 impl Report {
@@ -89,6 +106,8 @@ impl Report {
 
 /// A run in progress.
 struct Run {
+    exchanges: Vec<ExchangeRecord>,
+    step_index: usize,
     lab: RunningLab,
     http: reqwest::Client,
     vars: Vars,
@@ -119,7 +138,16 @@ pub async fn run(id: &str, scenario: &Scenario) -> Result<Report, String> {
     ] {
         vars.set(name, value);
     }
-    let mut run = Run { lab, http, vars, sessions: HashMap::new(), transcript: Vec::new(), next_id: 1 };
+    let mut run = Run {
+        exchanges: Vec::new(),
+        step_index: 0,
+        lab,
+        http,
+        vars,
+        sessions: HashMap::new(),
+        transcript: Vec::new(),
+        next_id: 1,
+    };
     let report = run.steps(id, scenario).await;
     run.lab.shutdown().await;
     Ok(report)
@@ -166,6 +194,7 @@ impl Run {
         let mut broken = None;
         for (index, step) in scenario.steps.iter().enumerate() {
             let attack = step.attack || (!any_attack && index == last);
+            self.step_index = index + 1;
             self.transcript.push(format!(
                 "--- step {}: {}{}",
                 index + 1,
@@ -240,7 +269,15 @@ impl Run {
             .iter()
             .map(|line| secrets.iter().fold(line.clone(), |line, secret| line.replace(secret.as_str(), "[redacted]")))
             .collect();
-        Report { id: id.to_owned(), expected: scenario.verdict, observed, steps: reports, transcript }
+        let exchanges = std::mem::take(&mut self.exchanges)
+            .into_iter()
+            .map(|mut exchange| {
+                exchange.path =
+                    secrets.iter().fold(exchange.path, |path, secret| path.replace(secret.as_str(), "[redacted]"));
+                exchange
+            })
+            .collect();
+        Report { id: id.to_owned(), expected: scenario.verdict, observed, steps: reports, transcript, exchanges }
     }
 
     fn capture(&mut self, step: &Step, seen: &Observation) -> Result<(), String> {
@@ -693,6 +730,7 @@ impl Run {
             Err(error) => Err(error),
         };
         for exchange in client.trace().exchanges {
+            self.record("client", &exchange.url, &exchange.method, exchange.status);
             self.transcript.push(format!(
                 "client step {}: {} {} -> {}",
                 exchange.step,
@@ -713,6 +751,49 @@ impl Run {
             }
         };
         Ok(Observation { json, client: Some(client_outcome), ..Observation::default() })
+    }
+
+    /// Names the server a URL belongs to, for the sequence diagram.
+    fn role_of(&self, authority: &str) -> String {
+        let lab = &self.lab;
+        let roles = [
+            (lab.as_addr().to_string(), "AS"),
+            (lab.rs_addr().to_string(), "RS"),
+            (lab.twin_addr().to_string(), "twin RS"),
+            (lab.upstream_addr().to_string(), "upstream"),
+            (lab.cimd_addr().to_string(), "CIMD host"),
+            (lab.canary().addr().to_string(), "canary"),
+        ];
+        roles
+            .iter()
+            .find(|(address, _)| address == authority)
+            .map_or_else(|| authority.to_owned(), |(_, role)| (*role).to_owned())
+    }
+
+    fn record(&mut self, from: &'static str, url: &str, method: &str, status: Option<u16>) {
+        let (authority, path) = match url::Url::parse(url) {
+            Ok(parsed) => {
+                let authority = match (parsed.host_str(), parsed.port_or_known_default()) {
+                    (Some(host), Some(port)) => format!("{}:{port}", host.trim_matches(['[', ']'])),
+                    _ => String::new(),
+                };
+                let path = match parsed.query() {
+                    Some(query) => format!("{}?{query}", parsed.path()),
+                    None => parsed.path().to_owned(),
+                };
+                (authority, path)
+            }
+            Err(_) => (String::new(), url.to_owned()),
+        };
+        let to = self.role_of(&authority);
+        self.exchanges.push(ExchangeRecord {
+            step: self.step_index,
+            from,
+            to,
+            method: method.to_owned(),
+            path: lab_client::redact_query(&path),
+            status,
+        });
     }
 
     async fn send(
@@ -759,6 +840,7 @@ impl Run {
             Err(error) => {
                 let message = format!("{}", error.without_url());
                 self.transcript.push(format!("< no answer: {message}"));
+                self.record("attacker", url, method.as_str(), None);
                 return Err(message);
             }
         };
@@ -778,6 +860,7 @@ impl Run {
             let shown: String = lab_client::redact_body(&text).chars().take(1500).collect();
             self.transcript.push(format!("<   {shown}"));
         }
+        self.record("attacker", url, method.as_str(), Some(status));
         let json = parse_body(&headers, &body);
         Ok(Observation { status: Some(status), headers, body, json, client: None })
     }

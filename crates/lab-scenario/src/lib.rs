@@ -13,11 +13,12 @@ pub mod catalogue;
 mod exec;
 mod expect;
 mod load;
+pub mod report;
 pub mod schema;
 mod vars;
 
 pub use catalogue::Entry;
-pub use exec::{Observed, REDIRECT_URI, Report, StepReport, run};
+pub use exec::{ExchangeRecord, Observed, REDIRECT_URI, Report, StepReport, run};
 pub use expect::{ClientOutcome, Observation};
 pub use load::{ScenarioError, parse};
 pub use schema::{Scenario, Verdict};
