@@ -96,8 +96,11 @@ impl Report {
                     if step.attack { " (attack)" } else { "" }
                 ));
             }
-            for failure in step.exploit_failures.iter().flatten() {
-                text.push_str(&format!("\n  step `{}` exploit: {failure}", step.label));
+            // An exploit only matters where the defence failed.
+            if !step.failures.is_empty() {
+                for failure in step.exploit_failures.iter().flatten() {
+                    text.push_str(&format!("\n  step `{}` exploit: {failure}", step.label));
+                }
             }
         }
         text
@@ -131,6 +134,7 @@ pub async fn run(id: &str, scenario: &Scenario) -> Result<Report, String> {
         ("prm", lab.resource_metadata_url()),
         ("upstream", lab.upstream_url().to_owned()),
         ("canary", lab.canary().url()),
+        ("canary_host", lab.canary().addr().to_string()),
         ("cimd", lab.client_metadata_document()),
         ("redirect_uri", REDIRECT_URI.to_owned()),
         ("rs_origin", format!("https://{}", lab.rs_addr())),
@@ -264,6 +268,20 @@ impl Run {
         };
         // Secrets the run learnt are scrubbed from the transcript as a last line of defence.
         let secrets = self.vars.secrets();
+        let scrub = |text: &str| {
+            secrets.iter().fold(text.to_owned(), |text, secret| text.replace(secret.as_str(), "[redacted]"))
+        };
+        // Failure messages quote what was seen, which may be a token: scrubbed like the transcript.
+        for step in &mut reports {
+            step.failures = step.failures.iter().map(|failure| scrub(failure)).collect();
+            if let Some(failures) = &mut step.exploit_failures {
+                *failures = failures.iter().map(|failure| scrub(failure)).collect();
+            }
+        }
+        let observed = match observed {
+            Observed::Broken(reason) => Observed::Broken(scrub(&reason)),
+            verdict => verdict,
+        };
         let transcript = self
             .transcript
             .iter()
@@ -289,6 +307,22 @@ impl Run {
                     .and_then(|params| params.into_iter().find(|(key, _)| key == param).map(|(_, value)| value))
             } else if let Some(header) = spec.strip_prefix("header:") {
                 seen.header(header).map(str::to_owned)
+            } else if let Some(cookie) = spec.strip_prefix("cookie:") {
+                // `name=value` of the named cookie, from whichever Set-Cookie carries it.
+                seen.headers
+                    .iter()
+                    .filter(|(key, _)| key == "set-cookie")
+                    .filter_map(|(_, value)| value.split(';').next())
+                    .find(|pair| pair.split_once('=').is_some_and(|(key, _)| key.trim() == cookie))
+                    .map(|pair| pair.trim().to_owned())
+            } else if let Some(field) = spec.strip_prefix("html:") {
+                // The value of a form field `name="field" value="…"` of an HTML page.
+                let body = String::from_utf8_lossy(&seen.body);
+                let marker = format!("name=\"{field}\" value=\"");
+                body.find(&marker).and_then(|start| {
+                    let rest = &body[start + marker.len()..];
+                    rest.find('"').map(|end| rest[..end].replace("&quot;", "\"").replace("&amp;", "&"))
+                })
             } else {
                 None
             };
