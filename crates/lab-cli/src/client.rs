@@ -127,8 +127,14 @@ pub(crate) async fn run(args: ClientArgs) -> anyhow::Result<std::process::ExitCo
     // The lab's own loopback hosts are allowed by default, so `client` works against `lab up`
     // without flags; any other loopback or private host needs `--allow-host` (CL-07).
     let lab_hosts = LAB_AUTHORITIES.iter().map(|authority| (*authority).to_owned());
-    let mut config = ClientConfig::new(args.url.clone()).allow(lab_hosts).allow(args.allow_hosts.clone());
-    if let Some(path) = &args.ca {
+    // `check-client` passes the lab it started through the environment.
+    let env_hosts: Vec<String> = std::env::var("MCP_AUTHLAB_ALLOW_HOSTS")
+        .map(|hosts| hosts.split(',').filter(|host| !host.is_empty()).map(str::to_owned).collect())
+        .unwrap_or_default();
+    let mut config =
+        ClientConfig::new(args.url.clone()).allow(lab_hosts).allow(env_hosts).allow(args.allow_hosts.clone());
+    let ca = args.ca.clone().or_else(|| std::env::var_os("MCP_AUTHLAB_CA").map(PathBuf::from));
+    if let Some(path) = &ca {
         config.ca_pem =
             Some(std::fs::read(path).with_context(|| format!("failed to read the CA file {}", path.display()))?);
     }

@@ -5,6 +5,7 @@
 //! (`info` unless set, same syntax as `RUST_LOG`); what the user needs to copy goes to stdout.
 
 mod certs;
+mod check;
 mod client;
 mod scenarios;
 mod up;
@@ -43,6 +44,10 @@ enum Command {
     List(scenarios::Selection),
     /// Run scenarios against a fresh in-process lab each; `N passed, M failed` at the end.
     Run(scenarios::RunArgs),
+    /// Serve a hostile or broken lab (a persona) on the canonical ports, for testing a client.
+    Serve(check::ServeArgs),
+    /// Run a third-party MCP client against every persona and judge what it did.
+    CheckClient(check::CheckArgs),
 }
 
 #[derive(Debug, Args)]
@@ -189,6 +194,20 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Client(args) => client::run(args).await,
         Command::List(selection) => scenarios::list(&selection),
         Command::Run(args) => scenarios::run(args).await,
+        Command::CheckClient(args) => check::check_client(args).await,
+        Command::Serve(args) => {
+            let profiles = check::serve_profiles(&args)?;
+            let mut arguments =
+                vec!["mcp-authlab".to_owned(), "up".to_owned(), "--auto-approve".to_owned(), "alice".to_owned()];
+            for profile in profiles {
+                arguments.push("--profile".to_owned());
+                arguments.push(profile);
+            }
+            let Cli { command: Command::Up(up_args) } = Cli::try_parse_from(arguments)? else {
+                anyhow::bail!("failed to build the persona's lab");
+            };
+            up::run(up_args).await.map(|()| ExitCode::SUCCESS)
+        }
     }
 }
 

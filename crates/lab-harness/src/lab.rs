@@ -12,6 +12,7 @@ use lab_pki::{CertDir, LabCa, ServerConfig};
 use lab_proto::ClientSecret;
 
 use crate::canary::Canary;
+use crate::requests::{Recorder, RequestLog};
 use crate::upstream::{self, UpstreamLog};
 use crate::{HarnessError, LabConfig, MCP_PATH, TENANT_PATH, TlsHost, VerifyMode, bind_loopback, http_client};
 
@@ -62,6 +63,7 @@ pub struct RunningLab {
     upstream_host: TlsHost,
     cimd_host: TlsHost,
     canary: Canary,
+    requests: RequestLog,
     leaf_spki_sha256: String,
 }
 
@@ -148,7 +150,8 @@ pub async fn start(config: LabConfig) -> Result<RunningLab, HarnessError> {
 
     // One client for every call the lab makes to itself: lab CA only, no redirects, no proxy.
     let client = http_client(ca_pem)?;
-    let rs = build_resource_server(&config, &client, &rs_issuer, resource, &upstream_url, &canary_url, RsCredentials::RS);
+    let rs =
+        build_resource_server(&config, &client, &rs_issuer, resource, &upstream_url, &canary_url, RsCredentials::RS);
     let twin_rs = build_resource_server(
         &config,
         &client,
@@ -171,10 +174,23 @@ pub async fn start(config: LabConfig) -> Result<RunningLab, HarnessError> {
     let router = Router::new()
         .merge(lab_auth_server::router(auth_server.clone()))
         .merge(lab_auth_server::router(tenant_server.clone()));
-    let as_host = TlsHost::serve(listeners.auth, router, tls.clone(), AS_ROLE)?;
+    let requests = RequestLog::default();
+    let logged = |router: Router, role: &'static str| {
+        router.layer(axum::middleware::from_fn_with_state(
+            Recorder { role, log: requests.clone() },
+            crate::requests::record,
+        ))
+    };
+    let as_host = TlsHost::serve(listeners.auth, logged(router, AS_ROLE), tls.clone(), AS_ROLE)?;
     tracing::info!(%issuer, %path_issuer, "authorization server listening");
-    let rs_host = TlsHost::serve(listeners.rs, lab_mcp_server::router(rs.clone()), tls.clone(), RS_ROLE)?;
-    let twin_host = TlsHost::serve(listeners.twin, lab_mcp_server::router(twin_rs.clone()), tls.clone(), TWIN_ROLE)?;
+    let rs_host =
+        TlsHost::serve(listeners.rs, logged(lab_mcp_server::router(rs.clone()), RS_ROLE), tls.clone(), RS_ROLE)?;
+    let twin_host = TlsHost::serve(
+        listeners.twin,
+        logged(lab_mcp_server::router(twin_rs.clone()), TWIN_ROLE),
+        tls.clone(),
+        TWIN_ROLE,
+    )?;
     tracing::info!(
         resource = %rs.config().resource,
         twin = %twin_rs.config().resource,
@@ -186,7 +202,7 @@ pub async fn start(config: LabConfig) -> Result<RunningLab, HarnessError> {
     let upstream_host = TlsHost::serve(listeners.upstream, upstream_router, tls.clone(), UPSTREAM_ROLE)?;
     tracing::info!(%upstream_url, "upstream API listening");
     let cimd_router = crate::canary::document_router(&format!("https://{cimd_addr}{}", crate::CIMD_PATH));
-    let cimd_host = TlsHost::serve(listeners.cimd, cimd_router, tls.clone(), CIMD_ROLE)?;
+    let cimd_host = TlsHost::serve(listeners.cimd, logged(cimd_router, CIMD_ROLE), tls.clone(), CIMD_ROLE)?;
     let canary = Canary::serve(listeners.canary)?;
 
     // The AS is up, so the keys can be loaded now rather than by the first request. A failure is
@@ -213,6 +229,7 @@ pub async fn start(config: LabConfig) -> Result<RunningLab, HarnessError> {
         upstream_host,
         cimd_host,
         canary,
+        requests,
         leaf_spki_sha256: pki.leaf.spki_sha256_base64(),
     })
 }
@@ -430,6 +447,11 @@ impl RunningLab {
     /// The metadata-document host's address.
     pub fn cimd_addr(&self) -> SocketAddr {
         self.cimd_host.addr()
+    }
+
+    /// Every request the AS, the resource servers and the metadata-document host answered.
+    pub fn requests(&self) -> &RequestLog {
+        &self.requests
     }
 
     /// The SSRF canary: nothing may ever reach it.

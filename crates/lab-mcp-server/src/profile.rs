@@ -77,9 +77,15 @@ impl RsProfile {
             Self::SessionAsAuth => "accepts a session id instead of a token (weak)",
             Self::NoOriginCheck => "does not validate Origin and Host (weak)",
             Self::PrmResourceMismatch => "PRM claims another resource (hostile, for clients)",
-            Self::SsrfResourceMetadata => "challenge points resource_metadata at the SSRF canary (hostile, for clients)",
-            Self::NeverSatisfiedStepUp => "answers 403 insufficient_scope to every protected tool call (hostile, for clients)",
-            Self::Legacy20250326 => "behaves like a 2025-03-26 server: no PRM, no resource_metadata (legacy, for clients)",
+            Self::SsrfResourceMetadata => {
+                "challenge points resource_metadata at the SSRF canary (hostile, for clients)"
+            }
+            Self::NeverSatisfiedStepUp => {
+                "answers 403 insufficient_scope to every protected tool call (hostile, for clients)"
+            }
+            Self::Legacy20250326 => {
+                "behaves like a 2025-03-26 server: no PRM, no resource_metadata (legacy, for clients)"
+            }
         }
     }
 }

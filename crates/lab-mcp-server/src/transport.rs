@@ -448,6 +448,13 @@ async fn post(server: &McpServer, headers: &HeaderMap, body: &[u8], principal: P
         // Notifications and responses are accepted without a body.
         return Ok(StatusCode::ACCEPTED.into_response());
     };
+    if server.profile() == RsProfile::NeverSatisfiedStepUp
+        && principal.kind != PrincipalKind::Anonymous
+        && method != "ping"
+    {
+        // Hostile: every request after initialize asks for more scope, whatever the token holds.
+        return Err(server.insufficient_scope(&principal, LabScope::Admin));
+    }
     let reply = match dispatch(server, &method, params.as_ref(), &principal).await {
         Ok(result) => jsonrpc::result_response(id, result),
         Err(Dispatch::Error(code, message)) => jsonrpc::error_response(id, code, &message, None),

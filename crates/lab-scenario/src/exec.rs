@@ -676,6 +676,11 @@ impl Run {
                 }
             }
         }
+        if let Value::Object(members) = &mut claims {
+            for name in &step.remove {
+                members.remove(name);
+            }
+        }
         let typ = step.typ.clone().unwrap_or_else(|| "at+jwt".to_owned());
         let jwks = jwks_server.jwks();
         let as_key = &jwks["keys"][0];

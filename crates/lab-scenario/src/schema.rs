@@ -138,7 +138,7 @@ impl Action {
             | Self::Introspect => OAUTH,
             Self::Mcp => &["target", "with", "headers", "tool", "args", "method", "token", "session"],
             Self::Http => &["method", "url", "headers", "form", "json", "body", "token"],
-            Self::Forge => &["kind", "claims", "typ", "token", "into"],
+            Self::Forge => &["kind", "claims", "remove", "typ", "token", "into"],
             Self::Clock => &["advance"],
             Self::Profile => &["as", "rs"],
             Self::Client => {
@@ -192,7 +192,7 @@ pub struct Step {
     /// the `params` of an `mcp` request that is not a tool call.
     #[serde(default)]
     pub with: BTreeMap<String, Value>,
-    /// Parameters (or JSON members) to leave out.
+    /// Parameters (or JSON members, or for `forge` claims) to leave out.
     #[serde(default)]
     pub remove: Vec<String>,
     /// Extra `[name, value]` parameters, for repeated parameters.
@@ -224,7 +224,7 @@ pub struct Step {
     pub body: Option<String>,
     /// `forge`: how.
     pub kind: Option<ForgeKind>,
-    /// `forge`: claims to set on top of a conforming token for alice (`null` removes a claim).
+    /// `forge`: claims to set on top of a conforming token for alice (`remove` drops claims).
     pub claims: Option<BTreeMap<String, Value>>,
     /// `forge`: the `typ` header (`at+jwt` unless set).
     pub typ: Option<String>,

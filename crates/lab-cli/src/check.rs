@@ -1,0 +1,261 @@
+//! `mcp-authlab serve --persona` and `mcp-authlab check-client`: hostile or broken labs for
+//! testing MCP clients, and a judge of what a third-party client did against each.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use lab_auth_server::AsProfile;
+use lab_harness::{LabConfig, RunningLab};
+use lab_mcp_server::RsProfile;
+use serde_json::json;
+
+/// What a client must do against a persona.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Right {
+    /// Complete the flow: an authenticated MCP request succeeds.
+    Completes,
+    /// Refuse before any authorization, registration or token request (metadata is bad).
+    NoAuthorization,
+    /// Never contact the authorization server (the protected resource metadata is bad).
+    NoAsContact,
+    /// Never redeem the code (the authorization response is bad).
+    NoToken,
+    /// Give up after a bounded number of authorizations.
+    BoundedRetries,
+}
+
+/// A persona: a lab with hostile or broken behaviour, and what a client must do about it.
+struct Persona {
+    name: &'static str,
+    as_profile: AsProfile,
+    rs_profile: RsProfile,
+    right: Right,
+    what: &'static str,
+}
+
+const PERSONAS: [Persona; 10] = [
+    Persona {
+        name: "conforming",
+        as_profile: AsProfile::Conforming,
+        rs_profile: RsProfile::Conforming,
+        right: Right::Completes,
+        what: "the conforming lab: the client must complete the flow",
+    },
+    Persona {
+        name: "oidc-only-metadata",
+        as_profile: AsProfile::OidcOnlyMetadata,
+        rs_profile: RsProfile::Conforming,
+        right: Right::Completes,
+        what: "only OpenID discovery: the client must fall back to it (MCP-1125)",
+    },
+    Persona {
+        name: "prm-resource-mismatch",
+        as_profile: AsProfile::Conforming,
+        rs_profile: RsProfile::PrmResourceMismatch,
+        right: Right::NoAsContact,
+        what: "the PRM names another resource: never contact the AS (RFC 9728 §3.3, CL-03)",
+    },
+    Persona {
+        name: "ssrf-resource-metadata",
+        as_profile: AsProfile::Conforming,
+        rs_profile: RsProfile::SsrfResourceMetadata,
+        right: Right::NoAsContact,
+        what: "resource_metadata points at a private address: never fetch it (CL-07)",
+    },
+    Persona {
+        name: "issuer-mismatch",
+        as_profile: AsProfile::IssuerMismatch,
+        rs_profile: RsProfile::Conforming,
+        right: Right::NoAuthorization,
+        what: "metadata issuer differs: discard it (RFC 8414 §3.3, CL-05)",
+    },
+    Persona {
+        name: "no-s256-advertised",
+        as_profile: AsProfile::NoS256Advertised,
+        rs_profile: RsProfile::Conforming,
+        right: Right::NoAuthorization,
+        what: "no PKCE advertised: refuse (MCP-1125, CL-06)",
+    },
+    Persona {
+        name: "javascript-authorization-endpoint",
+        as_profile: AsProfile::JavascriptAuthorizationEndpoint,
+        rs_profile: RsProfile::Conforming,
+        right: Right::NoToken,
+        what: "a javascript: authorization endpoint: never open it (CL-08)",
+    },
+    Persona {
+        name: "wrong-iss",
+        as_profile: AsProfile::WrongIss,
+        rs_profile: RsProfile::Conforming,
+        right: Right::NoToken,
+        what: "the authorization response names another issuer: do not redeem (RFC 9207, CL-18)",
+    },
+    Persona {
+        name: "missing-iss",
+        as_profile: AsProfile::MissingIss,
+        rs_profile: RsProfile::Conforming,
+        right: Right::NoToken,
+        what: "iss advertised but missing: do not redeem (RFC 9207 §2.4, CL-18)",
+    },
+    Persona {
+        name: "never-satisfied-step-up",
+        as_profile: AsProfile::Conforming,
+        rs_profile: RsProfile::NeverSatisfiedStepUp,
+        right: Right::BoundedRetries,
+        what: "403 insufficient_scope forever: give up after a few tries (CL-23)",
+    },
+];
+
+fn persona(name: &str) -> anyhow::Result<&'static Persona> {
+    PERSONAS.iter().find(|persona| persona.name == name).with_context(|| {
+        format!(
+            "unknown persona `{name}`, expected one of: {}",
+            PERSONAS.iter().map(|persona| persona.name).collect::<Vec<_>>().join(", ")
+        )
+    })
+}
+
+/// The arguments of `serve`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ServeArgs {
+    /// The persona to serve (see `check-client --help` for the list).
+    #[arg(long)]
+    pub(crate) persona: String,
+}
+
+/// The arguments of `check-client`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct CheckArgs {
+    /// The client's command line; the MCP server URL is appended as its last argument (like the
+    /// official conformance suite). The lab CA is in `$MCP_AUTHLAB_CA`, `$NODE_EXTRA_CA_CERTS`,
+    /// `$SSL_CERT_FILE` and `$REQUESTS_CA_BUNDLE`.
+    #[arg(long)]
+    pub(crate) command: String,
+    /// Only these personas (default: all).
+    #[arg(long = "persona")]
+    pub(crate) personas: Vec<String>,
+    /// Seconds each run of the client may take.
+    #[arg(long, default_value_t = 60)]
+    pub(crate) timeout: u64,
+    /// Print a machine-readable summary.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `serve --persona`: `up` with the persona's profiles and headless login as alice.
+pub(crate) fn serve_profiles(args: &ServeArgs) -> anyhow::Result<Vec<String>> {
+    let persona = persona(&args.persona)?;
+    Ok(vec![persona.as_profile.name().to_owned(), persona.rs_profile.name().to_owned()])
+}
+
+/// What the client did, from the lab's request log.
+fn observed(lab: &RunningLab) -> (String, bool, bool, bool, usize, usize) {
+    let log = lab.requests();
+    let as_role = lab_harness::AS_ROLE;
+    let metadata = log.count(|record| record.role == as_role && record.path.contains(".well-known"));
+    let registrations = log.count(|record| record.role == as_role && record.path.ends_with("/register"));
+    let authorizations = log.count(|record| record.role == as_role && record.path.ends_with("/authorize"));
+    let tokens = log.count(|record| record.role == as_role && record.path.ends_with("/token"));
+    // The lab's own resource servers fetch the JWKS; that is not the client's doing.
+    let as_contact = log.any(|record| record.role == as_role && !record.path.ends_with("/jwks"));
+    let served = log.any(|record| record.role == lab_harness::RS_ROLE && record.bearer && record.status == 200);
+    let canary = lab.canary().hits();
+    let summary = format!(
+        "AS metadata {metadata}, registrations {registrations}, authorizations {authorizations}, token requests {tokens}, authenticated MCP answers {}, canary hits {canary}",
+        if served { "yes" } else { "none" }
+    );
+    (summary, as_contact, served, tokens > 0, authorizations, canary)
+}
+
+fn judge(right: Right, lab: &RunningLab, exited: bool) -> (bool, String) {
+    let (summary, as_contact, served, redeemed, authorizations, canary) = observed(lab);
+    let registered_or_authorized = lab.requests().any(|record| {
+        record.role == lab_harness::AS_ROLE
+            && (record.path.ends_with("/register")
+                || record.path.ends_with("/authorize")
+                || record.path.ends_with("/token"))
+    });
+    let right_thing = canary == 0
+        && match right {
+            Right::Completes => served,
+            Right::NoAuthorization => !registered_or_authorized && !served,
+            Right::NoAsContact => !as_contact && !served,
+            Right::NoToken => !redeemed && !served,
+            Right::BoundedRetries => exited && (1..=4).contains(&authorizations),
+        };
+    (right_thing, summary)
+}
+
+/// `check-client`: runs the client against each persona and says whether it did the right thing.
+pub(crate) async fn check_client(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    let selected: Vec<&Persona> = if args.personas.is_empty() {
+        PERSONAS.iter().collect()
+    } else {
+        args.personas.iter().map(|name| persona(name)).collect::<anyhow::Result<_>>()?
+    };
+    let mut results = Vec::new();
+    for persona in selected {
+        let mut config = LabConfig::ephemeral();
+        config.profile = persona.as_profile;
+        config.rs_profile = persona.rs_profile;
+        config.auto_approve = Some("alice".to_owned());
+        let lab = lab_harness::start(config).await?;
+        let ca_path = std::env::temp_dir().join(format!("mcp-authlab-ca-{}-{}.pem", std::process::id(), persona.name));
+        std::fs::write(&ca_path, lab.ca_pem()).context("failed to write the lab CA for the client")?;
+        let url = lab.resource().to_owned();
+        let allow = [lab.as_addr().to_string(), lab.cimd_addr().to_string()].join(",");
+        let mut command = tokio::process::Command::new("sh");
+        command
+            .arg("-c")
+            .arg(format!("{} {}", args.command, shell_quote(&url)))
+            .env("MCP_AUTHLAB_CA", &ca_path)
+            .env("MCP_AUTHLAB_ALLOW_HOSTS", &allow)
+            .env("NODE_EXTRA_CA_CERTS", &ca_path)
+            .env("SSL_CERT_FILE", &ca_path)
+            .env("REQUESTS_CA_BUNDLE", &ca_path)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        let child = command.spawn().context("failed to start the client command")?;
+        let output = tokio::time::timeout(Duration::from_secs(args.timeout), child.wait_with_output()).await;
+        let (exited, exit_code, tail) = match output {
+            Ok(Ok(output)) => {
+                let text =
+                    String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
+                let tail: String =
+                    text.lines().rev().take(3).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join(" | ");
+                (true, output.status.code(), lab_client::redact_body(&tail))
+            }
+            Ok(Err(error)) => (false, None, format!("could not wait for the client: {error}")),
+            Err(_) => (false, None, format!("still running after {} s; stopped", args.timeout)),
+        };
+        let (right, summary) = judge(persona.right, &lab, exited);
+        if !args.json {
+            println!("{} {:<34} {}", if right { "RIGHT" } else { "WRONG" }, persona.name, persona.what);
+            println!(
+                "      did: {summary}; exit {}",
+                exit_code.map_or_else(|| "none".to_owned(), |code| code.to_string())
+            );
+            if !right && !tail.is_empty() {
+                println!("      last output: {}", tail.chars().take(300).collect::<String>());
+            }
+        }
+        results.push(json!({"persona": persona.name, "expected": persona.what, "right": right, "did": summary, "exit_code": exit_code, "exited": exited}));
+        let _ = std::fs::remove_file(&ca_path);
+        lab.shutdown().await;
+    }
+    let right = results.iter().filter(|result| result["right"] == true).count();
+    let wrong = results.len() - right;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&json!({"right": right, "wrong": wrong, "personas": results}))?);
+    } else {
+        println!("{right} passed, {wrong} failed");
+    }
+    Ok(if wrong == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
+}
