@@ -1,0 +1,59 @@
+//! The `mcp-authlab` binary as a user runs it: the scenario runner's reports, and `check-client`
+//! judging the conforming client against hostile personas.
+
+use std::process::Command;
+
+fn mcp_authlab() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_mcp-authlab"))
+}
+
+#[test]
+fn run_prints_the_closing_line_and_writes_every_report() {
+    let dir = std::env::temp_dir().join(format!("mcp-authlab-it-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (junit, sarif, html) = (dir.join("r.xml"), dir.join("r.sarif"), dir.join("r.html"));
+    let output = mcp_authlab()
+        .args(["run", "six-step-flow", "pkce-plain-downgrade", "--junit"])
+        .arg(&junit)
+        .arg("--sarif")
+        .arg(&sarif)
+        .arg("--html")
+        .arg(&html)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(stdout.lines().last(), Some("3 passed, 0 failed"), "{stdout}");
+    assert!(std::fs::read_to_string(&junit).unwrap().contains("<testsuites"));
+    let sarif: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&sarif).unwrap()).unwrap();
+    assert_eq!(sarif["runs"][0]["tool"]["driver"]["rules"].as_array().unwrap().len(), 3);
+    assert!(std::fs::read_to_string(&html).unwrap().contains("<svg"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn unknown_filters_and_flags_are_clear_errors() {
+    let output = mcp_authlab().args(["run", "no-such-scenario-anywhere"]).output().unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no scenario under"));
+    let output = mcp_authlab().args(["check-client", "--command", "true", "--persona", "nice"]).output().unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("unknown persona `nice`"));
+}
+
+#[test]
+fn check_client_judges_the_conforming_client_right_against_every_persona() {
+    let client = format!("{} client", env!("CARGO_BIN_EXE_mcp-authlab"));
+    let output = mcp_authlab().args(["check-client", "--command", &client, "--timeout", "30"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert_eq!(stdout.lines().last(), Some("10 passed, 0 failed"), "{stdout}");
+    // A client that does nothing at all is judged wrong where it had to complete the flow.
+    let output = mcp_authlab()
+        .args(["check-client", "--command", "true", "--persona", "conforming", "--persona", "wrong-iss"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success());
+    assert!(stdout.contains("WRONG conforming") && stdout.contains("RIGHT wrong-iss"), "{stdout}");
+}
