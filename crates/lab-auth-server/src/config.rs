@@ -109,6 +109,8 @@ pub struct AuthServerConfig {
     pub users: Vec<User>,
     pub clients: Vec<PreRegisteredClient>,
     pub signing_alg: SigningAlg,
+    /// A stored ES256 signing key (PKCS#8 DER); `None` generates one per start.
+    pub signing_key_pkcs8: Option<Vec<u8>>,
     pub profile: AsProfile,
     /// Headless login: `/authorize` approves as this user at once (`login_hint` picks another).
     pub auto_approve: Option<String>,
@@ -223,6 +225,7 @@ impl AuthServerConfig {
             users,
             clients,
             signing_alg: SigningAlg::Es256,
+            signing_key_pkcs8: None,
             profile: AsProfile::Conforming,
             auto_approve: None,
             cimd_allowed_hosts: vec![lab::CIMD_HOST.to_owned()],

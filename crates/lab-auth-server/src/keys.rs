@@ -145,6 +145,33 @@ impl SigningKey {
         Ok(Self { kid, alg, material, jwk, public_key })
     }
 
+    /// An ES256 key from its PKCS#8 DER, with a `kid` derived from the public key, so the same key
+    /// file always yields the same `kid` (a third-party server caching the JWKS keeps working
+    /// across restarts of the lab).
+    pub fn es256_from_pkcs8(pkcs8: &[u8]) -> Result<Self, KeyError> {
+        let pair = EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8)
+            .map_err(|_| KeyError("read a P-256 key"))?;
+        let point = pair.public_key().as_ref().to_vec();
+        if point.len() != 65 {
+            return Err(KeyError("encode a P-256 public key"));
+        }
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &point);
+        let kid = format!("es256-{}", &b64url_encode(digest.as_ref())[..12]);
+        let jwk = json!({
+            "kty": "EC", "crv": "P-256", "x": b64url_encode(&point[1..33]), "y": b64url_encode(&point[33..]),
+            "kid": kid, "alg": "ES256", "use": "sig",
+        });
+        Ok(Self { kid, alg: SigningAlg::Es256, material: KeyMaterial::Ec(pair), jwk, public_key: point })
+    }
+
+    /// A fresh ES256 key as PKCS#8 DER, for storing.
+    pub fn generate_es256_pkcs8() -> Result<Vec<u8>, KeyError> {
+        let pair = EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING)
+            .map_err(|_| KeyError("generate a P-256 key"))?;
+        let document = pair.to_pkcs8v1().map_err(|_| KeyError("encode a P-256 key"))?;
+        Ok(document.as_ref().to_vec())
+    }
+
     /// The key id published in the JWKS and the JWT header.
     pub fn kid(&self) -> &str {
         &self.kid
@@ -245,6 +272,11 @@ impl KeyRing {
         Ok(Self { entries: vec![KeyEntry { key, state: KeyState::Active }], publish_lead, retire_after })
     }
 
+    /// A ring whose active key is `key`.
+    pub fn with_key(key: SigningKey, publish_lead: u64, retire_after: u64) -> Self {
+        Self { entries: vec![KeyEntry { key: Arc::new(key), state: KeyState::Active }], publish_lead, retire_after }
+    }
+
     /// Applies the passage of time: promotes due keys, drops expired retired ones.
     pub fn tick(&mut self, now: u64) {
         let due = self
@@ -335,6 +367,18 @@ mod tests {
         let keys = ring.jwks();
         assert_eq!(keys["keys"].as_array().unwrap().len(), 1);
         assert_eq!(keys["keys"][0]["kid"], new.as_str());
+    }
+
+    #[test]
+    fn a_stored_key_keeps_its_kid() {
+        let pkcs8 = SigningKey::generate_es256_pkcs8().unwrap();
+        let first = SigningKey::es256_from_pkcs8(&pkcs8).unwrap();
+        let second = SigningKey::es256_from_pkcs8(&pkcs8).unwrap();
+        assert_eq!(first.kid(), second.kid());
+        assert_eq!(first.jwk(), second.jwk());
+        let ring = KeyRing::with_key(second, 60, 330);
+        assert!(ring.verify_own(&first.sign_jwt("at+jwt", &json!({"a": 1})).unwrap()));
+        assert!(SigningKey::es256_from_pkcs8(b"not a key").is_err());
     }
 
     #[test]

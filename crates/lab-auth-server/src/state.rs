@@ -246,7 +246,15 @@ impl AuthServer {
         let (_, path) = lab_proto::metadata::split_origin_path(&issuer);
         let path_prefix = path.to_owned();
         let retire_after = config.lifetimes.access_token + config.lifetimes.leeway;
-        let keys = KeyRing::new(config.signing_alg, KEY_PUBLISH_LEAD_SECONDS, retire_after)?;
+        let keys = match (&config.signing_key_pkcs8, config.signing_alg) {
+            // A stored ES256 key keeps the JWKS stable across runs.
+            (Some(pkcs8), SigningAlg::Es256) => KeyRing::with_key(
+                crate::keys::SigningKey::es256_from_pkcs8(pkcs8)?,
+                KEY_PUBLISH_LEAD_SECONDS,
+                retire_after,
+            ),
+            _ => KeyRing::new(config.signing_alg, KEY_PUBLISH_LEAD_SECONDS, retire_after)?,
+        };
         let mut key_bytes = [0_u8; 32];
         aws_lc_rs::rand::fill(&mut key_bytes).map_err(|_| AuthServerError::Random)?;
         let cookie_key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &key_bytes);

@@ -37,6 +37,24 @@ pub(crate) struct RunArgs {
     /// Also write a self-contained HTML report with a sequence diagram per scenario.
     #[arg(long, value_name = "FILE")]
     pub(crate) html: Option<PathBuf>,
+    /// Run the resource-server battery against this third-party MCP server (its MCP endpoint
+    /// URL), which must trust the lab AS at `https://127.0.0.1:{--as-port}` with the CA in
+    /// `--certs`. Scenarios that cannot apply are reported as not applicable, with the reason.
+    #[arg(long, value_name = "URL")]
+    pub(crate) rs_url: Option<String>,
+    /// The CA of the third-party server's certificate, if it is not the lab CA.
+    #[arg(long, value_name = "FILE", requires = "rs_url")]
+    pub(crate) ca: Option<PathBuf>,
+    /// The lab AS port the third-party server trusts (with `--rs-url`).
+    #[arg(long, default_value_t = 9443, requires = "rs_url")]
+    pub(crate) as_port: u16,
+    /// The lab CA folder the third-party server trusts (with `--rs-url`).
+    #[arg(long, value_name = "DIR", default_value = "certs", requires = "rs_url")]
+    pub(crate) certs: PathBuf,
+    /// Run the authorization-server battery against this third-party issuer (not implemented:
+    /// it needs a pre-registered client and a headless login at that AS).
+    #[arg(long, value_name = "ISSUER")]
+    pub(crate) as_url: Option<String>,
 }
 
 fn folder(selection: &Selection) -> PathBuf {
@@ -79,6 +97,27 @@ pub(crate) fn list(selection: &Selection) -> anyhow::Result<ExitCode> {
 
 /// `mcp-authlab run`.
 pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    if args.as_url.is_some() {
+        anyhow::bail!(
+            "--as-url is not implemented yet: the authorization-server battery runs against the lab's own AS only"
+        );
+    }
+    let target = match &args.rs_url {
+        Some(url) => {
+            let rs_ca_pem = args
+                .ca
+                .as_ref()
+                .map(|path| std::fs::read(path).with_context(|| format!("failed to read {}", path.display())))
+                .transpose()?;
+            lab_scenario::Target {
+                rs_url: Some(url.clone()),
+                rs_ca_pem,
+                as_port: Some(args.as_port),
+                cert_dir: Some(args.certs.clone()),
+            }
+        }
+        None => lab_scenario::Target::default(),
+    };
     let entries = select(&args.selection)?;
     let colour = std::io::stdout().is_terminal() && !args.json;
     let paint =
@@ -86,8 +125,12 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let total = entries.len();
     let mut outcomes: Vec<Outcome> = Vec::new();
     for (index, entry) in entries.into_iter().enumerate() {
-        let result = lab_scenario::run(&entry.id, &entry.scenario).await;
-        let outcome = Outcome { entry, result, not_applicable: None };
+        let not_applicable = lab_scenario::not_applicable(&entry.area, &entry.scenario, &target);
+        let result = match &not_applicable {
+            Some(reason) => Err(format!("not applicable: {reason}")),
+            None => lab_scenario::run_against(&entry.id, &entry.scenario, &target).await,
+        };
+        let outcome = Outcome { entry, result, not_applicable };
         if !args.json {
             let explanation = outcome.explanation();
             let mark = match outcome.status() {

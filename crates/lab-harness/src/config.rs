@@ -144,6 +144,9 @@ pub struct LabConfig {
     /// The `host:port` pairs whose client ID metadata documents may be fetched; `None` keeps the
     /// authorization server's default (the canonical CIMD host).
     pub cimd_allowed_hosts: Option<Vec<String>>,
+    /// More resources the AS mints tokens for, after the lab's own: a third-party MCP server under
+    /// test that trusts the lab AS (`mcp-authlab run --rs-url`).
+    pub extra_resources: Vec<String>,
     /// The resource servers trust the path issuer (`…/tenant1`) instead of the root issuer, so a
     /// client must find the AS by RFC 8414 path insertion.
     pub rs_uses_path_issuer: bool,
@@ -176,6 +179,7 @@ impl LabConfig {
             resources: None,
             cimd_allowed_hosts: None,
             rs_uses_path_issuer: false,
+            extra_resources: Vec::new(),
             clock: Clock::system(),
         }
     }

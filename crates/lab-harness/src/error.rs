@@ -74,4 +74,7 @@ pub enum HarnessError {
     /// certificate).
     #[error("failed to build an http client trusting the lab ca")]
     HttpClient(#[source] reqwest::Error),
+    /// The AS's stored signing key could not be read or written.
+    #[error("failed to load the signing key `{}`: {reason}", path.display())]
+    SigningKey { path: std::path::PathBuf, reason: String },
 }

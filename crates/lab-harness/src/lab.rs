@@ -138,14 +138,20 @@ pub async fn start(config: LabConfig) -> Result<RunningLab, HarnessError> {
     let resource = format!("https://{rs_addr}{MCP_PATH}");
     let twin_resource = format!("https://{twin_addr}{MCP_PATH}");
     let upstream_url = format!("https://{upstream_addr}");
-    let resources =
+    let mut resources =
         config.resources.clone().unwrap_or_else(|| vec![resource.clone(), twin_resource.clone(), upstream_url.clone()]);
+    resources.extend(config.extra_resources.iter().cloned());
 
+    let signing_key = match (&cert_dir, config.signing_alg) {
+        (Some(dir), lab_auth_server::SigningAlg::Es256) => Some(stored_signing_key(dir)?),
+        _ => None,
+    };
     let fetcher = Arc::new(HttpDocumentFetcher::new(Some(ca_pem)).map_err(HarnessError::DocumentFetcher)?);
     // CIMD §SSRF: the AS fetches metadata documents from the lab's own document host only.
     let cimd_allowed = config.cimd_allowed_hosts.clone().unwrap_or_else(|| vec![cimd_addr.to_string()]);
-    let auth_server = build_auth_server(&config, &issuer, resources.clone(), fetcher.clone(), &cimd_allowed)?;
-    let tenant_server = build_auth_server(&config, &path_issuer, resources, fetcher, &cimd_allowed)?;
+    let auth_server =
+        build_auth_server(&config, &issuer, resources.clone(), fetcher.clone(), &cimd_allowed, signing_key.clone())?;
+    let tenant_server = build_auth_server(&config, &path_issuer, resources, fetcher, &cimd_allowed, signing_key)?;
     let rs_issuer = if config.rs_uses_path_issuer { path_issuer.clone() } else { issuer.clone() };
 
     // One client for every call the lab makes to itself: lab CA only, no redirects, no proxy.
@@ -285,18 +291,56 @@ fn build_resource_server(
     McpServer::new(rs_config)
 }
 
+/// The file of the AS's stored ES256 key in the certificate folder.
+pub const SIGNING_KEY_FILE: &str = "as-es256-key.pem";
+
+/// Loads the AS's ES256 key from the certificate folder, or creates it there: a lab whose CA lives
+/// on disk keeps its signing key too, so servers that cached the JWKS keep verifying after a
+/// restart (and `mcp-authlab run --rs-url` can start one lab per scenario).
+fn stored_signing_key(dir: &CertDir) -> Result<Vec<u8>, HarnessError> {
+    use base64::Engine as _;
+    let path = dir.path().join(SIGNING_KEY_FILE);
+    let io = |source: std::io::Error| HarnessError::SigningKey { path: path.clone(), reason: source.to_string() };
+    if path.exists() {
+        let text = std::fs::read_to_string(&path).map_err(io)?;
+        let body: String = text.lines().filter(|line| !line.starts_with("-----")).collect();
+        return base64::engine::general_purpose::STANDARD
+            .decode(body.trim())
+            .map_err(|error| HarnessError::SigningKey { path: path.clone(), reason: error.to_string() });
+    }
+    let pkcs8 = lab_auth_server::keys::SigningKey::generate_es256_pkcs8()
+        .map_err(|error| HarnessError::SigningKey { path: path.clone(), reason: error.to_string() })?;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&pkcs8);
+    let mut pem = String::from("-----BEGIN PRIVATE KEY-----\n");
+    for chunk in encoded.as_bytes().chunks(64) {
+        pem.push_str(&String::from_utf8_lossy(chunk));
+        pem.push('\n');
+    }
+    pem.push_str("-----END PRIVATE KEY-----\n");
+    std::fs::create_dir_all(dir.path()).map_err(io)?;
+    std::fs::write(&path, pem).map_err(io)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+    }
+    Ok(pkcs8)
+}
+
 fn build_auth_server(
     config: &LabConfig,
     issuer: &str,
     resources: Vec<String>,
     fetcher: Arc<HttpDocumentFetcher>,
     cimd_allowed_hosts: &[String],
+    signing_key_pkcs8: Option<Vec<u8>>,
 ) -> Result<AuthServer, HarnessError> {
     let mut as_config = AuthServerConfig::lab(issuer, resources);
     as_config.profile = config.profile;
     as_config.signing_alg = config.signing_alg;
     as_config.auto_approve = config.auto_approve.clone();
     as_config.cimd_allowed_hosts = cimd_allowed_hosts.to_vec();
+    as_config.signing_key_pkcs8 = signing_key_pkcs8;
     as_config.clock = config.clock.clone();
     AuthServer::with_fetcher(as_config, fetcher)
         .map_err(|source| HarnessError::AuthServer { issuer: issuer.to_owned(), source })

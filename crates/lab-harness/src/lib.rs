@@ -28,6 +28,8 @@ pub use config::{
 };
 pub use error::HarnessError;
 pub use host::{SHUTDOWN_GRACE, TlsHost, bind_loopback, http_client};
-pub use lab::{AS_ROLE, CANARY_ROLE, CIMD_ROLE, RS_ROLE, RunningLab, TWIN_ROLE, UPSTREAM_ROLE, start};
+pub use lab::{
+    AS_ROLE, CANARY_ROLE, CIMD_ROLE, RS_ROLE, RunningLab, SIGNING_KEY_FILE, TWIN_ROLE, UPSTREAM_ROLE, start,
+};
 pub use requests::{REQUEST_LOG_CAPACITY, RequestLog, RequestRecord};
 pub use upstream::{UPSTREAM_LOG_CAPACITY, UpstreamCall, UpstreamLog, token_sha256};

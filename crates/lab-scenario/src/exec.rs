@@ -109,6 +109,8 @@ impl Report {
 
 /// A run in progress.
 struct Run {
+    /// The third-party MCP endpoint, when one is the target.
+    external_rs: Option<String>,
     exchanges: Vec<ExchangeRecord>,
     step_index: usize,
     lab: RunningLab,
@@ -119,10 +121,124 @@ struct Run {
     next_id: i64,
 }
 
+/// Where the scenarios run.
+#[derive(Debug, Clone, Default)]
+pub struct Target {
+    /// A third-party MCP server (its MCP endpoint URL) that trusts the lab's authorization server:
+    /// the resource-server steps go there instead of the lab's resource server.
+    pub rs_url: Option<String>,
+    /// The CA the third-party server's certificate chains to (the lab CA when `None`).
+    pub rs_ca_pem: Option<Vec<u8>>,
+    /// The lab's AS port when a third-party server must find it at a fixed issuer (`--as-port`).
+    pub as_port: Option<u16>,
+    /// The lab CA folder, shared with the third-party server's configuration (`certs/`).
+    pub cert_dir: Option<std::path::PathBuf>,
+}
+
+impl Target {
+    /// Whether a third-party resource server is the target.
+    pub fn is_external(&self) -> bool {
+        self.rs_url.is_some()
+    }
+}
+
+/// The areas whose scenarios speak only HTTP and the authorization layer of MCP, so they can run
+/// against any MCP server (their tool calls become `initialize`, which every server has).
+const PORTABLE_AREAS: [&str; 2] = ["rs-validation", "transport"];
+
+/// Why a scenario cannot run against `target`, if it cannot.
+pub fn not_applicable(area: &str, scenario: &Scenario, target: &Target) -> Option<String> {
+    if !target.is_external() {
+        return None;
+    }
+    let lab = &scenario.lab;
+    if scenario.verdict == Verdict::Vulnerable {
+        return Some("it proves a weakness of one of the lab's own weak profiles".to_owned());
+    }
+    if lab.rs_profile.is_some()
+        || lab.as_profile.is_some()
+        || lab.verify.is_some()
+        || lab.anonymous_public
+        || lab.rs_issuer.is_some()
+    {
+        return Some("it configures the lab's own servers (a profile, the verify mode or the issuer)".to_owned());
+    }
+    if !PORTABLE_AREAS.contains(&area) {
+        return Some(format!(
+            "the `{area}` scenarios test the lab's own servers or client, or need the lab shop's tools and data"
+        ));
+    }
+    if lab.signing_alg.is_some() {
+        return Some(
+            "it switches the lab AS to another signing algorithm, whose key the third-party server never cached"
+                .to_owned(),
+        );
+    }
+    let expects = scenario.steps.iter().flat_map(|step| std::iter::once(&step.expect).chain(step.exploit.as_ref()));
+    let insufficient = |expect: &crate::schema::Expect| {
+        expect.error.as_deref() == Some("insufficient_scope")
+            || expect.challenge.get("error").is_some_and(|error| error == "insufficient_scope")
+    };
+    if expects.clone().any(insufficient) {
+        return Some("it depends on the lab shop's per-tool scopes".to_owned());
+    }
+    for step in &scenario.steps {
+        match step.action {
+            Action::Client | Action::Profile => {
+                return Some("it runs the lab's client or switches the lab's profiles".to_owned());
+            }
+            Action::Clock => return Some("the third-party server does not share the lab's clock".to_owned()),
+            Action::Mcp
+                if step.session == Some(false) && step.method.as_deref().unwrap_or("tools/call") == "tools/call" =>
+            {
+                return Some("it tests how the lab's resource server keeps sessions".to_owned());
+            }
+            Action::Mcp
+                if step.session != Some(false)
+                    && step
+                        .method
+                        .as_deref()
+                        .is_some_and(|method| method != "tools/call" && method != "initialize") =>
+            {
+                return Some("it needs an MCP method the third-party server may not offer".to_owned());
+            }
+            _ => {}
+        }
+        let uses_sessions = step.headers.keys().any(|name| {
+            name.eq_ignore_ascii_case("mcp-session-id") || name.eq_ignore_ascii_case("mcp-protocol-version")
+        }) || step.capture.values().any(|spec| spec.eq_ignore_ascii_case("header:mcp-session-id"));
+        if uses_sessions {
+            return Some("it depends on how the lab's resource server keeps sessions".to_owned());
+        }
+        if step.repeat.is_some() {
+            return Some("it depends on the lab's rate limits".to_owned());
+        }
+    }
+    None
+}
+
 /// Starts a lab for `scenario` and runs it.
 pub async fn run(id: &str, scenario: &Scenario) -> Result<Report, String> {
-    let lab = start_lab(scenario).await?;
-    let http = lab_harness::http_client(lab.ca_pem().as_bytes()).map_err(|error| error.to_string())?;
+    run_against(id, scenario, &Target::default()).await
+}
+
+/// Starts a lab for `scenario` and runs it against `target`.
+pub async fn run_against(id: &str, scenario: &Scenario, target: &Target) -> Result<Report, String> {
+    let lab = start_lab(scenario, target).await?;
+    let mut http_builder = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .timeout(Duration::from_secs(15))
+        .tls_certs_only(
+            std::iter::once(lab.ca_pem().as_bytes().to_vec())
+                .chain(target.rs_ca_pem.clone())
+                .filter_map(|pem| reqwest::Certificate::from_pem(&pem).ok()),
+        );
+    if target.is_external() {
+        // A third-party server may answer on another HTTP version; nothing else changes.
+        http_builder = http_builder.pool_max_idle_per_host(4);
+    }
+    let http = http_builder.build().map_err(|error| error.to_string())?;
     let mut vars = Vars::default();
     let rs_issuer = if scenario.lab.rs_issuer.as_deref() == Some("tenant") { lab.path_issuer() } else { lab.issuer() };
     for (name, value) in [
@@ -142,7 +258,15 @@ pub async fn run(id: &str, scenario: &Scenario) -> Result<Report, String> {
     ] {
         vars.set(name, value);
     }
+    if let Some(url) = &target.rs_url {
+        let (origin, _) = lab_proto::metadata::split_origin_path(url);
+        vars.set("resource", url.clone());
+        vars.set("prm", lab_proto::metadata::protected_resource_metadata_url(url));
+        vars.set("rs_origin", origin.to_owned());
+        vars.set("rs_host", origin.split_once("://").map_or(origin, |(_, host)| host).to_owned());
+    }
     let mut run = Run {
+        external_rs: target.rs_url.clone(),
         exchanges: Vec::new(),
         step_index: 0,
         lab,
@@ -157,9 +281,15 @@ pub async fn run(id: &str, scenario: &Scenario) -> Result<Report, String> {
     Ok(report)
 }
 
-async fn start_lab(scenario: &Scenario) -> Result<RunningLab, String> {
+async fn start_lab(scenario: &Scenario, target: &Target) -> Result<RunningLab, String> {
     let setup = &scenario.lab;
     let mut config = LabConfig::ephemeral();
+    if let Some(url) = &target.rs_url {
+        // The third-party server trusts the lab AS at a fixed issuer, with the CA it was given.
+        config.as_port = target.as_port;
+        config.cert_dir = target.cert_dir.clone();
+        config.extra_resources = vec![url.clone()];
+    }
     config.profile = setup
         .as_profile
         .as_deref()
@@ -231,8 +361,14 @@ impl Run {
                 broken = Some(format!("step `{}`: {error}", step.label()));
                 break;
             }
-            let failures = check(&step.expect, &observation, &self.vars);
-            let exploit_failures = step.exploit.as_ref().map(|exploit| check(exploit, &observation, &self.vars));
+            // Against a third-party server only the HTTP layer is comparable: status, headers,
+            // challenges, and secrets that must not appear; tool results are the lab shop's.
+            let project = |expect: &crate::schema::Expect| {
+                if self.external_rs.is_some() { http_level(expect) } else { expect.clone() }
+            };
+            let failures = check(&project(&step.expect), &observation, &self.vars);
+            let exploit_failures =
+                step.exploit.as_ref().map(|exploit| check(&project(exploit), &observation, &self.vars));
             let setup_failed = !attack && !failures.is_empty();
             reports.push(StepReport {
                 label: step.label(),
@@ -342,8 +478,13 @@ impl Run {
     fn mcp_url_for(&self, step: &Step) -> String {
         match step.target.as_deref() {
             Some("twin") => self.lab.twin_resource().to_owned(),
-            _ => self.lab.resource().to_owned(),
+            _ => self.resource(),
         }
+    }
+
+    /// The resource under test: the lab's RS, or the third-party one.
+    fn resource(&self) -> String {
+        self.external_rs.clone().unwrap_or_else(|| self.lab.resource().to_owned())
     }
 
     /// Default parameters edited by `with`, `remove` and `add`.
@@ -435,7 +576,7 @@ impl Run {
                     ("state", state),
                     ("code_challenge", lab_proto::pkce::s256_challenge(&verifier)),
                     ("code_challenge_method", "S256".to_owned()),
-                    ("resource", self.lab.resource().to_owned()),
+                    ("resource", self.resource()),
                 ];
                 let params = self.params(step, &defaults)?;
                 let query: String =
@@ -451,7 +592,7 @@ impl Run {
             }
             Action::Token | Action::Refresh | Action::ClientCredentials | Action::Revoke | Action::Introspect => {
                 let issuer = self.issuer_for(step);
-                let resource = self.lab.resource().to_owned();
+                let resource = self.resource();
                 let (path, defaults, default_basic): (&str, Vec<(&str, String)>, DefaultBasic) = match step.action {
                     Action::Token => (
                         "/token",
@@ -586,7 +727,12 @@ impl Run {
             Some(token) => Some(self.vars.expand(token)?),
             None => self.vars.get("access_token").map(str::to_owned),
         };
-        let method = step.method.clone().unwrap_or_else(|| "tools/call".to_owned());
+        let mut method = step.method.clone().unwrap_or_else(|| "tools/call".to_owned());
+        if self.external_rs.is_some() && method == "tools/call" {
+            // A third-party server has none of the lab shop's tools; the authorization layer in
+            // front of every method is what these scenarios test, and `initialize` reaches it.
+            method = "initialize".to_owned();
+        }
         let params = if method == "tools/call" {
             json!({"name": step.tool.clone().unwrap_or_default(), "arguments": self.vars.expand_json(step.args.as_ref().unwrap_or(&json!({})))?})
         } else if method == "initialize" {
@@ -650,7 +796,7 @@ impl Run {
         let mut claims = json!({
             "iss": self.vars.get("rs_issuer").unwrap_or_default(),
             "sub": "alice",
-            "aud": self.lab.resource(),
+            "aud": self.resource(),
             "exp": now + 300,
             "iat": now,
             "nbf": now,
@@ -905,6 +1051,33 @@ impl Run {
     }
 }
 
+/// The HTTP-level part of an expectation.
+fn http_level(expect: &crate::schema::Expect) -> crate::schema::Expect {
+    crate::schema::Expect {
+        status: expect.status,
+        status_in: expect.status_in.clone(),
+        error: expect.error.clone(),
+        // CORS is a deployment choice: which browser origins a third-party server admits is its own.
+        headers: expect
+            .headers
+            .iter()
+            .filter(|(name, _)| !name.starts_with("access-control-"))
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect(),
+        header_contains: expect
+            .header_contains
+            .iter()
+            .filter(|(name, _)| !name.starts_with("access-control-"))
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect(),
+        header_absent: expect.header_absent.clone(),
+        challenge: expect.challenge.clone(),
+        challenge_absent: expect.challenge_absent.clone(),
+        body_not_contains: expect.body_not_contains.clone(),
+        ..Default::default()
+    }
+}
+
 /// The client credentials an OAuth step sends with HTTP Basic unless the step says otherwise.
 type DefaultBasic = Option<(&'static str, &'static str)>;
 
@@ -928,4 +1101,53 @@ fn parse_body(headers: &[(String, String)], body: &[u8]) -> Option<Value> {
             .next_back();
     }
     serde_json::from_slice(body).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scenario(text: &str) -> Scenario {
+        crate::parse(std::path::Path::new("x.toml"), text).unwrap()
+    }
+
+    #[test]
+    fn third_party_targets_skip_what_cannot_apply_and_say_why() {
+        let external = Target { rs_url: Some("https://127.0.0.1:7443/mcp".into()), ..Target::default() };
+        let portable = scenario(
+            "summary = \"s\"\nverdict = \"defended\"\n[[step]]\ndo = \"mcp\"\nmethod = \"initialize\"\nsession = false\ntoken = \"none\"\n",
+        );
+        assert_eq!(not_applicable("rs-validation", &portable, &external), None);
+        assert_eq!(
+            not_applicable("rs-validation", &portable, &Target::default()),
+            None,
+            "the lab itself runs everything"
+        );
+        let reason = |area: &str, text: &str| not_applicable(area, &scenario(text), &external).unwrap_or_default();
+        assert!(
+            reason("scope", "summary = \"s\"\nverdict = \"defended\"\n[[step]]\ndo = \"register\"\n").contains("shop")
+        );
+        assert!(
+            reason("rs-validation", "summary = \"s\"\nverdict = \"vulnerable\"\n[[step]]\ndo = \"register\"\n")
+                .contains("weak profiles")
+        );
+        assert!(reason("rs-validation", "summary = \"s\"\nverdict = \"defended\"\n[lab]\nrs_profile = \"no-redaction\"\n[[step]]\ndo = \"register\"\n").contains("profile"));
+        assert!(
+            reason("rs-validation", "summary = \"s\"\nverdict = \"defended\"\n[[step]]\ndo = \"clock\"\nadvance = 5\n")
+                .contains("clock")
+        );
+        assert!(reason("transport", "summary = \"s\"\nverdict = \"defended\"\n[[step]]\ndo = \"mcp\"\nheaders = { mcp-session-id = \"x\" }\n").contains("sessions"));
+        assert!(reason("rs-validation", "summary = \"s\"\nverdict = \"defended\"\n[[step]]\ndo = \"mcp\"\nexpect = { error = \"insufficient_scope\" }\n").contains("scopes"));
+    }
+
+    #[test]
+    fn the_http_projection_keeps_only_comparable_expectations() {
+        let text = "summary = \"s\"\nverdict = \"defended\"\n[[step]]\ndo = \"mcp\"\nexpect = { status = 401, tool_error = false, json = { \"/a\" = 1 }, headers = { access-control-allow-origin = \"x\", cache-control = \"no-store\" }, challenge = { error = \"invalid_token\" } }\n";
+        let projected = http_level(&scenario(text).steps[0].expect);
+        assert_eq!(projected.status, Some(401));
+        assert_eq!(projected.tool_error, None);
+        assert!(projected.json.is_empty());
+        assert_eq!(projected.headers.keys().collect::<Vec<_>>(), ["cache-control"]);
+        assert_eq!(projected.challenge.get("error").map(String::as_str), Some("invalid_token"));
+    }
 }

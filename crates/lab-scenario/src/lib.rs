@@ -18,7 +18,7 @@ pub mod schema;
 mod vars;
 
 pub use catalogue::Entry;
-pub use exec::{ExchangeRecord, Observed, REDIRECT_URI, Report, StepReport, run};
+pub use exec::{ExchangeRecord, Observed, REDIRECT_URI, Report, StepReport, Target, not_applicable, run, run_against};
 pub use expect::{ClientOutcome, Observation};
 pub use load::{ScenarioError, parse};
 pub use schema::{Scenario, Verdict};
