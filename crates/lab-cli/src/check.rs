@@ -17,8 +17,6 @@ enum Right {
     Completes,
     /// Refuse before any authorization, registration or token request (metadata is bad).
     NoAuthorization,
-    /// Never contact the authorization server (the protected resource metadata is bad).
-    NoAsContact,
     /// Never redeem the code (the authorization response is bad).
     NoToken,
     /// Give up after a bounded number of authorizations.
@@ -53,15 +51,15 @@ const PERSONAS: [Persona; 10] = [
         name: "prm-resource-mismatch",
         as_profile: AsProfile::Conforming,
         rs_profile: RsProfile::PrmResourceMismatch,
-        right: Right::NoAsContact,
-        what: "the PRM names another resource: never contact the AS (RFC 9728 §3.3, CL-03)",
+        right: Right::NoAuthorization,
+        what: "the PRM names another resource: no registration, authorization or token request (RFC 9728 §3.3, CL-03)",
     },
     Persona {
         name: "ssrf-resource-metadata",
         as_profile: AsProfile::Conforming,
         rs_profile: RsProfile::SsrfResourceMetadata,
-        right: Right::NoAsContact,
-        what: "resource_metadata points at a private address: never fetch it (CL-07)",
+        right: Right::NoAuthorization,
+        what: "resource_metadata points at a private address: never fetch it (CL-07, the canary counts)",
     },
     Persona {
         name: "issuer-mismatch",
@@ -150,26 +148,24 @@ pub(crate) fn serve_profiles(args: &ServeArgs) -> anyhow::Result<Vec<String>> {
 }
 
 /// What the client did, from the lab's request log.
-fn observed(lab: &RunningLab) -> (String, bool, bool, bool, usize, usize) {
+fn observed(lab: &RunningLab) -> (String, bool, bool, usize, usize) {
     let log = lab.requests();
     let as_role = lab_harness::AS_ROLE;
     let metadata = log.count(|record| record.role == as_role && record.path.contains(".well-known"));
     let registrations = log.count(|record| record.role == as_role && record.path.ends_with("/register"));
     let authorizations = log.count(|record| record.role == as_role && record.path.ends_with("/authorize"));
     let tokens = log.count(|record| record.role == as_role && record.path.ends_with("/token"));
-    // The lab's own resource servers fetch the JWKS; that is not the client's doing.
-    let as_contact = log.any(|record| record.role == as_role && !record.path.ends_with("/jwks"));
     let served = log.any(|record| record.role == lab_harness::RS_ROLE && record.bearer && record.status == 200);
     let canary = lab.canary().hits();
     let summary = format!(
         "AS metadata {metadata}, registrations {registrations}, authorizations {authorizations}, token requests {tokens}, authenticated MCP answers {}, canary hits {canary}",
         if served { "yes" } else { "none" }
     );
-    (summary, as_contact, served, tokens > 0, authorizations, canary)
+    (summary, served, tokens > 0, authorizations, canary)
 }
 
 fn judge(right: Right, lab: &RunningLab, exited: bool) -> (bool, String) {
-    let (summary, as_contact, served, redeemed, authorizations, canary) = observed(lab);
+    let (summary, served, redeemed, authorizations, canary) = observed(lab);
     let registered_or_authorized = lab.requests().any(|record| {
         record.role == lab_harness::AS_ROLE
             && (record.path.ends_with("/register")
@@ -180,7 +176,6 @@ fn judge(right: Right, lab: &RunningLab, exited: bool) -> (bool, String) {
         && match right {
             Right::Completes => served,
             Right::NoAuthorization => !registered_or_authorized && !served,
-            Right::NoAsContact => !as_contact && !served,
             Right::NoToken => !redeemed && !served,
             Right::BoundedRetries => exited && (1..=4).contains(&authorizations),
         };
