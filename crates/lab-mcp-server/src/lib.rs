@@ -31,7 +31,8 @@ pub use server::{INSPECTOR_ORIGINS, McpServer, McpServerConfig, RateLimit, Verif
 pub use tools::{Level, Tool, catalogue};
 pub use upstream::{HttpUpstream, Upstream};
 pub use verify::{
-    BoxFuture, HttpIntrospection, HttpKeySource, IntrospectionSource, KeySource, MIN_REFETCH_SECONDS, Rejection,
+    BoxFuture, HttpIntrospection, HttpKeySource, IntrospectionSource, KeySource, MAX_CACHED_TOKENS,
+    MIN_REFETCH_SECONDS, Rejection,
 };
 
 /// The RS as a router.

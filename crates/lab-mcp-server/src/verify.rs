@@ -5,6 +5,11 @@
 //! `ParsedPublicKey`s and the header and claims are decoded once. An unknown `kid` triggers at most
 //! one JWKS refetch per [`MIN_REFETCH_SECONDS`], so a flood of forged `kid`s cannot turn the RS into
 //! a JWKS amplifier.
+//!
+//! On top of that, verified tokens are remembered ([`TokenCache`]): a token the RS has already
+//! verified is answered from a bounded map keyed by the SHA-256 of the whole token, until its
+//! `exp`, and the map is emptied whenever the JWKS is refetched, so a key the AS withdrew stops
+//! vouching for tokens at the same moment the uncached path would stop trusting it.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -48,7 +53,7 @@ fn reject(description: &str) -> Rejection {
 }
 
 /// What a verification checks beyond the signature; the weak RS profiles turn checks off.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Checks {
     pub audience: bool,
     /// Weak `accept-any-alg`: `none` and `HS256` (keyed with the public key) are accepted.
@@ -166,6 +171,52 @@ pub struct JwtVerifier {
     /// When the JWKS was last fetched, guarding the refetch rate.
     last_fetch: tokio::sync::Mutex<Option<u64>>,
     fetches: std::sync::atomic::AtomicU64,
+    cache: TokenCache,
+}
+
+/// The most verified tokens the cache holds. A few hundred bytes each, so the cache stays under a
+/// few megabytes whatever the traffic; past the bound, expired entries are dropped and, if none
+/// were, new tokens are simply verified every time.
+pub const MAX_CACHED_TOKENS: usize = 4096;
+
+/// Verified tokens by the SHA-256 of the whole token, so a token that differs in any byte (a
+/// tampered signature, another claim) is a different entry and never borrows another's verdict.
+/// Only strict verifications are cached: a weak profile's checks bypass it in both directions.
+struct TokenCache {
+    enabled: std::sync::atomic::AtomicBool,
+    entries: RwLock<HashMap<[u8; 32], CachedToken>>,
+}
+
+/// What a cached verification still has to check on every hit: time.
+struct CachedToken {
+    principal: Principal,
+    exp: u64,
+    nbf: Option<u64>,
+}
+
+fn token_digest(token: &str) -> [u8; 32] {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
+    let mut key = [0; 32];
+    key.copy_from_slice(digest.as_ref());
+    key
+}
+
+impl TokenCache {
+    fn new() -> Self {
+        Self { enabled: std::sync::atomic::AtomicBool::new(true), entries: RwLock::new(HashMap::new()) }
+    }
+
+    fn enabled(&self, checks: Checks) -> bool {
+        checks == Checks::STRICT && self.enabled.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn clear(&self) {
+        self.entries.write().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+    }
+
+    fn len(&self) -> usize {
+        self.entries.read().unwrap_or_else(std::sync::PoisonError::into_inner).len()
+    }
 }
 
 impl std::fmt::Debug for JwtVerifier {
@@ -188,7 +239,22 @@ impl JwtVerifier {
             keys: RwLock::new(HashMap::new()),
             last_fetch: tokio::sync::Mutex::new(None),
             fetches: std::sync::atomic::AtomicU64::new(0),
+            cache: TokenCache::new(),
         }
+    }
+
+    /// Turns the verified-token cache on (the default) or off; benchmarks compare the two, and
+    /// turning it off empties it.
+    pub fn set_token_cache(&self, enabled: bool) {
+        self.cache.enabled.store(enabled, std::sync::atomic::Ordering::Relaxed);
+        if !enabled {
+            self.cache.clear();
+        }
+    }
+
+    /// How many verified tokens the cache holds (for tests of its bound and invalidation).
+    pub fn cached_tokens(&self) -> usize {
+        self.cache.len()
     }
 
     /// How many times the JWKS has been fetched (for tests and benchmarks of the refetch guard).
@@ -224,6 +290,8 @@ impl JwtVerifier {
                     .collect();
                 tracing::debug!(keys = parsed.len(), "JWKS fetched");
                 *self.keys.write().unwrap_or_else(std::sync::PoisonError::into_inner) = parsed;
+                // A key may have been withdrawn: nothing verified with the old set vouches any more.
+                self.cache.clear();
             }
             Err(error) => tracing::warn!(%error, "JWKS fetch failed"),
         }
@@ -232,17 +300,56 @@ impl JwtVerifier {
     /// Verifies a token and returns its principal (RFC 9068 §4, the order of requirements §3.8).
     /// An unknown `kid` triggers at most one rate-limited JWKS refetch.
     pub async fn verify(&self, token: &str, checks: Checks) -> Result<Principal, Rejection> {
-        match self.run(token, checks, Signature::Verify) {
-            Err(Failure::UnknownKid) => {
+        match self.verify_sync(token, checks) {
+            None => {
                 self.refresh(false).await;
-                self.run(token, checks, Signature::Verify).map_err(Failure::into_rejection)
+                self.verify_sync(token, checks).unwrap_or_else(|| Err(reject("unknown key id")))
             }
-            other => other.map_err(Failure::into_rejection),
+            Some(result) => result,
         }
     }
 
-    /// The synchronous part of [`JwtVerifier::verify`], which is all of it once the key is cached:
-    /// `None` when the `kid` is not (yet) known. Benchmarks measure the request path through this.
+    /// The synchronous part of [`JwtVerifier::verify`], verified-token cache included: `None` when
+    /// the `kid` is not (yet) known. Benchmarks measure cache hits and misses through this.
+    pub fn verify_sync(&self, token: &str, checks: Checks) -> Option<Result<Principal, Rejection>> {
+        if !self.cache.enabled(checks) || token.len() > MAX_TOKEN_BYTES {
+            return self.verify_cached(token, checks);
+        }
+        let digest = token_digest(token);
+        let now = self.clock.now();
+        let hit =
+            self.cache.entries.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(&digest).map(|entry| {
+                // RFC 9068 §4 steps 5–6 again on every hit: a cached token ends at its `exp`.
+                check_times(self.leeway, now, entry.exp, entry.nbf).map(|()| entry.principal.clone())
+            });
+        match hit {
+            Some(Ok(principal)) => return Some(Ok(principal)),
+            Some(Err(rejection)) => {
+                self.cache.entries.write().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&digest);
+                return Some(Err(rejection));
+            }
+            None => {}
+        }
+        let (result, times) = match self.run_with_times(token, checks, Signature::Verify) {
+            Err(Failure::UnknownKid) => return None,
+            Err(Failure::Rejected(rejection)) => (Err(rejection), None),
+            Ok((principal, times)) => (Ok(principal), Some(times)),
+        };
+        if let (Ok(principal), Some((exp, nbf))) = (&result, times) {
+            let mut entries = self.cache.entries.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if entries.len() >= MAX_CACHED_TOKENS {
+                entries.retain(|_, entry| check_times(self.leeway, now, entry.exp, entry.nbf).is_ok());
+            }
+            if entries.len() < MAX_CACHED_TOKENS {
+                entries.insert(digest, CachedToken { principal: principal.clone(), exp, nbf });
+            }
+        }
+        Some(result)
+    }
+
+    /// [`JwtVerifier::verify_sync`] without the verified-token cache: every check, signature
+    /// included, on every call. `None` when the `kid` is not (yet) known. Benchmarks measure the
+    /// uncached request path through this.
     pub fn verify_cached(&self, token: &str, checks: Checks) -> Option<Result<Principal, Rejection>> {
         match self.run(token, checks, Signature::Verify) {
             Err(Failure::UnknownKid) => None,
@@ -259,6 +366,16 @@ impl JwtVerifier {
     }
 
     fn run(&self, token: &str, checks: Checks, signature: Signature) -> Result<Principal, Failure> {
+        self.run_with_times(token, checks, signature).map(|(principal, _)| principal)
+    }
+
+    /// The verification, returning the token's `exp` and `nbf` beside the principal for the cache.
+    fn run_with_times(
+        &self,
+        token: &str,
+        checks: Checks,
+        signature: Signature,
+    ) -> Result<(Principal, (u64, Option<u64>)), Failure> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(reject("token is too large").into());
         }
@@ -306,7 +423,8 @@ impl JwtVerifier {
         let claims: AccessTokenClaims =
             decode_json(parts.payload).map_err(|_| reject("token lacks required claims or they are malformed"))?;
         self.check_claims(&claims.iss, |resource| claims.aud.contains(resource), claims.exp, claims.nbf, checks)?;
-        Ok(Principal::from_token(claims.sub, claims.client_id, claims.scope.unwrap_or_default()))
+        let times = (claims.exp, claims.nbf);
+        Ok((Principal::from_token(claims.sub, claims.client_id, claims.scope.unwrap_or_default()), times))
     }
 
     /// 4–6 of requirements §3.8: exact `iss`, exact `aud`, `exp` and `nbf` with leeway.
@@ -345,6 +463,11 @@ fn check_claims(
     if checks.audience && !has_audience(audience) {
         return Err(reject("token is for another resource"));
     }
+    check_times(leeway, now, exp, nbf)
+}
+
+/// Requirements §3.8 steps 5–6: `exp` and `nbf` with leeway.
+fn check_times(leeway: u64, now: u64, exp: u64, nbf: Option<u64>) -> Result<(), Rejection> {
     if now >= exp.saturating_add(leeway) {
         return Err(reject("token expired"));
     }

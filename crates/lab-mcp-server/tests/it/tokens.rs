@@ -308,3 +308,100 @@ async fn verify_token_reports_the_principal() {
     assert_eq!(principal.user_id(), Some("bob"));
     let _ = ISSUER;
 }
+
+/// A JWKS the test swaps, standing in for an AS that withdraws a key.
+struct SwappableKeys(std::sync::Mutex<Value>);
+
+impl lab_mcp_server::KeySource for SwappableKeys {
+    fn fetch_jwks(&self) -> lab_mcp_server::BoxFuture<'_, Result<Value, String>> {
+        let jwks = self.0.lock().unwrap().clone();
+        Box::pin(async move { Ok(jwks) })
+    }
+}
+
+fn claims_at(now: u64, sub: &str) -> Value {
+    json!({"iss": ISSUER, "sub": sub, "aud": RS, "exp": now + 300, "iat": now, "nbf": now,
+           "jti": format!("jti-{sub}"), "client_id": "lab-public-client", "scope": "mcp:read"})
+}
+
+fn verifier_with(
+    jwks: Value,
+    clock: lab_proto::Clock,
+) -> (std::sync::Arc<SwappableKeys>, lab_mcp_server::verify::JwtVerifier) {
+    let keys = std::sync::Arc::new(SwappableKeys(std::sync::Mutex::new(jwks)));
+    let verifier = lab_mcp_server::verify::JwtVerifier::new(ISSUER.to_owned(), RS.to_owned(), 30, clock, keys.clone());
+    (keys, verifier)
+}
+
+#[tokio::test]
+async fn the_verified_token_cache_never_outlives_a_token_or_a_key() {
+    use lab_mcp_server::verify::Checks;
+    let clock = lab_proto::Clock::frozen(crate::support::START);
+    let key = SigningKey::generate(SigningAlg::Es256).unwrap();
+    let (keys, verifier) = verifier_with(json!({"keys": [key.jwk()]}), clock.clone());
+    let token = key.sign_jwt("at+jwt", &claims_at(clock.now(), "alice")).unwrap();
+
+    // A hit returns the same principal as the verification that filled it.
+    let first = verifier.verify(&token, Checks::STRICT).await.unwrap();
+    assert_eq!(verifier.cached_tokens(), 1);
+    assert_eq!(verifier.verify(&token, Checks::STRICT).await.unwrap(), first);
+    assert_eq!(verifier.cached_tokens(), 1);
+
+    // Keyed by the whole token: the cached token with another signature is a different token.
+    let (rest, signature) = token.rsplit_once('.').unwrap();
+    let mut tampered = signature.as_bytes().to_vec();
+    tampered[4] = if tampered[4] == b'A' { b'B' } else { b'A' };
+    let tampered = format!("{rest}.{}", String::from_utf8(tampered).unwrap());
+    assert_eq!(verifier.verify(&tampered, Checks::STRICT).await.unwrap_err().0, "token signature is invalid");
+
+    // Weak checks neither read nor fill it.
+    let weak = Checks { audience: false, any_alg: false };
+    let other = key.sign_jwt("at+jwt", &claims_at(clock.now(), "bob")).unwrap();
+    verifier.verify(&other, weak).await.unwrap();
+    assert_eq!(verifier.cached_tokens(), 1);
+
+    // A cached token ends at exp + leeway, to the second (RFC 9068 §4, requirements §3.8).
+    clock.advance(300 + 30 - 1);
+    verifier.verify(&token, Checks::STRICT).await.unwrap();
+    clock.advance(1);
+    assert_eq!(verifier.verify(&token, Checks::STRICT).await.unwrap_err().0, "token expired");
+    assert_eq!(verifier.cached_tokens(), 0, "the expired entry is dropped");
+
+    // A withdrawn key: once the JWKS is refetched without it, its cached tokens are refused.
+    let fresh = key.sign_jwt("at+jwt", &claims_at(clock.now(), "alice")).unwrap();
+    verifier.verify(&fresh, Checks::STRICT).await.unwrap();
+    assert_eq!(verifier.cached_tokens(), 1);
+    let successor = SigningKey::generate(SigningAlg::Es256).unwrap();
+    *keys.0.lock().unwrap() = json!({"keys": [successor.jwk()]});
+    clock.advance(lab_mcp_server::MIN_REFETCH_SECONDS as i64);
+    let newer = successor.sign_jwt("at+jwt", &claims_at(clock.now(), "carol")).unwrap();
+    verifier.verify(&newer, Checks::STRICT).await.unwrap();
+    assert_eq!(verifier.verify(&fresh, Checks::STRICT).await.unwrap_err().0, "unknown key id");
+
+    // Turning it off empties it and every call verifies again.
+    verifier.set_token_cache(false);
+    assert_eq!(verifier.cached_tokens(), 0);
+    verifier.verify(&newer, Checks::STRICT).await.unwrap();
+    assert_eq!(verifier.cached_tokens(), 0);
+}
+
+#[tokio::test]
+async fn the_verified_token_cache_is_bounded() {
+    use lab_mcp_server::verify::Checks;
+    let clock = lab_proto::Clock::frozen(crate::support::START);
+    let key = SigningKey::generate(SigningAlg::EdDsa).unwrap();
+    let (_keys, verifier) = verifier_with(json!({"keys": [key.jwk()]}), clock.clone());
+    let mut first = None;
+    for index in 0..=lab_mcp_server::MAX_CACHED_TOKENS {
+        let token = key.sign_jwt("at+jwt", &claims_at(clock.now(), &format!("user-{index}"))).unwrap();
+        verifier.verify(&token, Checks::STRICT).await.unwrap();
+        first.get_or_insert(token);
+    }
+    assert_eq!(verifier.cached_tokens(), lab_mcp_server::MAX_CACHED_TOKENS);
+    // Past the bound, expired entries make room; live ones are never evicted for newcomers.
+    clock.advance(400);
+    let late = key.sign_jwt("at+jwt", &claims_at(clock.now(), "late")).unwrap();
+    verifier.verify(&late, Checks::STRICT).await.unwrap();
+    assert_eq!(verifier.cached_tokens(), 1);
+    assert!(verifier.verify(&first.unwrap(), Checks::STRICT).await.is_err());
+}
