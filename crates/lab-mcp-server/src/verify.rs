@@ -92,6 +92,17 @@ enum Signature {
     Skip,
 }
 
+/// What a checked header's `alg` asks for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum HeaderAlg {
+    /// The key's own algorithm: the only outcome under strict checks, and the only one cached.
+    Key,
+    /// Weak `accept-any-alg` only.
+    None,
+    /// Weak `accept-any-alg` only: HMAC keyed with the public key.
+    Hs256,
+}
+
 /// A failed run: a rejection, or a `kid` the cache does not know yet.
 enum Failure {
     Rejected(Rejection),
@@ -172,7 +183,12 @@ pub struct JwtVerifier {
     last_fetch: tokio::sync::Mutex<Option<u64>>,
     fetches: std::sync::atomic::AtomicU64,
     cache: TokenCache,
+    /// Header segments that passed every header check, with their key; emptied with the keys.
+    headers: RwLock<HashMap<Box<str>, Arc<VerifyingKey>>>,
 }
+
+/// Header segments the header cache holds at most: the AS uses one header per key.
+const MAX_CACHED_HEADERS: usize = 64;
 
 /// The most verified tokens the cache holds. A few hundred bytes each, so the cache stays under a
 /// few megabytes whatever the traffic; past the bound, expired entries are dropped and, if none
@@ -240,6 +256,7 @@ impl JwtVerifier {
             last_fetch: tokio::sync::Mutex::new(None),
             fetches: std::sync::atomic::AtomicU64::new(0),
             cache: TokenCache::new(),
+            headers: RwLock::new(HashMap::new()),
         }
     }
 
@@ -290,6 +307,7 @@ impl JwtVerifier {
                     .collect();
                 tracing::debug!(keys = parsed.len(), "JWKS fetched");
                 *self.keys.write().unwrap_or_else(std::sync::PoisonError::into_inner) = parsed;
+                self.headers.write().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
                 // A key may have been withdrawn: nothing verified with the old set vouches any more.
                 self.cache.clear();
             }
@@ -380,7 +398,66 @@ impl JwtVerifier {
             return Err(reject("token is too large").into());
         }
         let parts = split_compact(token).map_err(|_| reject("token is not a JWS"))?;
-        let header: JoseHeader = decode_json(parts.header).map_err(|_| reject("token header is malformed"))?;
+        // A header segment byte-for-byte equal to one that already passed every check below, with
+        // its `alg` its key's, needs none of them again (the AS signs a key's tokens with one header).
+        let cached_key = self.cached_header(parts.header);
+        let from_cache = cached_key.is_some();
+        let (key, kind, signature_bytes) = match cached_key {
+            Some(key) => {
+                let signature_bytes =
+                    b64url_decode(parts.signature).map_err(|_| reject("token signature is malformed"))?;
+                (key, HeaderAlg::Key, signature_bytes)
+            }
+            None => self.check_header(parts.header, parts.signature, checks)?,
+        };
+        let signature_ok = match kind {
+            HeaderAlg::Key => match signature {
+                Signature::Verify => key.key.verify_sig(parts.signing_input.as_bytes(), &signature_bytes).is_ok(),
+                Signature::Skip => true,
+            },
+            HeaderAlg::None => true,
+            HeaderAlg::Hs256 => {
+                let hmac_key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &key.confusion_secret);
+                aws_lc_rs::hmac::verify(&hmac_key, parts.signing_input.as_bytes(), &signature_bytes).is_ok()
+            }
+        };
+        // Only a header that came with a genuine signature of its key is remembered, so forged
+        // headers cannot fill the cache.
+        if signature_ok && !from_cache && kind == HeaderAlg::Key && matches!(signature, Signature::Verify) {
+            self.remember_header(parts.header, &key);
+        }
+        if !signature_ok {
+            return Err(reject("token signature is invalid").into());
+        }
+        let claims: AccessTokenClaims =
+            decode_json(parts.payload).map_err(|_| reject("token lacks required claims or they are malformed"))?;
+        self.check_claims(&claims.iss, |resource| claims.aud.contains(resource), claims.exp, claims.nbf, checks)?;
+        let times = (claims.exp, claims.nbf);
+        Ok((Principal::from_token(claims.sub, claims.client_id, claims.scope.unwrap_or_default()), times))
+    }
+
+    /// The key of a header segment that passed [`JwtVerifier::check_header`] before.
+    fn cached_header(&self, segment: &str) -> Option<Arc<VerifyingKey>> {
+        self.headers.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(segment).cloned()
+    }
+
+    fn remember_header(&self, segment: &str, key: &Arc<VerifyingKey>) {
+        let mut headers = self.headers.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Bounded: variants of a valid header (whitespace, member order) cannot grow it.
+        if headers.len() < MAX_CACHED_HEADERS {
+            headers.insert(segment.into(), key.clone());
+        }
+    }
+
+    /// Steps 1–3 of requirements §3.8 on the header: `typ`, no key material, no `crit`, a known
+    /// `kid`, and an algorithm that is the key's (or, under `accept-any-alg`, `none` or `HS256`).
+    fn check_header(
+        &self,
+        segment: &str,
+        signature: &str,
+        checks: Checks,
+    ) -> Result<(Arc<VerifyingKey>, HeaderAlg, Vec<u8>), Failure> {
+        let header: JoseHeader = decode_json(segment).map_err(|_| reject("token header is malformed"))?;
         // 1. RFC 9068 §4: typ must be at+jwt (media types compare case-insensitively).
         let typ_ok = header
             .typ
@@ -396,7 +473,7 @@ impl JwtVerifier {
         if header.crit.is_some() {
             return Err(reject("token has critical header parameters the RS does not understand").into());
         }
-        let signature_bytes = b64url_decode(parts.signature).map_err(|_| reject("token signature is malformed"))?;
+        let signature_bytes = b64url_decode(signature).map_err(|_| reject("token signature is malformed"))?;
         let Some(kid) = header.kid.as_deref() else {
             return Err(reject("token has no key id").into());
         };
@@ -405,26 +482,13 @@ impl JwtVerifier {
         }
         let key = self.key(kid).ok_or(Failure::UnknownKid)?;
         // 2–3. The algorithm is the key's (RFC 8725 §3.1); never none, never HMAC.
-        let signature_ok = match (Alg::parse(&header.alg), checks.any_alg) {
-            (Some(alg), _) if alg == key.alg => match signature {
-                Signature::Verify => key.key.verify_sig(parts.signing_input.as_bytes(), &signature_bytes).is_ok(),
-                Signature::Skip => true,
-            },
-            (_, true) if header.alg == "none" => true,
-            (_, true) if header.alg == "HS256" => {
-                let hmac_key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &key.confusion_secret);
-                aws_lc_rs::hmac::verify(&hmac_key, parts.signing_input.as_bytes(), &signature_bytes).is_ok()
-            }
+        let kind = match (Alg::parse(&header.alg), checks.any_alg) {
+            (Some(alg), _) if alg == key.alg => HeaderAlg::Key,
+            (_, true) if header.alg == "none" => HeaderAlg::None,
+            (_, true) if header.alg == "HS256" => HeaderAlg::Hs256,
             _ => return Err(reject("token algorithm is not allowed for its key").into()),
         };
-        if !signature_ok {
-            return Err(reject("token signature is invalid").into());
-        }
-        let claims: AccessTokenClaims =
-            decode_json(parts.payload).map_err(|_| reject("token lacks required claims or they are malformed"))?;
-        self.check_claims(&claims.iss, |resource| claims.aud.contains(resource), claims.exp, claims.nbf, checks)?;
-        let times = (claims.exp, claims.nbf);
-        Ok((Principal::from_token(claims.sub, claims.client_id, claims.scope.unwrap_or_default()), times))
+        Ok((key, kind, signature_bytes))
     }
 
     /// 4–6 of requirements §3.8: exact `iss`, exact `aud`, `exp` and `nbf` with leeway.
