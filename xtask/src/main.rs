@@ -11,7 +11,16 @@
 //! - `cargo xtask lab up [ARGS...]`: runs `mcp-authlab up ARGS...` (also `lab certs`, any
 //!   `mcp-authlab` subcommand really).
 //! - `cargo xtask test [ARGS...]`: the project's test run; cargo-nextest when installed
-//!   (`--profile ci` when `CI` is set), plain `cargo test` otherwise.
+//!   (`--profile ci` when `CI` is set), plain `cargo test` otherwise. It first builds the bench
+//!   targets in the dev profile, so the benchmarks keep compiling without a release build.
+//! - `cargo xtask bench [ARGS...]`: the benchmark suite with sizes that finish in a few minutes on
+//!   two cores: the criterion targets (ARGS go to criterion, e.g. a filter), then the paired
+//!   summary, whose table and last lines are the headline figures (`docs/PERFORMANCE.md`).
+//! - `cargo xtask conformance [ARGS...]`: installs the pinned official MCP conformance suite
+//!   (`conformance/package.json`) into `target/conformance` and runs its `auth` suite against
+//!   `mcp-authlab client`, with `conformance/expected-failures.yml` as the baseline.
+//! - `cargo xtask regen`: rewrites the generated files (`scenarios/README.md`'s catalogue table and
+//!   `scenarios/schema.json`) that the test run checks for freshness.
 
 use std::env;
 use std::ffi::OsString;
@@ -25,7 +34,12 @@ commands:
   lab <subcommand> [args...]   run `mcp-authlab <subcommand>` (up, certs, ...) from the project root
                                example: cargo xtask lab up --auto-approve alice
   test [args...]               run every test: cargo nextest when installed,
-                               otherwise cargo test; extra args go to the test runner";
+                               otherwise cargo test; extra args go to the test runner
+  bench [--quick] [args...]    run the benchmarks (criterion, then the paired summary table);
+                               extra args go to criterion, --quick also shortens the summary
+  conformance [args...]        run the official MCP conformance suite's auth scenarios against
+                               `mcp-authlab client` (needs npm; installs Node 22 from npm)
+  regen                        rewrite the generated scenario table and JSON Schema";
 
 fn main() -> ExitCode {
     let mut args = env::args_os().skip(1);
@@ -34,6 +48,9 @@ fn main() -> ExitCode {
     let result = match command.as_ref().and_then(|command| command.to_str()) {
         Some("lab") if !rest.is_empty() => lab(&rest),
         Some("test") => test(&rest),
+        Some("bench") => bench(&rest),
+        Some("conformance") => conformance(&rest),
+        Some("regen") if rest.is_empty() => regen(),
         Some("help" | "-h" | "--help") => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -107,6 +124,16 @@ fn exec(command: Command) -> Result<ExitCode, String> {
 
 /// `cargo xtask test ARGS...`: the one test command of the project.
 fn test(args: &[OsString]) -> Result<ExitCode, String> {
+    // The bench targets are not tests, so neither runner builds them; building them here keeps
+    // them compiling. `--workspace --bench '*'` in the dev profile resolves features exactly as
+    // the test build does, so every dependency is shared with it (`--benches` would also build
+    // each library as a benchmark, and `cargo bench --no-run` the whole tree with optimisations).
+    let mut benches = cargo();
+    benches.args(["build", "--quiet", "--workspace", "--bench", "*", "--profile", "dev"]);
+    let code = run(benches)?;
+    if code != ExitCode::SUCCESS {
+        return Ok(code);
+    }
     if !nextest_installed() {
         eprintln!("xtask: cargo-nextest not found; running `cargo test --workspace`");
         let mut command = cargo();
@@ -128,4 +155,104 @@ fn nextest_installed() -> bool {
     let mut command = cargo();
     command.args(["nextest", "--version"]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
     command.status().is_ok_and(|status| status.success())
+}
+
+/// Criterion settings for `cargo xtask bench`, chosen so the whole suite (42 criterion benchmarks,
+/// then the summary) runs in under 5 minutes on two cores. A flag given on the command line
+/// replaces the default for that flag.
+const CRITERION_DEFAULTS: [(&str, &str); 4] =
+    [("--warm-up-time", "0.3"), ("--measurement-time", "1"), ("--sample-size", "30"), ("--nresamples", "10000")];
+
+/// `cargo xtask bench ARGS...`: the criterion targets `jwt` and `e2e`, then `summary`, whose
+/// output ends the run (its last lines are the headline figures).
+fn bench(args: &[OsString]) -> Result<ExitCode, String> {
+    let mut criterion = cargo();
+    criterion.args(["bench", "--package", "lab-benches", "--bench", "jwt", "--bench", "e2e", "--"]);
+    let quick = args.iter().any(|arg| arg == "--quick");
+    for (flag, value) in CRITERION_DEFAULTS {
+        // Criterion refuses `--quick` together with `--sample-size`: quick mode sizes itself.
+        let replaced = args.iter().any(|arg| arg == flag) || (quick && flag == "--sample-size");
+        if !replaced {
+            criterion.args([flag, value]);
+        }
+    }
+    criterion.args(args);
+    let code = run(criterion)?;
+    if code != ExitCode::SUCCESS {
+        return Ok(code);
+    }
+    let mut summary = cargo();
+    summary.args(["bench", "--quiet", "--package", "lab-benches", "--bench", "summary", "--"]);
+    if quick {
+        summary.arg("--quick");
+    }
+    run(summary)
+}
+
+/// `cargo xtask regen`: the freshness tests of the generated files rewrite them when
+/// `LAB_UPDATE=1` is set, so regeneration and its check cannot disagree.
+fn regen() -> Result<ExitCode, String> {
+    let mut command = cargo();
+    command.args(["test", "--quiet", "--package", "lab-scenario", "--test", "scenarios", "--", "generated"]);
+    command.env("LAB_UPDATE", "1");
+    run(command)
+}
+
+/// The pinned version of the suite, for the messages; `conformance/package.json` is the truth.
+const CONFORMANCE_SUITE: &str = "@modelcontextprotocol/conformance 0.1.16";
+
+/// `cargo xtask conformance ARGS...`: the official suite's `auth` scenarios against our client.
+///
+/// The suite needs Node 22 (it imports `fs.globSync`); the lockfile pins the npm package `node`,
+/// whose binary `node_modules/.bin` puts first on `PATH`, so any npm can install it.
+fn conformance(args: &[OsString]) -> Result<ExitCode, String> {
+    let root = project_root();
+    let target = env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    let target = if target.is_absolute() { target } else { root.join(target) };
+    let dir = target.join("conformance");
+    std::fs::create_dir_all(&dir).map_err(|error| format!("failed to create {}: {error}", dir.display()))?;
+
+    // Reinstall only when the pinned lockfile changed since the last install.
+    let lock = read(&root.join("conformance/package-lock.json"))?;
+    let stamp = dir.join("installed-package-lock.json");
+    let bin = dir.join("node_modules/.bin");
+    if !bin.join("conformance").exists() || std::fs::read(&stamp).ok().as_deref() != Some(lock.as_slice()) {
+        for file in ["package.json", "package-lock.json"] {
+            std::fs::copy(root.join("conformance").join(file), dir.join(file))
+                .map_err(|error| format!("failed to copy conformance/{file}: {error}"))?;
+        }
+        eprintln!("xtask: installing {CONFORMANCE_SUITE} and Node 22 into {}", dir.display());
+        let mut npm = Command::new("npm");
+        npm.current_dir(&dir).args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]);
+        let status = npm.status().map_err(|error| {
+            format!("failed to run npm ({error}); the conformance suite needs Node.js with npm on PATH")
+        })?;
+        if !status.success() {
+            return Ok(exit_code(status));
+        }
+        std::fs::write(&stamp, &lock).map_err(|error| format!("failed to write {}: {error}", stamp.display()))?;
+    }
+
+    let mut build = cargo();
+    build.args(["build", "--quiet", "--package", "lab-cli", "--bin", "mcp-authlab"]);
+    let code = run(build)?;
+    if code != ExitCode::SUCCESS {
+        return Ok(code);
+    }
+    let client = target.join("debug").join(format!("mcp-authlab{}", env::consts::EXE_SUFFIX));
+
+    let path = env::var_os("PATH").unwrap_or_default();
+    let path = env::join_paths(std::iter::once(bin.clone()).chain(env::split_paths(&path)))
+        .map_err(|error| format!("failed to build PATH: {error}"))?;
+    let mut suite = Command::new(bin.join("conformance"));
+    // The suite writes its results under the working directory.
+    suite.current_dir(&dir).env("PATH", path);
+    suite.arg("client").arg("--command").arg(format!("{} client", client.display()));
+    suite.args(["--suite", "auth", "--expected-failures"]).arg(root.join("conformance/expected-failures.yml"));
+    suite.args(args);
+    run(suite)
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|error| format!("failed to read {}: {error}", path.display()))
 }
