@@ -201,6 +201,9 @@ pub const MAX_CACHED_TOKENS: usize = 4096;
 struct TokenCache {
     enabled: std::sync::atomic::AtomicBool,
     entries: RwLock<HashMap<[u8; 32], CachedToken>>,
+    /// When a full cache was last swept for expired entries: at most once per second, so a
+    /// full cache of live tokens does not make every miss walk it.
+    swept_at: std::sync::atomic::AtomicU64,
 }
 
 /// What a cached verification still has to check on every hit: time.
@@ -219,7 +222,11 @@ fn token_digest(token: &str) -> [u8; 32] {
 
 impl TokenCache {
     fn new() -> Self {
-        Self { enabled: std::sync::atomic::AtomicBool::new(true), entries: RwLock::new(HashMap::new()) }
+        Self {
+            enabled: std::sync::atomic::AtomicBool::new(true),
+            entries: RwLock::new(HashMap::new()),
+            swept_at: std::sync::atomic::AtomicU64::new(0),
+        }
     }
 
     fn enabled(&self, checks: Checks) -> bool {
@@ -355,7 +362,9 @@ impl JwtVerifier {
         };
         if let (Ok(principal), Some((exp, nbf))) = (&result, times) {
             let mut entries = self.cache.entries.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-            if entries.len() >= MAX_CACHED_TOKENS {
+            if entries.len() >= MAX_CACHED_TOKENS
+                && self.cache.swept_at.swap(now, std::sync::atomic::Ordering::Relaxed) != now
+            {
                 entries.retain(|_, entry| check_times(self.leeway, now, entry.exp, entry.nbf).is_ok());
             }
             if entries.len() < MAX_CACHED_TOKENS {
