@@ -51,9 +51,11 @@ pub(crate) struct RunArgs {
     /// The lab CA folder the third-party server trusts (with `--rs-url`).
     #[arg(long, value_name = "DIR", default_value = "certs", requires = "rs_url")]
     pub(crate) certs: PathBuf,
-    /// Run the authorization-server battery against this third-party issuer (not implemented:
-    /// it needs a pre-registered client and a headless login at that AS).
-    #[arg(long, value_name = "ISSUER")]
+    /// With `--rs-url`: run the whole battery against a running system, this authorization
+    /// server (its issuer) and the MCP server that trusts it. The AS must approve the lab user
+    /// `alice` without a page and know the lab's pre-registered clients, as
+    /// `mcp-authlab up --auto-approve alice` does.
+    #[arg(long, value_name = "ISSUER", requires = "rs_url")]
     pub(crate) as_url: Option<String>,
 }
 
@@ -97,10 +99,13 @@ pub(crate) fn list(selection: &Selection) -> anyhow::Result<ExitCode> {
 
 /// `mcp-authlab run`.
 pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    if args.as_url.is_some() {
-        anyhow::bail!(
-            "--as-url is not implemented yet: the authorization-server battery runs against the lab's own AS only"
-        );
+    if let Some(issuer) = &args.as_url {
+        // RFC 8414 §2: an issuer is an https URL without query or fragment.
+        let valid = url::Url::parse(issuer)
+            .is_ok_and(|url| url.scheme() == "https" && url.query().is_none() && url.fragment().is_none());
+        if !valid {
+            anyhow::bail!("--as-url expects an issuer: an https URL without query or fragment, got {issuer:?}");
+        }
     }
     let target = match &args.rs_url {
         Some(url) => {
@@ -114,6 +119,8 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 rs_ca_pem,
                 as_port: Some(args.as_port),
                 cert_dir: Some(args.certs.clone()),
+                as_issuer: args.as_url.as_ref().map(|issuer| issuer.trim_end_matches('/').to_owned()),
+                retried: false,
             }
         }
         None => lab_scenario::Target::default(),

@@ -119,7 +119,14 @@ struct Run {
     sessions: HashMap<(String, String), String>,
     transcript: Vec<String>,
     next_id: i64,
+    /// Whether rate limits of the target are waited out (a running system).
+    pace: bool,
+    /// Whether a wait happened in this run.
+    paced: bool,
 }
+
+/// The longest `Retry-After` a run against a running system waits out.
+const MAX_PACING_SECONDS: u64 = 60;
 
 /// Where the scenarios run.
 #[derive(Debug, Clone, Default)]
@@ -133,6 +140,13 @@ pub struct Target {
     pub as_port: Option<u16>,
     /// The lab CA folder, shared with the third-party server's configuration (`certs/`).
     pub cert_dir: Option<std::path::PathBuf>,
+    /// A third-party authorization server (its issuer), with `rs_url` the MCP server that trusts
+    /// it: the whole battery then runs against that running system. It must approve the lab
+    /// user `alice` without a page and know the lab's pre-registered clients (as
+    /// `mcp-authlab up --auto-approve alice` does).
+    pub as_issuer: Option<String>,
+    /// Set on the one re-run of a scenario a rate-limit wait disturbed, so it is not re-run again.
+    pub retried: bool,
 }
 
 impl Target {
@@ -163,7 +177,13 @@ pub fn not_applicable(area: &str, scenario: &Scenario, target: &Target) -> Optio
     {
         return Some("it configures the lab's own servers (a profile, the verify mode or the issuer)".to_owned());
     }
-    if !PORTABLE_AREAS.contains(&area) {
+    if target.as_issuer.is_some() {
+        // The system's own rules, then the resource-server rules below for every area, since the
+        // AS areas call the MCP server too.
+        if let Some(reason) = not_applicable_to_running_system(area, scenario) {
+            return Some(reason);
+        }
+    } else if !PORTABLE_AREAS.contains(&area) {
         return Some(format!(
             "the `{area}` scenarios test the lab's own servers or client, or need the lab shop's tools and data"
         ));
@@ -217,6 +237,76 @@ pub fn not_applicable(area: &str, scenario: &Scenario, target: &Target) -> Optio
     None
 }
 
+/// The areas that apply to a running system: its AS and the MCP server that trusts it.
+const SYSTEM_AREAS: [&str; 8] =
+    ["discovery", "authorize", "token", "refresh", "registration", "introspection", "rs-validation", "transport"];
+
+/// The rules of [`not_applicable`] when both servers are third-party (after the shared ones).
+fn not_applicable_to_running_system(area: &str, scenario: &Scenario) -> Option<String> {
+    if !SYSTEM_AREAS.contains(&area) {
+        return Some(format!("the `{area}` scenarios test the lab's own client or need the lab shop's tools and data"));
+    }
+    if scenario.lab.signing_alg.is_some() {
+        return Some("it switches the lab AS to another signing algorithm".to_owned());
+    }
+    if scenario.lab.interactive || scenario.lab.auto_approve.as_deref().is_some_and(|user| user != "alice") {
+        return Some("it signs in through the lab's login and consent page, or as another user than alice".to_owned());
+    }
+    for step in &scenario.steps {
+        match step.action {
+            Action::Forge => {
+                return Some(
+                    "it forges or re-signs tokens with the lab AS's key, which the third-party MCP server does not trust"
+                        .to_owned(),
+                );
+            }
+            Action::Client | Action::Profile => {
+                return Some("it runs the lab's client or switches the lab's profiles".to_owned());
+            }
+            Action::Clock => return Some("the third-party servers do not share the lab's clock".to_owned()),
+            _ => {}
+        }
+        if step.target.as_deref() == Some("tenant") {
+            return Some("it uses the lab AS's path issuer (`/tenant1`)".to_owned());
+        }
+        if step.target.as_deref() == Some("twin") {
+            return Some("it uses the lab's twin resource server".to_owned());
+        }
+        // The lab's helper hosts run in this process, on ports the third-party AS does not know.
+        let text = format!("{step:?}");
+        if text.contains("${cimd}") {
+            return Some("the third-party AS cannot fetch the lab's client ID metadata document".to_owned());
+        }
+        if text.contains("${twin_resource}") || text.contains("${upstream}") {
+            return Some(
+                "it needs a second resource (the lab's twin RS or upstream API) the third-party AS does not know"
+                    .to_owned(),
+            );
+        }
+        if step.repeat.is_some() {
+            return Some("it depends on the lab's rate limits".to_owned());
+        }
+        if step.headers.keys().any(|name| name.eq_ignore_ascii_case("mcp-session-id"))
+            || step.capture.values().any(|spec| spec.eq_ignore_ascii_case("header:mcp-session-id"))
+        {
+            return Some("it depends on how the lab's resource server keeps sessions".to_owned());
+        }
+    }
+    let insufficient = |expect: &crate::schema::Expect| {
+        expect.error.as_deref() == Some("insufficient_scope")
+            || expect.challenge.get("error").is_some_and(|error| error == "insufficient_scope")
+    };
+    if scenario
+        .steps
+        .iter()
+        .flat_map(|step| std::iter::once(&step.expect).chain(step.exploit.as_ref()))
+        .any(insufficient)
+    {
+        return Some("it depends on the lab shop's per-tool scopes".to_owned());
+    }
+    None
+}
+
 /// Starts a lab for `scenario` and runs it.
 pub async fn run(id: &str, scenario: &Scenario) -> Result<Report, String> {
     run_against(id, scenario, &Target::default()).await
@@ -258,6 +348,11 @@ pub async fn run_against(id: &str, scenario: &Scenario, target: &Target) -> Resu
     ] {
         vars.set(name, value);
     }
+    if let Some(issuer) = &target.as_issuer {
+        for name in ["issuer", "rs_issuer"] {
+            vars.set(name, issuer.clone());
+        }
+    }
     if let Some(url) = &target.rs_url {
         let (origin, _) = lab_proto::metadata::split_origin_path(url);
         vars.set("resource", url.clone());
@@ -266,6 +361,8 @@ pub async fn run_against(id: &str, scenario: &Scenario, target: &Target) -> Resu
         vars.set("rs_host", origin.split_once("://").map_or(origin, |(_, host)| host).to_owned());
     }
     let mut run = Run {
+        pace: target.as_issuer.is_some(),
+        paced: false,
         external_rs: target.rs_url.clone(),
         exchanges: Vec::new(),
         step_index: 0,
@@ -278,13 +375,27 @@ pub async fn run_against(id: &str, scenario: &Scenario, target: &Target) -> Resu
     };
     let report = run.steps(id, scenario).await;
     run.lab.shutdown().await;
+    if run.paced && !target.retried && !report.passed() {
+        // A wait for the target's rate limit in the middle of a flow can outlast a code or a
+        // token; the window is fresh now, so the scenario runs once more from the start.
+        return Box::pin(run_once_more(id, scenario, target)).await;
+    }
     Ok(report)
+}
+
+/// The second and last run of a scenario that was paced by the target's rate limits.
+async fn run_once_more(id: &str, scenario: &Scenario, target: &Target) -> Result<Report, String> {
+    let mut target = target.clone();
+    target.retried = true;
+    run_against(id, scenario, &target).await
 }
 
 async fn start_lab(scenario: &Scenario, target: &Target) -> Result<RunningLab, String> {
     let setup = &scenario.lab;
     let mut config = LabConfig::ephemeral();
-    if let Some(url) = &target.rs_url {
+    if let Some(url) = &target.rs_url
+        && target.as_issuer.is_none()
+    {
         // The third-party server trusts the lab AS at a fixed issuer, with the CA it was given.
         config.as_port = target.as_port;
         config.cert_dir = target.cert_dir.clone();
@@ -468,10 +579,11 @@ impl Run {
         Ok(())
     }
 
+    /// The issuer a step talks to: the lab's (or its path issuer), or the third-party one.
     fn issuer_for(&self, step: &Step) -> String {
         match step.target.as_deref() {
             Some("tenant") => self.lab.path_issuer().to_owned(),
-            _ => self.lab.issuer().to_owned(),
+            _ => self.vars.get("issuer").unwrap_or(self.lab.issuer()).to_owned(),
         }
     }
 
@@ -981,7 +1093,33 @@ impl Run {
         });
     }
 
+    /// Sends a request. Against a running system, whose rate limits outlive one scenario, a 429
+    /// with a `Retry-After` of at most [`MAX_PACING_SECONDS`] is waited out and the request sent
+    /// once more (the scenarios that test rate limits are not applicable there).
     async fn send(
+        &mut self,
+        method: &str,
+        url: &str,
+        headers: Vec<(String, String)>,
+        payload: Payload,
+    ) -> Result<Observation, String> {
+        if !self.pace {
+            return self.send_once(method, url, headers, payload).await;
+        }
+        let seen = self.send_once(method, url, headers.clone(), payload.clone()).await?;
+        let wait = seen.header("retry-after").and_then(|value| value.trim().parse::<u64>().ok());
+        match wait {
+            Some(seconds) if seen.status == Some(429) && seconds <= MAX_PACING_SECONDS => {
+                self.transcript.push(format!("(rate-limited by the target: waiting {seconds} s, then once more)"));
+                tokio::time::sleep(Duration::from_secs(seconds + 1)).await;
+                self.paced = true;
+                self.send_once(method, url, headers, payload).await
+            }
+            _ => Ok(seen),
+        }
+    }
+
+    async fn send_once(
         &mut self,
         method: &str,
         url: &str,
@@ -1081,6 +1219,7 @@ fn http_level(expect: &crate::schema::Expect) -> crate::schema::Expect {
 /// The client credentials an OAuth step sends with HTTP Basic unless the step says otherwise.
 type DefaultBasic = Option<(&'static str, &'static str)>;
 
+#[derive(Clone)]
 enum Payload {
     None,
     Form(Vec<(String, String)>),
@@ -1138,6 +1277,51 @@ mod tests {
         );
         assert!(reason("transport", "summary = \"s\"\nverdict = \"defended\"\n[[step]]\ndo = \"mcp\"\nheaders = { mcp-session-id = \"x\" }\n").contains("sessions"));
         assert!(reason("rs-validation", "summary = \"s\"\nverdict = \"defended\"\n[[step]]\ndo = \"mcp\"\nexpect = { error = \"insufficient_scope\" }\n").contains("scopes"));
+    }
+
+    #[test]
+    fn a_running_system_takes_the_as_areas_but_nothing_that_needs_the_lab_as() {
+        let system = Target {
+            rs_url: Some("https://127.0.0.1:8443/mcp".into()),
+            as_issuer: Some("https://127.0.0.1:9443".into()),
+            ..Target::default()
+        };
+        let reason = |area: &str, text: &str| not_applicable(area, &scenario(text), &system);
+        let plain = "summary = \"s\"\nverdict = \"defended\"\n[[step]]\ndo = \"register\"\n";
+        for area in ["discovery", "authorize", "token", "refresh", "registration", "introspection", "rs-validation"] {
+            assert_eq!(reason(area, plain), None, "{area}");
+        }
+        // Against an RS alone the AS areas stay the lab's.
+        let rs_only = Target { as_issuer: None, ..system.clone() };
+        assert!(not_applicable("token", &scenario(plain), &rs_only).is_some());
+        let said = |area: &str, text: &str| reason(area, text).unwrap_or_default();
+        assert!(said("personas", plain).contains("client"));
+        assert!(
+            said("token", "summary = \"s\"\nverdict = \"defended\"\n[[step]]\ndo = \"forge\"\nkind = \"hs256\"\n")
+                .contains("lab AS's key")
+        );
+        assert!(
+            said(
+                "token",
+                "summary = \"s\"\nverdict = \"defended\"\n[[step]]\ndo = \"register\"\ntarget = \"tenant\"\n"
+            )
+            .contains("path issuer")
+        );
+        assert!(said("registration", "summary = \"s\"\nverdict = \"defended\"\n[[step]]\ndo = \"register\"\nwith = { client_id = \"${cimd}\" }\n").contains("metadata document"));
+        assert!(
+            said(
+                "authorize",
+                "summary = \"s\"\nverdict = \"defended\"\n[lab]\ninteractive = true\n[[step]]\ndo = \"authorize\"\n"
+            )
+            .contains("consent page")
+        );
+        assert!(
+            said("token", "summary = \"s\"\nverdict = \"vulnerable\"\n[[step]]\ndo = \"register\"\n")
+                .contains("weak profiles")
+        );
+        assert!(said("token", "summary = \"s\"\nverdict = \"defended\"\n[[step]]\ndo = \"token\"\nwith = { resource = \"${twin_resource}\" }\n").contains("second resource"));
+        // The resource-server rules hold in every area of a running system.
+        assert!(said("token", "summary = \"s\"\nverdict = \"defended\"\n[[step]]\ndo = \"mcp\"\nheaders = { mcp-session-id = \"x\" }\n").contains("sessions"));
     }
 
     #[test]
