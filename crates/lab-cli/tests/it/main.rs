@@ -57,3 +57,36 @@ fn check_client_judges_the_conforming_client_right_against_every_persona() {
     assert!(!output.status.success());
     assert!(stdout.contains("WRONG conforming") && stdout.contains("RIGHT wrong-iss"), "{stdout}");
 }
+
+#[test]
+fn run_against_a_running_system_passes_what_applies_and_skips_the_rest() {
+    // A running system on loopback port 0: the lab's AS approving alice, and its MCP server.
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let mut config = lab_harness::LabConfig::ephemeral();
+    config.auto_approve = Some("alice".to_owned());
+    let lab = runtime.block_on(lab_harness::start(config)).unwrap();
+    let dir = std::env::temp_dir().join(format!("mcp-authlab-system-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, lab.ca_pem()).unwrap();
+    let output = mcp_authlab()
+        .args(["run", "token-get-method", "code-wrong-client", "no-token", "expired-token", "embedded-jwk"])
+        .args(["--rs-url", lab.resource(), "--as-url", lab.issuer(), "--ca"])
+        .arg(&ca)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    // The clock and the lab AS's key are not the running system's: not applicable, never passed.
+    assert!(stdout.contains("N/A  attacks/rs-validation/expired-token (not applicable: the third-party"), "{stdout}");
+    assert!(stdout.contains("N/A  attacks/rs-validation/embedded-jwk (not applicable: it forges"), "{stdout}");
+    assert_eq!(stdout.lines().last(), Some("3 passed, 0 failed, 3 skipped"), "{stdout}");
+    // An issuer must be an https URL, and the AS battery needs the MCP server that trusts it.
+    let output = mcp_authlab().args(["run", "--rs-url", lab.resource(), "--as-url", "http://x"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--as-url expects an issuer"));
+    let output = mcp_authlab().args(["run", "--as-url", lab.issuer()]).output().unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--rs-url"));
+    runtime.block_on(lab.shutdown());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
