@@ -241,7 +241,8 @@ pub fn not_applicable(area: &str, scenario: &Scenario, target: &Target) -> Optio
 const SYSTEM_AREAS: [&str; 8] =
     ["discovery", "authorize", "token", "refresh", "registration", "introspection", "rs-validation", "transport"];
 
-/// The rules of [`not_applicable`] when both servers are third-party (after the shared ones).
+/// The rules of [`not_applicable`] that only a running system adds; the resource-server rules
+/// (clock, profiles, sessions, rate limits, per-tool scopes) follow them for every area.
 fn not_applicable_to_running_system(area: &str, scenario: &Scenario) -> Option<String> {
     if !SYSTEM_AREAS.contains(&area) {
         return Some(format!("the `{area}` scenarios test the lab's own client or need the lab shop's tools and data"));
@@ -253,18 +254,11 @@ fn not_applicable_to_running_system(area: &str, scenario: &Scenario) -> Option<S
         return Some("it signs in through the lab's login and consent page, or as another user than alice".to_owned());
     }
     for step in &scenario.steps {
-        match step.action {
-            Action::Forge => {
-                return Some(
-                    "it forges or re-signs tokens with the lab AS's key, which the third-party MCP server does not trust"
-                        .to_owned(),
-                );
-            }
-            Action::Client | Action::Profile => {
-                return Some("it runs the lab's client or switches the lab's profiles".to_owned());
-            }
-            Action::Clock => return Some("the third-party servers do not share the lab's clock".to_owned()),
-            _ => {}
+        if step.action == Action::Forge {
+            return Some(
+                "it forges or re-signs tokens with the lab AS's key, which the third-party MCP server does not trust"
+                    .to_owned(),
+            );
         }
         if step.target.as_deref() == Some("tenant") {
             return Some("it uses the lab AS's path issuer (`/tenant1`)".to_owned());
@@ -283,26 +277,6 @@ fn not_applicable_to_running_system(area: &str, scenario: &Scenario) -> Option<S
                     .to_owned(),
             );
         }
-        if step.repeat.is_some() {
-            return Some("it depends on the lab's rate limits".to_owned());
-        }
-        if step.headers.keys().any(|name| name.eq_ignore_ascii_case("mcp-session-id"))
-            || step.capture.values().any(|spec| spec.eq_ignore_ascii_case("header:mcp-session-id"))
-        {
-            return Some("it depends on how the lab's resource server keeps sessions".to_owned());
-        }
-    }
-    let insufficient = |expect: &crate::schema::Expect| {
-        expect.error.as_deref() == Some("insufficient_scope")
-            || expect.challenge.get("error").is_some_and(|error| error == "insufficient_scope")
-    };
-    if scenario
-        .steps
-        .iter()
-        .flat_map(|step| std::iter::once(&step.expect).chain(step.exploit.as_ref()))
-        .any(insufficient)
-    {
-        return Some("it depends on the lab shop's per-tool scopes".to_owned());
     }
     None
 }
