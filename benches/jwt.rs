@@ -123,6 +123,7 @@ fn introspection(criterion: &mut Criterion) -> Result<()> {
     group.throughput(Throughput::Elements(1));
     group.bench_function("local_jwt", |b| b.iter(|| fixture.local()));
     group.bench_function("rfc7662_in_process", |b| b.iter(|| fixture.introspect()));
+    group.bench_function("rfc7662_cached_5s", |b| b.iter(|| fixture.introspect_cached()));
     group.finish();
     Ok(())
 }

@@ -427,6 +427,8 @@ impl UnknownKidFixture {
 pub struct IntrospectionFixture {
     pub alg: SigningAlg,
     pub introspecting: McpServer,
+    /// The same with a short-lived cache of active answers (5 s), which the lab never turns on.
+    pub introspecting_cached: McpServer,
     pub local: McpServer,
     /// A real token from the AS's token endpoint (client credentials), so the AS knows its `jti`.
     pub token: String,
@@ -501,16 +503,23 @@ impl IntrospectionFixture {
 
         let source = Arc::new(AsIntrospection { router });
         let introspecting =
+            McpServer::new(rs_config(lab::RESOURCE, VerifyConfig::Introspection(source.clone()), clock.clone()));
+        let introspecting_cached =
             McpServer::new(rs_config(lab::RESOURCE, VerifyConfig::Introspection(source), clock.clone()));
+        introspecting_cached.introspection_verifier().context("introspection mode")?.set_cache_seconds(5);
         let keys = Arc::new(AsKeys::new(auth));
         let local = McpServer::new(rs_config(lab::RESOURCE, VerifyConfig::Jwt(keys), clock));
         // Verification against verification: the local path without its verified-token cache.
         local.jwt_verifier().context("the local RS verifies JWTs")?.set_token_cache(false);
         runtime.block_on(local.prefetch_keys());
 
-        let fixture = Self { alg, introspecting, local, token, runtime };
+        let fixture = Self { alg, introspecting, introspecting_cached, local, token, runtime };
         let tampered = tamper_signature(&fixture.token)?;
-        for (name, server) in [("introspection", &fixture.introspecting), ("local JWT", &fixture.local)] {
+        for (name, server) in [
+            ("introspection", &fixture.introspecting),
+            ("cached introspection", &fixture.introspecting_cached),
+            ("local JWT", &fixture.local),
+        ] {
             let principal = fixture
                 .runtime
                 .block_on(server.verify_token(&fixture.token))
@@ -528,6 +537,11 @@ impl IntrospectionFixture {
     /// asks the AS, so a revocation takes effect at once).
     pub fn introspect(&self) -> Result<Principal, Rejection> {
         self.runtime.block_on(self.introspecting.verify_token(&self.token))
+    }
+
+    /// The same through the 5 s cache of active answers: a hit after the first call.
+    pub fn introspect_cached(&self) -> Result<Principal, Rejection> {
+        self.runtime.block_on(self.introspecting_cached.verify_token(&self.token))
     }
 
     /// One local JWT verification through the same entry point, for the ratio.

@@ -227,6 +227,14 @@ impl McpServer {
         }
     }
 
+    /// The introspecting verifier (introspection mode), for benchmarks of its optional cache.
+    pub fn introspection_verifier(&self) -> Option<&crate::verify::IntrospectionVerifier> {
+        match &self.inner.verifier {
+            Verifier::Jwt(_) => None,
+            Verifier::Introspection(verifier) => Some(verifier),
+        }
+    }
+
     /// How many JWKS fetches the verifier has made (JWT mode).
     pub fn jwks_fetches(&self) -> u64 {
         match &self.inner.verifier {

@@ -405,3 +405,31 @@ async fn the_verified_token_cache_is_bounded() {
     assert_eq!(verifier.cached_tokens(), 1);
     assert!(verifier.verify(&first.unwrap(), Checks::STRICT).await.is_err());
 }
+
+#[tokio::test]
+async fn an_introspection_cache_is_off_by_default_and_bounded_in_time_when_on() {
+    let lab = Lab::with(Mode::Introspection, |_| {});
+    let verifier = lab.rs.introspection_verifier().unwrap();
+    verifier.set_cache_seconds(5);
+    let token = lab.alice().await;
+    assert_eq!(ok_call(&lab, &token).await.status, StatusCode::OK);
+    let claims: Value = lab_proto::jose::decode_json(token.split('.').nth(1).unwrap()).unwrap();
+    let revoke = format!("token={token}&client_id={}", claims["client_id"].as_str().unwrap());
+    let request = axum::http::Request::post("/revoke")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(axum::body::Body::from(revoke))
+        .unwrap();
+    use tower::ServiceExt as _;
+    assert_eq!(lab.as_router.clone().oneshot(request).await.unwrap().status(), StatusCode::OK);
+    // The trade-off of a cache: the revoked token is still accepted while its answer is fresh…
+    lab.clock.advance(4);
+    assert_eq!(ok_call(&lab, &token).await.status, StatusCode::OK);
+    // …and refused once the answer is 5 s old.
+    lab.clock.advance(1);
+    assert_invalid_token(&ok_call(&lab, &token).await);
+    // Off (the lab's setting), a revocation bites on the next request: see
+    // `introspection_mode_refuses_revoked_tokens_at_once`.
+    verifier.set_cache_seconds(0);
+    let other = lab.alice().await;
+    assert_eq!(ok_call(&lab, &other).await.status, StatusCode::OK);
+}
