@@ -664,7 +664,6 @@ impl IntrospectionVerifier {
 
 /// The RS's verifier, by configuration.
 #[derive(Debug)]
-#[expect(clippy::large_enum_variant, reason = "one per server, built once and never moved after")]
 pub enum Verifier {
     Jwt(JwtVerifier),
     Introspection(IntrospectionVerifier),
