@@ -183,6 +183,8 @@ pub struct JwtVerifier {
     last_fetch: tokio::sync::Mutex<Option<u64>>,
     fetches: std::sync::atomic::AtomicU64,
     cache: TokenCache,
+    /// Whether the verified-token cache is on (the default).
+    cache_on: std::sync::atomic::AtomicBool,
     /// Header segments that passed every header check, with their key; emptied with the keys.
     headers: RwLock<HashMap<Box<str>, Arc<VerifyingKey>>>,
 }
@@ -197,9 +199,10 @@ pub const MAX_CACHED_TOKENS: usize = 4096;
 
 /// Verified tokens by the SHA-256 of the whole token, so a token that differs in any byte (a
 /// tampered signature, another claim) is a different entry and never borrows another's verdict.
-/// Only strict verifications are cached: a weak profile's checks bypass it in both directions.
+/// Both verifiers use it: the JWT verifier for its verified tokens, the introspecting one for
+/// active answers it may reuse for a few seconds. Only strict verifications are cached: a weak
+/// profile's checks bypass it in both directions.
 struct TokenCache {
-    enabled: std::sync::atomic::AtomicBool,
     entries: RwLock<HashMap<[u8; 32], CachedToken>>,
     /// When a full cache was last swept for expired entries: at most once per second, so a
     /// full cache of live tokens does not make every miss walk it.
@@ -211,6 +214,15 @@ struct CachedToken {
     principal: Principal,
     exp: u64,
     nbf: Option<u64>,
+    /// The first second the entry no longer answers, whatever `exp` says (`u64::MAX`: none).
+    until: u64,
+}
+
+impl CachedToken {
+    /// RFC 9068 §4 steps 5–6 again on every hit: an entry ends at its token's `exp`.
+    fn answers_at(&self, now: u64, leeway: u64) -> bool {
+        now < self.until && check_times(leeway, now, self.exp, self.nbf).is_ok()
+    }
 }
 
 fn token_digest(token: &str) -> [u8; 32] {
@@ -222,15 +234,37 @@ fn token_digest(token: &str) -> [u8; 32] {
 
 impl TokenCache {
     fn new() -> Self {
-        Self {
-            enabled: std::sync::atomic::AtomicBool::new(true),
-            entries: RwLock::new(HashMap::new()),
-            swept_at: std::sync::atomic::AtomicU64::new(0),
+        Self { entries: RwLock::new(HashMap::new()), swept_at: std::sync::atomic::AtomicU64::new(0) }
+    }
+
+    /// The principal of a token verified before, if its entry still answers at `now`; a stale
+    /// entry is dropped, and the caller verifies afresh.
+    fn get(&self, digest: &[u8; 32], now: u64, leeway: u64) -> Option<Principal> {
+        let hit = self
+            .entries
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(digest)
+            .map(|entry| entry.answers_at(now, leeway).then(|| entry.principal.clone()));
+        match hit {
+            Some(Some(principal)) => Some(principal),
+            Some(None) => {
+                self.entries.write().unwrap_or_else(std::sync::PoisonError::into_inner).remove(digest);
+                None
+            }
+            None => None,
         }
     }
 
-    fn enabled(&self, checks: Checks) -> bool {
-        checks == Checks::STRICT && self.enabled.load(std::sync::atomic::Ordering::Relaxed)
+    /// Remembers a verification, unless the cache is full of entries that still answer.
+    fn insert(&self, digest: [u8; 32], entry: CachedToken, now: u64, leeway: u64) {
+        let mut entries = self.entries.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if entries.len() >= MAX_CACHED_TOKENS && self.swept_at.swap(now, std::sync::atomic::Ordering::Relaxed) != now {
+            entries.retain(|_, entry| entry.answers_at(now, leeway));
+        }
+        if entries.len() < MAX_CACHED_TOKENS {
+            entries.insert(digest, entry);
+        }
     }
 
     fn clear(&self) {
@@ -263,6 +297,7 @@ impl JwtVerifier {
             last_fetch: tokio::sync::Mutex::new(None),
             fetches: std::sync::atomic::AtomicU64::new(0),
             cache: TokenCache::new(),
+            cache_on: std::sync::atomic::AtomicBool::new(true),
             headers: RwLock::new(HashMap::new()),
         }
     }
@@ -270,7 +305,7 @@ impl JwtVerifier {
     /// Turns the verified-token cache on (the default) or off; benchmarks compare the two, and
     /// turning it off empties it.
     pub fn set_token_cache(&self, enabled: bool) {
-        self.cache.enabled.store(enabled, std::sync::atomic::Ordering::Relaxed);
+        self.cache_on.store(enabled, std::sync::atomic::Ordering::Relaxed);
         if !enabled {
             self.cache.clear();
         }
@@ -337,41 +372,24 @@ impl JwtVerifier {
     /// The synchronous part of [`JwtVerifier::verify`], verified-token cache included: `None` when
     /// the `kid` is not (yet) known. Benchmarks measure cache hits and misses through this.
     pub fn verify_sync(&self, token: &str, checks: Checks) -> Option<Result<Principal, Rejection>> {
-        if !self.cache.enabled(checks) || token.len() > MAX_TOKEN_BYTES {
+        let cache_on = checks == Checks::STRICT && self.cache_on.load(std::sync::atomic::Ordering::Relaxed);
+        if !cache_on || token.len() > MAX_TOKEN_BYTES {
             return self.verify_cached(token, checks);
         }
         let digest = token_digest(token);
         let now = self.clock.now();
-        let hit =
-            self.cache.entries.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(&digest).map(|entry| {
-                // RFC 9068 §4 steps 5–6 again on every hit: a cached token ends at its `exp`.
-                check_times(self.leeway, now, entry.exp, entry.nbf).map(|()| entry.principal.clone())
-            });
-        match hit {
-            Some(Ok(principal)) => return Some(Ok(principal)),
-            Some(Err(rejection)) => {
-                self.cache.entries.write().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&digest);
-                return Some(Err(rejection));
-            }
-            None => {}
+        if let Some(principal) = self.cache.get(&digest, now, self.leeway) {
+            return Some(Ok(principal));
         }
-        let (result, times) = match self.run_with_times(token, checks, Signature::Verify) {
+        Some(match self.run_with_times(token, checks, Signature::Verify) {
             Err(Failure::UnknownKid) => return None,
-            Err(Failure::Rejected(rejection)) => (Err(rejection), None),
-            Ok((principal, times)) => (Ok(principal), Some(times)),
-        };
-        if let (Ok(principal), Some((exp, nbf))) = (&result, times) {
-            let mut entries = self.cache.entries.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-            if entries.len() >= MAX_CACHED_TOKENS
-                && self.cache.swept_at.swap(now, std::sync::atomic::Ordering::Relaxed) != now
-            {
-                entries.retain(|_, entry| check_times(self.leeway, now, entry.exp, entry.nbf).is_ok());
+            Err(Failure::Rejected(rejection)) => Err(rejection),
+            Ok((principal, (exp, nbf))) => {
+                let entry = CachedToken { principal: principal.clone(), exp, nbf, until: u64::MAX };
+                self.cache.insert(digest, entry, now, self.leeway);
+                Ok(principal)
             }
-            if entries.len() < MAX_CACHED_TOKENS {
-                entries.insert(digest, CachedToken { principal: principal.clone(), exp, nbf });
-            }
-        }
-        Some(result)
+        })
     }
 
     /// [`JwtVerifier::verify_sync`] without the verified-token cache: every check, signature
@@ -559,8 +577,8 @@ pub struct IntrospectionVerifier {
     source: Arc<dyn IntrospectionSource>,
     /// How long an active answer is reused; 0, the default, asks the AS on every request.
     cache_seconds: std::sync::atomic::AtomicU64,
-    /// Active answers by the SHA-256 of the token: the principal, when it was asked, and `exp`.
-    answers: RwLock<HashMap<[u8; 32], (Principal, u64, u64)>>,
+    /// Active answers, each answering until it is `cache_seconds` old.
+    answers: TokenCache,
 }
 
 impl std::fmt::Debug for IntrospectionVerifier {
@@ -584,7 +602,7 @@ impl IntrospectionVerifier {
             clock,
             source,
             cache_seconds: std::sync::atomic::AtomicU64::new(0),
-            answers: RwLock::new(HashMap::new()),
+            answers: TokenCache::new(),
         }
     }
 
@@ -594,7 +612,7 @@ impl IntrospectionVerifier {
     pub fn set_cache_seconds(&self, seconds: u64) {
         self.cache_seconds.store(seconds, std::sync::atomic::Ordering::Relaxed);
         if seconds == 0 {
-            self.answers.write().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+            self.answers.clear();
         }
     }
 
@@ -608,31 +626,21 @@ impl IntrospectionVerifier {
         }
         let digest = token_digest(token);
         let now = self.clock.now();
-        let cached = self.answers.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(&digest).and_then(
-            |(principal, asked, exp)| {
-                (now < asked.saturating_add(ttl) && now < exp.saturating_add(self.leeway)).then(|| principal.clone())
-            },
-        );
-        if let Some(principal) = cached {
+        if let Some(principal) = self.answers.get(&digest, now, self.leeway) {
             return Ok(principal);
         }
-        let (principal, exp) = self.ask_with_exp(token, checks).await?;
-        let mut answers = self.answers.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if answers.len() >= MAX_CACHED_TOKENS {
-            answers.retain(|_, (_, asked, _)| now < asked.saturating_add(ttl));
-        }
-        if answers.len() < MAX_CACHED_TOKENS {
-            answers.insert(digest, (principal.clone(), now, exp));
-        }
+        let (principal, (exp, nbf)) = self.ask_with_times(token, checks).await?;
+        let entry = CachedToken { principal: principal.clone(), exp, nbf, until: now.saturating_add(ttl) };
+        self.answers.insert(digest, entry, now, self.leeway);
         Ok(principal)
     }
 
     /// One RFC 7662 request and the checks of its answer.
     async fn ask(&self, token: &str, checks: Checks) -> Result<Principal, Rejection> {
-        self.ask_with_exp(token, checks).await.map(|(principal, _)| principal)
+        self.ask_with_times(token, checks).await.map(|(principal, _)| principal)
     }
 
-    async fn ask_with_exp(&self, token: &str, checks: Checks) -> Result<(Principal, u64), Rejection> {
+    async fn ask_with_times(&self, token: &str, checks: Checks) -> Result<(Principal, (u64, Option<u64>)), Rejection> {
         let response = self.source.introspect(token).await.map_err(|error| {
             tracing::warn!(%error, "introspection failed");
             reject("token could not be checked with the authorization server")
@@ -654,11 +662,11 @@ impl IntrospectionVerifier {
             response.nbf,
             checks,
         )?;
-        let exp = response.exp.unwrap_or(0);
+        let times = (response.exp.unwrap_or(0), response.nbf);
         let (Some(sub), Some(client_id)) = (response.sub, response.client_id) else {
             return Err(reject("introspection response lacks sub or client_id"));
         };
-        Ok((Principal::from_token(sub, client_id, response.scope.unwrap_or_default()), exp))
+        Ok((Principal::from_token(sub, client_id, response.scope.unwrap_or_default()), times))
     }
 }
 
