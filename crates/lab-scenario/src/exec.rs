@@ -375,27 +375,9 @@ async fn start_lab(scenario: &Scenario, target: &Target) -> Result<RunningLab, S
         config.cert_dir = target.cert_dir.clone();
         config.extra_resources = vec![url.clone()];
     }
-    config.profile = setup
-        .as_profile
-        .as_deref()
-        .map(str::parse::<AsProfile>)
-        .transpose()
-        .map_err(|error| error.to_string())?
-        .unwrap_or_default();
-    config.rs_profile = setup
-        .rs_profile
-        .as_deref()
-        .map(str::parse::<RsProfile>)
-        .transpose()
-        .map_err(|error| error.to_string())?
-        .unwrap_or_default();
-    config.signing_alg = setup
-        .signing_alg
-        .as_deref()
-        .map(str::parse::<SigningAlg>)
-        .transpose()
-        .map_err(|error| error.to_string())?
-        .unwrap_or_default();
+    config.profile = parse_or_default(setup.as_profile.as_deref())?;
+    config.rs_profile = parse_or_default(setup.rs_profile.as_deref())?;
+    config.signing_alg = parse_or_default(setup.signing_alg.as_deref())?;
     config.verify =
         if setup.verify.as_deref() == Some("introspection") { VerifyMode::Introspection } else { VerifyMode::Jwt };
     config.anonymous_public = setup.anonymous_public;
@@ -403,6 +385,15 @@ async fn start_lab(scenario: &Scenario, target: &Target) -> Result<RunningLab, S
         if setup.interactive { None } else { Some(setup.auto_approve.clone().unwrap_or_else(|| "alice".to_owned())) };
     config.rs_uses_path_issuer = setup.rs_issuer.as_deref() == Some("tenant");
     lab_harness::start(config).await.map_err(|error| format!("failed to start the lab: {error}"))
+}
+
+/// A `[lab]` name parsed into its type (a profile, an algorithm), or the type's default.
+fn parse_or_default<T>(name: Option<&str>) -> Result<T, String>
+where
+    T: std::str::FromStr + Default,
+    T::Err: std::fmt::Display,
+{
+    name.map_or_else(|| Ok(T::default()), |name| name.parse::<T>().map_err(|error| error.to_string()))
 }
 
 impl Run {
