@@ -120,7 +120,6 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 as_port: Some(args.as_port),
                 cert_dir: Some(args.certs.clone()),
                 as_issuer: args.as_url.as_ref().map(|issuer| issuer.trim_end_matches('/').to_owned()),
-                retried: false,
             }
         }
         None => lab_scenario::Target::default(),

@@ -145,8 +145,6 @@ pub struct Target {
     /// user `alice` without a page and know the lab's pre-registered clients (as
     /// `mcp-authlab up --auto-approve alice` does).
     pub as_issuer: Option<String>,
-    /// Set on the one re-run of a scenario a rate-limit wait disturbed, so it is not re-run again.
-    pub retried: bool,
 }
 
 impl Target {
@@ -288,6 +286,17 @@ pub async fn run(id: &str, scenario: &Scenario) -> Result<Report, String> {
 
 /// Starts a lab for `scenario` and runs it against `target`.
 pub async fn run_against(id: &str, scenario: &Scenario, target: &Target) -> Result<Report, String> {
+    let (report, paced) = run_once(id, scenario, target).await?;
+    if paced && !report.passed() {
+        // A wait for the target's rate limit in the middle of a flow can outlast a code or a
+        // token; the window is fresh now, so the scenario runs once more from the start.
+        return run_once(id, scenario, target).await.map(|(report, _)| report);
+    }
+    Ok(report)
+}
+
+/// One run of `scenario` on a fresh lab, and whether it waited for the target's rate limits.
+async fn run_once(id: &str, scenario: &Scenario, target: &Target) -> Result<(Report, bool), String> {
     let lab = start_lab(scenario, target).await?;
     let mut http_builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -349,19 +358,7 @@ pub async fn run_against(id: &str, scenario: &Scenario, target: &Target) -> Resu
     };
     let report = run.steps(id, scenario).await;
     run.lab.shutdown().await;
-    if run.paced && !target.retried && !report.passed() {
-        // A wait for the target's rate limit in the middle of a flow can outlast a code or a
-        // token; the window is fresh now, so the scenario runs once more from the start.
-        return Box::pin(run_once_more(id, scenario, target)).await;
-    }
-    Ok(report)
-}
-
-/// The second and last run of a scenario that was paced by the target's rate limits.
-async fn run_once_more(id: &str, scenario: &Scenario, target: &Target) -> Result<Report, String> {
-    let mut target = target.clone();
-    target.retried = true;
-    run_against(id, scenario, &target).await
+    Ok((report, run.paced))
 }
 
 async fn start_lab(scenario: &Scenario, target: &Target) -> Result<RunningLab, String> {
