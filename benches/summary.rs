@@ -85,14 +85,19 @@ struct E2eRow {
 }
 
 impl E2eRow {
-    /// Bearer (every request verified in full) over anonymous, round by round.
-    fn ratios(&self) -> Vec<f64> {
-        self.bearer.iter().zip(&self.anonymous).map(|(bearer, anonymous)| bearer / anonymous).collect()
+    /// `mode`'s requests per second over anonymous ones, round by round.
+    fn ratios_of(&self, mode: &[f64]) -> Vec<f64> {
+        mode.iter().zip(&self.anonymous).map(|(bearer, anonymous)| bearer / anonymous).collect()
     }
 
-    /// Bearer through the verified-token cache over anonymous, round by round.
+    /// Bearer (every request verified in full) over anonymous.
+    fn ratios(&self) -> Vec<f64> {
+        self.ratios_of(&self.bearer)
+    }
+
+    /// Bearer through the verified-token cache over anonymous.
     fn cached_ratios(&self) -> Vec<f64> {
-        self.bearer_cached.iter().zip(&self.anonymous).map(|(bearer, anonymous)| bearer / anonymous).collect()
+        self.ratios_of(&self.bearer_cached)
     }
 }
 
