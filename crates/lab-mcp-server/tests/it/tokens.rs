@@ -283,14 +283,7 @@ async fn introspection_mode_refuses_revoked_tokens_at_once() {
     let token = lab.alice().await;
     assert_eq!(ok_call(&lab, &token).await.status, StatusCode::OK);
     // `revoked-token`: revoke at the AS, refused at the RS on the next request.
-    let claims: Value = lab_proto::jose::decode_json(token.split('.').nth(1).unwrap()).unwrap();
-    let revoke = format!("token={token}&client_id={}", claims["client_id"].as_str().unwrap());
-    let request = axum::http::Request::post("/revoke")
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(axum::body::Body::from(revoke))
-        .unwrap();
-    use tower::ServiceExt as _;
-    assert_eq!(lab.as_router.clone().oneshot(request).await.unwrap().status(), StatusCode::OK);
+    revoke_at_the_as(&lab, &token).await;
     let response = ok_call(&lab, &token).await;
     assert_invalid_token(&response);
     assert_eq!(response.challenge().param("error_description"), Some("token is not active"));
@@ -413,14 +406,7 @@ async fn an_introspection_cache_is_off_by_default_and_bounded_in_time_when_on() 
     verifier.set_cache_seconds(5);
     let token = lab.alice().await;
     assert_eq!(ok_call(&lab, &token).await.status, StatusCode::OK);
-    let claims: Value = lab_proto::jose::decode_json(token.split('.').nth(1).unwrap()).unwrap();
-    let revoke = format!("token={token}&client_id={}", claims["client_id"].as_str().unwrap());
-    let request = axum::http::Request::post("/revoke")
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(axum::body::Body::from(revoke))
-        .unwrap();
-    use tower::ServiceExt as _;
-    assert_eq!(lab.as_router.clone().oneshot(request).await.unwrap().status(), StatusCode::OK);
+    revoke_at_the_as(&lab, &token).await;
     // The trade-off of a cache: the revoked token is still accepted while its answer is fresh…
     lab.clock.advance(4);
     assert_eq!(ok_call(&lab, &token).await.status, StatusCode::OK);
@@ -432,4 +418,16 @@ async fn an_introspection_cache_is_off_by_default_and_bounded_in_time_when_on() 
     verifier.set_cache_seconds(0);
     let other = lab.alice().await;
     assert_eq!(ok_call(&lab, &other).await.status, StatusCode::OK);
+}
+
+/// RFC 7009 revocation of `token` at the AS, by the client it was issued to.
+async fn revoke_at_the_as(lab: &Lab, token: &str) {
+    use tower::ServiceExt as _;
+    let claims: Value = lab_proto::jose::decode_json(token.split('.').nth(1).unwrap()).unwrap();
+    let revoke = format!("token={token}&client_id={}", claims["client_id"].as_str().unwrap());
+    let request = axum::http::Request::post("/revoke")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(axum::body::Body::from(revoke))
+        .unwrap();
+    assert_eq!(lab.as_router.clone().oneshot(request).await.unwrap().status(), StatusCode::OK);
 }
