@@ -42,8 +42,8 @@ pub(crate) struct RunArgs {
     /// `--certs`. Scenarios that cannot apply are reported as not applicable, with the reason.
     #[arg(long, value_name = "URL")]
     pub(crate) rs_url: Option<String>,
-    /// The CA of the third-party server's certificate, if it is not the lab CA.
-    #[arg(long, value_name = "FILE", requires = "rs_url")]
+    /// The CA of the third-party servers' certificates, if it is not the lab CA.
+    #[arg(long, value_name = "FILE")]
     pub(crate) ca: Option<PathBuf>,
     /// The lab AS port the third-party server trusts (with `--rs-url`).
     #[arg(long, default_value_t = 9443, requires = "rs_url")]
@@ -51,13 +51,35 @@ pub(crate) struct RunArgs {
     /// The lab CA folder the third-party server trusts (with `--rs-url`).
     #[arg(long, value_name = "DIR", default_value = "certs", requires = "rs_url")]
     pub(crate) certs: PathBuf,
-    /// With `--rs-url`: run the whole battery against a running system, this authorization
-    /// server (its issuer) and the MCP server that trusts it. The AS must approve the lab user
-    /// `alice` without a page and know the lab's pre-registered clients, as
-    /// `mcp-authlab up --auto-approve alice` does.
-    #[arg(long, value_name = "ISSUER", requires = "rs_url")]
+    /// Run the authorization-server battery against this third-party AS (its issuer; endpoints
+    /// come from its RFC 8414 metadata). With `--rs-url` too, the whole battery runs against a
+    /// running system: this AS and the MCP server that trusts it. Without `--login` the AS must
+    /// approve the lab user `alice` without a page, and without `--client-id` it must know the
+    /// lab's pre-registered clients, as `mcp-authlab up --auto-approve alice` does.
+    #[arg(long, value_name = "ISSUER")]
     pub(crate) as_url: Option<String>,
+    /// A public client pre-registered at the `--as-url` AS (PKCE, no secret): it replaces the
+    /// lab's public client and the registrations that only set a scenario up.
+    #[arg(long, value_name = "ID", requires = "as_url")]
+    pub(crate) client_id: Option<String>,
+    /// The redirect URI registered for `--client-id` (default: the runner's
+    /// `http://127.0.0.1:53682/callback`).
+    #[arg(long, value_name = "URI", requires = "client_id")]
+    pub(crate) redirect_uri: Option<String>,
+    /// Sign in at the `--as-url` AS's own login and consent pages as this user, headlessly; the
+    /// password is read from the environment variable `MCP_AUTHLAB_PASSWORD`.
+    #[arg(long, value_name = "USER", requires = "as_url")]
+    pub(crate) login: Option<String>,
+    /// The resource indicator (RFC 8707) sent to an AS tested without `--rs-url`.
+    #[arg(long, value_name = "URI", requires = "as_url", conflicts_with = "rs_url", default_value = DEFAULT_RESOURCE)]
+    pub(crate) resource: String,
 }
+
+/// The lab contract's MCP resource (design §2), the default resource indicator for an AS alone.
+const DEFAULT_RESOURCE: &str = "https://127.0.0.1:8443/mcp";
+
+/// Where `--login` reads the password, so it stays out of shell histories and process lists.
+const PASSWORD_VARIABLE: &str = "MCP_AUTHLAB_PASSWORD";
 
 fn folder(selection: &Selection) -> PathBuf {
     selection.scenarios.clone().unwrap_or_else(|| {
@@ -107,23 +129,53 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             anyhow::bail!("--as-url expects an issuer: an https URL without query or fragment, got {issuer:?}");
         }
     }
-    let target = match &args.rs_url {
-        Some(url) => {
-            let rs_ca_pem = args
-                .ca
-                .as_ref()
-                .map(|path| std::fs::read(path).with_context(|| format!("failed to read {}", path.display())))
-                .transpose()?;
-            lab_scenario::Target {
-                rs_url: Some(url.clone()),
-                rs_ca_pem,
-                as_port: Some(args.as_port),
-                cert_dir: Some(args.certs.clone()),
-                as_issuer: args.as_url.as_ref().map(|issuer| issuer.trim_end_matches('/').to_owned()),
-            }
+    if args.ca.is_some() && args.rs_url.is_none() && args.as_url.is_none() {
+        anyhow::bail!("--ca names the CA of third-party servers: it needs --rs-url or --as-url");
+    }
+    for (flag, value) in
+        [("--resource", Some(args.resource.as_str())), ("--redirect-uri", args.redirect_uri.as_deref())]
+    {
+        if let Some(value) = value
+            && url::Url::parse(value).is_err()
+        {
+            anyhow::bail!("{flag} expects an absolute URI, got {value:?}");
         }
-        None => lab_scenario::Target::default(),
+    }
+    let rs_ca_pem = args
+        .ca
+        .as_ref()
+        .map(|path| std::fs::read(path).with_context(|| format!("failed to read {}", path.display())))
+        .transpose()?;
+    let login = match &args.login {
+        Some(user) => {
+            let password = std::env::var(PASSWORD_VARIABLE).map_err(|_| {
+                anyhow::format_err!("--login {user} reads the password from {PASSWORD_VARIABLE}, which is not set")
+            })?;
+            Some(lab_scenario::Login::new(user.clone(), password))
+        }
+        None => None,
     };
+    let mut target = lab_scenario::Target {
+        rs_url: args.rs_url.clone(),
+        rs_ca_pem,
+        as_issuer: args.as_url.as_ref().map(|issuer| issuer.trim_end_matches('/').to_owned()),
+        client_id: args.client_id.clone(),
+        redirect_uri: args.redirect_uri.clone(),
+        resource: args.as_url.is_some().then(|| args.resource.clone()),
+        login,
+        ..lab_scenario::Target::default()
+    };
+    if target.rs_url.is_some() {
+        target.as_port = Some(args.as_port);
+        target.cert_dir = Some(args.certs.clone());
+    }
+    if let Some(issuer) = &target.as_issuer {
+        // The AS's endpoints and what it offers, read once (RFC 8414); a run without them would
+        // report its failures against the wrong URLs.
+        let pems: Vec<Vec<u8>> = target.rs_ca_pem.iter().cloned().collect();
+        let metadata = lab_scenario::discover(issuer, &pems).await.map_err(|error| anyhow::format_err!("{error}"))?;
+        target.as_metadata = Some(metadata);
+    }
     let entries = select(&args.selection)?;
     let colour = std::io::stdout().is_terminal() && !args.json;
     let paint =

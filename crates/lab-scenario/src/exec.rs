@@ -109,6 +109,12 @@ impl Report {
 
 /// A run in progress.
 struct Run {
+    /// Where the run goes: the lab, or third-party servers.
+    target: Target,
+    /// Cookies a third-party AS set during a headless sign-in, as (origin, name, value).
+    cookies: Vec<(String, String, String)>,
+    /// Whether this step's answer is the redirect after a submitted sign-in form.
+    signed_in: bool,
     /// The third-party MCP endpoint, when one is the target.
     external_rs: Option<String>,
     exchanges: Vec<ExchangeRecord>,
@@ -140,17 +146,44 @@ pub struct Target {
     pub as_port: Option<u16>,
     /// The lab CA folder, shared with the third-party server's configuration (`certs/`).
     pub cert_dir: Option<std::path::PathBuf>,
-    /// A third-party authorization server (its issuer), with `rs_url` the MCP server that trusts
-    /// it: the whole battery then runs against that running system. It must approve the lab
-    /// user `alice` without a page and know the lab's pre-registered clients (as
+    /// A third-party authorization server (its issuer). Alone, the authorization-server battery
+    /// runs against it; with `rs_url` (the MCP server that trusts it) the whole battery runs
+    /// against that running system. Without `login` it must approve the lab user `alice`
+    /// without a page, and without `client_id` it must know the lab's pre-registered clients (as
     /// `mcp-authlab up --auto-approve alice` does).
     pub as_issuer: Option<String>,
+    /// The third-party AS's metadata (RFC 8414), read once by [`crate::discover`]: its endpoints
+    /// replace the lab's paths, and what it does not offer makes scenarios not applicable.
+    pub as_metadata: Option<lab_proto::metadata::AuthorizationServerMetadata>,
+    /// A public client pre-registered at the third-party AS: it replaces the lab's public client,
+    /// and the plain registrations that only set a scenario up.
+    pub client_id: Option<String>,
+    /// The redirect URI registered for `client_id` (default [`REDIRECT_URI`]).
+    pub redirect_uri: Option<String>,
+    /// The resource indicator (RFC 8707) sent to an AS tested without its MCP server.
+    pub resource: Option<String>,
+    /// A headless sign-in at the third-party AS's own login and consent pages.
+    pub login: Option<crate::Login>,
 }
 
 impl Target {
-    /// Whether a third-party resource server is the target.
+    /// Whether a third-party server is the target.
     pub fn is_external(&self) -> bool {
-        self.rs_url.is_some()
+        self.rs_url.is_some() || self.as_issuer.is_some()
+    }
+
+    /// Whether `step` is a plain registration that only sets a scenario up, which a pre-registered
+    /// client replaces. A named or capturing registration matters to its scenario (the attack
+    /// depends on what it registered, or on a second client), so it still registers.
+    fn replaces_registration(&self, step: &Step) -> bool {
+        self.client_id.is_some()
+            && step.action == Action::Register
+            && !step.attack
+            && step.name.is_none()
+            && step.capture.is_empty()
+            && step.with.is_empty()
+            && step.remove.is_empty()
+            && step.headers.is_empty()
     }
 }
 
@@ -178,7 +211,9 @@ pub fn not_applicable(area: &str, scenario: &Scenario, target: &Target) -> Optio
     if target.as_issuer.is_some() {
         // The system's own rules, then the resource-server rules below for every area, since the
         // AS areas call the MCP server too.
-        if let Some(reason) = not_applicable_to_running_system(area, scenario) {
+        if let Some(reason) = not_applicable_to_running_system(area, scenario)
+            .or_else(|| not_applicable_to_third_party_as(area, scenario, target))
+        {
             return Some(reason);
         }
     } else if !PORTABLE_AREAS.contains(&area) {
@@ -279,6 +314,61 @@ fn not_applicable_to_running_system(area: &str, scenario: &Scenario) -> Option<S
     None
 }
 
+/// What a third-party AS lacks for `scenario`: its MCP server (when tested alone), an endpoint its
+/// metadata does not name, or the lab's pre-registered clients (when one of its own is supplied).
+fn not_applicable_to_third_party_as(area: &str, scenario: &Scenario, target: &Target) -> Option<String> {
+    if target.rs_url.is_none() {
+        if area == "rs-validation" || area == "transport" {
+            return Some(format!("the `{area}` scenarios test an MCP server: add --rs-url"));
+        }
+        for step in &scenario.steps {
+            let url = step.url.as_deref().unwrap_or_default();
+            if step.action == Action::Mcp
+                || ["${prm}", "${rs_origin}", "${rs_host}", "${resource}"].iter().any(|var| url.contains(var))
+            {
+                return Some("it calls the MCP server, which is not under test: add --rs-url".to_owned());
+            }
+        }
+    }
+    for step in &scenario.steps {
+        let text = format!("{step:?}");
+        if let Some(metadata) = &target.as_metadata {
+            let endpoints = [
+                (
+                    "registration_endpoint",
+                    &metadata.registration_endpoint,
+                    step.action == Action::Register && !target.replaces_registration(step),
+                ),
+                ("revocation_endpoint", &metadata.revocation_endpoint, step.action == Action::Revoke),
+                ("introspection_endpoint", &metadata.introspection_endpoint, step.action == Action::Introspect),
+            ];
+            for (name, endpoint, used) in endpoints {
+                if endpoint.is_none() && (used || text.contains(&format!("${{{name}}}"))) {
+                    return Some(format!("the AS's metadata names no `{name}` (RFC 8414 §2)"));
+                }
+            }
+        }
+        if let Some(login) = &target.login {
+            let hint = step.with.get("login_hint").and_then(Value::as_str);
+            if let Some(user) = hint.filter(|user| *user != login.user) {
+                return Some(format!("it signs in as `{user}`, and --login signs in as `{}`", login.user));
+            }
+        }
+        if target.client_id.is_some() {
+            let lab_client = ["lab-confidential-client", "lab-rs"].iter().find(|client| text.contains(*client));
+            if let Some(client) = lab_client {
+                return Some(format!("it uses the lab's pre-registered client `{client}`, which the AS does not know"));
+            }
+            if (step.action == Action::ClientCredentials || step.action == Action::Introspect) && step.basic.is_none() {
+                return Some(
+                    "it authenticates as one of the lab's confidential clients, which the AS does not know".to_owned(),
+                );
+            }
+        }
+    }
+    None
+}
+
 /// Starts a lab for `scenario` and runs it.
 pub async fn run(id: &str, scenario: &Scenario) -> Result<Report, String> {
     run_against(id, scenario, &Target::default()).await
@@ -298,15 +388,21 @@ pub async fn run_against(id: &str, scenario: &Scenario, target: &Target) -> Resu
 /// One run of `scenario` on a fresh lab, and whether it waited for the target's rate limits.
 async fn run_once(id: &str, scenario: &Scenario, target: &Target) -> Result<(Report, bool), String> {
     let lab = start_lab(scenario, target).await?;
-    let mut http_builder = reqwest::Client::builder()
+    let certs: Vec<reqwest::Certificate> = std::iter::once(lab.ca_pem().as_bytes().to_vec())
+        .chain(target.rs_ca_pem.clone())
+        .filter_map(|pem| reqwest::Certificate::from_pem(&pem).ok())
+        .collect();
+    let http_builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
-        .timeout(Duration::from_secs(15))
-        .tls_certs_only(
-            std::iter::once(lab.ca_pem().as_bytes().to_vec())
-                .chain(target.rs_ca_pem.clone())
-                .filter_map(|pem| reqwest::Certificate::from_pem(&pem).ok()),
-        );
+        .timeout(Duration::from_secs(15));
+    // A third-party AS may have a public certificate: the platform's roots are trusted beside the
+    // lab CA and `--ca` then; the lab's own runs trust the lab CA alone.
+    let mut http_builder = if target.as_issuer.is_some() {
+        http_builder.tls_certs_merge(certs)
+    } else {
+        http_builder.tls_certs_only(certs)
+    };
     if target.is_external() {
         // A third-party server may answer on another HTTP version; nothing else changes.
         http_builder = http_builder.pool_max_idle_per_host(4);
@@ -331,10 +427,44 @@ async fn run_once(id: &str, scenario: &Scenario, target: &Target) -> Result<(Rep
     ] {
         vars.set(name, value);
     }
+    // The lab AS's endpoints, each replaced by what the third-party AS's metadata names.
+    let endpoints = [
+        ("authorization_endpoint", "/authorize"),
+        ("token_endpoint", "/token"),
+        ("registration_endpoint", "/register"),
+        ("revocation_endpoint", "/revoke"),
+        ("introspection_endpoint", "/introspect"),
+        ("jwks_uri", "/jwks"),
+    ];
+    for (name, path) in endpoints {
+        vars.set(name, format!("{}{path}", lab.issuer()));
+    }
     if let Some(issuer) = &target.as_issuer {
         for name in ["issuer", "rs_issuer"] {
             vars.set(name, issuer.clone());
         }
+        let metadata = target.as_metadata.as_ref();
+        for (name, path) in endpoints {
+            let named = metadata.and_then(|metadata| match name {
+                "authorization_endpoint" => metadata.authorization_endpoint.clone(),
+                "token_endpoint" => metadata.token_endpoint.clone(),
+                "registration_endpoint" => metadata.registration_endpoint.clone(),
+                "revocation_endpoint" => metadata.revocation_endpoint.clone(),
+                "introspection_endpoint" => metadata.introspection_endpoint.clone(),
+                _ => metadata.jwks_uri.clone(),
+            });
+            vars.set(name, named.unwrap_or_else(|| format!("{issuer}{path}")));
+        }
+    }
+    vars.set(
+        "public_client",
+        target.client_id.clone().unwrap_or_else(|| lab_auth_server::config::lab::PUBLIC_CLIENT_ID.to_owned()),
+    );
+    if let Some(uri) = &target.redirect_uri {
+        vars.set("redirect_uri", uri.clone());
+    }
+    if let (None, Some(resource)) = (&target.rs_url, &target.resource) {
+        vars.set("resource", resource.clone());
     }
     if let Some(url) = &target.rs_url {
         let (origin, _) = lab_proto::metadata::split_origin_path(url);
@@ -344,6 +474,9 @@ async fn run_once(id: &str, scenario: &Scenario, target: &Target) -> Result<(Rep
         vars.set("rs_host", origin.split_once("://").map_or(origin, |(_, host)| host).to_owned());
     }
     let mut run = Run {
+        target: target.clone(),
+        cookies: Vec::new(),
+        signed_in: false,
         pace: target.as_issuer.is_some(),
         paced: false,
         external_rs: target.rs_url.clone(),
@@ -408,6 +541,22 @@ impl Run {
                 step.label(),
                 if attack { " (attack)" } else { "" }
             ));
+            if self.target.replaces_registration(step) {
+                // A pre-registered client stands in for a registration that only sets the
+                // scenario up; its expectations are about the lab's registration, so none apply.
+                let client_id = self.target.client_id.clone().unwrap_or_default();
+                self.transcript.push(format!("(the pre-registered client `{client_id}` replaces this registration)"));
+                self.vars.set("client_id", client_id);
+                reports.push(StepReport {
+                    label: step.label(),
+                    attack,
+                    failures: Vec::new(),
+                    exploit_failures: None,
+                    status: None,
+                });
+                continue;
+            }
+            self.signed_in = false;
             let times = step.repeat.unwrap_or(1);
             let mut observation = Ok(Observation::default());
             for _ in 0..times {
@@ -436,8 +585,17 @@ impl Run {
             }
             // Against a third-party server only the HTTP layer is comparable: status, headers,
             // challenges, and secrets that must not appear; tool results are the lab shop's.
+            let signed_in = self.signed_in;
             let project = |expect: &crate::schema::Expect| {
-                if self.external_rs.is_some() { http_level(expect) } else { expect.clone() }
+                let mut expect = if self.external_rs.is_some() { http_level(expect) } else { expect.clone() };
+                if signed_in && expect.status == Some(302) {
+                    // After a form POST an AS redirects with 302 or 303 (RFC 9110 §15.4.4); both
+                    // are an authorization response. A 307 would re-post the password, so it
+                    // still fails.
+                    expect.status = None;
+                    expect.status_in = Some(vec![302, 303]);
+                }
+                expect
             };
             let failures = check(&project(&step.expect), &observation, &self.vars);
             let exploit_failures =
@@ -524,6 +682,9 @@ impl Run {
                     .filter_map(|(_, value)| value.split(';').next())
                     .find(|pair| pair.split_once('=').is_some_and(|(key, _)| key.trim() == cookie))
                     .map(|pair| pair.trim().to_owned())
+            } else if let Some(variable) = spec.strip_prefix("var:") {
+                // A value the step itself chose, such as its fresh PKCE `challenge`.
+                self.vars.get(variable).map(str::to_owned)
             } else if let Some(field) = spec.strip_prefix("html:") {
                 // The value of a form field `name="field" value="…"` of an HTML page.
                 let body = String::from_utf8_lossy(&seen.body);
@@ -558,7 +719,19 @@ impl Run {
 
     /// The resource under test: the lab's RS, or the third-party one.
     fn resource(&self) -> String {
-        self.external_rs.clone().unwrap_or_else(|| self.lab.resource().to_owned())
+        self.external_rs
+            .clone()
+            .or_else(|| self.target.resource.clone())
+            .unwrap_or_else(|| self.lab.resource().to_owned())
+    }
+
+    /// The URL of an AS endpoint for `step`: the path issuer's, or the one the run's variables
+    /// name (the lab's path, or what a third-party AS's metadata says).
+    fn endpoint(&self, step: &Step, name: &str, path: &str) -> String {
+        if step.target.as_deref() == Some("tenant") {
+            return format!("{}{path}", self.lab.path_issuer());
+        }
+        self.vars.get(name).map_or_else(|| format!("{}{path}", self.issuer_for(step)), str::to_owned)
     }
 
     /// Default parameters edited by `with`, `remove` and `add`.
@@ -604,7 +777,7 @@ impl Run {
     async fn execute(&mut self, step: &Step) -> Result<Observation, String> {
         match step.action {
             Action::Register => {
-                let issuer = self.issuer_for(step);
+                let endpoint = self.endpoint(step, "registration_endpoint", "/register");
                 let mut body = json!({
                     "redirect_uris": ["http://127.0.0.1/callback"],
                     "token_endpoint_auth_method": "none",
@@ -623,7 +796,7 @@ impl Run {
                     }
                 }
                 let headers = self.headers(step)?;
-                let seen = self.send("POST", &format!("{issuer}/register"), headers, Payload::Json(body)).await?;
+                let seen = self.send("POST", &endpoint, headers, Payload::Json(body)).await?;
                 if let Some(json) = &seen.json {
                     if let Some(client_id) = json.get("client_id").and_then(Value::as_str) {
                         self.vars.set("client_id", client_id);
@@ -635,7 +808,7 @@ impl Run {
                 Ok(seen)
             }
             Action::Authorize => {
-                let issuer = self.issuer_for(step);
+                let endpoint = self.endpoint(step, "authorization_endpoint", "/authorize");
                 let verifier =
                     lab_proto::pkce::generate_verifier().map_err(|_| "random source failed".to_owned())?.into_secret();
                 let state = lab_proto::random_token(16).map_err(|_| "random source failed".to_owned())?;
@@ -645,7 +818,7 @@ impl Run {
                 let defaults = [
                     ("response_type", "code".to_owned()),
                     ("client_id", self.var_or_empty("client_id")),
-                    ("redirect_uri", REDIRECT_URI.to_owned()),
+                    ("redirect_uri", self.var_or_empty("redirect_uri")),
                     ("scope", "mcp:read".to_owned()),
                     ("state", state),
                     ("code_challenge", lab_proto::pkce::s256_challenge(&verifier)),
@@ -656,7 +829,13 @@ impl Run {
                 let query: String =
                     url::form_urlencoded::Serializer::new(String::new()).extend_pairs(params.iter()).finish();
                 let headers = self.headers(step)?;
-                let seen = self.send("GET", &format!("{issuer}/authorize?{query}"), headers, Payload::None).await?;
+                // RFC 6749 §3.1: an endpoint may carry its own query, which is kept.
+                let separator = if endpoint.contains('?') { '&' } else { '?' };
+                let url = format!("{endpoint}{separator}{query}");
+                let mut seen = self.send("GET", &url, headers, Payload::None).await?;
+                if let Some(login) = self.target.login.clone() {
+                    seen = self.sign_in(&url, seen, &login).await?;
+                }
                 if let Some((_, code)) =
                     seen.redirect_params().and_then(|params| params.into_iter().find(|(key, _)| key == "code"))
                 {
@@ -665,7 +844,6 @@ impl Run {
                 Ok(seen)
             }
             Action::Token | Action::Refresh | Action::ClientCredentials | Action::Revoke | Action::Introspect => {
-                let issuer = self.issuer_for(step);
                 let resource = self.resource();
                 let (path, defaults, default_basic): (&str, Vec<(&str, String)>, DefaultBasic) = match step.action {
                     Action::Token => (
@@ -675,7 +853,7 @@ impl Run {
                             ("code", self.var_or_empty("code")),
                             ("code_verifier", self.var_or_empty("verifier")),
                             ("client_id", self.var_or_empty("client_id")),
-                            ("redirect_uri", REDIRECT_URI.to_owned()),
+                            ("redirect_uri", self.var_or_empty("redirect_uri")),
                             ("resource", resource),
                         ],
                         None,
@@ -730,7 +908,12 @@ impl Run {
                         format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))),
                     ));
                 }
-                let seen = self.send("POST", &format!("{issuer}{path}"), headers, Payload::Form(params)).await?;
+                let endpoint = match path {
+                    "/token" => self.endpoint(step, "token_endpoint", path),
+                    "/revoke" => self.endpoint(step, "revocation_endpoint", path),
+                    _ => self.endpoint(step, "introspection_endpoint", path),
+                };
+                let seen = self.send("POST", &endpoint, headers, Payload::Form(params)).await?;
                 if matches!(step.action, Action::Token | Action::Refresh | Action::ClientCredentials)
                     && seen.status == Some(200)
                     && let Some(json) = &seen.json
@@ -1081,6 +1264,80 @@ impl Run {
         }
     }
 
+    /// A headless sign-in at a third-party AS. From the answer to the authorization request at
+    /// `url`, it follows the AS's redirects and submits its login and consent forms as `login`,
+    /// carrying the cookies the AS sets, until the AS redirects to the redirect URI. That answer,
+    /// or the first one that neither redirects nor offers a form to sign in (an error page), is
+    /// what the step observed.
+    async fn sign_in(&mut self, url: &str, mut seen: Observation, login: &crate::Login) -> Result<Observation, String> {
+        use crate::third_party::{MAX_SIGN_IN_HOPS, sign_in_form};
+        // Only for redaction: a login page may echo what was typed.
+        self.vars.set("login_password", login.password());
+        let redirect_uri = url::Url::parse(&self.var_or_empty("redirect_uri")).map_err(|error| error.to_string())?;
+        let mut current = url::Url::parse(url).map_err(|error| error.to_string())?;
+        let as_origin = current.origin();
+        let mut submitted = false;
+        for _ in 0..MAX_SIGN_IN_HOPS {
+            self.keep_cookies(&current, &seen);
+            let (next, method, payload) = match seen.status {
+                Some(300..=399) => {
+                    let Some(location) = seen.header("location") else { return Ok(seen) };
+                    let next = current
+                        .join(location)
+                        .map_err(|error| format!("the AS redirected to {location:?}: {error}"))?;
+                    let arrived = next.scheme() == redirect_uri.scheme()
+                        && next.host_str() == redirect_uri.host_str()
+                        && next.port_or_known_default() == redirect_uri.port_or_known_default()
+                        && next.path() == redirect_uri.path();
+                    // A redirect out of the AS is its authorization response, to whichever
+                    // redirect URI the request named; the sign-in never follows it.
+                    if arrived || next.origin() != as_origin {
+                        self.signed_in = submitted;
+                        return Ok(seen);
+                    }
+                    (next, "GET", Payload::None)
+                }
+                Some(200) => {
+                    let html = String::from_utf8_lossy(&seen.body);
+                    let Some(form) = sign_in_form(&html, &current, login)? else { return Ok(seen) };
+                    submitted = true;
+                    let mut action = url::Url::parse(&form.action).map_err(|error| error.to_string())?;
+                    if form.method == "GET" {
+                        action.query_pairs_mut().extend_pairs(form.fields.iter());
+                        (action, "GET", Payload::None)
+                    } else {
+                        (action, "POST", Payload::Form(form.fields))
+                    }
+                }
+                _ => return Ok(seen),
+            };
+            self.transcript.push(format!("(headless sign-in as `{}`)", login.user));
+            let origin = next.origin().ascii_serialization();
+            let cookie: Vec<String> = self
+                .cookies
+                .iter()
+                .filter(|(site, _, _)| *site == origin)
+                .map(|(_, name, value)| format!("{name}={value}"))
+                .collect();
+            let headers = if cookie.is_empty() { Vec::new() } else { vec![("cookie".to_owned(), cookie.join("; "))] };
+            seen = self.send(method, next.as_str(), headers, payload).await?;
+            current = next;
+        }
+        Err(format!("the sign-in did not reach the redirect URI within {MAX_SIGN_IN_HOPS} pages"))
+    }
+
+    /// Keeps the cookies of an answer from `url`'s origin (a session or CSRF cookie of a login
+    /// page); the last value of a name wins, as in a browser.
+    fn keep_cookies(&mut self, url: &url::Url, seen: &Observation) {
+        let origin = url.origin().ascii_serialization();
+        for (_, value) in seen.headers.iter().filter(|(name, _)| name == "set-cookie") {
+            let Some((name, value)) = value.split(';').next().and_then(|pair| pair.split_once('=')) else { continue };
+            let (name, value) = (name.trim().to_owned(), value.trim().to_owned());
+            self.cookies.retain(|(site, known, _)| !(*site == origin && *known == name));
+            self.cookies.push((origin.clone(), name, value));
+        }
+    }
+
     async fn send_once(
         &mut self,
         method: &str,
@@ -1239,6 +1496,38 @@ mod tests {
         );
         assert!(reason("transport", "summary = \"s\"\nverdict = \"defended\"\n[[step]]\ndo = \"mcp\"\nheaders = { mcp-session-id = \"x\" }\n").contains("sessions"));
         assert!(reason("rs-validation", "summary = \"s\"\nverdict = \"defended\"\n[[step]]\ndo = \"mcp\"\nexpect = { error = \"insufficient_scope\" }\n").contains("scopes"));
+    }
+
+    #[test]
+    fn an_as_alone_skips_what_needs_its_mcp_server_an_endpoint_it_lacks_or_the_lab_clients() {
+        let metadata = lab_proto::metadata::AuthorizationServerMetadata {
+            issuer: "https://as.example".into(),
+            revocation_endpoint: Some("https://as.example/oauth/revoke".into()),
+            ..Default::default()
+        };
+        let alone =
+            Target { as_issuer: Some("https://as.example".into()), as_metadata: Some(metadata), ..Target::default() };
+        let said = |target: &Target, area: &str, text: &str| not_applicable(area, &scenario(text), target);
+        let plain = "summary = \"s\"\nverdict = \"defended\"\n[[step]]\ndo = \"register\"\n";
+        let revoke = "summary = \"s\"\nverdict = \"defended\"\n[[step]]\ndo = \"revoke\"\n";
+        let mcp = "summary = \"s\"\nverdict = \"defended\"\n[[step]]\ndo = \"mcp\"\n";
+        assert_eq!(said(&alone, "token", revoke), None);
+        assert!(said(&alone, "token", mcp).unwrap_or_default().contains("--rs-url"));
+        assert!(said(&alone, "rs-validation", revoke).unwrap_or_default().contains("--rs-url"));
+        // No registration endpoint: registering is not applicable, unless a pre-registered client
+        // stands in for a plain set-up registration.
+        assert!(said(&alone, "token", plain).unwrap_or_default().contains("registration_endpoint"));
+        let with_client = Target { client_id: Some("mine".into()), ..alone.clone() };
+        assert_eq!(said(&with_client, "token", plain), None);
+        let named = "summary = \"s\"\nverdict = \"defended\"\n[[step]]\nname = \"registered x\"\ndo = \"register\"\n";
+        assert!(said(&with_client, "token", named).unwrap_or_default().contains("registration_endpoint"));
+        // The AS does not know the lab's confidential clients once the user brings their own.
+        let credentials = "summary = \"s\"\nverdict = \"defended\"\n[[step]]\ndo = \"client-credentials\"\n";
+        assert_eq!(said(&alone, "token", credentials), None);
+        assert!(said(&with_client, "token", credentials).unwrap_or_default().contains("confidential"));
+        let login = Target { login: Some(crate::Login::new("alice", "pw")), ..alone };
+        let carol = "summary = \"s\"\nverdict = \"defended\"\n[[step]]\ndo = \"authorize\"\nwith = { login_hint = \"carol\" }\n";
+        assert!(said(&login, "authorize", carol).unwrap_or_default().contains("as `carol`"));
     }
 
     #[test]

@@ -15,6 +15,7 @@ mod expect;
 mod load;
 pub mod report;
 pub mod schema;
+mod third_party;
 mod vars;
 
 pub use catalogue::Entry;
@@ -22,6 +23,7 @@ pub use exec::{ExchangeRecord, Observed, REDIRECT_URI, Report, StepReport, Targe
 pub use expect::{ClientOutcome, Observation};
 pub use load::{ScenarioError, parse};
 pub use schema::{Scenario, Verdict};
+pub use third_party::{Login, discover};
 
 /// Where failed runs leave their transcripts.
 pub fn transcript_dir() -> std::path::PathBuf {

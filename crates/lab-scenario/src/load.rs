@@ -174,12 +174,15 @@ fn check_step(step: &Step) -> Result<(), (&'static str, String)> {
         return Err(("repeat", "repeat must be between 1 and 200".to_owned()));
     }
     for (name, spec) in &step.capture {
-        let valid =
-            ["json:/", "redirect:", "header:", "cookie:", "html:"].iter().any(|prefix| spec.starts_with(prefix));
+        let valid = ["json:/", "redirect:", "header:", "cookie:", "html:", "var:"]
+            .iter()
+            .any(|prefix| spec.starts_with(prefix));
         if !valid {
             return Err((
                 "capture",
-                format!("capture `{name} = \"{spec}\"` must start with json:/, redirect:, header:, cookie: or html:"),
+                format!(
+                    "capture `{name} = \"{spec}\"` must start with json:/, redirect:, header:, cookie:, html: or var:"
+                ),
             ));
         }
     }

@@ -249,7 +249,7 @@ pub struct Step {
     pub client_secret: Option<String>,
     /// Run the step this many times (at most 200); expectations apply to the last run.
     pub repeat: Option<u32>,
-    /// Variables to capture: `name = "json:/pointer"`, `"redirect:param"`, `"header:name"`, `"cookie:name"` (`name=value` of a `Set-Cookie`) or `"html:field"` (a form field's value).
+    /// Variables to capture: `name = "json:/pointer"`, `"redirect:param"`, `"header:name"`, `"cookie:name"` (`name=value` of a `Set-Cookie`), `"html:field"` (a form field's value) or `"var:name"` (a value the step chose, such as its `challenge`).
     #[serde(default)]
     pub capture: BTreeMap<String, String>,
     /// What a defended (or, for setup steps, a working) target answers.

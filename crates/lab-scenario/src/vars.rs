@@ -21,7 +21,8 @@ impl Vars {
 
     /// The values that are credentials, for the transcript's redaction.
     pub(crate) fn secrets(&self) -> Vec<String> {
-        const SECRET: [&str; 8] = [
+        const SECRET: [&str; 9] = [
+            "login_password",
             "access_token",
             "refresh_token",
             "code",

@@ -59,6 +59,61 @@ fn check_client_judges_the_conforming_client_right_against_every_persona() {
 }
 
 #[test]
+fn run_against_an_as_alone_signs_in_headlessly_with_a_pre_registered_client() {
+    // The lab's AS with its login and consent page (no auto-approval), on loopback port 0.
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let lab = runtime.block_on(lab_harness::start(lab_harness::LabConfig::ephemeral())).unwrap();
+    let dir = std::env::temp_dir().join(format!("mcp-authlab-as-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, lab.ca_pem()).unwrap();
+    let (user, password) = ("alice", "alice-pass");
+    let run = |extra: &[&str]| {
+        mcp_authlab()
+            .args(["run", "state-echo-exact", "code-wrong-client", "customer-admin-scope"])
+            .args(["client-auth-basic-failure", "no-token", "refresh-wrong-client"])
+            .args(["--as-url", lab.issuer(), "--resource", lab.resource(), "--ca"])
+            .arg(&ca)
+            .args(extra)
+            .env("MCP_AUTHLAB_PASSWORD", password)
+            .output()
+            .unwrap()
+    };
+    let output = run(&["--login", user, "--client-id", "lab-public-client"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    // Each authorization went through the page: the sign-in really happened.
+    assert!(stdout.contains("PASS attacks/authorize/state-echo-exact"), "{stdout}");
+    assert!(
+        stdout.contains("N/A  attacks/authorize/customer-admin-scope (not applicable: it signs in as `carol`"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("N/A  attacks/token/client-auth-basic-failure (not applicable: it uses the lab's pre-registered client `lab-confidential-client`"), "{stdout}");
+    assert!(stdout.contains("N/A  attacks/rs-validation/no-token (not applicable: the `rs-validation` scenarios test an MCP server: add --rs-url)"), "{stdout}");
+    assert_eq!(stdout.lines().last(), Some("3 passed, 0 failed, 3 skipped"), "{stdout}");
+    // Without the sign-in the page is the answer, and the flows cannot conclude: a failure, not a pass.
+    let output = mcp_authlab()
+        .args(["run", "state-echo-exact", "--as-url", lab.issuer(), "--resource", lab.resource(), "--ca"])
+        .arg(&ca)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success());
+    assert_eq!(stdout.lines().last(), Some("0 passed, 1 failed"), "{stdout}");
+    // The password comes from the environment, never from a flag.
+    let output = mcp_authlab()
+        .args(["run", "--as-url", lab.issuer(), "--ca"])
+        .arg(&ca)
+        .args(["--login", user])
+        .env_remove("MCP_AUTHLAB_PASSWORD")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&output.stderr).contains("MCP_AUTHLAB_PASSWORD, which is not set"));
+    runtime.block_on(lab.shutdown());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn run_against_a_running_system_passes_what_applies_and_skips_the_rest() {
     // A running system on loopback port 0: the lab's AS approving alice, and its MCP server.
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
@@ -84,9 +139,9 @@ fn run_against_a_running_system_passes_what_applies_and_skips_the_rest() {
     // An issuer must be an https URL, and the AS battery needs the MCP server that trusts it.
     let output = mcp_authlab().args(["run", "--rs-url", lab.resource(), "--as-url", "http://x"]).output().unwrap();
     assert!(String::from_utf8_lossy(&output.stderr).contains("--as-url expects an issuer"));
-    let output = mcp_authlab().args(["run", "--as-url", lab.issuer()]).output().unwrap();
+    let output = mcp_authlab().args(["run", "--rs-url", lab.resource(), "--resource", "https://x"]).output().unwrap();
     assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("--rs-url"));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("cannot be used with"));
     runtime.block_on(lab.shutdown());
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -1,0 +1,262 @@
+//! What the runner needs to test an authorization server it did not start: its endpoints, read
+//! from its metadata (RFC 8414), and a headless sign-in at its own login and consent pages.
+//!
+//! The sign-in is deliberately generic: it follows redirects inside the AS, fills the one form of
+//! each page (the user name, the password, hidden fields such as a CSRF token) and presses the
+//! affirmative button, until the AS redirects to the runner's redirect URI. It is what a user does
+//! in a browser, without JavaScript, so it works with the lab's own page and with the plain HTML
+//! login pages most authorization servers serve.
+
+use std::time::Duration;
+
+use lab_proto::metadata::{AuthorizationServerMetadata, authorization_server_metadata_urls};
+
+/// The largest metadata document or login page the runner reads.
+pub(crate) const MAX_PAGE_BYTES: usize = 1 << 20;
+
+/// How many pages and redirects a sign-in may take before the runner gives up.
+pub(crate) const MAX_SIGN_IN_HOPS: usize = 12;
+
+/// The account a headless sign-in uses at a third-party AS.
+#[derive(Clone)]
+pub struct Login {
+    /// The user name typed into the login form.
+    pub user: String,
+    password: String,
+}
+
+impl Login {
+    /// A login as `user` with `password` (read from the environment, never from a flag, so it
+    /// stays out of shell histories and process lists).
+    pub fn new(user: impl Into<String>, password: impl Into<String>) -> Self {
+        Self { user: user.into(), password: password.into() }
+    }
+
+    pub(crate) fn password(&self) -> &str {
+        &self.password
+    }
+}
+
+impl std::fmt::Debug for Login {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("Login").field("user", &self.user).field("password", &"[redacted]").finish()
+    }
+}
+
+/// Fetches the RFC 8414 metadata of `issuer` from the well-known URLs MCP-1125 §AS Metadata
+/// Discovery names, in order, and checks that it names the same issuer (RFC 8414 §3.3).
+/// `ca_pems` are trusted besides the platform's roots.
+pub async fn discover(issuer: &str, ca_pems: &[Vec<u8>]) -> Result<AuthorizationServerMetadata, String> {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .timeout(Duration::from_secs(15))
+        // The platform's roots and `--ca`: a third-party AS may have a public certificate.
+        .tls_certs_merge(ca_pems.iter().filter_map(|pem| reqwest::Certificate::from_pem(pem).ok()))
+        .build()
+        .map_err(|error| error.to_string())?;
+    let mut tried = Vec::new();
+    for url in authorization_server_metadata_urls(issuer) {
+        let outcome = match http.get(&url).send().await {
+            Ok(response) if response.status().is_success() => read_bounded(response).await.and_then(|body| {
+                serde_json::from_slice::<AuthorizationServerMetadata>(&body).map_err(|error| error.to_string())
+            }),
+            Ok(response) => Err(format!("HTTP {}", response.status().as_u16())),
+            Err(error) => Err(error.without_url().to_string()),
+        };
+        match outcome {
+            Ok(metadata) if metadata.issuer == issuer => return Ok(metadata),
+            Ok(metadata) => {
+                return Err(format!(
+                    "{url} names the issuer {:?}, not {issuer:?} (RFC 8414 §3.3 requires them to be identical)",
+                    metadata.issuer
+                ));
+            }
+            Err(error) => tried.push(format!("{url}: {error}")),
+        }
+    }
+    Err(format!("no authorization server metadata for {issuer} ({})", tried.join("; ")))
+}
+
+async fn read_bounded(mut response: reqwest::Response) -> Result<Vec<u8>, String> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|error| error.without_url().to_string())? {
+        if body.len() + chunk.len() > MAX_PAGE_BYTES {
+            return Err(format!("the document is larger than {MAX_PAGE_BYTES} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// A form to submit: where, how, and the fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Form {
+    pub(crate) action: String,
+    pub(crate) method: String,
+    pub(crate) fields: Vec<(String, String)>,
+}
+
+/// Words of a button that approves, signs in or goes on; a button with one of the refusing words
+/// is never pressed.
+const AFFIRMATIVE: [&str; 13] = [
+    "approve",
+    "allow",
+    "accept",
+    "authorize",
+    "authorise",
+    "consent",
+    "continue",
+    "sign in",
+    "log in",
+    "login",
+    "signin",
+    "grant",
+    "yes",
+];
+const REFUSING: [&str; 5] = ["deny", "cancel", "reject", "decline", "no"];
+
+/// The form of a login or consent page, filled in as `login`, with the affirmative button
+/// pressed; `None` when the page has no form that signs in or approves.
+pub(crate) fn sign_in_form(html: &str, page_url: &url::Url, login: &Login) -> Result<Option<Form>, String> {
+    let dom = tl::parse(html, tl::ParserOptions::default()).map_err(|error| format!("unreadable page: {error}"))?;
+    let parser = dom.parser();
+    let Some(forms) = dom.query_selector("form") else { return Ok(None) };
+    for handle in forms {
+        let Some(form) = handle.get(parser).and_then(tl::Node::as_tag) else { continue };
+        let attribute = |tag: &tl::HTMLTag<'_>, name: &str| {
+            tag.attributes().get(name).flatten().map(|value| decode_entities(&value.as_utf8_str()))
+        };
+        let mut fields = Vec::new();
+        let mut has_password = false;
+        let mut user_filled = false;
+        let mut button: Option<(Option<String>, Option<String>)> = None;
+        let mut fallback_allowed = true;
+        // Every descendant, in document order: the controls are the `input`s and `button`s.
+        for node in form.children().all(parser) {
+            let Some(tag) = node.as_tag() else { continue };
+            let element = tag.name().as_utf8_str().to_ascii_lowercase();
+            if element != "input" && element != "button" {
+                continue;
+            }
+            let kind = attribute(tag, "type").unwrap_or_default().to_ascii_lowercase();
+            let name = attribute(tag, "name");
+            let value = attribute(tag, "value");
+            let is_button = element == "button";
+            if is_button || kind == "submit" || kind == "image" {
+                if is_button && (kind == "button" || kind == "reset") {
+                    continue;
+                }
+                let label = format!("{} {}", value.clone().unwrap_or_default(), tag.inner_text(parser)).to_lowercase();
+                let words: Vec<&str> = label.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
+                let joined = words.join(" ");
+                if REFUSING.iter().any(|word| words.contains(word)) {
+                    fallback_allowed = false;
+                    continue;
+                }
+                if button.is_none() && AFFIRMATIVE.iter().any(|word| joined.contains(word)) {
+                    button = Some((name, value));
+                }
+                continue;
+            }
+            let Some(name) = name else { continue };
+            match kind.as_str() {
+                "password" => {
+                    has_password = true;
+                    fields.push((name, login.password().to_owned()));
+                }
+                "hidden" => fields.push((name, value.unwrap_or_default())),
+                "checkbox" | "radio" => {
+                    if tag.attributes().contains("checked") {
+                        fields.push((name, value.unwrap_or_else(|| "on".to_owned())));
+                    }
+                }
+                "" | "text" | "email" => {
+                    if !user_filled {
+                        user_filled = true;
+                        fields.push((name, login.user.clone()));
+                    } else {
+                        fields.push((name, value.unwrap_or_default()));
+                    }
+                }
+                _ => fields.push((name, value.unwrap_or_default())),
+            }
+        }
+        // A form is pressed through its affirmative button; a login form with a password but no
+        // recognisable button is sent as pressing Enter would, unless it offers only refusals.
+        let send = match &button {
+            Some((name, value)) => {
+                if let Some(name) = name {
+                    fields.push((name.clone(), value.clone().unwrap_or_default()));
+                }
+                true
+            }
+            None => has_password && fallback_allowed,
+        };
+        if !send {
+            continue;
+        }
+        let action = attribute(form, "action").unwrap_or_default();
+        let action = page_url.join(&action).map_err(|error| format!("the form's action {action:?}: {error}"))?;
+        let method = attribute(form, "method").unwrap_or_else(|| "get".to_owned()).to_ascii_uppercase();
+        return Ok(Some(Form { action: action.to_string(), method, fields }));
+    }
+    Ok(None)
+}
+
+/// The character references attribute values carry in practice.
+fn decode_entities(text: &str) -> String {
+    if !text.contains('&') {
+        return text.to_owned();
+    }
+    [("&quot;", "\""), ("&#39;", "'"), ("&#x27;", "'"), ("&lt;", "<"), ("&gt;", ">"), ("&#x2F;", "/"), ("&#47;", "/")]
+        .iter()
+        .fold(text.to_owned(), |text, (entity, character)| text.replace(entity, character))
+        .replace("&amp;", "&")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page() -> url::Url {
+        url::Url::parse("https://as.example/login?x=1").unwrap()
+    }
+
+    #[test]
+    fn a_login_and_consent_form_is_filled_and_approved() {
+        let html = r#"<html><body><form method="post" action="/consent">
+            <input type="hidden" name="csrf" value="a&amp;b">
+            <label>User <input type="text" name="username" value=""></label>
+            <input type="password" name="password">
+            <button type="submit" name="action" value="deny" formnovalidate>Deny</button>
+            <button class="primary" type="submit" name="action" value="approve">Approve</button>
+            </form></body></html>"#;
+        let form = sign_in_form(html, &page(), &Login::new("alice", "pw")).unwrap().unwrap();
+        assert_eq!(form.action, "https://as.example/consent");
+        assert_eq!(form.method, "POST");
+        let fields: Vec<(&str, &str)> = form.fields.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        assert_eq!(fields, [("csrf", "a&b"), ("username", "alice"), ("password", "pw"), ("action", "approve")]);
+    }
+
+    #[test]
+    fn a_login_form_without_a_named_button_is_sent_as_enter_would() {
+        let html = r#"<form action="https://as.example/u/login" method="POST"><input name="email" type="email">
+            <input name="pass" type="password"><input type="submit" value="Sign in"></form>"#;
+        let form = sign_in_form(html, &page(), &Login::new("bob", "s")).unwrap().unwrap();
+        assert_eq!(form.fields, [("email".to_owned(), "bob".to_owned()), ("pass".to_owned(), "s".to_owned())]);
+    }
+
+    #[test]
+    fn a_page_offering_only_refusal_or_no_form_is_not_submitted() {
+        let deny_only =
+            r#"<form method="post"><input type="password" name="p"><button value="deny">Deny</button></form>"#;
+        assert_eq!(sign_in_form(deny_only, &page(), &Login::new("a", "b")).unwrap(), None);
+        assert_eq!(sign_in_form("<p>error: invalid_request</p>", &page(), &Login::new("a", "b")).unwrap(), None);
+    }
+
+    #[test]
+    fn the_password_never_shows_in_debug_output() {
+        assert!(!format!("{:?}", Login::new("alice", "hunter2")).contains("hunter2"));
+    }
+}
