@@ -1463,10 +1463,68 @@ fn parse_body(headers: &[(String, String)], body: &[u8]) -> Option<Value> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
     use super::*;
 
     fn scenario(text: &str) -> Scenario {
         crate::parse(std::path::Path::new("x.toml"), text).unwrap()
+    }
+
+    /// A target that answers each request with the next of `answers` (status, `Retry-After`),
+    /// then 200, and counts what it was sent.
+    async fn scripted_target(answers: Vec<(u16, Option<u64>)>) -> (String, Arc<AtomicUsize>) {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/limited", listener.local_addr().unwrap());
+        let seen = Arc::new(AtomicUsize::new(0));
+        let count = seen.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut stream, _)) = listener.accept().await else { return };
+                let mut request = vec![0_u8; 4096];
+                let _ = stream.read(&mut request).await;
+                let index = count.fetch_add(1, Ordering::SeqCst);
+                let (status, retry_after) = answers.get(index).copied().unwrap_or((200, None));
+                let retry = retry_after.map(|seconds| format!("retry-after: {seconds}\r\n")).unwrap_or_default();
+                let answer = format!("HTTP/1.1 {status} X\r\n{retry}content-length: 0\r\nconnection: close\r\n\r\n");
+                let _ = stream.write_all(answer.as_bytes()).await;
+            }
+        });
+        (url, seen)
+    }
+
+    #[tokio::test]
+    async fn a_running_system_s_rate_limit_is_waited_out_and_a_disturbed_scenario_runs_once_more() {
+        // `as_issuer` makes the target a running system, whose rate limits outlive a scenario.
+        let system = Target { as_issuer: Some("https://127.0.0.1:1".into()), ..Target::default() };
+        let two_steps = |url: &str| {
+            scenario(&format!(
+                "summary = \"s\"\nverdict = \"defended\"\n[[step]]\ndo = \"http\"\nurl = \"{url}\"\nexpect = {{ status = 200 }}\n[[step]]\ndo = \"http\"\nurl = \"{url}\"\nattack = true\nexpect = {{ status = 200 }}\n"
+            ))
+        };
+        // A 429 with a short Retry-After is waited out, and the request sent once more.
+        let (url, seen) = scripted_target(vec![(429, Some(1))]).await;
+        let report = run_against("paced", &two_steps(&url), &system).await.unwrap();
+        assert!(report.passed(), "{}", report.explanation());
+        assert_eq!(seen.load(Ordering::SeqCst), 3);
+        assert!(report.transcript.iter().any(|line| line.contains("rate-limited by the target: waiting 1 s")));
+        // A flow the wait disturbed (here a 500 after it) runs once more from the start.
+        let (url, seen) = scripted_target(vec![(429, Some(1)), (500, None)]).await;
+        let report = run_against("rerun", &two_steps(&url), &system).await.unwrap();
+        assert!(report.passed(), "{}", report.explanation());
+        assert_eq!(seen.load(Ordering::SeqCst), 4, "429, 500 after the wait, then the re-run's two requests");
+        // A wait longer than the bound is not waited: the 429 is the answer, and the run fails.
+        let (url, seen) = scripted_target(vec![(429, Some(MAX_PACING_SECONDS + 1))]).await;
+        let report = run_against("too-long", &two_steps(&url), &system).await.unwrap();
+        assert!(!report.passed());
+        assert_eq!(seen.load(Ordering::SeqCst), 1);
+        // The lab itself is never paced: its rate-limit scenarios must see the 429.
+        let (url, seen) = scripted_target(vec![(429, Some(1))]).await;
+        let report = run_against("lab", &two_steps(&url), &Target::default()).await.unwrap();
+        assert!(!report.passed());
+        assert_eq!(seen.load(Ordering::SeqCst), 1);
     }
 
     #[test]
