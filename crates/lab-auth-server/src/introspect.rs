@@ -10,7 +10,7 @@ use lab_proto::jose::{JoseHeader, decode_json, split_compact};
 use lab_proto::token::{Audience, IntrospectionResponse, TokenTypeHint};
 
 use crate::http::{Form, OAuthError, body_or_error, json_no_store, presented_client, secret_digest};
-use crate::state::AuthServer;
+use crate::state::{AuthServer, RevokedAccessToken};
 use crate::token::authenticate;
 
 /// `POST /introspect` (AS-38).
@@ -141,7 +141,9 @@ fn handle_revoke(
         if refresh.client_id != client.client_id {
             return Err(not_yours());
         }
-        store.revoke_grant(&refresh.grant_id);
+        let revoked = store.revoke_grant(&refresh.grant_id);
+        drop(store);
+        server.announce_revoked(&revoked);
         tracing::info!(client_id = %client.client_id, "refresh token revoked with its grant");
         return Ok(ok_empty());
     }
@@ -155,7 +157,13 @@ fn handle_revoke(
             if record.client_id != client.client_id {
                 return Err(not_yours());
             }
+            let newly = !record.revoked;
             record.revoked = true;
+            let revoked = RevokedAccessToken { jti: jti.unwrap_or_default(), exp: record.exp };
+            drop(store);
+            if newly {
+                server.announce_revoked(&[revoked]);
+            }
             tracing::info!(client_id = %client.client_id, "access token revoked");
         }
     }

@@ -175,17 +175,24 @@ impl Store {
         self.grants.retain(|id, _| keep.contains(id));
     }
 
-    /// Revokes a grant and everything minted from it (AS-27, AS-33, AS-39).
-    pub(crate) fn revoke_grant(&mut self, grant_id: &str) {
+    /// Revokes a grant and everything minted from it (AS-27, AS-33, AS-39), and returns the access
+    /// tokens this newly revoked, for the revocation listeners.
+    #[must_use = "the revocation listeners must hear of the revoked access tokens"]
+    pub(crate) fn revoke_grant(&mut self, grant_id: &str) -> Vec<RevokedAccessToken> {
         if let Some(grant) = self.grants.get_mut(grant_id) {
             grant.revoked = true;
         }
         for refresh in self.refresh_tokens.values_mut().filter(|refresh| refresh.grant_id == grant_id) {
             refresh.revoked = true;
         }
-        for access in self.access_tokens.values_mut().filter(|access| access.grant_id == grant_id) {
-            access.revoked = true;
+        let mut revoked = Vec::new();
+        for (jti, access) in self.access_tokens.iter_mut().filter(|(_, access)| access.grant_id == grant_id) {
+            if !access.revoked {
+                access.revoked = true;
+                revoked.push(RevokedAccessToken { jti: jti.clone(), exp: access.exp });
+            }
         }
+        revoked
     }
 }
 
@@ -203,7 +210,19 @@ pub(crate) struct Inner {
     /// Signs the session and consent cookies.
     pub(crate) cookie_key: aws_lc_rs::hmac::Key,
     pub(crate) fetcher: Arc<dyn DocumentFetcher>,
+    /// Who hears of revoked access tokens (the lab's resource servers).
+    pub(crate) revocation_listeners: std::sync::RwLock<Vec<RevocationListener>>,
 }
+
+/// An access token the AS revoked: its `jti`, and its `exp`, after which nobody needs to remember it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevokedAccessToken {
+    pub jti: String,
+    pub exp: u64,
+}
+
+/// A callback told of every access token the AS revokes.
+pub type RevocationListener = Arc<dyn Fn(&[RevokedAccessToken]) + Send + Sync>;
 
 /// The AS could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -290,7 +309,16 @@ impl AuthServer {
             token_failures: RateLimiter::default(),
             registrations: RateLimiter::default(),
         };
-        Ok(Self { inner: Arc::new(Inner { config, path_prefix, store: Mutex::new(store), cookie_key, fetcher }) })
+        Ok(Self {
+            inner: Arc::new(Inner {
+                config,
+                path_prefix,
+                store: Mutex::new(store),
+                cookie_key,
+                fetcher,
+                revocation_listeners: std::sync::RwLock::new(Vec::new()),
+            }),
+        })
     }
 
     /// The issuer identifier.
@@ -352,6 +380,29 @@ impl AuthServer {
         let mut store = self.store();
         store.keys.tick(now);
         store.keys.jwks()
+    }
+
+    /// Tells `listener` of every access token this AS revokes from now on: by RFC 7009 revocation,
+    /// or with its grant (a replayed code, a reused refresh token, a revoked refresh token).
+    ///
+    /// A JWT carries no revocation status, so a resource server that verifies JWTs locally learns
+    /// of a revocation only by being told. Deployments use a back channel for that; the lab's AS and
+    /// resource servers share a process, so the back channel is this callback (`lab-harness` wires
+    /// it to every RS the lab starts).
+    pub fn on_access_token_revoked(&self, listener: impl Fn(&[RevokedAccessToken]) + Send + Sync + 'static) {
+        self.inner.revocation_listeners.write().unwrap_or_else(PoisonError::into_inner).push(Arc::new(listener));
+    }
+
+    /// Tells the listeners of `revoked`. Called with the store unlocked: a listener takes its own
+    /// locks.
+    pub(crate) fn announce_revoked(&self, revoked: &[RevokedAccessToken]) {
+        if revoked.is_empty() {
+            return;
+        }
+        let listeners = self.inner.revocation_listeners.read().unwrap_or_else(PoisonError::into_inner).clone();
+        for listener in listeners {
+            listener(revoked);
+        }
     }
 
     pub(crate) fn store(&self) -> MutexGuard<'_, Store> {

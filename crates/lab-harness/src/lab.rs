@@ -176,6 +176,19 @@ pub async fn start(config: LabConfig) -> Result<RunningLab, HarnessError> {
         Arc::new(HttpKeySource::new(client, format!("{rs_issuer}/jwks"))),
     ));
     let upstream_log = UpstreamLog::default();
+    // The revocation back channel: a JWT carries no revocation status, so both issuers tell every
+    // verifier the lab runs which access tokens they revoked (RFC 7009 revocation, and grants
+    // revoked for a replayed code or a reused refresh token).
+    for server in [&auth_server, &tenant_server] {
+        let (rs, twin_rs, upstream) = (rs.clone(), twin_rs.clone(), upstream_verifier.clone());
+        server.on_access_token_revoked(move |revoked| {
+            for token in revoked {
+                rs.revoke_access_token(&token.jti, token.exp);
+                twin_rs.revoke_access_token(&token.jti, token.exp);
+                upstream.revoke(&token.jti, token.exp);
+            }
+        });
+    }
 
     let router = Router::new()
         .merge(lab_auth_server::router(auth_server.clone()))

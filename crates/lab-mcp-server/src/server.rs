@@ -219,6 +219,15 @@ impl McpServer {
         }
     }
 
+    /// The AS revoked the access token `jti` (valid until `exp`): it is refused from now on,
+    /// cached or not. The lab wires its AS's revocation back channel here.
+    pub fn revoke_access_token(&self, jti: &str, exp: u64) {
+        match &self.inner.verifier {
+            Verifier::Jwt(verifier) => verifier.revoke(jti, exp),
+            Verifier::Introspection(verifier) => verifier.revoke(jti, exp),
+        }
+    }
+
     /// The JWT verifier (JWT mode), for benchmarks of the exact request path.
     pub fn jwt_verifier(&self) -> Option<&JwtVerifier> {
         match &self.inner.verifier {

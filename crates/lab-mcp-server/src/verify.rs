@@ -187,6 +187,44 @@ pub struct JwtVerifier {
     cache_on: std::sync::atomic::AtomicBool,
     /// Header segments that passed every header check, with their key; emptied with the keys.
     headers: RwLock<HashMap<Box<str>, Arc<VerifyingKey>>>,
+    /// The `jti`s of revoked tokens, each until its `exp`.
+    revoked: Revocations,
+}
+
+/// The most revoked `jti`s a verifier remembers. Entries end at their token's `exp`, so only a
+/// revocation storm of long-lived tokens could fill it; past the bound the oldest-expiring entry
+/// is dropped, which can only re-admit the token that expires soonest.
+pub const MAX_REVOKED_TOKENS: usize = 65_536;
+
+/// Revoked `jti`s, told by the AS (a JWT carries no revocation status of its own). Empty in
+/// nearly every run, so the request path pays one atomic load for it.
+struct Revocations {
+    any: std::sync::atomic::AtomicBool,
+    jtis: RwLock<HashMap<Box<str>, u64>>,
+}
+
+impl Revocations {
+    fn new() -> Self {
+        Self { any: std::sync::atomic::AtomicBool::new(false), jtis: RwLock::new(HashMap::new()) }
+    }
+
+    fn contains(&self, jti: &str) -> bool {
+        self.any.load(std::sync::atomic::Ordering::Acquire)
+            && self.jtis.read().unwrap_or_else(std::sync::PoisonError::into_inner).contains_key(jti)
+    }
+
+    fn insert(&self, jti: &str, exp: u64, now: u64, leeway: u64) {
+        let mut jtis = self.jtis.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        // A token past `exp` + leeway is refused anyway: nobody needs to remember it.
+        jtis.retain(|_, exp| exp.saturating_add(leeway) > now);
+        if jtis.len() >= MAX_REVOKED_TOKENS
+            && let Some(soonest) = jtis.iter().min_by_key(|(_, exp)| **exp).map(|(jti, _)| jti.clone())
+        {
+            jtis.remove(&soonest);
+        }
+        jtis.insert(jti.into(), exp);
+        self.any.store(true, std::sync::atomic::Ordering::Release);
+    }
 }
 
 /// Header segments the header cache holds at most: the AS uses one header per key.
@@ -209,9 +247,19 @@ struct TokenCache {
     swept_at: std::sync::atomic::AtomicU64,
 }
 
+/// What a verification learnt beside the principal, for the cache: the token's identity and
+/// lifetime.
+struct Validity {
+    jti: String,
+    exp: u64,
+    nbf: Option<u64>,
+}
+
 /// What a cached verification still has to check on every hit: time.
 struct CachedToken {
     principal: Principal,
+    /// The token's `jti`, by which a revocation finds the entry.
+    jti: Box<str>,
     exp: u64,
     nbf: Option<u64>,
     /// The first second the entry no longer answers, whatever `exp` says (`u64::MAX`: none).
@@ -256,9 +304,15 @@ impl TokenCache {
         }
     }
 
-    /// Remembers a verification, unless the cache is full of entries that still answer.
-    fn insert(&self, digest: [u8; 32], entry: CachedToken, now: u64, leeway: u64) {
+    /// Remembers a verification, unless the cache is full of entries that still answer or
+    /// `revoked` says its token was revoked meanwhile. That last check runs under the cache's
+    /// lock, and a revocation records the `jti` before it takes the lock to purge, so an entry
+    /// verified just before its revocation cannot be inserted after the purge.
+    fn insert(&self, digest: [u8; 32], entry: CachedToken, now: u64, leeway: u64, revoked: impl Fn(&str) -> bool) {
         let mut entries = self.entries.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if revoked(&entry.jti) {
+            return;
+        }
         if entries.len() >= MAX_CACHED_TOKENS && self.swept_at.swap(now, std::sync::atomic::Ordering::Relaxed) != now {
             entries.retain(|_, entry| entry.answers_at(now, leeway));
         }
@@ -269,6 +323,11 @@ impl TokenCache {
 
     fn clear(&self) {
         self.entries.write().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+    }
+
+    /// Drops the entries of a revoked token.
+    fn forget(&self, jti: &str) {
+        self.entries.write().unwrap_or_else(std::sync::PoisonError::into_inner).retain(|_, entry| &*entry.jti != jti);
     }
 
     fn len(&self) -> usize {
@@ -299,7 +358,15 @@ impl JwtVerifier {
             cache: TokenCache::new(),
             cache_on: std::sync::atomic::AtomicBool::new(true),
             headers: RwLock::new(HashMap::new()),
+            revoked: Revocations::new(),
         }
+    }
+
+    /// Refuses the token `jti` from now on (until its `exp`, after which it is refused anyway),
+    /// and drops its cached verification: what the AS's revocation back channel calls.
+    pub fn revoke(&self, jti: &str, exp: u64) {
+        self.revoked.insert(jti, exp, self.clock.now(), self.leeway);
+        self.cache.forget(jti);
     }
 
     /// Turns the verified-token cache on (the default) or off; benchmarks compare the two, and
@@ -384,9 +451,9 @@ impl JwtVerifier {
         Some(match self.run_with_times(token, checks, Signature::Verify) {
             Err(Failure::UnknownKid) => return None,
             Err(Failure::Rejected(rejection)) => Err(rejection),
-            Ok((principal, (exp, nbf))) => {
-                let entry = CachedToken { principal: principal.clone(), exp, nbf, until: u64::MAX };
-                self.cache.insert(digest, entry, now, self.leeway);
+            Ok((principal, Validity { jti, exp, nbf })) => {
+                let entry = CachedToken { principal: principal.clone(), jti: jti.into(), exp, nbf, until: u64::MAX };
+                self.cache.insert(digest, entry, now, self.leeway, |jti| self.revoked.contains(jti));
                 Ok(principal)
             }
         })
@@ -414,13 +481,14 @@ impl JwtVerifier {
         self.run_with_times(token, checks, signature).map(|(principal, _)| principal)
     }
 
-    /// The verification, returning the token's `exp` and `nbf` beside the principal for the cache.
+    /// The verification, returning the token's `jti`, `exp` and `nbf` beside the principal for
+    /// the cache.
     fn run_with_times(
         &self,
         token: &str,
         checks: Checks,
         signature: Signature,
-    ) -> Result<(Principal, (u64, Option<u64>)), Failure> {
+    ) -> Result<(Principal, Validity), Failure> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(reject("token is too large").into());
         }
@@ -459,7 +527,11 @@ impl JwtVerifier {
         let claims: AccessTokenClaims =
             decode_json(parts.payload).map_err(|_| reject("token lacks required claims or they are malformed"))?;
         self.check_claims(&claims.iss, |resource| claims.aud.contains(resource), claims.exp, claims.nbf, checks)?;
-        let times = (claims.exp, claims.nbf);
+        // RFC 7009 §2: the AS revoked it, and told this RS.
+        if self.revoked.contains(&claims.jti) {
+            return Err(reject("token was revoked").into());
+        }
+        let times = Validity { jti: claims.jti, exp: claims.exp, nbf: claims.nbf };
         Ok((Principal::from_token(claims.sub, claims.client_id, claims.scope.unwrap_or_default()), times))
     }
 
@@ -579,6 +651,8 @@ pub struct IntrospectionVerifier {
     cache_seconds: std::sync::atomic::AtomicU64,
     /// Active answers, each answering until it is `cache_seconds` old.
     answers: TokenCache,
+    /// Revoked `jti`s, so an answer given just before a revocation is not reused after it.
+    revoked: Revocations,
 }
 
 impl std::fmt::Debug for IntrospectionVerifier {
@@ -603,6 +677,7 @@ impl IntrospectionVerifier {
             source,
             cache_seconds: std::sync::atomic::AtomicU64::new(0),
             answers: TokenCache::new(),
+            revoked: Revocations::new(),
         }
     }
 
@@ -629,10 +704,18 @@ impl IntrospectionVerifier {
         if let Some(principal) = self.answers.get(&digest, now, self.leeway) {
             return Ok(principal);
         }
-        let (principal, (exp, nbf)) = self.ask_with_times(token, checks).await?;
-        let entry = CachedToken { principal: principal.clone(), exp, nbf, until: now.saturating_add(ttl) };
-        self.answers.insert(digest, entry, now, self.leeway);
+        let (principal, Validity { jti, exp, nbf }) = self.ask_with_times(token, checks).await?;
+        let entry =
+            CachedToken { principal: principal.clone(), jti: jti.into(), exp, nbf, until: now.saturating_add(ttl) };
+        self.answers.insert(digest, entry, now, self.leeway, |jti| self.revoked.contains(jti));
         Ok(principal)
+    }
+
+    /// Drops a revoked token's reused answer, and keeps an answer that was on its way from being
+    /// reused; the AS itself answers `active: false` from then on.
+    pub fn revoke(&self, jti: &str, exp: u64) {
+        self.revoked.insert(jti, exp, self.clock.now(), self.leeway);
+        self.answers.forget(jti);
     }
 
     /// One RFC 7662 request and the checks of its answer.
@@ -640,7 +723,7 @@ impl IntrospectionVerifier {
         self.ask_with_times(token, checks).await.map(|(principal, _)| principal)
     }
 
-    async fn ask_with_times(&self, token: &str, checks: Checks) -> Result<(Principal, (u64, Option<u64>)), Rejection> {
+    async fn ask_with_times(&self, token: &str, checks: Checks) -> Result<(Principal, Validity), Rejection> {
         let response = self.source.introspect(token).await.map_err(|error| {
             tracing::warn!(%error, "introspection failed");
             reject("token could not be checked with the authorization server")
@@ -662,7 +745,8 @@ impl IntrospectionVerifier {
             response.nbf,
             checks,
         )?;
-        let times = (response.exp.unwrap_or(0), response.nbf);
+        let times =
+            Validity { jti: response.jti.unwrap_or_default(), exp: response.exp.unwrap_or(0), nbf: response.nbf };
         let (Some(sub), Some(client_id)) = (response.sub, response.client_id) else {
             return Err(reject("introspection response lacks sub or client_id"));
         };

@@ -219,12 +219,27 @@ async fn track_shipment_reaches_the_upstream_api_with_the_resource_servers_own_t
 
 #[tokio::test]
 async fn revoked_token_is_refused_at_once_under_introspection() -> anyhow::Result<()> {
-    let lab = alice_lab(VerifyMode::Introspection).await?;
-    assert_eq!(lab.verify_mode(), VerifyMode::Introspection);
+    revoked_token_is_refused_at_once(VerifyMode::Introspection).await
+}
+
+#[tokio::test]
+async fn revoked_token_is_refused_at_once_by_a_caching_jwt_verifier() -> anyhow::Result<()> {
+    revoked_token_is_refused_at_once(VerifyMode::Jwt).await
+}
+
+/// The AS's revocation reaches the RS whatever it verifies with; in JWT mode through the lab's
+/// back channel, which also empties the verified-token cache of the token.
+async fn revoked_token_is_refused_at_once(mode: VerifyMode) -> anyhow::Result<()> {
+    let lab = alice_lab(mode).await?;
+    assert_eq!(lab.verify_mode(), mode);
     let client = lab.http_client()?;
     let (token, client_id) = alice_token(&lab, &client).await?;
     let session = initialize(&client, lab.resource(), &token).await?;
     call_tool(&client, lab.resource(), &token, &session, "list_orders", json!({})).await?;
+    let cached = || lab.rs().jwt_verifier().map(lab_mcp_server::verify::JwtVerifier::cached_tokens);
+    if mode == VerifyMode::Jwt {
+        assert_eq!(cached(), Some(1), "the token was verified once and cached");
+    }
 
     // RFC 7009: a public client revokes its own token with its client_id.
     let response = client
@@ -234,6 +249,9 @@ async fn revoked_token_is_refused_at_once_under_introspection() -> anyhow::Resul
         .await?;
     assert_eq!(response.status(), StatusCode::OK);
 
+    if mode == VerifyMode::Jwt {
+        assert_eq!(cached(), Some(0), "the revocation emptied the token's cache entry");
+    }
     let response =
         mcp_post(&client, lab.resource(), Some(&token), Some(&session), &tool_call("list_orders", json!({}))).await?;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);

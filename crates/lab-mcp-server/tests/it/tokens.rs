@@ -379,6 +379,29 @@ async fn the_verified_token_cache_never_outlives_a_token_or_a_key() {
 }
 
 #[tokio::test]
+async fn a_revoked_token_is_refused_and_leaves_the_cache_while_others_stay() {
+    use lab_mcp_server::verify::Checks;
+    let clock = lab_proto::Clock::frozen(crate::support::START);
+    let key = SigningKey::generate(SigningAlg::Es256).unwrap();
+    let (_keys, verifier) = verifier_with(json!({"keys": [key.jwk()]}), clock.clone());
+    let alice = key.sign_jwt("at+jwt", &claims_at(clock.now(), "alice")).unwrap();
+    let bob = key.sign_jwt("at+jwt", &claims_at(clock.now(), "bob")).unwrap();
+    verifier.verify(&alice, Checks::STRICT).await.unwrap();
+    verifier.verify(&bob, Checks::STRICT).await.unwrap();
+    assert_eq!(verifier.cached_tokens(), 2);
+
+    // The back channel names the jti: the cached entry goes, and a fresh verification refuses it.
+    verifier.revoke("jti-alice", clock.now() + 300);
+    assert_eq!(verifier.cached_tokens(), 1);
+    assert_eq!(verifier.verify(&alice, Checks::STRICT).await.unwrap_err().0, "token was revoked");
+    assert_eq!(verifier.cached_tokens(), 1, "a revoked token is never cached again");
+    verifier.verify(&bob, Checks::STRICT).await.unwrap();
+    // Weak checks do not skip it either.
+    let weak = Checks { audience: false, any_alg: false };
+    assert_eq!(verifier.verify(&alice, weak).await.unwrap_err().0, "token was revoked");
+}
+
+#[tokio::test]
 async fn the_verified_token_cache_is_bounded() {
     use lab_mcp_server::verify::Checks;
     let clock = lab_proto::Clock::frozen(crate::support::START);
