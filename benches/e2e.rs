@@ -5,6 +5,10 @@
 //! Client and server share the machine's two cores, so this is the throughput of the whole
 //! exchange; the summary interleaves the two modes and reports their ratio per round.
 
+/// The allocator of the `mcp-authlab` binary, so the numbers are the lab's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use anyhow::Result;
 use criterion::{Criterion, Throughput};
 use lab_auth_server::SigningAlg;

@@ -15,6 +15,10 @@
 //! The headline ratios come from `summary`, which interleaves the contenders; these are the
 //! detailed distributions beside it.
 
+/// The allocator of the `mcp-authlab` binary, so the numbers are the lab's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 

@@ -16,6 +16,7 @@ use axum_server::tls_rustls::RustlsConfig;
 use lab_auth_server::SigningAlg;
 use lab_mcp_server::{McpServer, McpServerConfig, VerifyConfig};
 use lab_proto::Clock;
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use serde_json::{Value, json};
 use tokio::runtime::Runtime;
 use tokio::task::JoinSet;
@@ -52,11 +53,14 @@ impl AuthMode {
     }
 }
 
-/// One MCP session of one mode, with everything a request needs.
+/// One MCP session of one mode, with everything a request needs. The header values are built
+/// once, as a client that keeps its token does: cloning one shares its bytes, where building it
+/// per request would validate the 700-byte token again on the load generator, which shares the
+/// two cores with the server under test.
 #[derive(Clone)]
 struct Session {
-    authorization: Option<String>,
-    id: String,
+    authorization: Option<HeaderValue>,
+    id: HeaderValue,
 }
 
 /// The RS on loopback TLS with a client and one initialized session per mode.
@@ -165,7 +169,7 @@ impl LoopbackLab {
             ensure!(reply["result"]["isError"] != json!(true), "{} search_products failed: {reply}", mode.name());
         }
         let mut tampered = self.bearer.clone();
-        tampered.authorization = Some(format!("Bearer {}", tamper_signature(token)?));
+        tampered.authorization = Some(HeaderValue::try_from(format!("Bearer {}", tamper_signature(token)?))?);
         let refused = self.runtime.block_on(call(&self.client, &self.url, &tampered, self.call_body.clone()));
         match refused {
             Err(error) if error.to_string().contains("401") => Ok(()),
@@ -234,20 +238,27 @@ async fn initialize(client: &reqwest::Client, url: &str, authorization: Option<S
     let body = response.text().await?;
     ensure!(status.is_success(), "initialize answered {status}: {body}");
     let id = id.with_context(|| format!("initialize opened no session: {body}"))?;
-    Ok(Session { authorization, id })
+    let authorization = authorization
+        .map(|value| {
+            let mut value = HeaderValue::try_from(value)?;
+            value.set_sensitive(true);
+            anyhow::Ok(value)
+        })
+        .transpose()?;
+    Ok(Session { authorization, id: HeaderValue::try_from(id)? })
 }
 
 /// One `tools/call` in `session`; the whole body is read so the connection can be reused.
 async fn call(client: &reqwest::Client, url: &str, session: &Session, body: Bytes) -> Result<Bytes> {
     let mut request = client
         .post(url)
-        .header("accept", "application/json, text/event-stream")
-        .header("content-type", "application/json")
-        .header("mcp-session-id", &session.id)
-        .header("mcp-protocol-version", PROTOCOL_VERSION)
+        .header(ACCEPT, HeaderValue::from_static("application/json, text/event-stream"))
+        .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+        .header("mcp-session-id", session.id.clone())
+        .header("mcp-protocol-version", HeaderValue::from_static(PROTOCOL_VERSION))
         .body(body);
     if let Some(authorization) = &session.authorization {
-        request = request.header("authorization", authorization);
+        request = request.header(AUTHORIZATION, authorization.clone());
     }
     let response = request.send().await?;
     let status = response.status();

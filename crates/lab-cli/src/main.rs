@@ -4,6 +4,12 @@
 //! `mcp-authlab up --help` once installed. Logs go to stderr, filtered by `LAB_LOG`
 //! (`info` unless set, same syntax as `RUST_LOG`); what the user needs to copy goes to stdout.
 
+/// mimalloc rather than glibc malloc: under glibc, the servers' worker threads contend on the
+/// arena locks, which cost the lab about a third of its request throughput (docs/PERFORMANCE.md,
+/// "The allocator").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod certs;
 mod check;
 mod client;

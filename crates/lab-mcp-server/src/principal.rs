@@ -45,6 +45,16 @@ impl Principal {
             PrincipalKind::Anonymous => "anonymous".to_owned(),
         }
     }
+
+    /// Whether [`Principal::key`] is `key`, without building it (every request with a session
+    /// asks).
+    pub fn has_key(&self, key: &str) -> bool {
+        match self.kind {
+            PrincipalKind::User => key.strip_prefix("user:") == Some(self.sub.as_str()),
+            PrincipalKind::Client => key.strip_prefix("client:") == Some(self.client_id.as_str()),
+            PrincipalKind::Anonymous => key == "anonymous",
+        }
+    }
 }
 
 #[cfg(test)]
@@ -63,5 +73,21 @@ mod tests {
         let user = Principal::from_token("alice".into(), "dcr-x".into(), "mcp:read".into());
         assert_eq!(user.user_id(), Some("alice"));
         assert_eq!(user.key(), "user:alice");
+    }
+
+    #[test]
+    fn has_key_agrees_with_key() {
+        let principals = [
+            Principal::from_token("alice".into(), "dcr-x".into(), String::new()),
+            Principal::from_token("c".into(), "c".into(), String::new()),
+            Principal::anonymous(),
+        ];
+        for principal in &principals {
+            for other in &principals {
+                assert_eq!(principal.has_key(&other.key()), principal.key() == other.key());
+            }
+        }
+        // A user named like a client's key is not that client.
+        assert!(!Principal::from_token("client:c".into(), "x".into(), String::new()).has_key("client:c"));
     }
 }

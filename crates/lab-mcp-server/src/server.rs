@@ -266,8 +266,9 @@ impl McpServer {
     }
 
     /// `Err(retry_after)` when the principal is over its rate limit (sliding window).
-    pub(crate) fn rate_limit(&self, key: &str) -> Result<(), u64> {
+    pub(crate) fn rate_limit(&self, principal: &crate::principal::Principal) -> Result<(), u64> {
         let Some(limit) = self.inner.config.rate_limit else { return Ok(()) };
+        let key = &principal.key();
         let now = self.inner.config.clock.now();
         let mut requests = lock(&self.inner.requests);
         if requests.len() >= MAX_SESSIONS && !requests.contains_key(key) {

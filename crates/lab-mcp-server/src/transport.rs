@@ -156,14 +156,28 @@ fn cors_headers(server: &McpServer, request_headers: &HeaderMap, response: &mut 
 }
 
 /// What the request presented as a bearer token.
-enum Presented {
+enum Presented<'a> {
     None,
-    Token(String),
+    /// Borrowed from the request's headers: the request path copies no token.
+    Token(&'a str),
 }
+
+/// The bytes of RFC 7235 §2.1 `token68` (a bearer token's alphabet, `=` padding included), as a
+/// table: every authenticated request checks each byte of a 700-byte token.
+const TOKEN68: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let b = byte as u8;
+        table[byte] = b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'=');
+        byte += 1;
+    }
+    table
+};
 
 /// O21 §5.1: the header method only; the scheme is case-insensitive (RS-11); query tokens are
 /// ignored (RS-10); a token sent two ways is `invalid_request` (O21 §5.3.2).
-fn presented_token(server: &McpServer, headers: &HeaderMap, body: &[u8]) -> Result<Presented, Refusal> {
+fn presented_token<'a>(server: &McpServer, headers: &'a HeaderMap, body: &[u8]) -> Result<Presented<'a>, Refusal> {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
     let first = values.next();
     if values.next().is_some() {
@@ -172,17 +186,17 @@ fn presented_token(server: &McpServer, headers: &HeaderMap, body: &[u8]) -> Resu
     let header_token = match first {
         None => None,
         Some(value) => {
-            let value = value.to_str().map_err(|_| server.bad_request("malformed Authorization header"))?;
-            let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
-            if scheme.eq_ignore_ascii_case("bearer") {
-                let token = rest.trim();
-                let token68 =
-                    !token.is_empty() && token.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b));
-                if !token68 {
-                    return Err(server.bad_request("malformed bearer token"));
-                }
-                Some(token.to_owned())
+            // One pass over the bytes: token68 characters are visible ASCII, so a bearer value
+            // that passes this check needs no separate `to_str` validation.
+            let bytes = value.as_bytes();
+            let (scheme, rest) = bytes.split_at(bytes.iter().position(|&b| b == b' ').unwrap_or(bytes.len()));
+            if scheme.eq_ignore_ascii_case(b"bearer") {
+                let token = rest.trim_ascii();
+                let token68 = !token.is_empty() && token.iter().all(|&b| TOKEN68[usize::from(b)]);
+                let token = std::str::from_utf8(token).ok().filter(|_| token68);
+                Some(token.ok_or_else(|| server.bad_request("malformed bearer token"))?)
             } else {
+                value.to_str().map_err(|_| server.bad_request("malformed Authorization header"))?;
                 // Another scheme is no bearer credential: answered like a missing token.
                 None
             }
@@ -208,7 +222,7 @@ async fn authenticate(server: &McpServer, headers: &HeaderMap, body: &[u8]) -> R
     match presented_token(server, headers, body)? {
         Presented::Token(token) => {
             let checks = server.checks();
-            server.inner.verifier.verify(&token, checks).await.map_err(|rejection| {
+            server.inner.verifier.verify(token, checks).await.map_err(|rejection| {
                 tracing::info!(reason = %rejection, "bearer token refused");
                 server.invalid_token(&rejection.0)
             })
@@ -302,7 +316,7 @@ async fn handle(
         }
     })?;
     let principal = authenticate(server, headers, &body).await?;
-    server.rate_limit(&principal.key()).map_err(|retry_after| {
+    server.rate_limit(&principal).map_err(|retry_after| {
         let mut refusal = Refusal::new(StatusCode::TOO_MANY_REQUESTS, "too many requests");
         refusal.retry_after = Some(retry_after);
         refusal
@@ -346,7 +360,9 @@ fn existing_session(server: &McpServer, headers: &HeaderMap, principal: &Princip
     let mut sessions = server.sessions();
     match sessions.get_mut(&id) {
         // Another principal's session is answered exactly like an unknown one: 404, nothing else.
-        Some(session) if session.principal_key == principal.key() && session.last_seen + SESSION_IDLE_SECONDS > now => {
+        Some(session)
+            if principal.has_key(&session.principal_key) && session.last_seen + SESSION_IDLE_SECONDS > now =>
+        {
             session.last_seen = now;
             Ok(id)
         }
