@@ -63,7 +63,7 @@ impl Plan {
             Self {
                 rounds: 60,
                 batch: Duration::from_millis(6),
-                scaling_rounds: 8,
+                scaling_rounds: 16,
                 scaling_window: Duration::from_millis(100),
                 e2e_rounds: 20,
                 e2e_batch: Duration::from_millis(200),

@@ -17,6 +17,7 @@ use std::pin::Pin;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use aws_lc_rs::signature::{self, ParsedPublicKey, RsaPublicKeyComponents};
 use lab_proto::Clock;
 use lab_proto::jose::{JoseHeader, b64url_decode, decode_json, split_compact};
@@ -178,7 +179,10 @@ pub struct JwtVerifier {
     leeway: u64,
     clock: Clock,
     source: Arc<dyn KeySource>,
-    keys: RwLock<HashMap<String, Arc<VerifyingKey>>>,
+    /// The JWKS's keys by `kid`. Read on every verification by every thread, replaced whole on
+    /// a refetch: an `ArcSwap`, whose reads write no shared memory, so two threads verifying at
+    /// once do not pass a lock's cache line back and forth (the 2-thread scaling target).
+    keys: ArcSwap<HashMap<String, Arc<VerifyingKey>>>,
     /// When the JWKS was last fetched, guarding the refetch rate.
     last_fetch: tokio::sync::Mutex<Option<u64>>,
     fetches: std::sync::atomic::AtomicU64,
@@ -186,7 +190,8 @@ pub struct JwtVerifier {
     /// Whether the verified-token cache is on (the default).
     cache_on: std::sync::atomic::AtomicBool,
     /// Header segments that passed every header check, with their key; emptied with the keys.
-    headers: RwLock<HashMap<Box<str>, Arc<VerifyingKey>>>,
+    /// Read like `keys`; a new header is added by copying the (at most 64-entry) map.
+    headers: ArcSwap<HashMap<Box<str>, Arc<VerifyingKey>>>,
     /// The `jti`s of revoked tokens, each until its `exp`.
     revoked: Revocations,
 }
@@ -352,12 +357,12 @@ impl JwtVerifier {
             leeway,
             clock,
             source,
-            keys: RwLock::new(HashMap::new()),
+            keys: ArcSwap::from_pointee(HashMap::new()),
             last_fetch: tokio::sync::Mutex::new(None),
             fetches: std::sync::atomic::AtomicU64::new(0),
             cache: TokenCache::new(),
             cache_on: std::sync::atomic::AtomicBool::new(true),
-            headers: RwLock::new(HashMap::new()),
+            headers: ArcSwap::from_pointee(HashMap::new()),
             revoked: Revocations::new(),
         }
     }
@@ -389,7 +394,7 @@ impl JwtVerifier {
     }
 
     fn key(&self, kid: &str) -> Option<Arc<VerifyingKey>> {
-        self.keys.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(kid).cloned()
+        self.keys.load().get(kid).cloned()
     }
 
     /// Fetches the JWKS unless it was fetched less than [`MIN_REFETCH_SECONDS`] ago.
@@ -415,8 +420,9 @@ impl JwtVerifier {
                     .map(|(kid, key)| (kid, Arc::new(key)))
                     .collect();
                 tracing::debug!(keys = parsed.len(), "JWKS fetched");
-                *self.keys.write().unwrap_or_else(std::sync::PoisonError::into_inner) = parsed;
-                self.headers.write().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+                // Keys first: a header being remembered meanwhile is checked against them.
+                self.keys.store(Arc::new(parsed));
+                self.headers.store(Arc::new(HashMap::new()));
                 // A key may have been withdrawn: nothing verified with the old set vouches any more.
                 self.cache.clear();
             }
@@ -495,15 +501,19 @@ impl JwtVerifier {
         let parts = split_compact(token).map_err(|_| reject("token is not a JWS"))?;
         // A header segment byte-for-byte equal to one that already passed every check below, with
         // its `alg` its key's, needs none of them again (the AS signs a key's tokens with one header).
-        let cached_key = self.cached_header(parts.header);
-        let from_cache = cached_key.is_some();
-        let (key, kind, signature_bytes) = match cached_key {
+        // The key is borrowed from the header cache's snapshot: no reference count is touched.
+        let headers = self.headers.load();
+        let mut fresh = None;
+        let (key, kind, signature_bytes): (&VerifyingKey, _, _) = match headers.get(parts.header) {
             Some(key) => {
                 let signature_bytes =
                     b64url_decode(parts.signature).map_err(|_| reject("token signature is malformed"))?;
                 (key, HeaderAlg::Key, signature_bytes)
             }
-            None => self.check_header(parts.header, parts.signature, checks)?,
+            None => {
+                let (key, kind, signature_bytes) = self.check_header(parts.header, parts.signature, checks)?;
+                (fresh.insert(key), kind, signature_bytes)
+            }
         };
         let signature_ok = match kind {
             HeaderAlg::Key => match signature {
@@ -518,8 +528,12 @@ impl JwtVerifier {
         };
         // Only a header that came with a genuine signature of its key is remembered, so forged
         // headers cannot fill the cache.
-        if signature_ok && !from_cache && kind == HeaderAlg::Key && matches!(signature, Signature::Verify) {
-            self.remember_header(parts.header, &key);
+        if signature_ok
+            && kind == HeaderAlg::Key
+            && matches!(signature, Signature::Verify)
+            && let Some(key) = &fresh
+        {
+            self.remember_header(parts.header, key);
         }
         if !signature_ok {
             return Err(reject("token signature is invalid").into());
@@ -535,17 +549,18 @@ impl JwtVerifier {
         Ok((Principal::from_token(claims.sub, claims.client_id, claims.scope.unwrap_or_default()), times))
     }
 
-    /// The key of a header segment that passed [`JwtVerifier::check_header`] before.
-    fn cached_header(&self, segment: &str) -> Option<Arc<VerifyingKey>> {
-        self.headers.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(segment).cloned()
-    }
-
+    /// Remembers a header segment that passed [`JwtVerifier::check_header`] with `key`, unless a
+    /// refetch withdrew `key` meanwhile: a stale entry would keep a withdrawn key trusted.
     fn remember_header(&self, segment: &str, key: &Arc<VerifyingKey>) {
-        let mut headers = self.headers.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        // Bounded: variants of a valid header (whitespace, member order) cannot grow it.
-        if headers.len() < MAX_CACHED_HEADERS {
-            headers.insert(segment.into(), key.clone());
-        }
+        self.headers.rcu(|headers| {
+            let current = self.keys.load().values().any(|known| Arc::ptr_eq(known, key));
+            let mut headers = HashMap::clone(headers);
+            // Bounded: variants of a valid header (whitespace, member order) cannot grow it.
+            if current && headers.len() < MAX_CACHED_HEADERS {
+                headers.insert(segment.into(), key.clone());
+            }
+            headers
+        });
     }
 
     /// Steps 1–3 of requirements §3.8 on the header: `typ`, no key material, no `crit`, a known
