@@ -6,7 +6,7 @@
 
 /// mimalloc rather than glibc malloc: under glibc, the servers' worker threads contend on the
 /// arena locks, which cost the lab about a third of its request throughput (docs/PERFORMANCE.md,
-/// "The allocator").
+/// "What changed for the end-to-end ratio").
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
