@@ -158,7 +158,8 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut target = lab_scenario::Target {
         rs_url: args.rs_url.clone(),
         rs_ca_pem,
-        as_issuer: args.as_url.as_ref().map(|issuer| issuer.trim_end_matches('/').to_owned()),
+        // Exactly as given: RFC 8414 §3.3 compares the metadata's issuer byte for byte.
+        as_issuer: args.as_url.clone(),
         client_id: args.client_id.clone(),
         redirect_uri: args.redirect_uri.clone(),
         resource: args.as_url.is_some().then(|| args.resource.clone()),
@@ -175,6 +176,11 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         let pems: Vec<Vec<u8>> = target.rs_ca_pem.iter().cloned().collect();
         let metadata = lab_scenario::discover(issuer, &pems).await.map_err(|error| anyhow::format_err!("{error}"))?;
         target.as_metadata = Some(metadata);
+        let oidc = lab_proto::metadata::authorization_server_metadata_urls(issuer);
+        target.as_oidc_configuration = match oidc.get(1) {
+            Some(url) => lab_scenario::serves_json(url, &pems).await,
+            None => false,
+        };
     }
     let entries = select(&args.selection)?;
     let colour = std::io::stdout().is_terminal() && !args.json;

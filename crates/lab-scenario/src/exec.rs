@@ -85,7 +85,22 @@ impl Report {
                 "expected `vulnerable`, but the target defended itself: a stale expectation (the weakness is gone)"
                     .to_owned()
             }
-            Observed::Verdict(Verdict::Vulnerable) => "expected `defended`, but the attack succeeded".to_owned(),
+            Observed::Verdict(Verdict::Vulnerable) => {
+                // "Succeeded" only where an exploit expectation confirmed it; otherwise the target
+                // answered the attack, but not as the specification requires (a wrong error code,
+                // a missing parameter), which is a finding of its own.
+                let confirmed = self.steps.iter().any(|step| {
+                    step.attack
+                        && !step.failures.is_empty()
+                        && step.exploit_failures.as_ref().is_some_and(Vec::is_empty)
+                });
+                if confirmed {
+                    "expected `defended`, but the attack succeeded".to_owned()
+                } else {
+                    "expected `defended`, but the target did not answer the attack as the specification requires"
+                        .to_owned()
+                }
+            }
             Observed::Broken(reason) => format!("the scenario could not conclude: {reason}"),
         };
         for step in &self.steps {
@@ -164,6 +179,9 @@ pub struct Target {
     pub resource: Option<String>,
     /// A headless sign-in at the third-party AS's own login and consent pages.
     pub login: Option<crate::Login>,
+    /// Whether the third-party AS serves an OpenID configuration, which is optional beside its
+    /// RFC 8414 metadata (MCP-1125 §AS Metadata Discovery asks for one of the two).
+    pub as_oidc_configuration: bool,
 }
 
 impl Target {
@@ -332,6 +350,12 @@ fn not_applicable_to_third_party_as(area: &str, scenario: &Scenario, target: &Ta
     }
     for step in &scenario.steps {
         let text = format!("{step:?}");
+        if target.as_metadata.is_some() && !target.as_oidc_configuration && text.contains("${oidc_metadata_url}") {
+            return Some(
+                "the AS serves no OpenID configuration, which is optional (MCP-1125 asks for one of the two documents)"
+                    .to_owned(),
+            );
+        }
         if let Some(metadata) = &target.as_metadata {
             let endpoints = [
                 (
@@ -348,11 +372,11 @@ fn not_applicable_to_third_party_as(area: &str, scenario: &Scenario, target: &Ta
                 }
             }
         }
-        if let Some(login) = &target.login {
-            let hint = step.with.get("login_hint").and_then(Value::as_str);
-            if let Some(user) = hint.filter(|user| *user != login.user) {
-                return Some(format!("it signs in as `{user}`, and --login signs in as `{}`", login.user));
-            }
+        // The user a third-party AS signs in: --login's, or `alice`, whom it must approve.
+        let signed_in = target.login.as_ref().map_or("alice", |login| login.user.as_str());
+        let hint = step.with.get("login_hint").and_then(Value::as_str);
+        if let Some(user) = hint.filter(|user| *user != signed_in) {
+            return Some(format!("it signs in as the lab's user `{user}`, and the run signs in as `{signed_in}`"));
         }
         if target.client_id.is_some() {
             let lab_client = ["lab-confidential-client", "lab-rs"].iter().find(|client| text.contains(*client));
@@ -455,6 +479,13 @@ async fn run_once(id: &str, scenario: &Scenario, target: &Target) -> Result<(Rep
             });
             vars.set(name, named.unwrap_or_else(|| format!("{issuer}{path}")));
         }
+    }
+    // RFC 8414 §3.1 and OIDCD §4: where the issuer's metadata documents are (path insertion), so
+    // an issuer with a path or a terminating `/` finds them where a client would.
+    let issuer = vars.get("issuer").unwrap_or_default().to_owned();
+    let metadata_urls = lab_proto::metadata::authorization_server_metadata_urls(&issuer);
+    for (name, index) in [("as_metadata_url", 0), ("oidc_metadata_url", 1)] {
+        vars.set(name, metadata_urls.get(index).cloned().unwrap_or_default());
     }
     vars.set(
         "public_client",
@@ -586,8 +617,25 @@ impl Run {
             // Against a third-party server only the HTTP layer is comparable: status, headers,
             // challenges, and secrets that must not appear; tool results are the lab shop's.
             let signed_in = self.signed_in;
+            // Only the steps that reach a third-party MCP server are cut down to the HTTP level;
+            // the AS steps of a running system keep every expectation.
+            let to_rs = step.action == Action::Mcp
+                || step
+                    .url
+                    .as_deref()
+                    .is_some_and(|url| ["${resource}", "${prm}", "${rs_origin}"].iter().any(|var| url.contains(var)));
+            // RFC 9207 §2.4: `iss` in the authorization response is required only of an AS that
+            // advertises it; whether it does is `discovery/iss-parameter`'s question.
+            let iss_optional = self
+                .target
+                .as_metadata
+                .as_ref()
+                .is_some_and(|metadata| metadata.authorization_response_iss_parameter_supported != Some(true));
             let project = |expect: &crate::schema::Expect| {
-                let mut expect = if self.external_rs.is_some() { http_level(expect) } else { expect.clone() };
+                let mut expect = if self.external_rs.is_some() && to_rs { http_level(expect) } else { expect.clone() };
+                if iss_optional {
+                    expect.redirect.remove("iss");
+                }
                 if signed_in && expect.status == Some(302) {
                     // After a form POST an AS redirects with 302 or 303 (RFC 9110 §15.4.4); both
                     // are an authorization response. A 307 would re-post the password, so it
@@ -778,8 +826,16 @@ impl Run {
         match step.action {
             Action::Register => {
                 let endpoint = self.endpoint(step, "registration_endpoint", "/register");
+                // The lab registers the loopback URI without a port and requests it with one (RFC
+                // 8252 §7.3). A third-party AS gets the exact URI too, so that one refusing the port
+                // variance fails the scenario that tests it (`redirect-uri-loopback-port`) rather
+                // than every flow.
+                let mut redirect_uris = vec!["http://127.0.0.1/callback".to_owned()];
+                if self.target.as_issuer.is_some() {
+                    redirect_uris.push(self.var_or_empty("redirect_uri"));
+                }
                 let mut body = json!({
-                    "redirect_uris": ["http://127.0.0.1/callback"],
+                    "redirect_uris": redirect_uris,
                     "token_endpoint_auth_method": "none",
                     "grant_types": ["authorization_code", "refresh_token"],
                     "response_types": ["code"],
@@ -1585,7 +1641,7 @@ mod tests {
         assert!(said(&with_client, "token", credentials).unwrap_or_default().contains("confidential"));
         let login = Target { login: Some(crate::Login::new("alice", "pw")), ..alone };
         let carol = "summary = \"s\"\nverdict = \"defended\"\n[[step]]\ndo = \"authorize\"\nwith = { login_hint = \"carol\" }\n";
-        assert!(said(&login, "authorize", carol).unwrap_or_default().contains("as `carol`"));
+        assert!(said(&login, "authorize", carol).unwrap_or_default().contains("user `carol`"));
     }
 
     #[test]

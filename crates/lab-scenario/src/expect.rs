@@ -146,8 +146,13 @@ pub(crate) fn check(expect: &Expect, seen: &Observation, vars: &Vars) -> Vec<Str
     let json = seen.json.clone().unwrap_or(Value::Null);
     for (pointer, wanted) in &expect.json {
         let wanted = vars.expand_json(wanted).unwrap_or_else(Value::String);
+        // RFC 6749 §5.1: "The value is case insensitive" for `token_type`, so `bearer` is `Bearer`.
+        let same_token_type = |value: &Value| {
+            pointer.ends_with("/token_type")
+                && value.as_str().zip(wanted.as_str()).is_some_and(|(seen, wanted)| seen.eq_ignore_ascii_case(wanted))
+        };
         match json.pointer(pointer) {
-            Some(value) if *value == wanted => {}
+            Some(value) if *value == wanted || same_token_type(value) => {}
             other => fail(format!(
                 "json {pointer}: expected {wanted}, got {}",
                 other.map_or_else(|| "nothing".to_owned(), Value::to_string)
@@ -206,4 +211,25 @@ pub(crate) fn check(expect: &Expect, seen: &Observation, vars: &Vars) -> Vec<Str
         }
     }
     failures
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn token_type_compares_case_insensitively_and_nothing_else_does() {
+        let seen =
+            Observation { json: Some(json!({"token_type": "bearer", "scope": "mcp:read"})), ..Default::default() };
+        let expect = |pointer: &str, value: &str| Expect {
+            json: [(pointer.to_owned(), Value::String(value.to_owned()))].into_iter().collect(),
+            ..Default::default()
+        };
+        let vars = Vars::default();
+        assert!(check(&expect("/token_type", "Bearer"), &seen, &vars).is_empty());
+        assert_eq!(check(&expect("/token_type", "DPoP"), &seen, &vars).len(), 1);
+        assert_eq!(check(&expect("/scope", "MCP:READ"), &seen, &vars).len(), 1);
+    }
 }

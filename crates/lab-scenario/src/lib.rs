@@ -23,7 +23,7 @@ pub use exec::{ExchangeRecord, Observed, REDIRECT_URI, Report, StepReport, Targe
 pub use expect::{ClientOutcome, Observation};
 pub use load::{ScenarioError, parse};
 pub use schema::{Scenario, Verdict};
-pub use third_party::{Login, discover};
+pub use third_party::{Login, discover, serves_json};
 
 /// Where failed runs leave their transcripts.
 pub fn transcript_dir() -> std::path::PathBuf {

@@ -45,16 +45,32 @@ impl std::fmt::Debug for Login {
 
 /// Fetches the RFC 8414 metadata of `issuer` from the well-known URLs MCP-1125 §AS Metadata
 /// Discovery names, in order, and checks that it names the same issuer (RFC 8414 §3.3).
-/// `ca_pems` are trusted besides the platform's roots.
-pub async fn discover(issuer: &str, ca_pems: &[Vec<u8>]) -> Result<AuthorizationServerMetadata, String> {
-    let http = reqwest::Client::builder()
+/// Whether `url` answers 200 with a JSON body, such as an optional OpenID configuration.
+pub async fn serves_json(url: &str, ca_pems: &[Vec<u8>]) -> bool {
+    let Ok(http) = client(ca_pems) else { return false };
+    match http.get(url).send().await {
+        Ok(response) if response.status().is_success() => {
+            read_bounded(response).await.is_ok_and(|body| serde_json::from_slice::<serde_json::Value>(&body).is_ok())
+        }
+        _ => false,
+    }
+}
+
+/// A client for a third-party AS: no redirects, no proxy, bounded in time, trusting the
+/// platform's roots and `ca_pems` (a third-party AS may have a public certificate).
+fn client(ca_pems: &[Vec<u8>]) -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
         .timeout(Duration::from_secs(15))
-        // The platform's roots and `--ca`: a third-party AS may have a public certificate.
         .tls_certs_merge(ca_pems.iter().filter_map(|pem| reqwest::Certificate::from_pem(pem).ok()))
         .build()
-        .map_err(|error| error.to_string())?;
+        .map_err(|error| error.to_string())
+}
+
+/// `ca_pems` are trusted besides the platform's roots.
+pub async fn discover(issuer: &str, ca_pems: &[Vec<u8>]) -> Result<AuthorizationServerMetadata, String> {
+    let http = client(ca_pems)?;
     let mut tried = Vec::new();
     for url in authorization_server_metadata_urls(issuer) {
         let outcome = match http.get(&url).send().await {

@@ -85,7 +85,9 @@ fn run_against_an_as_alone_signs_in_headlessly_with_a_pre_registered_client() {
     // Each authorization went through the page: the sign-in really happened.
     assert!(stdout.contains("PASS attacks/authorize/state-echo-exact"), "{stdout}");
     assert!(
-        stdout.contains("N/A  attacks/authorize/customer-admin-scope (not applicable: it signs in as `carol`"),
+        stdout.contains(
+            "N/A  attacks/authorize/customer-admin-scope (not applicable: it signs in as the lab's user `carol`"
+        ),
         "{stdout}"
     );
     assert!(stdout.contains("N/A  attacks/token/client-auth-basic-failure (not applicable: it uses the lab's pre-registered client `lab-confidential-client`"), "{stdout}");
