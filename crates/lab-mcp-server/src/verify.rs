@@ -802,7 +802,9 @@ impl HttpKeySource {
 /// Upper bound of a JWKS document.
 const MAX_JWKS_BYTES: usize = 64 * 1024;
 
-async fn read_bounded(response: reqwest::Response, limit: usize) -> Result<Vec<u8>, String> {
+/// A response body of at most `limit` bytes, read chunk by chunk so a larger one is refused
+/// before it is buffered (also the scenario runner's reader of a third-party AS's documents).
+pub async fn read_bounded(response: reqwest::Response, limit: usize) -> Result<Vec<u8>, String> {
     let mut response = response;
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(|error| error.without_url().to_string())? {

@@ -1448,7 +1448,8 @@ impl Run {
             .iter()
             .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
             .collect();
-        let body = response.bytes().await.map_err(|error| error.without_url().to_string())?.to_vec();
+        // A third-party server's answer is read to a bound, like every body the lab reads.
+        let body = lab_mcp_server::verify::read_bounded(response, crate::third_party::MAX_PAGE_BYTES * 4).await?;
         self.transcript.push(format!("< {status}"));
         for (name, value) in &headers {
             self.transcript.push(format!("<   {name}: {}", lab_client::redact_header(name, value)));

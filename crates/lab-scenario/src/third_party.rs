@@ -50,7 +50,9 @@ pub async fn serves_json(url: &str, ca_pems: &[Vec<u8>]) -> bool {
     let Ok(http) = client(ca_pems) else { return false };
     match http.get(url).send().await {
         Ok(response) if response.status().is_success() => {
-            read_bounded(response).await.is_ok_and(|body| serde_json::from_slice::<serde_json::Value>(&body).is_ok())
+            lab_mcp_server::verify::read_bounded(response, MAX_PAGE_BYTES)
+                .await
+                .is_ok_and(|body| serde_json::from_slice::<serde_json::Value>(&body).is_ok())
         }
         _ => false,
     }
@@ -74,9 +76,11 @@ pub async fn discover(issuer: &str, ca_pems: &[Vec<u8>]) -> Result<Authorization
     let mut tried = Vec::new();
     for url in authorization_server_metadata_urls(issuer) {
         let outcome = match http.get(&url).send().await {
-            Ok(response) if response.status().is_success() => read_bounded(response).await.and_then(|body| {
-                serde_json::from_slice::<AuthorizationServerMetadata>(&body).map_err(|error| error.to_string())
-            }),
+            Ok(response) if response.status().is_success() => {
+                lab_mcp_server::verify::read_bounded(response, MAX_PAGE_BYTES).await.and_then(|body| {
+                    serde_json::from_slice::<AuthorizationServerMetadata>(&body).map_err(|error| error.to_string())
+                })
+            }
             Ok(response) => Err(format!("HTTP {}", response.status().as_u16())),
             Err(error) => Err(error.without_url().to_string()),
         };
@@ -92,17 +96,6 @@ pub async fn discover(issuer: &str, ca_pems: &[Vec<u8>]) -> Result<Authorization
         }
     }
     Err(format!("no authorization server metadata for {issuer} ({})", tried.join("; ")))
-}
-
-async fn read_bounded(mut response: reqwest::Response) -> Result<Vec<u8>, String> {
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|error| error.without_url().to_string())? {
-        if body.len() + chunk.len() > MAX_PAGE_BYTES {
-            return Err(format!("the document is larger than {MAX_PAGE_BYTES} bytes"));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
 }
 
 /// A form to submit: where, how, and the fields.
