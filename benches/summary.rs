@@ -129,12 +129,7 @@ fn main() -> Result<()> {
     if plan.e2e_only {
         let e2e = end_to_end(&plan)?;
         e2e_table(&mut report, &e2e, &plan)?;
-        writeln!(
-            report,
-            "(measured in {:.0} s; load average at the end: {})",
-            started.elapsed().as_secs_f64(),
-            load_average()
-        )?;
+        writeln!(report, "{}", measured(started))?;
         println!("{report}");
         return Ok(());
     }
@@ -171,12 +166,7 @@ fn main() -> Result<()> {
     let e2e = end_to_end(&plan)?;
     e2e_table(&mut report, &e2e, &plan)?;
     targets(&mut report, &rows, &e2e)?;
-    writeln!(
-        report,
-        "(summary measured in {:.0} s; load average at the end: {})\n",
-        started.elapsed().as_secs_f64(),
-        load_average()
-    )?;
+    writeln!(report, "{}\n", measured(started))?;
 
     // The last lines, in the form the issue fixes.
     for row in &rows {
@@ -194,6 +184,15 @@ fn main() -> Result<()> {
     write!(report, "auth overhead end-to-end: {:.2}x unauthenticated throughput", median(&headline.cached_ratios()))?;
     println!("{report}");
     Ok(())
+}
+
+/// The closing line of a measurement: how long it took and how busy the machine was at the end.
+fn measured(started: Instant) -> String {
+    format!(
+        "(summary measured in {:.0} s; load average at the end: {})",
+        started.elapsed().as_secs_f64(),
+        load_average()
+    )
 }
 
 /// `/proc/loadavg`'s 1-, 5- and 15-minute figures: other tenants of a shared machine show here.
