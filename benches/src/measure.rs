@@ -156,7 +156,12 @@ impl Scaling {
             throughput(2, window / 4, *op);
         }
         for round in 0..rounds {
-            for (op, result) in ops.iter().zip(&mut results) {
+            // The op under test and its controls take turns going first, as the 1- and 2-thread
+            // windows do, so neither always follows the other's heat or idleness.
+            let mut order: Vec<usize> = (0..ops.len()).collect();
+            order.rotate_left((round / 2) % ops.len().max(1));
+            for index in order {
+                let (op, result) = (&ops[index], &mut results[index]);
                 if round % 2 == 0 {
                     result.one.push(throughput(1, window, *op));
                     result.two.push(throughput(2, window, *op));
