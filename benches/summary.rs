@@ -525,14 +525,14 @@ fn targets(report: &mut String, rows: &[AlgRow], e2e: &[E2eRow]) -> Result<()> {
         };
         writeln!(
             report,
-            "  end to end ({}): bearer without the cache {ratio:.2}x anonymous throughput (≥ {TARGET_E2E:.2}x) {}{reach}",
+            "  end to end ({}): bearer without the cache {ratio:.3}x anonymous throughput (≥ {TARGET_E2E:.2}x) {}{reach}",
             row.alg,
             verdict(ratio >= TARGET_E2E),
         )?;
         let cached = shown(median(&row.cached_ratios()));
         writeln!(
             report,
-            "  end to end ({}): bearer with the cache {cached:.2}x anonymous throughput (≥ {TARGET_E2E_CACHED:.2}x) {}",
+            "  end to end ({}): bearer with the cache {cached:.3}x anonymous throughput (≥ {TARGET_E2E_CACHED:.2}x) {}",
             row.alg,
             verdict(cached >= TARGET_E2E_CACHED),
         )?;
