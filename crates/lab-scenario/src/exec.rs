@@ -1253,6 +1253,18 @@ impl Run {
 
     /// Names the server a URL belongs to, for the sequence diagram.
     fn role_of(&self, authority: &str) -> String {
+        // A third-party AS or MCP server is drawn in the AS's or the RS's lane, like the lab's.
+        let authority_of = |url: &str| {
+            url::Url::parse(url)
+                .ok()
+                .and_then(|url| Some(format!("{}:{}", url.host_str()?, url.port_or_known_default()?)))
+        };
+        let third_party = [(self.target.as_issuer.as_deref(), "AS"), (self.target.rs_url.as_deref(), "RS")];
+        if let Some((_, role)) =
+            third_party.iter().find(|(url, _)| url.and_then(authority_of).is_some_and(|own| own == authority))
+        {
+            return (*role).to_owned();
+        }
         let lab = &self.lab;
         let roles = [
             (lab.as_addr().to_string(), "AS"),

@@ -93,6 +93,18 @@ fn run_against_an_as_alone_signs_in_headlessly_with_a_pre_registered_client() {
     assert!(stdout.contains("N/A  attacks/token/client-auth-basic-failure (not applicable: it uses the lab's pre-registered client `lab-confidential-client`"), "{stdout}");
     assert!(stdout.contains("N/A  attacks/rs-validation/no-token (not applicable: the `rs-validation` scenarios test an MCP server: add --rs-url)"), "{stdout}");
     assert_eq!(stdout.lines().last(), Some("3 passed, 0 failed, 3 skipped"), "{stdout}");
+    // The report draws the third-party AS in the AS's lane, every request of the flow there.
+    let output = run(&["--login", user, "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let state_echo = report["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "attacks/authorize/state-echo-exact")
+        .unwrap();
+    let lanes: std::collections::BTreeSet<&str> =
+        state_echo["exchanges"].as_array().unwrap().iter().filter_map(|exchange| exchange["to"].as_str()).collect();
+    assert_eq!(lanes, ["AS"].into_iter().collect(), "{state_echo}");
     // Without the sign-in the page is the answer, and the flows cannot conclude: a failure, not a pass.
     let output = mcp_authlab()
         .args(["run", "state-echo-exact", "--as-url", lab.issuer(), "--resource", lab.resource(), "--ca"])
