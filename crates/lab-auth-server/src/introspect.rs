@@ -153,16 +153,17 @@ fn handle_revoke(
             .ok()
             .and_then(|parts| decode_json::<lab_proto::token::AccessTokenClaims>(parts.payload).ok())
             .map(|claims| claims.jti);
-        if let Some(record) = jti.as_ref().and_then(|jti| store.access_tokens.get_mut(jti)) {
+        if let Some(jti) = jti
+            && let Some(record) = store.access_tokens.get_mut(&jti)
+        {
             if record.client_id != client.client_id {
                 return Err(not_yours());
             }
-            let newly = !record.revoked;
-            record.revoked = true;
-            let revoked = RevokedAccessToken { jti: jti.unwrap_or_default(), exp: record.exp };
+            let newly = !std::mem::replace(&mut record.revoked, true);
+            let exp = record.exp;
             drop(store);
             if newly {
-                server.announce_revoked(&[revoked]);
+                server.announce_revoked(&[RevokedAccessToken { jti, exp }]);
             }
             tracing::info!(client_id = %client.client_id, "access token revoked");
         }

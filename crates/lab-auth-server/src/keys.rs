@@ -228,14 +228,7 @@ impl SigningKey {
 
     /// Signs a compact JWS with header `{"alg","typ","kid"}` over `claims`.
     pub fn sign_jwt(&self, typ: &str, claims: &Value) -> Result<String, KeyError> {
-        let header = json!({"alg": self.alg.name(), "typ": typ, "kid": self.kid});
-        let signing_input = format!(
-            "{}.{}",
-            b64url_encode(header.to_string().as_bytes()),
-            b64url_encode(claims.to_string().as_bytes())
-        );
-        let signature_bytes = self.sign(signing_input.as_bytes())?;
-        Ok(format!("{signing_input}.{}", b64url_encode(&signature_bytes)))
+        self.sign_jws(&json!({"alg": self.alg.name(), "typ": typ, "kid": self.kid}), claims)
     }
 }
 

@@ -130,8 +130,6 @@ struct Run {
     cookies: Vec<(String, String, String)>,
     /// Whether this step's answer is the redirect after a submitted sign-in form.
     signed_in: bool,
-    /// The third-party MCP endpoint, when one is the target.
-    external_rs: Option<String>,
     exchanges: Vec<ExchangeRecord>,
     step_index: usize,
     lab: RunningLab,
@@ -140,8 +138,6 @@ struct Run {
     sessions: HashMap<(String, String), String>,
     transcript: Vec<String>,
     next_id: i64,
-    /// Whether rate limits of the target are waited out (a running system).
-    pace: bool,
     /// Whether a wait happened in this run.
     paced: bool,
 }
@@ -508,9 +504,7 @@ async fn run_once(id: &str, scenario: &Scenario, target: &Target) -> Result<(Rep
         target: target.clone(),
         cookies: Vec::new(),
         signed_in: false,
-        pace: target.as_issuer.is_some(),
         paced: false,
-        external_rs: target.rs_url.clone(),
         exchanges: Vec::new(),
         step_index: 0,
         lab,
@@ -632,7 +626,8 @@ impl Run {
                 .as_ref()
                 .is_some_and(|metadata| metadata.authorization_response_iss_parameter_supported != Some(true));
             let project = |expect: &crate::schema::Expect| {
-                let mut expect = if self.external_rs.is_some() && to_rs { http_level(expect) } else { expect.clone() };
+                let mut expect =
+                    if self.target.rs_url.is_some() && to_rs { http_level(expect) } else { expect.clone() };
                 if iss_optional {
                     expect.redirect.remove("iss");
                 }
@@ -767,7 +762,8 @@ impl Run {
 
     /// The resource under test: the lab's RS, or the third-party one.
     fn resource(&self) -> String {
-        self.external_rs
+        self.target
+            .rs_url
             .clone()
             .or_else(|| self.target.resource.clone())
             .unwrap_or_else(|| self.lab.resource().to_owned())
@@ -1041,7 +1037,7 @@ impl Run {
             None => self.vars.get("access_token").map(str::to_owned),
         };
         let mut method = step.method.clone().unwrap_or_else(|| "tools/call".to_owned());
-        if self.external_rs.is_some() && method == "tools/call" {
+        if self.target.rs_url.is_some() && method == "tools/call" {
             // A third-party server has none of the lab shop's tools; the authorization layer in
             // front of every method is what these scenarios test, and `initialize` reaches it.
             method = "initialize".to_owned();
@@ -1316,7 +1312,9 @@ impl Run {
         headers: Vec<(String, String)>,
         payload: Payload,
     ) -> Result<Observation, String> {
-        if !self.pace {
+        // A third-party AS's rate limits outlive a scenario (a running system); the lab's own
+        // rate-limit scenarios must see its 429s.
+        if self.target.as_issuer.is_none() {
             return self.send_once(method, url, headers, payload).await;
         }
         let seen = self.send_once(method, url, headers.clone(), payload.clone()).await?;
@@ -1350,9 +1348,9 @@ impl Run {
             let (next, method, payload) = match seen.status {
                 Some(300..=399) => {
                     let Some(location) = seen.header("location") else { return Ok(seen) };
-                    let next = current
-                        .join(location)
-                        .map_err(|error| format!("the AS redirected to {location:?}: {error}"))?;
+                    let next = current.join(location).map_err(|error| {
+                        format!("the AS redirected to {:?}: {error}", lab_client::redact_query(location))
+                    })?;
                     let arrived = next.scheme() == redirect_uri.scheme()
                         && next.host_str() == redirect_uri.host_str()
                         && next.port_or_known_default() == redirect_uri.port_or_known_default()

@@ -24,6 +24,17 @@ pub enum Status {
     NotApplicable,
 }
 
+impl Status {
+    /// The name reports use (JSON, HTML classes and badges).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Passed => "passed",
+            Self::Failed => "failed",
+            Self::NotApplicable => "not-applicable",
+        }
+    }
+}
+
 impl Outcome {
     pub fn status(&self) -> Status {
         if self.not_applicable.is_some() {
@@ -79,7 +90,7 @@ pub fn json(outcomes: &[Outcome]) -> Value {
                 "refs": outcome.entry.scenario.refs,
                 "expected": outcome.entry.scenario.verdict.name(),
                 "observed": outcome.observed(),
-                "status": match outcome.status() { Status::Passed => "passed", Status::Failed => "failed", Status::NotApplicable => "not-applicable" },
+                "status": outcome.status().name(),
                 "explanation": outcome.explanation(),
                 "steps": report.map(|report| report.steps.iter().map(|step| json!({
                     "label": step.label, "attack": step.attack, "status": step.status, "failures": step.failures,
@@ -347,11 +358,7 @@ pub fn html(outcomes: &[Outcome], title: &str) -> String {
     ));
     page.push_str("<table id=\"scenarios\"><thead><tr><th>scenario</th><th>result</th><th>expected</th><th>observed</th><th>references</th></tr></thead><tbody>");
     for outcome in outcomes {
-        let status = match outcome.status() {
-            Status::Passed => "passed",
-            Status::Failed => "failed",
-            Status::NotApplicable => "not-applicable",
-        };
+        let status = outcome.status().name();
         page.push_str(&format!(
             "<tr><td><a href=\"#{anchor}\">{id}</a><br><span class=\"refs\">{summary}</span></td><td><span class=\"badge {status}\">{status}</span></td><td>{expected}</td><td>{observed}</td><td class=\"refs\">{refs}</td></tr>",
             anchor = anchor(&outcome.entry.id),
@@ -364,11 +371,7 @@ pub fn html(outcomes: &[Outcome], title: &str) -> String {
     }
     page.push_str("</tbody></table>");
     for outcome in outcomes {
-        let status = match outcome.status() {
-            Status::Passed => "passed",
-            Status::Failed => "failed",
-            Status::NotApplicable => "not-applicable",
-        };
+        let status = outcome.status().name();
         page.push_str(&format!(
             "<section class=\"scenario {status}\" id=\"{}\"><h3>{}</h3><p>{}</p><p class=\"refs\">{}</p><pre>{}</pre>",
             anchor(&outcome.entry.id),
