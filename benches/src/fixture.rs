@@ -273,7 +273,7 @@ impl JwtFixture {
         let principal = self.rs_verify().with_context(|| format!("the RS does not have the {alg} key cached"))?;
         let principal =
             principal.map_err(|rejection| format_err!("the RS refused the genuine {alg} token: {rejection}"))?;
-        ensure!(principal.sub == "alice", "the RS verified the {alg} token as {principal:?}");
+        ensure!(&*principal.sub == "alice", "the RS verified the {alg} token as {principal:?}");
         let refused = |token: &str| matches!(self.verifier.verify_cached(token, Checks::STRICT), Some(Err(_)));
         ensure!(refused(&self.tampered), "the RS accepted a tampered {alg} token");
         // The cache: a miss and a hit give the same principal, and the tampered token stays refused
@@ -524,7 +524,7 @@ impl IntrospectionFixture {
                 .runtime
                 .block_on(server.verify_token(&fixture.token))
                 .map_err(|rejection| format_err!("{name} refused the genuine token: {rejection}"))?;
-            ensure!(principal.client_id == lab::CONFIDENTIAL_CLIENT_ID, "{name} verified the token as {principal:?}");
+            ensure!(&*principal.client_id == lab::CONFIDENTIAL_CLIENT_ID, "{name} verified the token as {principal:?}");
             ensure!(
                 fixture.runtime.block_on(server.verify_token(&tampered)).is_err(),
                 "{name} accepted a tampered token"

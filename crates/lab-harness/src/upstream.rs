@@ -143,8 +143,8 @@ async fn shipment(State(api): State<UpstreamApi>, Path(tracking): Path<String>, 
     api.log.push(UpstreamCall {
         tracking_number: tracking.clone(),
         aud,
-        sub: principal.sub,
-        client_id: principal.client_id,
+        sub: principal.sub.to_string(),
+        client_id: principal.client_id.to_string(),
         token_sha256: token_sha256(token),
     });
     axum::Json(json!({"tracking_number": tracking, "status": "in transit", "carrier": "Lab Parcel"})).into_response()

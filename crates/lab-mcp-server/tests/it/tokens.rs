@@ -296,8 +296,8 @@ async fn introspection_mode_refuses_revoked_tokens_at_once() {
 async fn verify_token_reports_the_principal() {
     let lab = Lab::new();
     let principal = lab.rs.verify_token(&lab.token_for("bob", "mcp:read mcp:write", RS).await).await.unwrap();
-    assert_eq!(principal.sub, "bob");
-    assert_eq!(principal.scope, "mcp:read mcp:write");
+    assert_eq!(&*principal.sub, "bob");
+    assert_eq!(&*principal.scope, "mcp:read mcp:write");
     assert_eq!(principal.user_id(), Some("bob"));
     let _ = ISSUER;
 }
