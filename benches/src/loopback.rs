@@ -41,6 +41,10 @@ pub enum AuthMode {
     /// The same token with the RS's verified-token cache on, the lab's default: the first request
     /// verifies, the others hit.
     BearerCached,
+    /// Anonymous, but carrying a header as long as `Authorization: Bearer <JWT>` that the RS
+    /// ignores (`x-lab-padding`): what moving the token's bytes costs (client, TLS, kernel, HTTP
+    /// parsing) without any check, so the best any verifier, cached or not, could do.
+    Carrying,
 }
 
 impl AuthMode {
@@ -49,9 +53,16 @@ impl AuthMode {
             Self::Anonymous => "anonymous",
             Self::Bearer => "bearer",
             Self::BearerCached => "bearer_cached",
+            Self::Carrying => "anonymous_carrying",
         }
     }
+
+    /// Every mode, in the order the reports show them.
+    pub const ALL: [Self; 4] = [Self::Anonymous, Self::Carrying, Self::Bearer, Self::BearerCached];
 }
+
+/// The header [`AuthMode::Carrying`] sends instead of `Authorization`.
+const PADDING_HEADER: &str = "x-lab-padding";
 
 /// One MCP session of one mode, with everything a request needs. The header values are built
 /// once, as a client that keeps its token does: cloning one shares its bytes, where building it
@@ -60,6 +71,8 @@ impl AuthMode {
 #[derive(Clone)]
 struct Session {
     authorization: Option<HeaderValue>,
+    /// [`AuthMode::Carrying`]'s stand-in for the token: as long, never read.
+    padding: Option<HeaderValue>,
     id: HeaderValue,
 }
 
@@ -71,6 +84,7 @@ pub struct LoopbackLab {
     client: reqwest::Client,
     handle: Handle<SocketAddr>,
     anonymous: Session,
+    carrying: Session,
     bearer: Session,
     call_body: Bytes,
     rs: McpServer,
@@ -144,19 +158,24 @@ impl LoopbackLab {
             "params": {"name": "search_products", "arguments": {"query": "shoe"}},
         }))?);
         let bearer = format!("Bearer {token}");
-        let (anonymous, bearer) = runtime.block_on(async {
+        let (anonymous, bearer_session) = runtime.block_on(async {
             let anonymous = initialize(&client, &url, None).await?;
-            let bearer = initialize(&client, &url, Some(bearer)).await?;
+            let bearer = initialize(&client, &url, Some(bearer.clone())).await?;
             anyhow::Ok((anonymous, bearer))
         })?;
-        let lab = Self { alg, url, runtime, client, handle, anonymous, bearer, call_body, rs };
+        let (carrying, bearer) = (
+            // The same anonymous session, with a header of the bearer header's length in every request.
+            Session { padding: Some(HeaderValue::try_from("A".repeat(bearer.len()))?), ..anonymous.clone() },
+            bearer_session,
+        );
+        let lab = Self { alg, url, runtime, client, handle, anonymous, carrying, bearer, call_body, rs };
         lab.check(&token)?;
         Ok(lab)
     }
 
     /// Both modes get a real `search_products` result; a tampered token is refused with 401.
     fn check(&self, token: &str) -> Result<()> {
-        for mode in [AuthMode::Anonymous, AuthMode::Bearer, AuthMode::BearerCached] {
+        for mode in AuthMode::ALL {
             self.set_cache(mode)?;
             let session = self.session(mode).clone();
             let body = self.runtime.block_on(call(&self.client, &self.url, &session, self.call_body.clone()))?;
@@ -181,6 +200,7 @@ impl LoopbackLab {
     fn session(&self, mode: AuthMode) -> &Session {
         match mode {
             AuthMode::Anonymous => &self.anonymous,
+            AuthMode::Carrying => &self.carrying,
             AuthMode::Bearer | AuthMode::BearerCached => &self.bearer,
         }
     }
@@ -245,7 +265,7 @@ async fn initialize(client: &reqwest::Client, url: &str, authorization: Option<S
             anyhow::Ok(value)
         })
         .transpose()?;
-    Ok(Session { authorization, id: HeaderValue::try_from(id)? })
+    Ok(Session { authorization, padding: None, id: HeaderValue::try_from(id)? })
 }
 
 /// One `tools/call` in `session`; the whole body is read so the connection can be reused.
@@ -259,6 +279,9 @@ async fn call(client: &reqwest::Client, url: &str, session: &Session, body: Byte
         .body(body);
     if let Some(authorization) = &session.authorization {
         request = request.header(AUTHORIZATION, authorization.clone());
+    }
+    if let Some(padding) = &session.padding {
+        request = request.header(PADDING_HEADER, padding.clone());
     }
     let response = request.send().await?;
     let status = response.status();
