@@ -10,8 +10,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use axum::Router;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::routing::get;
 use serde_json::json;
 use tokio::task::JoinHandle;
@@ -86,17 +87,89 @@ impl Canary {
     }
 }
 
+/// Where the CIMD host serves its hostile documents; each is what a hostile or broken client
+/// might publish, and a conforming AS refuses it (requirements §6.6, AS-37).
+pub const HOSTILE_CIMD_PATHS: [&str; 4] = [
+    "/hostile/client-id-mismatch.json",
+    "/hostile/symmetric-auth.json",
+    "/hostile/oversize.json",
+    "/hostile/oversize-chunked.json",
+];
+
+/// The size of the oversize documents: ten times CIMD's recommended 5 KB cap.
+const OVERSIZE_BYTES: usize = 50 * 1024;
+
 /// The lab client's metadata document (CIMD §Client Metadata, MCP-1125 §CIMD): `client_id` equal
-/// to its URL, a name, loopback redirect URIs (any port), a public client.
-pub(crate) fn document_router(client_id: &str) -> Router {
-    let document = json!({
-        "client_id": client_id,
-        "client_name": "MCP Auth Lab client (metadata document)",
-        "redirect_uris": ["http://127.0.0.1/callback", "http://localhost/callback"],
-        "grant_types": ["authorization_code", "refresh_token"],
-        "response_types": ["code"],
-        "token_endpoint_auth_method": "none",
-        "application_type": "native"
-    });
-    Router::new().route(crate::CIMD_PATH, get(move || async move { axum::Json(document) }))
+/// to its URL, a name, loopback redirect URIs (any port), a public client. Beside it, on the same
+/// host, the hostile documents of [`HOSTILE_CIMD_PATHS`].
+pub(crate) fn document_router(origin: &str) -> Router {
+    let honest_id = format!("{origin}{}", crate::CIMD_PATH);
+    let document = |client_id: &str| {
+        json!({
+            "client_id": client_id,
+            "client_name": "MCP Auth Lab client (metadata document)",
+            "redirect_uris": ["http://127.0.0.1/callback", "http://localhost/callback"],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": "none",
+            "application_type": "native"
+        })
+    };
+    let honest = document(&honest_id);
+    // CIMD §Client Metadata: the document's client_id must equal the URL it was fetched from;
+    // this one claims to be the lab's honest client.
+    let mismatch = document(&honest_id);
+    // CIMD §Client Metadata: symmetric client authentication MUST NOT be used.
+    let mut symmetric = document(&format!("{origin}{}", HOSTILE_CIMD_PATHS[1]));
+    symmetric["token_endpoint_auth_method"] = json!("client_secret_basic");
+    // CIMD §Maximum Response Size: valid in every member, but 50 KB long (an unknown member pads
+    // it, which RFC 7591 §2 says an AS ignores, so the size is its only fault).
+    let oversize = |path: &str| {
+        let mut document = document(&format!("{origin}{path}"));
+        document["lab_padding"] = json!("x".repeat(OVERSIZE_BYTES));
+        serde_json::to_vec(&document).unwrap_or_default()
+    };
+    let sized = oversize(HOSTILE_CIMD_PATHS[2]);
+    let chunked = oversize(HOSTILE_CIMD_PATHS[3]);
+    Router::new()
+        .route(crate::CIMD_PATH, get(move || async move { axum::Json(honest) }))
+        .route(HOSTILE_CIMD_PATHS[0], get(move || async move { axum::Json(mismatch) }))
+        .route(HOSTILE_CIMD_PATHS[1], get(move || async move { axum::Json(symmetric) }))
+        .route(HOSTILE_CIMD_PATHS[2], get(move || async move { ([(header::CONTENT_TYPE, "application/json")], sized) }))
+        .route(
+            HOSTILE_CIMD_PATHS[3],
+            get(move || async move {
+                // No Content-Length: an AS that only checks the header reads it all.
+                ([(header::CONTENT_TYPE, "application/json")], Body::new(Chunked::new(chunked)))
+            }),
+        )
+}
+
+/// A body sent in 1 KB chunks with no length announced, so hyper frames it with chunked
+/// transfer coding and the reader learns the size only by reading.
+struct Chunked {
+    rest: Bytes,
+}
+
+impl Chunked {
+    fn new(bytes: Vec<u8>) -> Self {
+        Self { rest: Bytes::from(bytes) }
+    }
+}
+
+impl http_body::Body for Chunked {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        if self.rest.is_empty() {
+            return std::task::Poll::Ready(None);
+        }
+        let take = self.rest.len().min(1024);
+        let chunk = self.rest.split_to(take);
+        std::task::Poll::Ready(Some(Ok(http_body::Frame::data(chunk))))
+    }
 }

@@ -20,7 +20,7 @@ mod lab;
 mod requests;
 mod upstream;
 
-pub use canary::Canary;
+pub use canary::{Canary, HOSTILE_CIMD_PATHS};
 pub use config::{
     CANONICAL_AS_PORT, CANONICAL_CANARY_PORT, CANONICAL_CERT_DIR, CANONICAL_CIMD_PORT, CANONICAL_RS_PORT,
     CANONICAL_TWIN_PORT, CANONICAL_UPSTREAM_PORT, CIMD_PATH, LabConfig, MCP_PATH, Ports, TENANT_PATH,

@@ -315,7 +315,7 @@ fn not_applicable_to_running_system(area: &str, scenario: &Scenario) -> Option<S
         }
         // The lab's helper hosts run in this process, on ports the third-party AS does not know.
         let text = format!("{step:?}");
-        if text.contains("${cimd}") {
+        if text.contains("${cimd") {
             return Some("the third-party AS cannot fetch the lab's client ID metadata document".to_owned());
         }
         if text.contains("${twin_resource}") || text.contains("${upstream}") {
@@ -441,6 +441,7 @@ async fn run_once(id: &str, scenario: &Scenario, target: &Target) -> Result<(Rep
         ("canary", lab.canary().url()),
         ("canary_host", lab.canary().addr().to_string()),
         ("cimd", lab.client_metadata_document()),
+        ("cimd_origin", format!("https://{}", lab.cimd_addr())),
         ("redirect_uri", REDIRECT_URI.to_owned()),
         ("rs_origin", format!("https://{}", lab.rs_addr())),
         ("rs_host", lab.rs_addr().to_string()),
