@@ -22,6 +22,9 @@ pub enum RsProfile {
     SessionAsAuth,
     /// `Origin` and `Host` are not checked (weak: TR-1125 DNS rebinding).
     NoOriginCheck,
+    /// Session ids count up (`lab-session-00000001`, …) instead of being random (weak: SBP
+    /// Session Hijacking, TR-1125 §Session Management).
+    PredictableSessionIds,
     /// The PRM claims `resource = https://evil.example/mcp` (hostile, for clients: CL-03).
     PrmResourceMismatch,
     /// The challenge's `resource_metadata` points at the SSRF canary (hostile, for clients: CL-07).
@@ -35,7 +38,7 @@ pub enum RsProfile {
 
 impl RsProfile {
     /// Every profile, the default first.
-    pub const ALL: [RsProfile; 11] = [
+    pub const ALL: [RsProfile; 12] = [
         Self::Conforming,
         Self::SkipAudienceCheck,
         Self::AcceptAnyAlg,
@@ -43,6 +46,7 @@ impl RsProfile {
         Self::NoRedaction,
         Self::SessionAsAuth,
         Self::NoOriginCheck,
+        Self::PredictableSessionIds,
         Self::PrmResourceMismatch,
         Self::SsrfResourceMetadata,
         Self::NeverSatisfiedStepUp,
@@ -59,6 +63,7 @@ impl RsProfile {
             Self::NoRedaction => "no-redaction",
             Self::SessionAsAuth => "session-as-auth",
             Self::NoOriginCheck => "no-origin-check",
+            Self::PredictableSessionIds => "predictable-session-ids",
             Self::PrmResourceMismatch => "prm-resource-mismatch",
             Self::SsrfResourceMetadata => "ssrf-resource-metadata",
             Self::NeverSatisfiedStepUp => "never-satisfied-step-up",
@@ -76,6 +81,7 @@ impl RsProfile {
             Self::NoRedaction => "returns card numbers, IDs, cost prices unmasked (weak)",
             Self::SessionAsAuth => "accepts a session id instead of a token (weak)",
             Self::NoOriginCheck => "does not validate Origin and Host (weak)",
+            Self::PredictableSessionIds => "issues session ids that count up (weak)",
             Self::PrmResourceMismatch => "PRM claims another resource (hostile, for clients)",
             Self::SsrfResourceMetadata => {
                 "challenge points resource_metadata at the SSRF canary (hostile, for clients)"

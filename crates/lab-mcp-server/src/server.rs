@@ -126,6 +126,8 @@ pub(crate) struct Inner {
     pub(crate) shop: Mutex<Shop>,
     pub(crate) sessions: Mutex<HashMap<String, Session>>,
     pub(crate) requests: Mutex<HashMap<String, VecDeque<u64>>>,
+    /// The next id of the `predictable-session-ids` profile.
+    pub(crate) session_counter: std::sync::atomic::AtomicU64,
     pub(crate) mcp_path: String,
     pub(crate) prm_path: String,
 }
@@ -179,6 +181,7 @@ impl McpServer {
                 shop: Mutex::new(Shop::seeded()),
                 sessions: Mutex::new(HashMap::new()),
                 requests: Mutex::new(HashMap::new()),
+                session_counter: std::sync::atomic::AtomicU64::new(1),
                 mcp_path,
                 prm_path,
             }),

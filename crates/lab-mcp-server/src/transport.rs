@@ -504,9 +504,21 @@ fn initialize(
         jsonrpc::LATEST_PROTOCOL_VERSION
     };
     let now = server.inner.config.clock.now();
-    // Session fixation: a client-supplied id is ignored; the RS always mints a fresh one.
-    let Ok(session_id) = lab_proto::random_token(32) else {
-        return answer(framing, &jsonrpc::error_response(id, code::INTERNAL_ERROR, "random source failed", None), None);
+    // Session fixation: a client-supplied id is ignored; the RS always mints a fresh one, with
+    // 256 random bits (SBP Session Hijacking: secure, non-deterministic ids).
+    let session_id = if server.profile() == RsProfile::PredictableSessionIds {
+        // Weak: a counter, which anyone who saw one id can continue.
+        let next = server.inner.session_counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        format!("lab-session-{next:08}")
+    } else {
+        let Ok(session_id) = lab_proto::random_token(32) else {
+            return answer(
+                framing,
+                &jsonrpc::error_response(id, code::INTERNAL_ERROR, "random source failed", None),
+                None,
+            );
+        };
+        session_id
     };
     {
         let mut sessions = server.sessions();

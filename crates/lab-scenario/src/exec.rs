@@ -27,6 +27,9 @@ pub enum Observed {
     /// Neither verdict: a setup step failed, the canary was hit, or an attack failed without
     /// its exploit holding.
     Broken(String),
+    /// The target turned out to offer nothing the scenario tests (a server that keeps no
+    /// sessions has no session ids to sample), which only running it could tell.
+    Inapplicable(String),
 }
 
 /// One step of a run.
@@ -102,6 +105,7 @@ impl Report {
                 }
             }
             Observed::Broken(reason) => format!("the scenario could not conclude: {reason}"),
+            Observed::Inapplicable(reason) => format!("not applicable: {reason}"),
         };
         for step in &self.steps {
             for failure in &step.failures {
@@ -277,7 +281,8 @@ pub fn not_applicable(area: &str, scenario: &Scenario, target: &Target) -> Optio
         if uses_sessions {
             return Some("it depends on how the lab's resource server keeps sessions".to_owned());
         }
-        if step.repeat.is_some() {
+        // A sample of session ids is about the server's generator, not about the lab's limits.
+        if step.repeat.is_some() && step.expect.session_ids.is_none() {
             return Some("it depends on the lab's rate limits".to_owned());
         }
     }
@@ -558,6 +563,7 @@ impl Run {
         let any_attack = scenario.steps.iter().any(|step| step.attack);
         let mut reports = Vec::new();
         let mut broken = None;
+        let mut inapplicable = None;
         for (index, step) in scenario.steps.iter().enumerate() {
             let attack = step.attack || (!any_attack && index == last);
             self.step_index = index + 1;
@@ -585,13 +591,26 @@ impl Run {
             self.signed_in = false;
             let times = step.repeat.unwrap_or(1);
             let mut observation = Ok(Observation::default());
+            let mut session_ids = Vec::new();
             for _ in 0..times {
                 observation = self.execute(step).await;
-                if observation.is_err() {
-                    break;
+                match &observation {
+                    Ok(seen) => session_ids.push(seen.header("mcp-session-id").map(str::to_owned)),
+                    Err(_) => break,
                 }
             }
+            let observation = observation.map(|seen| Observation { session_ids, ..seen });
             let observation = match observation {
+                // TR-1125 §Session Management: a server MAY assign session ids; one that answered
+                // every run without any has none to judge.
+                Ok(observation)
+                    if step.expect.session_ids.is_some()
+                        && observation.status.is_some_and(|status| (200..300).contains(&status))
+                        && observation.session_ids.iter().all(Option::is_none) =>
+                {
+                    inapplicable = Some("the server assigns no session ids (TR-1125 makes them optional)".to_owned());
+                    break;
+                }
                 Ok(observation) => observation,
                 Err(error) => {
                     broken = Some(format!("step `{}` could not run: {error}", step.label()));
@@ -660,9 +679,10 @@ impl Run {
         if broken.is_none() && self.lab.canary().hits() > 0 {
             broken = Some(format!("the SSRF canary was reached {} times", self.lab.canary().hits()));
         }
-        let observed = match broken {
-            Some(reason) => Observed::Broken(reason),
-            None => {
+        let observed = match (broken, inapplicable) {
+            (Some(reason), _) => Observed::Broken(reason),
+            (None, Some(reason)) => Observed::Inapplicable(reason),
+            (None, None) => {
                 let attacks: Vec<&StepReport> = reports.iter().filter(|step| step.attack).collect();
                 if attacks.iter().all(|step| step.failures.is_empty()) {
                     Observed::Verdict(Verdict::Defended)
@@ -1472,7 +1492,7 @@ impl Run {
         }
         self.record("attacker", url, method.as_str(), Some(status));
         let json = parse_body(&headers, &body);
-        Ok(Observation { status: Some(status), headers, body, json, client: None })
+        Ok(Observation { status: Some(status), headers, body, json, client: None, session_ids: Vec::new() })
     }
 }
 
@@ -1499,6 +1519,7 @@ fn http_level(expect: &crate::schema::Expect) -> crate::schema::Expect {
         challenge: expect.challenge.clone(),
         challenge_absent: expect.challenge_absent.clone(),
         body_not_contains: expect.body_not_contains.clone(),
+        session_ids: expect.session_ids.clone(),
         ..Default::default()
     }
 }
@@ -1593,6 +1614,25 @@ mod tests {
         let report = run_against("lab", &two_steps(&url), &Target::default()).await.unwrap();
         assert!(!report.passed());
         assert_eq!(seen.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_server_that_assigns_no_session_ids_makes_the_sample_not_applicable() {
+        let (url, seen) = scripted_target(Vec::new()).await;
+        let sample = scenario(&format!(
+            "summary = \"s\"\nverdict = \"defended\"\n[[step]]\ndo = \"http\"\nurl = \"{url}\"\nrepeat = 5\nexpect = {{ status = 200, session_ids = {{ visible_ascii = true, min_bits = 128 }} }}\n"
+        ));
+        let report = run_against("no-sessions", &sample, &Target::default()).await.unwrap();
+        assert!(!report.passed());
+        assert!(matches!(&report.observed, Observed::Inapplicable(reason) if reason.contains("no session ids")));
+        assert_eq!(seen.load(Ordering::SeqCst), 5, "every run is sent before the sample is judged");
+        // An error answer is no evidence of a server without sessions: the checks fail as usual.
+        let (url, _) = scripted_target(vec![(500, None); 5]).await;
+        let failing = scenario(&format!(
+            "summary = \"s\"\nverdict = \"defended\"\n[[step]]\ndo = \"http\"\nurl = \"{url}\"\nrepeat = 5\nexpect = {{ session_ids = {{ visible_ascii = true }} }}\n"
+        ));
+        let report = run_against("errors", &failing, &Target::default()).await.unwrap();
+        assert_eq!(report.observed, Observed::Verdict(Verdict::Vulnerable), "{}", report.explanation());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::schema::Expect;
+use crate::schema::{Expect, SessionIds};
 use crate::vars::Vars;
 
 /// What a `client` step ended with.
@@ -24,6 +24,8 @@ pub struct Observation {
     /// The body as JSON (an SSE body's JSON-RPC message).
     pub json: Option<Value>,
     pub client: Option<ClientOutcome>,
+    /// The `MCP-Session-Id` of each run of the step (`None` where an answer carried none).
+    pub session_ids: Vec<Option<String>>,
 }
 
 impl Observation {
@@ -210,7 +212,93 @@ pub(crate) fn check(expect: &Expect, seen: &Observation, vars: &Vars) -> Vec<Str
             fail(format!("client: expected {wanted}, got {:?}", seen.client));
         }
     }
+    if let Some(wanted) = &expect.session_ids {
+        for failure in check_session_ids(wanted, &seen.session_ids) {
+            fail(failure);
+        }
+    }
     failures
+}
+
+/// The failed checks of a sample of session ids, in words that never quote an id.
+fn check_session_ids(wanted: &SessionIds, seen: &[Option<String>]) -> Vec<String> {
+    let mut failures = Vec::new();
+    let ids: Vec<&str> = seen.iter().flatten().map(String::as_str).collect();
+    let sample = format!("{} answers", seen.len());
+    if wanted.visible_ascii {
+        let missing = seen.len() - ids.len();
+        if missing > 0 || seen.is_empty() {
+            failures.push(format!("session ids: {missing} of {sample} carried no MCP-Session-Id"));
+        }
+        // TR-1125 §Session Management: the id MUST only contain visible ASCII (0x21 to 0x7E).
+        let bad = ids.iter().filter(|id| id.is_empty() || !id.bytes().all(|b| (0x21..=0x7e).contains(&b))).count();
+        if bad > 0 {
+            failures.push(format!("session ids: {bad} of {sample} contain bytes outside visible ASCII (0x21–0x7E)"));
+        }
+    }
+    if wanted.distinct {
+        let unique: std::collections::HashSet<&str> = ids.iter().copied().collect();
+        if unique.len() < ids.len() {
+            failures.push(format!(
+                "session ids: {} of {} ids were issued more than once",
+                ids.len() - unique.len(),
+                ids.len()
+            ));
+        }
+    }
+    if wanted.min_bits.is_some() || wanted.max_bits.is_some() {
+        let bits = estimated_entropy_bits(&ids);
+        if let Some(min) = wanted.min_bits
+            && bits < min
+        {
+            failures.push(format!(
+                "session ids: about {bits:.0} bits of entropy estimated from {} ids, expected at least {min:.0}",
+                ids.len()
+            ));
+        }
+        if let Some(max) = wanted.max_bits
+            && bits > max
+        {
+            failures.push(format!(
+                "session ids: about {bits:.0} bits of entropy estimated from {} ids, expected at most {max:.0}",
+                ids.len()
+            ));
+        }
+    }
+    failures
+}
+
+/// An estimate, in bits, of the entropy of the generator that issued `ids`: the sum over character
+/// positions of each position's Shannon entropy across the sample, with the Miller–Madow
+/// correction for the sample's size, and no position counted above log2 of the sample size (what
+/// a sample can show). Positions are taken as independent, so a counter or a timestamp scores only
+/// the few positions that change, and a random id about its length times log2 of its alphabet
+/// (43 base64url characters: about 250 bits from 100 ids; a UUIDv4: about 122). A generator
+/// that hides a counter behind a hash cannot be told from a random one by any sample.
+pub(crate) fn estimated_entropy_bits(ids: &[&str]) -> f64 {
+    if ids.len() < 2 {
+        return 0.0;
+    }
+    let n = ids.len() as f64;
+    let longest = ids.iter().map(|id| id.len()).max().unwrap_or(0);
+    let mut total = 0.0;
+    for position in 0..longest {
+        // `None` stands for "this id has ended", so lengths that vary count too.
+        let mut counts: std::collections::HashMap<Option<u8>, usize> = std::collections::HashMap::new();
+        for id in ids {
+            *counts.entry(id.as_bytes().get(position).copied()).or_default() += 1;
+        }
+        let plug_in: f64 = counts
+            .values()
+            .map(|&count| {
+                let p = count as f64 / n;
+                -p * p.log2()
+            })
+            .sum();
+        let correction = (counts.len() as f64 - 1.0) / (2.0 * n * std::f64::consts::LN_2);
+        total += (plug_in + correction).min(n.log2());
+    }
+    total
 }
 
 #[cfg(test)]
@@ -231,5 +319,56 @@ mod tests {
         assert!(check(&expect("/token_type", "Bearer"), &seen, &vars).is_empty());
         assert_eq!(check(&expect("/token_type", "DPoP"), &seen, &vars).len(), 1);
         assert_eq!(check(&expect("/scope", "MCP:READ"), &seen, &vars).len(), 1);
+    }
+
+    #[test]
+    fn entropy_estimate_tells_random_ids_from_counters_and_uuids() {
+        let random: Vec<String> = (0..100).map(|_| lab_proto::random_token(32).unwrap()).collect();
+        let random: Vec<&str> = random.iter().map(String::as_str).collect();
+        let bits = estimated_entropy_bits(&random);
+        assert!((230.0..=270.0).contains(&bits), "{bits}");
+
+        let counter: Vec<String> = (0..100).map(|n| format!("session-{:08}", 5000 + n)).collect();
+        let counter: Vec<&str> = counter.iter().map(String::as_str).collect();
+        let bits = estimated_entropy_bits(&counter);
+        assert!(bits < 10.0, "{bits}");
+
+        // A UUIDv4 has 122 random bits: 30 free hex digits and 2 bits in the variant digit.
+        let uuids: Vec<String> = (0..100)
+            .map(|_| {
+                let hex: String = lab_proto::random_token(24)
+                    .unwrap()
+                    .bytes()
+                    .map(|b| char::from(b"0123456789abcdef"[usize::from(b) % 16]))
+                    .take(31)
+                    .collect();
+                let variant = char::from(b"89ab"[usize::from(hex.as_bytes()[30]) % 4]);
+                format!("{}-{}-4{}-{variant}{}-{}", &hex[0..8], &hex[8..12], &hex[12..15], &hex[15..18], &hex[18..30])
+            })
+            .collect();
+        let uuids: Vec<&str> = uuids.iter().map(String::as_str).collect();
+        let bits = estimated_entropy_bits(&uuids);
+        assert!((110.0..=128.0).contains(&bits), "{bits}");
+    }
+
+    #[test]
+    fn session_id_checks_name_each_fault_without_quoting_an_id() {
+        let strict = SessionIds { visible_ascii: true, distinct: true, min_bits: Some(128.0), max_bits: None };
+        let good: Vec<Option<String>> = (0..100).map(|_| Some(lab_proto::random_token(32).unwrap())).collect();
+        assert!(check_session_ids(&strict, &good).is_empty());
+
+        let mut faulty = good.clone();
+        faulty[3] = None;
+        faulty[4] = Some("has space".to_owned());
+        faulty[5] = faulty[6].clone();
+        let failures = check_session_ids(&strict, &faulty);
+        assert_eq!(failures.len(), 3, "{failures:?}");
+        assert!(failures.iter().all(|failure| !failure.contains(faulty[6].as_deref().unwrap())));
+
+        let counter: Vec<Option<String>> = (0..100).map(|n| Some(format!("s{n}"))).collect();
+        assert_eq!(check_session_ids(&strict, &counter).len(), 1);
+        let guessable = SessionIds { max_bits: Some(64.0), ..SessionIds::default() };
+        assert!(check_session_ids(&guessable, &counter).is_empty());
+        assert_eq!(check_session_ids(&guessable, &good).len(), 1);
     }
 }

@@ -42,6 +42,7 @@ impl Outcome {
         }
         match &self.result {
             Ok(report) if report.passed() => Status::Passed,
+            Ok(report) if matches!(report.observed, Observed::Inapplicable(_)) => Status::NotApplicable,
             _ => Status::Failed,
         }
     }
@@ -64,6 +65,7 @@ impl Outcome {
             (None, Ok(report)) => match &report.observed {
                 Observed::Verdict(verdict) => verdict.name().to_owned(),
                 Observed::Broken(_) => "broken".to_owned(),
+                Observed::Inapplicable(_) => "not applicable".to_owned(),
             },
             (None, Err(_)) => "error".to_owned(),
         }

@@ -247,7 +247,8 @@ pub struct Step {
     pub client_id: Option<String>,
     /// `client`: the pre-registered client's secret.
     pub client_secret: Option<String>,
-    /// Run the step this many times (at most 200); expectations apply to the last run.
+    /// Run the step this many times (at most 200); expectations apply to the last run, except
+    /// `session_ids`, which sees the ids of every run.
     pub repeat: Option<u32>,
     /// Variables to capture: `name = "json:/pointer"`, `"redirect:param"`, `"header:name"`, `"cookie:name"` (`name=value` of a `Set-Cookie`), `"html:field"` (a form field's value) or `"var:name"` (a value the step chose, such as its `challenge`).
     #[serde(default)]
@@ -350,6 +351,25 @@ pub struct Expect {
     pub tool_error: Option<bool>,
     /// A `client` step's outcome: `succeeded`, `refused`, `refused:CL-03`, or `failed`.
     pub client: Option<String>,
+    /// The `MCP-Session-Id`s the step's runs were given (with `repeat`, one per run): how they
+    /// must look (TR-1125 §Session Management, SBP Session Hijacking).
+    pub session_ids: Option<SessionIds>,
+}
+
+/// Checks of a sample of session ids. The ids themselves never appear in a report.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SessionIds {
+    /// Every run got an id, and every byte of every id is visible ASCII (`0x21`–`0x7E`).
+    #[serde(default)]
+    pub visible_ascii: bool,
+    /// No id was issued twice.
+    #[serde(default)]
+    pub distinct: bool,
+    /// The estimated entropy of the ids is at least this many bits.
+    pub min_bits: Option<f64>,
+    /// The estimated entropy of the ids is at most this many bits (an exploit: they can be guessed).
+    pub max_bits: Option<f64>,
 }
 
 impl Expect {
@@ -373,5 +393,6 @@ impl Expect {
             && self.rpc_error.is_none()
             && self.tool_error.is_none()
             && self.client.is_none()
+            && self.session_ids.is_none()
     }
 }
