@@ -603,6 +603,10 @@ impl Run {
             let observation = match observation {
                 // TR-1125 §Session Management: a server MAY assign session ids; one that answered
                 // every run without any has none to judge.
+                Ok(observation) if observation.inapplicable.is_some() => {
+                    inapplicable = observation.inapplicable;
+                    break;
+                }
                 Ok(observation)
                     if step.expect.session_ids.is_some()
                         && observation.status.is_some_and(|status| (200..300).contains(&status))
@@ -1047,7 +1051,45 @@ impl Run {
                 Ok(Observation::default())
             }
             Action::Client => self.client(step).await,
+            Action::Listeners => self.listeners(step),
         }
+    }
+
+    /// The addresses listening on the MCP server's port, as JSON: `port`, `addresses` and
+    /// `loopback_only`. Not applicable to a server on another machine, or where the sockets
+    /// cannot be listed (not Linux, another network namespace).
+    fn listeners(&mut self, step: &Step) -> Result<Observation, String> {
+        let url = url::Url::parse(&self.mcp_url_for(step)).map_err(|error| error.to_string())?;
+        let port = url.port_or_known_default().unwrap_or(443);
+        let local = match url.host() {
+            Some(url::Host::Ipv4(v4)) => v4.is_loopback(),
+            Some(url::Host::Ipv6(v6)) => v6.is_loopback(),
+            Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+            None => false,
+        };
+        let inapplicable = |reason: String| Observation { inapplicable: Some(reason), ..Observation::default() };
+        if !local {
+            return Ok(inapplicable(format!(
+                "the MCP server at {} is not on this machine, so its sockets cannot be listed",
+                url.host_str().unwrap_or_default()
+            )));
+        }
+        let addresses = match crate::sockets::listening_addresses(port) {
+            Ok(addresses) => addresses,
+            Err(reason) => return Ok(inapplicable(reason)),
+        };
+        if addresses.is_empty() {
+            return Ok(inapplicable(format!(
+                "no socket listens on port {port} in this machine's network namespace (a container?)"
+            )));
+        }
+        let loopback_only = addresses.iter().all(|address| crate::sockets::is_loopback(*address));
+        let listed: Vec<String> = addresses.iter().map(ToString::to_string).collect();
+        self.transcript.push(format!("listening on port {port}: {}", listed.join(", ")));
+        Ok(Observation {
+            json: Some(json!({"port": port, "addresses": listed, "loopback_only": loopback_only})),
+            ..Observation::default()
+        })
     }
 
     async fn mcp(&mut self, step: &Step) -> Result<Observation, String> {
@@ -1492,7 +1534,15 @@ impl Run {
         }
         self.record("attacker", url, method.as_str(), Some(status));
         let json = parse_body(&headers, &body);
-        Ok(Observation { status: Some(status), headers, body, json, client: None, session_ids: Vec::new() })
+        Ok(Observation {
+            status: Some(status),
+            headers,
+            body,
+            json,
+            client: None,
+            session_ids: Vec::new(),
+            inapplicable: None,
+        })
     }
 }
 
@@ -1633,6 +1683,24 @@ mod tests {
         ));
         let report = run_against("errors", &failing, &Target::default()).await.unwrap();
         assert_eq!(report.observed, Observed::Verdict(Verdict::Vulnerable), "{}", report.explanation());
+    }
+
+    #[tokio::test]
+    async fn a_server_listening_on_all_interfaces_is_found_out() {
+        let check = scenario(
+            "summary = \"s\"\nverdict = \"defended\"\n[[step]]\ndo = \"listeners\"\nexpect = { json = { \"/loopback_only\" = true } }\n",
+        );
+        // Bound to every interface for the length of the test; nothing ever connects to it.
+        let exposed = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+        let port = exposed.local_addr().unwrap().port();
+        let target = Target { rs_url: Some(format!("https://127.0.0.1:{port}/mcp")), ..Target::default() };
+        let report = run_against("exposed", &check, &target).await.unwrap();
+        assert_eq!(report.observed, Observed::Verdict(Verdict::Vulnerable), "{}", report.explanation());
+        assert!(report.transcript.iter().any(|line| line.contains(&format!("listening on port {port}: 0.0.0.0"))));
+        // A server elsewhere cannot be inspected from here.
+        let remote = Target { rs_url: Some("https://mcp.example.com/mcp".into()), ..Target::default() };
+        let report = run_against("remote", &check, &remote).await.unwrap();
+        assert!(matches!(&report.observed, Observed::Inapplicable(reason) if reason.contains("not on this machine")));
     }
 
     #[test]

@@ -26,6 +26,8 @@ pub struct Observation {
     pub client: Option<ClientOutcome>,
     /// The `MCP-Session-Id` of each run of the step (`None` where an answer carried none).
     pub session_ids: Vec<Option<String>>,
+    /// Why the target offers nothing this step can test, when running it showed that.
+    pub inapplicable: Option<String>,
 }
 
 impl Observation {

@@ -15,6 +15,7 @@ mod expect;
 mod load;
 pub mod report;
 pub mod schema;
+mod sockets;
 mod third_party;
 mod vars;
 

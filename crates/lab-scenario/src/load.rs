@@ -139,7 +139,7 @@ fn check_step(step: &Step) -> Result<(), (&'static str, String)> {
     }
     if let Some(target) = &step.target {
         let valid: &[&str] = match step.action {
-            Action::Mcp | Action::Client => &["rs", "twin"],
+            Action::Mcp | Action::Client | Action::Listeners => &["rs", "twin"],
             _ => &["as", "tenant"],
         };
         if !valid.contains(&target.as_str()) {

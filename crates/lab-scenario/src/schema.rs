@@ -103,6 +103,8 @@ pub enum Action {
     Profile,
     /// Runs the conforming client against a URL.
     Client,
+    /// Lists the sockets listening on the MCP server's port (Linux, a server on this machine).
+    Listeners,
 }
 
 impl Action {
@@ -122,6 +124,7 @@ impl Action {
             Self::Clock => "clock",
             Self::Profile => "profile",
             Self::Client => "client",
+            Self::Listeners => "listeners",
         }
     }
 
@@ -144,6 +147,7 @@ impl Action {
             Self::Client => {
                 &["target", "url", "tool", "args", "user", "scope", "metadata_document", "client_id", "client_secret"]
             }
+            Self::Listeners => &["target"],
         }
     }
 }
