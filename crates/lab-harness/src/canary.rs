@@ -89,20 +89,27 @@ impl Canary {
 
 /// Where the CIMD host serves its hostile documents; each is what a hostile or broken client
 /// might publish, and a conforming AS refuses it (requirements §6.6, AS-37).
-pub const HOSTILE_CIMD_PATHS: [&str; 4] = [
+pub const HOSTILE_CIMD_PATHS: [&str; 6] = [
     "/hostile/client-id-mismatch.json",
     "/hostile/symmetric-auth.json",
     "/hostile/oversize.json",
     "/hostile/oversize-chunked.json",
+    "/hostile/redirect.json",
+    "/hostile/slow.json",
 ];
+
+/// How long the slow document takes to send its first 30 bytes, at one a second: far past any
+/// sane fetch timeout (the lab AS's is 5 s), and bounded so no connection is held for good.
+const SLOW_SECONDS: u64 = 30;
 
 /// The size of the oversize documents: ten times CIMD's recommended 5 KB cap.
 const OVERSIZE_BYTES: usize = 50 * 1024;
 
 /// The lab client's metadata document (CIMD §Client Metadata, MCP-1125 §CIMD): `client_id` equal
 /// to its URL, a name, loopback redirect URIs (any port), a public client. Beside it, on the same
-/// host, the hostile documents of [`HOSTILE_CIMD_PATHS`].
-pub(crate) fn document_router(origin: &str) -> Router {
+/// host, the hostile documents of [`HOSTILE_CIMD_PATHS`]; one of them redirects to `canary_url`,
+/// which nothing may ever reach.
+pub(crate) fn document_router(origin: &str, canary_url: &str) -> Router {
     let honest_id = format!("{origin}{}", crate::CIMD_PATH);
     let document = |client_id: &str| {
         json!({
@@ -131,6 +138,9 @@ pub(crate) fn document_router(origin: &str) -> Router {
     };
     let sized = oversize(HOSTILE_CIMD_PATHS[2]);
     let chunked = oversize(HOSTILE_CIMD_PATHS[3]);
+    // CIMD §SSRF: an AS that follows redirects can be steered anywhere; this one points at the
+    // canary, so following it is counted.
+    let elsewhere = format!("{canary_url}/c.json");
     Router::new()
         .route(crate::CIMD_PATH, get(move || async move { axum::Json(honest) }))
         .route(HOSTILE_CIMD_PATHS[0], get(move || async move { axum::Json(mismatch) }))
@@ -143,6 +153,44 @@ pub(crate) fn document_router(origin: &str) -> Router {
                 ([(header::CONTENT_TYPE, "application/json")], Body::new(Chunked::new(chunked)))
             }),
         )
+        .route(HOSTILE_CIMD_PATHS[4], get(move || async move { (StatusCode::FOUND, [(header::LOCATION, elsewhere)]) }))
+        .route(
+            HOSTILE_CIMD_PATHS[5],
+            // A slowloris document: an AS without a fetch timeout waits as long as it trickles.
+            get(|| async { ([(header::CONTENT_TYPE, "application/json")], Body::new(Trickle::new())) }),
+        )
+}
+
+/// A body of one byte a second (spaces, which JSON allows before a value), for at most
+/// [`SLOW_SECONDS`].
+struct Trickle {
+    sent: u64,
+    next: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
+impl Trickle {
+    fn new() -> Self {
+        Self { sent: 0, next: Box::pin(tokio::time::sleep(std::time::Duration::from_secs(1))) }
+    }
+}
+
+impl http_body::Body for Trickle {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        context: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        if self.sent >= SLOW_SECONDS {
+            return std::task::Poll::Ready(None);
+        }
+        std::task::ready!(self.next.as_mut().poll(context));
+        self.sent += 1;
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(1);
+        self.next.as_mut().reset(deadline);
+        std::task::Poll::Ready(Some(Ok(http_body::Frame::data(Bytes::from_static(b" ")))))
+    }
 }
 
 /// A body sent in 1 KB chunks with no length announced, so hyper frames it with chunked

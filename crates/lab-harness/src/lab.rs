@@ -220,7 +220,7 @@ pub async fn start(config: LabConfig) -> Result<RunningLab, HarnessError> {
     let upstream_router = upstream::router(upstream_verifier.clone(), upstream_log.clone());
     let upstream_host = TlsHost::serve(listeners.upstream, upstream_router, tls.clone(), UPSTREAM_ROLE)?;
     tracing::info!(%upstream_url, "upstream API listening");
-    let cimd_router = crate::canary::document_router(&format!("https://{cimd_addr}"));
+    let cimd_router = crate::canary::document_router(&format!("https://{cimd_addr}"), &canary_url);
     let cimd_host = TlsHost::serve(listeners.cimd, logged(cimd_router, CIMD_ROLE), tls.clone(), CIMD_ROLE)?;
     let canary = Canary::serve(listeners.canary)?;
 
