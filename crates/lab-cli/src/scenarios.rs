@@ -73,6 +73,10 @@ pub(crate) struct RunArgs {
     /// The resource indicator (RFC 8707) sent to an AS tested without `--rs-url`.
     #[arg(long, value_name = "URI", requires = "as_url", conflicts_with = "rs_url", default_value = DEFAULT_RESOURCE)]
     pub(crate) resource: String,
+    /// After the run, search this log file of a server under test for every token, code,
+    /// verifier, client secret and password the run sent (repeatable). A match fails the run.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) scan_log: Vec<PathBuf>,
 }
 
 /// The lab contract's MCP resource (design §2), the default resource indicator for an AS alone.
@@ -222,6 +226,18 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 }
             }
             std::io::stdout().flush().ok();
+        }
+        outcomes.push(outcome);
+    }
+    if !args.scan_log.is_empty() {
+        let outcome = lab_scenario::scan_logs(&args.scan_log, &outcomes);
+        if !args.json {
+            let mark = if outcome.status() == Status::Passed { paint("32", "PASS") } else { paint("31", "FAIL") };
+            let explanation = outcome.explanation();
+            println!("[log] {mark} {} ({})", outcome.entry.id, explanation.lines().next().unwrap_or(""));
+            for line in explanation.lines().skip(1) {
+                println!("          {line}");
+            }
         }
         outcomes.push(outcome);
     }

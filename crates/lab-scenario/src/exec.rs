@@ -56,6 +56,20 @@ pub struct Report {
     pub transcript: Vec<String>,
     /// Every exchange as a record, for sequence diagrams.
     pub exchanges: Vec<ExchangeRecord>,
+    /// The credentials the run used, for `--scan-log`; never printed.
+    pub used_secrets: UsedSecrets,
+}
+
+/// The credentials a run used (tokens, codes, verifiers, client secrets, a password), with the
+/// variable that held each. They stay in memory so that a server's log can be searched for them
+/// (RS-22, CL-27); `Debug` prints only how many there are, and no report writes them.
+#[derive(Clone, Default)]
+pub struct UsedSecrets(pub(crate) Vec<(String, String)>);
+
+impl std::fmt::Debug for UsedSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "UsedSecrets({} values)", self.0.len())
+    }
 }
 
 /// One request and its answer, as a report draws it.
@@ -730,7 +744,15 @@ impl Run {
                 exchange
             })
             .collect();
-        Report { id: id.to_owned(), expected: scenario.verdict, observed, steps: reports, transcript, exchanges }
+        Report {
+            id: id.to_owned(),
+            expected: scenario.verdict,
+            observed,
+            steps: reports,
+            transcript,
+            exchanges,
+            used_secrets: UsedSecrets(self.vars.used_secrets()),
+        }
     }
 
     fn capture(&mut self, step: &Step, seen: &Observation) -> Result<(), String> {

@@ -13,6 +13,7 @@ pub mod catalogue;
 mod exec;
 mod expect;
 mod load;
+mod logscan;
 pub mod report;
 pub mod schema;
 mod sockets;
@@ -20,9 +21,12 @@ mod third_party;
 mod vars;
 
 pub use catalogue::Entry;
-pub use exec::{ExchangeRecord, Observed, REDIRECT_URI, Report, StepReport, Target, not_applicable, run, run_against};
+pub use exec::{
+    ExchangeRecord, Observed, REDIRECT_URI, Report, StepReport, Target, UsedSecrets, not_applicable, run, run_against,
+};
 pub use expect::{ClientOutcome, Observation};
 pub use load::{ScenarioError, parse};
+pub use logscan::{LOG_SCAN_ID, scan_logs};
 pub use schema::{Scenario, Verdict};
 pub use third_party::{Login, discover, serves_json};
 

@@ -435,6 +435,7 @@ mod tests {
                 path: "/register".into(),
                 status: Some(201),
             }],
+            used_secrets: crate::exec::UsedSecrets::default(),
         }
     }
 

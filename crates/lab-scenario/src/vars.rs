@@ -8,38 +8,58 @@ use serde_json::Value;
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Vars {
     values: BTreeMap<String, String>,
+    /// Every credential the run held, in order, with the variable that held it: a refresh
+    /// replaces `access_token`, but the old token was sent too and must be redacted (and looked
+    /// for in logs) as well.
+    used: Vec<(String, String)>,
+}
+
+/// The variables that hold credentials; the `_token` and `_code` suffixes catch captured ones.
+const SECRET: [&str; 9] = [
+    "login_password",
+    "access_token",
+    "refresh_token",
+    "code",
+    "verifier",
+    "client_secret",
+    "forged",
+    "victim_code",
+    "victim_token",
+];
+
+/// At most this many credentials are remembered per run; a scenario uses a handful.
+const MAX_USED: usize = 4096;
+
+fn is_secret(name: &str) -> bool {
+    SECRET.contains(&name) || name.ends_with("_token") || name.ends_with("_code")
 }
 
 impl Vars {
     pub(crate) fn set(&mut self, name: impl Into<String>, value: impl Into<String>) {
-        self.values.insert(name.into(), value.into());
+        let (name, value) = (name.into(), value.into());
+        // Shorter values are not credentials worth the name, and would redact ordinary words.
+        if is_secret(&name)
+            && value.len() >= 8
+            && self.used.len() < MAX_USED
+            && !self.used.iter().any(|(_, used)| *used == value)
+        {
+            self.used.push((name.clone(), value.clone()));
+        }
+        self.values.insert(name, value);
     }
 
     pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.values.get(name).map(String::as_str)
     }
 
-    /// The values that are credentials, for the transcript's redaction.
+    /// Every credential the run held, for the transcript's redaction.
     pub(crate) fn secrets(&self) -> Vec<String> {
-        const SECRET: [&str; 9] = [
-            "login_password",
-            "access_token",
-            "refresh_token",
-            "code",
-            "verifier",
-            "client_secret",
-            "forged",
-            "victim_code",
-            "victim_token",
-        ];
-        self.values
-            .iter()
-            .filter(|(name, value)| {
-                value.len() >= 8
-                    && (SECRET.contains(&name.as_str()) || name.ends_with("_token") || name.ends_with("_code"))
-            })
-            .map(|(_, value)| value.clone())
-            .collect()
+        self.used.iter().map(|(_, value)| value.clone()).collect()
+    }
+
+    /// Every credential the run held, with the variable that held it.
+    pub(crate) fn used_secrets(&self) -> Vec<(String, String)> {
+        self.used.clone()
     }
 
     /// Replaces every `${name}`; an unknown name is an error naming it.

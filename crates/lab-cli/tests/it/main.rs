@@ -138,10 +138,15 @@ fn run_against_a_running_system_passes_what_applies_and_skips_the_rest() {
     std::fs::create_dir_all(&dir).unwrap();
     let ca = dir.join("ca.pem");
     std::fs::write(&ca, lab.ca_pem()).unwrap();
+    // The servers' log is searched for the run's credentials afterwards (this one has none).
+    let log = dir.join("server.log");
+    std::fs::write(&log, "POST /token 200\nPOST /mcp 401\n").unwrap();
     let output = mcp_authlab()
         .args(["run", "token-get-method", "code-wrong-client", "no-token", "expired-token", "embedded-jwk"])
         .args(["--rs-url", lab.resource(), "--as-url", lab.issuer(), "--ca"])
         .arg(&ca)
+        .arg("--scan-log")
+        .arg(&log)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -149,7 +154,11 @@ fn run_against_a_running_system_passes_what_applies_and_skips_the_rest() {
     // The clock and the lab AS's key are not the running system's: not applicable, never passed.
     assert!(stdout.contains("N/A  attacks/rs-validation/expired-token (not applicable: the third-party"), "{stdout}");
     assert!(stdout.contains("N/A  attacks/rs-validation/embedded-jwk (not applicable: it forges"), "{stdout}");
-    assert_eq!(stdout.lines().last(), Some("3 passed, 0 failed, 3 skipped"), "{stdout}");
+    assert!(stdout.contains("[log] PASS logs/secrets-in-logs (defended: as expected)"), "{stdout}");
+    assert_eq!(stdout.lines().last(), Some("4 passed, 0 failed, 3 skipped"), "{stdout}");
+    let output = mcp_authlab().args(["run", "no-token", "--scan-log"]).arg(dir.join("absent.log")).output().unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stdout).contains("absent.log cannot be read"));
     // An issuer must be an https URL, and the AS battery needs the MCP server that trusts it.
     let output = mcp_authlab().args(["run", "--rs-url", lab.resource(), "--as-url", "http://x"]).output().unwrap();
     assert!(String::from_utf8_lossy(&output.stderr).contains("--as-url expects an issuer"));
