@@ -382,6 +382,30 @@ impl AuthServer {
         store.keys.jwks()
     }
 
+    /// What `candidate` is, if it is a credential of this AS's: an access token it signed, a
+    /// refresh token or authorization code it issued (compared by digest, the only form the store
+    /// keeps), or the verifier of a PKCE challenge it was sent. `check-client` asks this of every
+    /// token-shaped word a client printed (CL-27: a client never logs its credentials).
+    pub fn recognize_credential(&self, candidate: &str) -> Option<&'static str> {
+        let store = self.store();
+        let digest = crate::http::secret_digest(candidate);
+        if store.refresh_tokens.contains_key(&digest) {
+            return Some("a refresh token");
+        }
+        if store.codes.contains_key(&digest) {
+            return Some("an authorization code");
+        }
+        if lab_proto::pkce::is_valid_verifier_syntax(candidate)
+            && store.seen_challenges.contains_key(&lab_proto::pkce::s256_challenge(candidate))
+        {
+            return Some("a PKCE code verifier");
+        }
+        if candidate.matches('.').count() == 2 && store.keys.verify_own(candidate) {
+            return Some("an access token");
+        }
+        None
+    }
+
     /// Tells `listener` of every access token this AS revokes from now on: by RFC 7009 revocation,
     /// or with its grant (a replayed code, a reused refresh token, a revoked refresh token).
     ///

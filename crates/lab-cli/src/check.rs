@@ -215,18 +215,24 @@ pub(crate) async fn check_client(args: CheckArgs) -> anyhow::Result<ExitCode> {
             .kill_on_drop(true);
         let child = command.spawn().context("failed to start the client command")?;
         let output = tokio::time::timeout(Duration::from_secs(args.timeout), child.wait_with_output()).await;
-        let (exited, exit_code, tail) = match output {
+        let (exited, exit_code, tail, printed) = match output {
             Ok(Ok(output)) => {
                 let text =
                     String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
+                let printed = printed_credentials(&text, lab.auth_server());
                 let tail: String =
                     text.lines().rev().take(3).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join(" | ");
-                (true, output.status.code(), lab_client::redact_body(&tail))
+                (true, output.status.code(), lab_client::redact_body(&tail), printed)
             }
-            Ok(Err(error)) => (false, None, format!("could not wait for the client: {error}")),
-            Err(_) => (false, None, format!("still running after {} s; stopped", args.timeout)),
+            Ok(Err(error)) => (false, None, format!("could not wait for the client: {error}"), Vec::new()),
+            Err(_) => (false, None, format!("still running after {} s; stopped", args.timeout), Vec::new()),
         };
-        let (right, summary) = judge(persona.right, &lab, exited);
+        let (right, mut summary) = judge(persona.right, &lab, exited);
+        // CL-27: whatever else it did, a client that prints its credentials did the wrong thing.
+        let right = right && printed.is_empty();
+        if !printed.is_empty() {
+            summary.push_str(&format!("; printed {} the lab issued (CL-27)", printed.join(", ")));
+        }
         if !args.json {
             println!("{} {:<34} {}", if right { "RIGHT" } else { "WRONG" }, persona.name, persona.what);
             println!(
@@ -237,7 +243,7 @@ pub(crate) async fn check_client(args: CheckArgs) -> anyhow::Result<ExitCode> {
                 println!("      last output: {}", tail.chars().take(300).collect::<String>());
             }
         }
-        results.push(json!({"persona": persona.name, "expected": persona.what, "right": right, "did": summary, "exit_code": exit_code, "exited": exited}));
+        results.push(json!({"persona": persona.name, "expected": persona.what, "right": right, "did": summary, "exit_code": exit_code, "exited": exited, "printed_credentials": printed}));
         let _ = std::fs::remove_file(&ca_path);
         lab.shutdown().await;
     }
@@ -251,6 +257,57 @@ pub(crate) async fn check_client(args: CheckArgs) -> anyhow::Result<ExitCode> {
     Ok(if wrong == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
+/// The kinds of the lab's credentials that appear in a client's output: every word of token
+/// characters (base64url and the JWT's dots; at least 16 of them) is asked of the AS, which knows
+/// what it signed and keeps digests of what it issued, so nothing is guessed from shape alone.
+fn printed_credentials(output: &str, auth: &lab_auth_server::AuthServer) -> Vec<&'static str> {
+    let mut kinds = Vec::new();
+    let words = output.split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '~')));
+    for word in words.filter(|word| word.len() >= 16).take(MAX_CANDIDATES) {
+        // A token at the end of a sentence keeps its full stop.
+        let word = if word.matches('.').count() > 2 { word.trim_end_matches('.') } else { word };
+        if let Some(kind) = auth.recognize_credential(word)
+            && !kinds.contains(&kind)
+        {
+            kinds.push(kind);
+        }
+    }
+    kinds
+}
+
+/// At most this many words of a client's output are checked: a verification costs tens of
+/// microseconds, and a client that prints megabytes must not stall the run.
+const MAX_CANDIDATES: usize = 20_000;
+
 fn shell_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', "'\\''"))
+}
+
+#[cfg(test)]
+mod printed_tests {
+    use lab_auth_server::config::lab;
+    use lab_auth_server::{AuthServer, AuthServerConfig};
+    use serde_json::json;
+
+    use super::printed_credentials;
+
+    #[test]
+    fn a_token_the_lab_signed_is_found_in_a_client_s_output_and_lookalikes_are_not() {
+        let auth = AuthServer::new(AuthServerConfig::lab(lab::ISSUER, vec![lab::RESOURCE.to_owned()])).unwrap();
+        let now = auth.clock().now();
+        let claims = json!({"iss": lab::ISSUER, "sub": "alice", "aud": lab::RESOURCE, "exp": now + 300, "iat": now,
+            "jti": "jti-of-the-test", "client_id": lab::PUBLIC_CLIENT_ID, "scope": "mcp:read"});
+        let token = auth.mint_jwt("at+jwt", &claims).unwrap();
+        let output = format!("step 5: token received\nDEBUG sending Authorization: Bearer {token}.\ndone\n");
+        assert_eq!(printed_credentials(&output, &auth), vec!["an access token"]);
+        // The same token signed by nobody the AS knows, and the ordinary words of a trace.
+        let (signing_input, _) = token.rsplit_once('.').unwrap();
+        let forged = format!("{signing_input}.{}", "A".repeat(86));
+        let clean = format!(
+            "step 5: token received ({} bytes)\nforged {forged}\nclient_id {}\n",
+            token.len(),
+            lab::PUBLIC_CLIENT_ID
+        );
+        assert!(printed_credentials(&clean, &auth).is_empty());
+    }
 }

@@ -551,3 +551,27 @@ async fn key_rotation_publishes_before_signing() {
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
     assert_eq!(jwks["keys"][0]["kid"], new_kid.as_str());
 }
+
+#[tokio::test]
+async fn every_credential_of_a_flow_is_recognized_and_nothing_else_is() {
+    let lab = Lab::auto();
+    let client_id = lab.register_public().await;
+    let pkce = pkce();
+    let code = lab.code(&lab.params(&client_id, &pkce.challenge)).await;
+    let response = lab.redeem(&client_id, &code, &pkce.verifier).await;
+    let tokens = response.json();
+    let (access, refresh) = (tokens["access_token"].as_str().unwrap(), tokens["refresh_token"].as_str().unwrap());
+    let recognize = |candidate: &str| lab.server.recognize_credential(candidate);
+    assert_eq!(recognize(access), Some("an access token"));
+    assert_eq!(recognize(refresh), Some("a refresh token"));
+    assert_eq!(recognize(&code), Some("an authorization code"), "a redeemed code is still known");
+    assert_eq!(recognize(&pkce.verifier), Some("a PKCE code verifier"));
+    // Lookalikes: the challenge, a tampered token, another verifier, ordinary words.
+    // One signature character well inside the segment (the last one may carry unused bits).
+    let at = access.len() - 10;
+    let swapped = if &access[at..=at] == "A" { "B" } else { "A" };
+    let tampered = format!("{}{swapped}{}", &access[..at], &access[at + 1..]);
+    for other in [pkce.challenge.as_str(), &tampered, &self::pkce().verifier, client_id.as_str(), "mcp:read"] {
+        assert_eq!(recognize(other), None, "{other}");
+    }
+}
