@@ -338,4 +338,88 @@ mod tests {
         assert_eq!(parsed[0].param("error_description"), Some(r#"needs "write""#));
         assert_eq!(parsed[0].param("scope"), Some("mcp:read mcp:write"));
     }
+
+    /// A small deterministic generator (xorshift64*), so a failing input can be reproduced from
+    /// the seed the assertion prints.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+
+        fn below(&mut self, bound: usize) -> usize {
+            (self.next() % bound as u64) as usize
+        }
+
+        fn pick<'a>(&mut self, choices: &[&'a str]) -> &'a str {
+            choices[self.below(choices.len())]
+        }
+    }
+
+    #[test]
+    fn arbitrary_input_is_an_answer_or_an_error_never_a_panic() {
+        // The pieces a hostile server would combine: the grammar's own bytes, near misses and
+        // non-ASCII text, so the parser meets every branch and every boundary.
+        let pieces = [
+            "Bearer",
+            "DPoP",
+            "bearer",
+            " ",
+            "\t",
+            ",",
+            "=",
+            "==",
+            "\"",
+            "\\",
+            "realm",
+            "scope",
+            "a b",
+            "x=",
+            "\"a,b\"",
+            "abc+/=",
+            "é",
+            "😀",
+            "\u{0}",
+            "\r\n",
+            ",,",
+            "resource_metadata",
+            "\"https://x/\"",
+        ];
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        for round in 0..20_000 {
+            let seed = rng.0;
+            let length = rng.below(12);
+            let value: String = (0..length).map(|_| rng.pick(&pieces)).collect();
+            // Either answer is fine; what matters is that there is one, and that an error points
+            // inside the value.
+            if let Err(error) = parse(&value) {
+                assert!(error.position <= value.len(), "round {round} seed {seed:#x}: {value:?} gave {error}");
+            }
+        }
+    }
+
+    #[test]
+    fn whatever_the_lab_formats_parses_back_to_the_same_challenge() {
+        let names = ["realm", "scope", "error", "error_description", "resource_metadata", "Max_Age"];
+        let values = ["", " ", "a b", "\"", "\\", "a,b", "x=y", "mcp:read mcp:write", "é", "https://h/p?q=1"];
+        let mut rng = Rng(0x0123_4567_89ab_cdef);
+        for round in 0..5_000 {
+            let seed = rng.0;
+            let params: Vec<(&str, String)> = (0..1 + rng.below(4))
+                .map(|_| (rng.pick(&names), (0..rng.below(4)).map(|_| rng.pick(&values)).collect::<String>()))
+                .collect();
+            let borrowed: Vec<(&str, &str)> = params.iter().map(|(name, value)| (*name, value.as_str())).collect();
+            let formatted = format_challenge("Bearer", &borrowed);
+            let parsed = parse(&formatted)
+                .unwrap_or_else(|error| panic!("round {round} seed {seed:#x}: {formatted:?}: {error}"));
+            assert_eq!(parsed.len(), 1, "round {round} seed {seed:#x}: {formatted:?}");
+            let expected: Vec<(String, String)> =
+                params.iter().map(|(name, value)| (name.to_ascii_lowercase(), value.clone())).collect();
+            assert_eq!(parsed[0].params, expected, "round {round} seed {seed:#x}: {formatted:?}");
+        }
+    }
 }

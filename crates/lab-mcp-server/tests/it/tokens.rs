@@ -302,6 +302,31 @@ async fn verify_token_reports_the_principal() {
     let _ = ISSUER;
 }
 
+#[tokio::test]
+async fn no_single_character_change_to_a_genuine_token_is_accepted() {
+    let lab = Lab::new();
+    let token = lab.token_for("alice", "mcp:read", RS).await;
+    assert!(lab.rs.verify_token(&token).await.is_ok());
+    // Every position replaced (each time by another of these), and every fifth one deleted or
+    // doubled: header, claims, signature and the dots between them. The base64url decoder refuses
+    // non-canonical trailing bits, so not even the signature's last character has slack.
+    let replacements = ['A', 'g', '_', '-', '.', '0', 'é', ' '];
+    let mut mutants = Vec::new();
+    for (index, original) in token.char_indices() {
+        let replacement = replacements.iter().cycle().skip(index).find(|c| **c != original).unwrap();
+        mutants.push(format!("{}{replacement}{}", &token[..index], &token[index + 1..]));
+        if index % 5 == 0 {
+            mutants.push(format!("{}{}", &token[..index], &token[index + 1..]));
+            mutants.push(format!("{}{original}{}", &token[..index], &token[index..]));
+        }
+    }
+    for mutant in &mutants {
+        assert!(lab.rs.verify_token(mutant).await.is_err(), "accepted {mutant}");
+    }
+    // The genuine token still is, from the cache or afresh.
+    assert!(lab.rs.verify_token(&token).await.is_ok());
+}
+
 /// A JWKS the test swaps, standing in for an AS that withdraws a key.
 struct SwappableKeys(std::sync::Mutex<Value>);
 
