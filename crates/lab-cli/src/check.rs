@@ -213,19 +213,33 @@ pub(crate) async fn check_client(args: CheckArgs) -> anyhow::Result<ExitCode> {
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .kill_on_drop(true);
-        let child = command.spawn().context("failed to start the client command")?;
-        let output = tokio::time::timeout(Duration::from_secs(args.timeout), child.wait_with_output()).await;
-        let (exited, exit_code, tail, printed) = match output {
-            Ok(Ok(output)) => {
-                let text =
-                    String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
-                let printed = printed_credentials(&text, lab.auth_server());
-                let tail: String =
-                    text.lines().rev().take(3).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join(" | ");
-                (true, output.status.code(), lab_client::redact_body(&tail), printed)
+        let mut child = command.spawn().context("failed to start the client command")?;
+        // The output is read while the client runs, so what it printed before a timeout is
+        // searched too (CL-27).
+        let (stdout, stderr) =
+            (tokio::spawn(read_bounded(child.stdout.take())), tokio::spawn(read_bounded(child.stderr.take())));
+        let status = tokio::time::timeout(Duration::from_secs(args.timeout), child.wait()).await;
+        if status.is_err() {
+            let _ = child.kill().await;
+        }
+        let text = collect_output(stdout).await + "\n" + &collect_output(stderr).await;
+        let printed = printed_credentials(&text, lab.auth_server());
+        let (exited, exit_code, tail) = match status {
+            Ok(Ok(status)) => {
+                let tail: String = text
+                    .lines()
+                    .rev()
+                    .filter(|line| !line.is_empty())
+                    .take(3)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect::<Vec<_>>()
+                    .join(" | ");
+                (true, status.code(), lab_client::redact_body(&tail))
             }
-            Ok(Err(error)) => (false, None, format!("could not wait for the client: {error}"), Vec::new()),
-            Err(_) => (false, None, format!("still running after {} s; stopped", args.timeout), Vec::new()),
+            Ok(Err(error)) => (false, None, format!("could not wait for the client: {error}")),
+            Err(_) => (false, None, format!("still running after {} s; stopped", args.timeout)),
         };
         let (right, mut summary) = judge(persona.right, &lab, exited);
         // CL-27: whatever else it did, a client that prints its credentials did the wrong thing.
@@ -273,6 +287,32 @@ fn printed_credentials(output: &str, auth: &lab_auth_server::AuthServer) -> Vec<
         }
     }
     kinds
+}
+
+/// At most this much of each of a client's output streams is kept.
+const MAX_OUTPUT_BYTES: u64 = 4 * 1024 * 1024;
+
+/// One output stream of the client, up to [`MAX_OUTPUT_BYTES`].
+async fn read_bounded<R: tokio::io::AsyncRead + Unpin>(pipe: Option<R>) -> Vec<u8> {
+    use tokio::io::AsyncReadExt as _;
+    let mut buffer = Vec::new();
+    if let Some(pipe) = pipe {
+        let _ = pipe.take(MAX_OUTPUT_BYTES).read_to_end(&mut buffer).await;
+    }
+    buffer
+}
+
+/// What a stream reader gathered; a grandchild that keeps the pipe open after the client was
+/// stopped gets two seconds, then the reader is abandoned with what it has not returned.
+async fn collect_output(reader: tokio::task::JoinHandle<Vec<u8>>) -> String {
+    let abort = reader.abort_handle();
+    match tokio::time::timeout(Duration::from_secs(2), reader).await {
+        Ok(Ok(bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
+        _ => {
+            abort.abort();
+            String::new()
+        }
+    }
 }
 
 /// At most this many words of a client's output are checked: a verification costs tens of

@@ -78,14 +78,16 @@ pub fn redact_json(value: &Value) -> Value {
     }
 }
 
-/// Redacts a header value: credentials, cookies and the code in a `Location`.
+/// Redacts a header value: credentials, cookies, session ids and the code in a `Location`.
 pub fn redact_header(name: &str, value: &str) -> String {
     match name.to_ascii_lowercase().as_str() {
         "authorization" | "proxy-authorization" => match value.split_once(' ') {
             Some((scheme, _)) => format!("{scheme} [redacted]"),
             None => "[redacted]".to_owned(),
         },
-        "cookie" | "set-cookie" => "[redacted]".to_owned(),
+        // A session id is a handle an attacker can hijack (SBP Session Hijacking), and on a
+        // server that wrongly takes it as authentication it is a credential.
+        "cookie" | "set-cookie" | "mcp-session-id" => "[redacted]".to_owned(),
         "location" => redact_query(value),
         _ => value.to_owned(),
     }
@@ -126,6 +128,7 @@ mod tests {
         let json = redact_body(r#"{"access_token":"AT","token_type":"Bearer","nested":{"refresh_token":"RT"}}"#);
         assert!(!json.contains("AT\"") && !json.contains("RT") && json.contains("Bearer"));
         assert_eq!(redact_header("Authorization", "Bearer abc.def.ghi"), "Bearer [redacted]");
+        assert_eq!(redact_header("MCP-Session-Id", "a1b2c3d4e5f6"), "[redacted]");
         assert_eq!(redact_header("content-type", "application/json"), "application/json");
         let sse = redact_body("event: message\ndata: {\"result\":{\"access_token\":\"AT\"}}");
         assert!(!sse.contains("\"AT\""));

@@ -98,9 +98,10 @@ pub const HOSTILE_CIMD_PATHS: [&str; 6] = [
     "/hostile/slow.json",
 ];
 
-/// How long the slow document takes to send its first 30 bytes, at one a second: far past any
-/// sane fetch timeout (the lab AS's is 5 s), and bounded so no connection is held for good.
-const SLOW_SECONDS: u64 = 30;
+/// How long the slow document trickles, a byte a second, before it sends a valid document: past
+/// any sane fetch timeout (the lab AS's is 5 s), yet within the runner's 15 s, so an AS that
+/// waits it out answers with a code, and the scenario sees it.
+const SLOW_SECONDS: u64 = 10;
 
 /// The size of the oversize documents: ten times CIMD's recommended 5 KB cap.
 const OVERSIZE_BYTES: usize = 50 * 1024;
@@ -141,6 +142,9 @@ pub(crate) fn document_router(origin: &str, canary_url: &str) -> Router {
     // CIMD §SSRF: an AS that follows redirects can be steered anywhere; this one points at the
     // canary, so following it is counted.
     let elsewhere = format!("{canary_url}/c.json");
+    // Valid in every member, once it finally arrives.
+    let slow =
+        Bytes::from(serde_json::to_vec(&document(&format!("{origin}{}", HOSTILE_CIMD_PATHS[5]))).unwrap_or_default());
     Router::new()
         .route(crate::CIMD_PATH, get(move || async move { axum::Json(honest) }))
         .route(HOSTILE_CIMD_PATHS[0], get(move || async move { axum::Json(mismatch) }))
@@ -157,20 +161,25 @@ pub(crate) fn document_router(origin: &str, canary_url: &str) -> Router {
         .route(
             HOSTILE_CIMD_PATHS[5],
             // A slowloris document: an AS without a fetch timeout waits as long as it trickles.
-            get(|| async { ([(header::CONTENT_TYPE, "application/json")], Body::new(Trickle::new())) }),
+            get(move || async move { ([(header::CONTENT_TYPE, "application/json")], Body::new(Trickle::new(slow))) }),
         )
 }
 
-/// A body of one byte a second (spaces, which JSON allows before a value), for at most
-/// [`SLOW_SECONDS`].
+/// A body of one byte a second (spaces, which JSON allows before a value) for [`SLOW_SECONDS`],
+/// then `document`.
 struct Trickle {
     sent: u64,
+    document: Option<Bytes>,
     next: std::pin::Pin<Box<tokio::time::Sleep>>,
 }
 
 impl Trickle {
-    fn new() -> Self {
-        Self { sent: 0, next: Box::pin(tokio::time::sleep(std::time::Duration::from_secs(1))) }
+    fn new(document: Bytes) -> Self {
+        Self {
+            sent: 0,
+            document: Some(document),
+            next: Box::pin(tokio::time::sleep(std::time::Duration::from_secs(1))),
+        }
     }
 }
 
@@ -183,7 +192,7 @@ impl http_body::Body for Trickle {
         context: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
         if self.sent >= SLOW_SECONDS {
-            return std::task::Poll::Ready(None);
+            return std::task::Poll::Ready(self.document.take().map(|document| Ok(http_body::Frame::data(document))));
         }
         std::task::ready!(self.next.as_mut().poll(context));
         self.sent += 1;

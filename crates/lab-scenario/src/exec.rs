@@ -1489,6 +1489,31 @@ impl Run {
         }
     }
 
+    /// Client credentials the request carries outside any variable: HTTP Basic (the encoded pair
+    /// and the secret in it) and a `client_secret` form parameter.
+    fn remember_sent_credentials(&mut self, headers: &[(String, String)], payload: &Payload) {
+        use base64::Engine as _;
+        for (name, value) in headers {
+            let basic =
+                value.get(..6).filter(|scheme| scheme.eq_ignore_ascii_case("basic ")).map(|_| value[6..].trim());
+            if let (true, Some(encoded)) = (name.eq_ignore_ascii_case("authorization"), basic) {
+                self.vars.remember("basic_credentials", encoded);
+                let pair = base64::engine::general_purpose::STANDARD.decode(encoded).ok();
+                let pair = pair.and_then(|bytes| String::from_utf8(bytes).ok());
+                if let Some((_, secret)) = pair.as_deref().and_then(|pair| pair.split_once(':')) {
+                    self.vars.remember("client_secret", secret);
+                }
+            }
+        }
+        if let Payload::Form(pairs) = payload {
+            for (name, value) in pairs {
+                if name == "client_secret" {
+                    self.vars.remember("client_secret", value);
+                }
+            }
+        }
+    }
+
     async fn send_once(
         &mut self,
         method: &str,
@@ -1499,6 +1524,7 @@ impl Run {
         let method =
             reqwest::Method::from_bytes(method.as_bytes()).map_err(|_| format!("`{method}` is not an HTTP method"))?;
         let mut request = self.http.request(method.clone(), url);
+        self.remember_sent_credentials(&headers, &payload);
         self.transcript.push(format!("> {method} {}", lab_client::redact_query(url)));
         for (name, value) in &headers {
             request = request.header(name.as_str(), value.as_str());
@@ -1705,6 +1731,20 @@ mod tests {
         ));
         let report = run_against("errors", &failing, &Target::default()).await.unwrap();
         assert_eq!(report.observed, Observed::Verdict(Verdict::Vulnerable), "{}", report.explanation());
+    }
+
+    #[tokio::test]
+    async fn every_credential_a_run_sends_is_remembered_for_the_log_scan_and_redacted() {
+        let flow = scenario(
+            "summary = \"s\"\nverdict = \"defended\"\n[[step]]\ndo = \"client-credentials\"\nexpect = { status = 200 }\n",
+        );
+        let report = run_against("remember", &flow, &Target::default()).await.unwrap();
+        assert!(report.passed(), "{}", report.explanation());
+        let remembered: Vec<&str> = report.used_secrets.0.iter().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(remembered, ["basic_credentials", "client_secret", "access_token"]);
+        let secret = lab_auth_server::config::lab::CONFIDENTIAL_CLIENT_SECRET;
+        assert!(report.used_secrets.0.iter().any(|(_, value)| value == secret));
+        assert!(report.transcript.iter().all(|line| !line.contains(secret)));
     }
 
     #[tokio::test]

@@ -52,7 +52,16 @@ pub fn scan_logs(paths: &[PathBuf], outcomes: &[Outcome]) -> Outcome {
 }
 
 fn scan(paths: &[PathBuf], secrets: &[(&str, &str)]) -> Result<Report, String> {
-    let matcher = AhoCorasick::new(secrets.iter().map(|(_, value)| value))
+    // Each credential as sent, and as a form or query string carries it (`~` becomes `%7E`).
+    let mut patterns: Vec<(String, &str)> = Vec::new();
+    for (name, value) in secrets {
+        patterns.push(((*value).to_owned(), name));
+        let encoded: String = url::form_urlencoded::byte_serialize(value.as_bytes()).collect();
+        if encoded != *value {
+            patterns.push((encoded, name));
+        }
+    }
+    let matcher = AhoCorasick::new(patterns.iter().map(|(value, _)| value))
         .map_err(|error| format!("the credentials cannot be searched for: {error}"))?;
     let mut steps = Vec::new();
     let mut transcript = vec![format!("looking for {} credentials the run used", secrets.len())];
@@ -65,7 +74,7 @@ fn scan(paths: &[PathBuf], secrets: &[(&str, &str)]) -> Result<Report, String> {
         for hit in matcher.find_iter(&text) {
             line += text[counted_to..hit.start()].iter().filter(|&&byte| byte == b'\n').count();
             counted_to = hit.start();
-            let kind = kind_of(secrets[hit.pattern().as_usize()].0);
+            let kind = kind_of(patterns[hit.pattern().as_usize()].1);
             if last == Some((line, kind)) {
                 continue;
             }
@@ -88,7 +97,10 @@ fn scan(paths: &[PathBuf], secrets: &[(&str, &str)]) -> Result<Report, String> {
             status: None,
         });
     }
-    let observed = if steps.iter().all(|step| step.failures.is_empty()) {
+    let observed = if secrets.is_empty() {
+        // Nothing was sent, so nothing can be found: no evidence either way.
+        Observed::Inapplicable("the run sent no credentials to look for".to_owned())
+    } else if steps.iter().all(|step| step.failures.is_empty()) {
         Observed::Verdict(Verdict::Defended)
     } else {
         Observed::Verdict(Verdict::Vulnerable)
@@ -104,8 +116,8 @@ fn scan(paths: &[PathBuf], secrets: &[(&str, &str)]) -> Result<Report, String> {
     })
 }
 
-/// The last [`MAX_LOG_BYTES`] of `path` from the first line that starts in them, and how many
-/// lines came before (so findings carry the file's own line numbers).
+/// The last [`MAX_LOG_BYTES`] of `path` (its first line may be cut), and how many lines came
+/// before (so findings carry the file's own line numbers).
 fn read_tail(path: &Path) -> Result<(Vec<u8>, usize), String> {
     let fail = |error: std::io::Error| format!("{} cannot be read: {error}", path.display());
     let mut file = std::fs::File::open(path).map_err(fail)?;
@@ -135,7 +147,8 @@ fn read_tail(path: &Path) -> Result<(Vec<u8>, usize), String> {
 /// What a credential was, from the variable that held it.
 fn kind_of(name: &str) -> &'static str {
     match name {
-        "refresh_token" => "a refresh token",
+        name if name.ends_with("refresh_token") => "a refresh token",
+        "basic_credentials" => "client credentials in an HTTP Basic header",
         "code" | "victim_code" => "an authorization code",
         "verifier" => "a PKCE code verifier",
         "client_secret" => "a client secret",
@@ -184,7 +197,7 @@ mod tests {
         let outcome = scan_logs(std::slice::from_ref(&clean), &runs);
         assert!(outcome.result.as_ref().unwrap().passed(), "{}", outcome.explanation());
 
-        let outcome = scan_logs(&[clean, leaky], &runs);
+        let outcome = scan_logs(&[clean.clone(), leaky], &runs);
         let explanation = outcome.explanation();
         assert_eq!(outcome.status(), crate::report::Status::Failed);
         assert!(explanation.contains("the attack succeeded"), "{explanation}");
@@ -195,6 +208,23 @@ mod tests {
 
         let missing = scan_logs(&[dir.join("absent.log")], &runs);
         assert!(missing.explanation().contains("cannot be read"));
+
+        // As a form or a query string carries it, and a refresh token captured under another name.
+        let verifier = "verifier~with.tilde-and_more-characters-0123456789";
+        let encoded = dir.join("encoded.log");
+        std::fs::write(
+            &encoded,
+            "POST /token code_verifier=verifier%7Ewith.tilde-and_more-characters-0123456789\nold rt RTRTRTRTRTRT\n",
+        )
+        .unwrap();
+        let runs = [outcome_with(&[("verifier", verifier), ("first_refresh_token", "RTRTRTRTRTRT")])];
+        let explanation = scan_logs(std::slice::from_ref(&encoded), &runs).explanation();
+        assert!(explanation.contains("line 1: a PKCE code verifier"), "{explanation}");
+        assert!(explanation.contains("line 2: a refresh token"), "{explanation}");
+
+        // A run that sent nothing has nothing to look for: no verdict either way.
+        let nothing = scan_logs(&[clean], &[outcome_with(&[])]);
+        assert_eq!(nothing.status(), crate::report::Status::NotApplicable, "{}", nothing.explanation());
     }
 
     #[test]

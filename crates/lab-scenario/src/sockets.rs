@@ -121,6 +121,25 @@ mod tests {
         }
     }
 
+    /// Rows as a little-endian Linux prints them, written out by hand, so the byte order is
+    /// checked against the kernel's format rather than against the parser's own inverse.
+    #[cfg(target_endian = "little")]
+    #[test]
+    fn the_kernel_s_own_notation_is_read() {
+        let header =
+            "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n";
+        let v4 = format!(
+            "{header}   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 1 1 0 100 0 0 10 0\n   1: 00000000:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 2 1 0 100 0 0 10 0\n"
+        );
+        let expected: Vec<IpAddr> = vec!["127.0.0.1".parse().unwrap(), "0.0.0.0".parse().unwrap()];
+        assert_eq!(parse_proc_net(&v4, false, 8080), expected);
+        let v6 = format!(
+            "{header}   0: 00000000000000000000000001000000:1F90 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 3 1 0 100 0 0 10 0\n   1: 0000000000000000FFFF00000100007F:1F90 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 4 1 0 100 0 0 10 0\n"
+        );
+        let expected: Vec<IpAddr> = vec!["::1".parse().unwrap(), "::ffff:127.0.0.1".parse().unwrap()];
+        assert_eq!(parse_proc_net(&v6, true, 8080), expected);
+    }
+
     #[test]
     fn this_process_s_own_loopback_listener_is_found() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -52,9 +52,25 @@ impl Vars {
         self.values.get(name).map(String::as_str)
     }
 
-    /// Every credential the run held, for the transcript's redaction.
+    /// Remembers a credential the run sent that no variable holds (a client secret in a Basic
+    /// header, say), for redaction and `--scan-log`.
+    pub(crate) fn remember(&mut self, name: &str, value: &str) {
+        if value.len() >= 8 && self.used.len() < MAX_USED && !self.used.iter().any(|(_, used)| used == value) {
+            self.used.push((name.to_owned(), value.to_owned()));
+        }
+    }
+
+    /// Every credential the run held, for the transcript's redaction: all it remembered, and the
+    /// current ones in case more were used than it remembers.
     pub(crate) fn secrets(&self) -> Vec<String> {
-        self.used.iter().map(|(_, value)| value.clone()).collect()
+        let current = self.values.iter().filter(|(name, value)| is_secret(name) && value.len() >= 8);
+        let mut secrets: Vec<String> = self.used.iter().map(|(_, value)| value.clone()).collect();
+        for (_, value) in current {
+            if !secrets.contains(value) {
+                secrets.push(value.clone());
+            }
+        }
+        secrets
     }
 
     /// Every credential the run held, with the variable that held it.
