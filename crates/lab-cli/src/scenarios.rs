@@ -70,6 +70,11 @@ pub(crate) struct RunArgs {
     /// password is read from the environment variable `MCP_AUTHLAB_PASSWORD`.
     #[arg(long, value_name = "USER", requires = "as_url")]
     pub(crate) login: Option<String>,
+    /// A confidential client pre-registered at the `--as-url` AS (`client_secret_basic`, allowed
+    /// the authorization-code and client-credentials grants): it replaces the lab's
+    /// `lab-confidential-client`. The secret is read from `MCP_AUTHLAB_CLIENT_SECRET`.
+    #[arg(long, value_name = "ID", requires = "as_url")]
+    pub(crate) confidential_client: Option<String>,
     /// The resource indicator (RFC 8707) sent to an AS tested without `--rs-url`.
     #[arg(long, value_name = "URI", requires = "as_url", conflicts_with = "rs_url", default_value = DEFAULT_RESOURCE)]
     pub(crate) resource: String,
@@ -81,6 +86,9 @@ pub(crate) struct RunArgs {
 
 /// The lab contract's MCP resource (design §2), the default resource indicator for an AS alone.
 const DEFAULT_RESOURCE: &str = "https://127.0.0.1:8443/mcp";
+
+/// Where `--confidential-client` reads the client's secret.
+const CLIENT_SECRET_VARIABLE: &str = "MCP_AUTHLAB_CLIENT_SECRET";
 
 /// Where `--login` reads the password, so it stays out of shell histories and process lists.
 const PASSWORD_VARIABLE: &str = "MCP_AUTHLAB_PASSWORD";
@@ -159,6 +167,17 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
+    let confidential_client = match &args.confidential_client {
+        Some(id) => {
+            let secret = std::env::var(CLIENT_SECRET_VARIABLE).map_err(|_| {
+                anyhow::format_err!(
+                    "--confidential-client {id} reads the secret from {CLIENT_SECRET_VARIABLE}, which is not set"
+                )
+            })?;
+            Some(lab_scenario::ConfidentialClient::new(id.clone(), secret))
+        }
+        None => None,
+    };
     let mut target = lab_scenario::Target {
         rs_url: args.rs_url.clone(),
         rs_ca_pem,
@@ -168,6 +187,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         redirect_uri: args.redirect_uri.clone(),
         resource: args.as_url.is_some().then(|| args.resource.clone()),
         login,
+        confidential_client,
         ..lab_scenario::Target::default()
     };
     if target.rs_url.is_some() {

@@ -193,6 +193,9 @@ pub struct Target {
     pub resource: Option<String>,
     /// A headless sign-in at the third-party AS's own login and consent pages.
     pub login: Option<crate::Login>,
+    /// A confidential client pre-registered at the third-party AS: it replaces the lab's
+    /// `lab-confidential-client`.
+    pub confidential_client: Option<crate::ConfidentialClient>,
     /// Whether the third-party AS serves an OpenID configuration, which is optional beside its
     /// RFC 8414 metadata (MCP-1125 §AS Metadata Discovery asks for one of the two).
     pub as_oidc_configuration: bool,
@@ -394,14 +397,19 @@ fn not_applicable_to_third_party_as(area: &str, scenario: &Scenario, target: &Ta
             return Some(format!("it signs in as the lab's user `{user}`, and the run signs in as `{signed_in}`"));
         }
         if target.client_id.is_some() {
-            let lab_client = ["lab-confidential-client", "lab-rs"].iter().find(|client| text.contains(*client));
-            if let Some(client) = lab_client {
-                return Some(format!("it uses the lab's pre-registered client `{client}`, which the AS does not know"));
-            }
-            if (step.action == Action::ClientCredentials || step.action == Action::Introspect) && step.basic.is_none() {
+            // `--confidential-client` stands in for the lab's confidential client, not for the RS's.
+            let confidential = target.confidential_client.is_none()
+                && (text.contains("${confidential_client}")
+                    || (step.action == Action::ClientCredentials && step.basic.is_none()));
+            let rs_client = text.contains("lab-rs") || (step.action == Action::Introspect && step.basic.is_none());
+            if confidential {
                 return Some(
-                    "it authenticates as one of the lab's confidential clients, which the AS does not know".to_owned(),
+                    "it uses the lab's pre-registered client `lab-confidential-client`, which the AS does not know: add --confidential-client"
+                        .to_owned(),
                 );
+            }
+            if rs_client {
+                return Some("it uses the lab's pre-registered client `lab-rs`, which the AS does not know".to_owned());
             }
         }
     }
@@ -507,6 +515,15 @@ async fn run_once(id: &str, scenario: &Scenario, target: &Target) -> Result<(Rep
         "public_client",
         target.client_id.clone().unwrap_or_else(|| lab_auth_server::config::lab::PUBLIC_CLIENT_ID.to_owned()),
     );
+    let (confidential_id, confidential_secret) = match &target.confidential_client {
+        Some(client) => (client.id.clone(), client.secret().to_owned()),
+        None => (
+            lab_auth_server::config::lab::CONFIDENTIAL_CLIENT_ID.to_owned(),
+            lab_auth_server::config::lab::CONFIDENTIAL_CLIENT_SECRET.to_owned(),
+        ),
+    };
+    vars.set("confidential_client", confidential_id);
+    vars.set("confidential_secret", confidential_secret);
     if let Some(uri) = &target.redirect_uri {
         vars.set("redirect_uri", uri.clone());
     }
@@ -974,10 +991,7 @@ impl Run {
                             ("scope", "mcp:read".to_owned()),
                             ("resource", resource),
                         ],
-                        Some((
-                            lab_auth_server::config::lab::CONFIDENTIAL_CLIENT_ID,
-                            lab_auth_server::config::lab::CONFIDENTIAL_CLIENT_SECRET,
-                        )),
+                        Some((self.var_or_empty("confidential_client"), self.var_or_empty("confidential_secret"))),
                     ),
                     Action::Revoke => (
                         "/revoke",
@@ -991,8 +1005,8 @@ impl Run {
                         "/introspect",
                         vec![("token", self.var_or_empty("access_token"))],
                         Some((
-                            lab_auth_server::config::lab::RS_CLIENT_ID,
-                            lab_auth_server::config::lab::RS_CLIENT_SECRET,
+                            lab_auth_server::config::lab::RS_CLIENT_ID.to_owned(),
+                            lab_auth_server::config::lab::RS_CLIENT_SECRET.to_owned(),
                         )),
                     ),
                 };
@@ -1623,7 +1637,7 @@ fn http_level(expect: &crate::schema::Expect) -> crate::schema::Expect {
 }
 
 /// The client credentials an OAuth step sends with HTTP Basic unless the step says otherwise.
-type DefaultBasic = Option<(&'static str, &'static str)>;
+type DefaultBasic = Option<(String, String)>;
 
 #[derive(Clone)]
 enum Payload {
@@ -1741,7 +1755,7 @@ mod tests {
         let report = run_against("remember", &flow, &Target::default()).await.unwrap();
         assert!(report.passed(), "{}", report.explanation());
         let remembered: Vec<&str> = report.used_secrets.0.iter().map(|(name, _)| name.as_str()).collect();
-        assert_eq!(remembered, ["basic_credentials", "client_secret", "access_token"]);
+        assert_eq!(remembered, ["confidential_secret", "basic_credentials", "access_token"]);
         let secret = lab_auth_server::config::lab::CONFIDENTIAL_CLIENT_SECRET;
         assert!(report.used_secrets.0.iter().any(|(_, value)| value == secret));
         assert!(report.transcript.iter().all(|line| !line.contains(secret)));

@@ -28,7 +28,7 @@ pub use expect::{ClientOutcome, Observation};
 pub use load::{ScenarioError, parse};
 pub use logscan::{LOG_SCAN_ID, scan_logs};
 pub use schema::{Scenario, Verdict};
-pub use third_party::{Login, discover, serves_json};
+pub use third_party::{ConfidentialClient, Login, discover, serves_json};
 
 /// Where failed runs leave their transcripts.
 pub fn transcript_dir() -> std::path::PathBuf {

@@ -43,6 +43,31 @@ impl std::fmt::Debug for Login {
     }
 }
 
+/// A confidential client pre-registered at a third-party AS (`client_secret_basic`): it stands in
+/// for the lab's `lab-confidential-client`.
+#[derive(Clone)]
+pub struct ConfidentialClient {
+    pub id: String,
+    secret: String,
+}
+
+impl ConfidentialClient {
+    /// The client `id` with `secret` (read from the environment, never from a flag).
+    pub fn new(id: impl Into<String>, secret: impl Into<String>) -> Self {
+        Self { id: id.into(), secret: secret.into() }
+    }
+
+    pub(crate) fn secret(&self) -> &str {
+        &self.secret
+    }
+}
+
+impl std::fmt::Debug for ConfidentialClient {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("ConfidentialClient").field("id", &self.id).field("secret", &"[redacted]").finish()
+    }
+}
+
 /// Fetches the RFC 8414 metadata of `issuer` from the well-known URLs MCP-1125 §AS Metadata
 /// Discovery names, in order, and checks that it names the same issuer (RFC 8414 §3.3).
 /// Whether `url` answers 200 with a JSON body, such as an optional OpenID configuration.

@@ -15,8 +15,9 @@ pub(crate) struct Vars {
 }
 
 /// The variables that hold credentials; the `_token` and `_code` suffixes catch captured ones.
-const SECRET: [&str; 9] = [
+const SECRET: [&str; 10] = [
     "login_password",
+    "confidential_secret",
     "access_token",
     "refresh_token",
     "code",

@@ -90,9 +90,51 @@ fn run_against_an_as_alone_signs_in_headlessly_with_a_pre_registered_client() {
         ),
         "{stdout}"
     );
-    assert!(stdout.contains("N/A  attacks/token/client-auth-basic-failure (not applicable: it uses the lab's pre-registered client `lab-confidential-client`"), "{stdout}");
+    assert!(stdout.contains("N/A  attacks/token/client-auth-basic-failure (not applicable: it uses the lab's pre-registered client `lab-confidential-client`, which the AS does not know: add --confidential-client"), "{stdout}");
     assert!(stdout.contains("N/A  attacks/rs-validation/no-token (not applicable: the `rs-validation` scenarios test an MCP server: add --rs-url)"), "{stdout}");
     assert_eq!(stdout.lines().last(), Some("3 passed, 0 failed, 3 skipped"), "{stdout}");
+    // A confidential client of the AS's own, its secret from the environment, makes the
+    // scenarios of the lab's confidential client applicable; a wrong secret fails them.
+    // (Each refused token request counts against the AS's limit of ten a minute per client, so
+    // the wrong secret is tried on one scenario only.)
+    let confidential = |secret: &str, scenarios: &[&str]| {
+        mcp_authlab()
+            .arg("run")
+            .args(scenarios)
+            .args(["--as-url", lab.issuer(), "--resource", lab.resource(), "--ca"])
+            .arg(&ca)
+            .args([
+                "--login",
+                user,
+                "--client-id",
+                "lab-public-client",
+                "--confidential-client",
+                "lab-confidential-client",
+            ])
+            .env("MCP_AUTHLAB_PASSWORD", password)
+            .env("MCP_AUTHLAB_CLIENT_SECRET", secret)
+            .output()
+            .unwrap()
+    };
+    let output = confidential(
+        "lab-confidential-secret",
+        &["client-auth-basic-failure", "pkce-downgrade-verifier-without-challenge"],
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(stdout.lines().last(), Some("2 passed, 0 failed"), "{stdout}");
+    assert!(!stdout.contains("lab-confidential-secret"), "{stdout}");
+    let output = confidential("not-the-secret", &["pkce-downgrade-verifier-without-challenge"]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stdout).contains("0 passed, 1 failed"));
+    let output = mcp_authlab()
+        .args(["run", "client-auth-basic-failure", "--as-url", lab.issuer(), "--ca"])
+        .arg(&ca)
+        .args(["--confidential-client", "lab-confidential-client"])
+        .env_remove("MCP_AUTHLAB_CLIENT_SECRET")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&output.stderr).contains("MCP_AUTHLAB_CLIENT_SECRET, which is not set"));
     // The report draws the third-party AS in the AS's lane, every request of the flow there.
     let output = run(&["--login", user, "--json"]);
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
