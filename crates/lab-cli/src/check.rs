@@ -209,20 +209,29 @@ pub(crate) async fn check_client(args: CheckArgs) -> anyhow::Result<ExitCode> {
             .env("NODE_EXTRA_CA_CERTS", &ca_path)
             .env("SSL_CERT_FILE", &ca_path)
             .env("REQUESTS_CA_BUNDLE", &ca_path)
+            // The client under test gets none of the runner's own secrets.
+            .env_remove(crate::scenarios::PASSWORD_VARIABLE)
+            .env_remove(crate::scenarios::CLIENT_SECRET_VARIABLE)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
+            // Its own process group, so whatever it starts (`npx`, a browser opener) is stopped
+            // with it and cannot hold the output pipes open.
+            .process_group(0)
             .kill_on_drop(true);
         let mut child = command.spawn().context("failed to start the client command")?;
+        // Taken now: once the child is reaped, tokio no longer knows it.
+        let group = child.id();
         // The output is read while the client runs, so what it printed before a timeout is
         // searched too (CL-27).
-        let (stdout, stderr) =
-            (tokio::spawn(read_bounded(child.stdout.take())), tokio::spawn(read_bounded(child.stderr.take())));
+        let (stdout, stdout_reader) = read_bounded(child.stdout.take());
+        let (stderr, stderr_reader) = read_bounded(child.stderr.take());
         let status = tokio::time::timeout(Duration::from_secs(args.timeout), child.wait()).await;
+        stop_group(group).await;
         if status.is_err() {
             let _ = child.kill().await;
         }
-        let text = collect_output(stdout).await + "\n" + &collect_output(stderr).await;
+        let text = collect_output(&stdout, stdout_reader).await + "\n" + &collect_output(&stderr, stderr_reader).await;
         let printed = printed_credentials(&text, lab.auth_server());
         let (exited, exit_code, tail) = match status {
             Ok(Ok(status)) => {
@@ -292,26 +301,53 @@ fn printed_credentials(output: &str, auth: &lab_auth_server::AuthServer) -> Vec<
 /// At most this much of each of a client's output streams is kept.
 const MAX_OUTPUT_BYTES: u64 = 4 * 1024 * 1024;
 
-/// One output stream of the client, up to [`MAX_OUTPUT_BYTES`].
-async fn read_bounded<R: tokio::io::AsyncRead + Unpin>(pipe: Option<R>) -> Vec<u8> {
-    use tokio::io::AsyncReadExt as _;
-    let mut buffer = Vec::new();
-    if let Some(pipe) = pipe {
-        let _ = pipe.take(MAX_OUTPUT_BYTES).read_to_end(&mut buffer).await;
-    }
-    buffer
+/// What one output stream of the client printed so far.
+type Captured = std::sync::Arc<std::sync::Mutex<Vec<u8>>>;
+
+/// Reads one output stream of the client as it runs, keeping the first [`MAX_OUTPUT_BYTES`] and
+/// draining the rest, so a chatty client never blocks on a full pipe or dies of a closed one.
+fn read_bounded<R: tokio::io::AsyncRead + Unpin + Send + 'static>(
+    pipe: Option<R>,
+) -> (Captured, tokio::task::JoinHandle<()>) {
+    let captured = Captured::default();
+    let sink = captured.clone();
+    let reader = tokio::spawn(async move {
+        use tokio::io::AsyncReadExt as _;
+        let Some(mut pipe) = pipe else { return };
+        let mut chunk = vec![0_u8; 16 * 1024];
+        while let Ok(read) = pipe.read(&mut chunk).await {
+            if read == 0 {
+                break;
+            }
+            let mut kept = sink.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let room = usize::try_from(MAX_OUTPUT_BYTES).unwrap_or(usize::MAX).saturating_sub(kept.len());
+            kept.extend_from_slice(&chunk[..read.min(room)]);
+        }
+    });
+    (captured, reader)
 }
 
-/// What a stream reader gathered; a grandchild that keeps the pipe open after the client was
-/// stopped gets two seconds, then the reader is abandoned with what it has not returned.
-async fn collect_output(reader: tokio::task::JoinHandle<Vec<u8>>) -> String {
+/// What a stream reader captured, once the stream ended or, if something still holds it open,
+/// after two seconds: what was printed until then is kept either way.
+async fn collect_output(captured: &Captured, reader: tokio::task::JoinHandle<()>) -> String {
     let abort = reader.abort_handle();
-    match tokio::time::timeout(Duration::from_secs(2), reader).await {
-        Ok(Ok(bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
-        _ => {
-            abort.abort();
-            String::new()
-        }
+    if tokio::time::timeout(Duration::from_secs(2), reader).await.is_err() {
+        abort.abort();
+    }
+    let bytes = captured.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// Stops whatever is left of the client's process group (`kill -KILL -- -PGID`, the shell's
+/// own way to name a group, as the workspace forbids the unsafe `killpg`).
+async fn stop_group(pid: Option<u32>) {
+    if let Some(pid) = pid {
+        let _ = tokio::process::Command::new("kill")
+            .args(["-KILL", "--", &format!("-{pid}")])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .await;
     }
 }
 

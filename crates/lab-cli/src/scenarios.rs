@@ -88,10 +88,10 @@ pub(crate) struct RunArgs {
 const DEFAULT_RESOURCE: &str = "https://127.0.0.1:8443/mcp";
 
 /// Where `--confidential-client` reads the client's secret.
-const CLIENT_SECRET_VARIABLE: &str = "MCP_AUTHLAB_CLIENT_SECRET";
+pub(crate) const CLIENT_SECRET_VARIABLE: &str = "MCP_AUTHLAB_CLIENT_SECRET";
 
 /// Where `--login` reads the password, so it stays out of shell histories and process lists.
-const PASSWORD_VARIABLE: &str = "MCP_AUTHLAB_PASSWORD";
+pub(crate) const PASSWORD_VARIABLE: &str = "MCP_AUTHLAB_PASSWORD";
 
 fn folder(selection: &Selection) -> PathBuf {
     selection.scenarios.clone().unwrap_or_else(|| {
@@ -169,11 +169,12 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     let confidential_client = match &args.confidential_client {
         Some(id) => {
-            let secret = std::env::var(CLIENT_SECRET_VARIABLE).map_err(|_| {
-                anyhow::format_err!(
-                    "--confidential-client {id} reads the secret from {CLIENT_SECRET_VARIABLE}, which is not set"
-                )
-            })?;
+            let secret =
+                std::env::var(CLIENT_SECRET_VARIABLE).ok().filter(|secret| !secret.is_empty()).ok_or_else(|| {
+                    anyhow::format_err!(
+                        "--confidential-client {id} reads the secret from {CLIENT_SECRET_VARIABLE}, which is not set"
+                    )
+                })?;
             Some(lab_scenario::ConfidentialClient::new(id.clone(), secret))
         }
         None => None,

@@ -871,13 +871,10 @@ impl Run {
             .map(|(name, value)| Ok((name.to_ascii_lowercase(), self.vars.expand(value)?)))
             .collect::<Result<_, String>>()?;
         if let Some([id, secret]) = &step.basic {
-            use base64::Engine as _;
-            let encoded = base64::engine::general_purpose::STANDARD.encode(format!(
-                "{}:{}",
-                self.vars.expand(id)?,
-                self.vars.expand(secret)?
+            headers.push((
+                "authorization".to_owned(),
+                basic_authorization(&self.vars.expand(id)?, &self.vars.expand(secret)?),
             ));
-            headers.push(("authorization".to_owned(), format!("Basic {encoded}")));
         }
         Ok(headers)
     }
@@ -1015,11 +1012,7 @@ impl Run {
                 if step.basic.is_none()
                     && let Some((id, secret)) = default_basic
                 {
-                    use base64::Engine as _;
-                    headers.push((
-                        "authorization".to_owned(),
-                        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))),
-                    ));
+                    headers.push(("authorization".to_owned(), basic_authorization(&id, &secret)));
                 }
                 let endpoint = match path {
                     "/token" => self.endpoint(step, "token_endpoint", path),
@@ -1503,31 +1496,6 @@ impl Run {
         }
     }
 
-    /// Client credentials the request carries outside any variable: HTTP Basic (the encoded pair
-    /// and the secret in it) and a `client_secret` form parameter.
-    fn remember_sent_credentials(&mut self, headers: &[(String, String)], payload: &Payload) {
-        use base64::Engine as _;
-        for (name, value) in headers {
-            let basic =
-                value.get(..6).filter(|scheme| scheme.eq_ignore_ascii_case("basic ")).map(|_| value[6..].trim());
-            if let (true, Some(encoded)) = (name.eq_ignore_ascii_case("authorization"), basic) {
-                self.vars.remember("basic_credentials", encoded);
-                let pair = base64::engine::general_purpose::STANDARD.decode(encoded).ok();
-                let pair = pair.and_then(|bytes| String::from_utf8(bytes).ok());
-                if let Some((_, secret)) = pair.as_deref().and_then(|pair| pair.split_once(':')) {
-                    self.vars.remember("client_secret", secret);
-                }
-            }
-        }
-        if let Payload::Form(pairs) = payload {
-            for (name, value) in pairs {
-                if name == "client_secret" {
-                    self.vars.remember("client_secret", value);
-                }
-            }
-        }
-    }
-
     async fn send_once(
         &mut self,
         method: &str,
@@ -1538,7 +1506,7 @@ impl Run {
         let method =
             reqwest::Method::from_bytes(method.as_bytes()).map_err(|_| format!("`{method}` is not an HTTP method"))?;
         let mut request = self.http.request(method.clone(), url);
-        self.remember_sent_credentials(&headers, &payload);
+        remember_sent_credentials(&mut self.vars, &headers, &payload);
         self.transcript.push(format!("> {method} {}", lab_client::redact_query(url)));
         for (name, value) in &headers {
             request = request.header(name.as_str(), value.as_str());
@@ -1634,6 +1602,42 @@ fn http_level(expect: &crate::schema::Expect) -> crate::schema::Expect {
         session_ids: expect.session_ids.clone(),
         ..Default::default()
     }
+}
+
+/// Client credentials the request carries outside any variable: HTTP Basic (the encoded pair
+/// and the secret in it) and a `client_secret` form parameter.
+fn remember_sent_credentials(vars: &mut Vars, headers: &[(String, String)], payload: &Payload) {
+    use base64::Engine as _;
+    for (name, value) in headers {
+        let basic = value.get(..6).filter(|scheme| scheme.eq_ignore_ascii_case("basic ")).map(|_| value[6..].trim());
+        if let (true, Some(encoded)) = (name.eq_ignore_ascii_case("authorization"), basic) {
+            vars.remember("basic_credentials", encoded);
+            let pair = base64::engine::general_purpose::STANDARD.decode(encoded).ok();
+            let pair = pair.and_then(|bytes| String::from_utf8(bytes).ok());
+            if let Some((_, secret)) = pair.as_deref().and_then(|pair| pair.split_once(':')) {
+                // RFC 6749 §2.3.1: the secret was form-encoded before Base64.
+                let secret: String = url::form_urlencoded::parse(format!("s={secret}").as_bytes())
+                    .next()
+                    .map(|(_, value)| value.into_owned())
+                    .unwrap_or_default();
+                vars.remember("client_secret", &secret);
+            }
+        }
+    }
+    if let Payload::Form(pairs) = payload {
+        for (name, value) in pairs {
+            if name == "client_secret" {
+                vars.remember("client_secret", value);
+            }
+        }
+    }
+}
+
+/// `Basic` credentials as RFC 6749 §2.3.1 builds them: id and secret form-encoded, then Base64.
+fn basic_authorization(id: &str, secret: &str) -> String {
+    use base64::Engine as _;
+    let encode = |text: &str| url::form_urlencoded::byte_serialize(text.as_bytes()).collect::<String>();
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", encode(id), encode(secret))))
 }
 
 /// The client credentials an OAuth step sends with HTTP Basic unless the step says otherwise.
@@ -1755,10 +1759,23 @@ mod tests {
         let report = run_against("remember", &flow, &Target::default()).await.unwrap();
         assert!(report.passed(), "{}", report.explanation());
         let remembered: Vec<&str> = report.used_secrets.0.iter().map(|(name, _)| name.as_str()).collect();
-        assert_eq!(remembered, ["confidential_secret", "basic_credentials", "access_token"]);
+        assert_eq!(remembered, ["basic_credentials", "client_secret", "access_token"]);
         let secret = lab_auth_server::config::lab::CONFIDENTIAL_CLIENT_SECRET;
         assert!(report.used_secrets.0.iter().any(|(_, value)| value == secret));
         assert!(report.transcript.iter().all(|line| !line.contains(secret)));
+    }
+
+    #[test]
+    fn basic_credentials_are_form_encoded_before_base64_and_remembered_decoded() {
+        use base64::Engine as _;
+        let header = basic_authorization("my client", "a+b&c%d~e");
+        let encoded = header.strip_prefix("Basic ").unwrap();
+        let pair = base64::engine::general_purpose::STANDARD.decode(encoded).unwrap();
+        assert_eq!(String::from_utf8(pair).unwrap(), "my+client:a%2Bb%26c%25d%7Ee");
+        let mut vars = Vars::default();
+        remember_sent_credentials(&mut vars, &[("authorization".to_owned(), header.clone())], &Payload::None);
+        let secrets = vars.used_secrets();
+        assert!(secrets.iter().any(|(name, value)| name == "client_secret" && value == "a+b&c%d~e"), "{secrets:?}");
     }
 
     #[tokio::test]

@@ -335,15 +335,14 @@ mod tests {
         let bits = estimated_entropy_bits(&counter);
         assert!(bits < 10.0, "{bits}");
 
-        // A UUIDv4 has 122 random bits: 30 free hex digits and 2 bits in the variant digit.
-        let uuids: Vec<String> = (0..100)
+        // A UUIDv4 has 122 random bits: 30 free hex digits and 2 bits in the variant digit. The
+        // sample is the scenario's (90 ids), and each digit takes four bits of a random byte.
+        let uuids: Vec<String> = (0..90)
             .map(|_| {
-                let hex: String = lab_proto::random_token(24)
-                    .unwrap()
-                    .bytes()
-                    .map(|b| char::from(b"0123456789abcdef"[usize::from(b) % 16]))
-                    .take(31)
-                    .collect();
+                let mut bytes = [0_u8; 31];
+                aws_lc_rs::rand::fill(&mut bytes).unwrap();
+                let hex: String =
+                    bytes.iter().map(|b| char::from(b"0123456789abcdef"[usize::from(b & 0x0f)])).collect();
                 let variant = char::from(b"89ab"[usize::from(hex.as_bytes()[30]) % 4]);
                 format!("{}-{}-4{}-{variant}{}-{}", &hex[0..8], &hex[8..12], &hex[12..15], &hex[15..18], &hex[18..30])
             })

@@ -151,7 +151,7 @@ fn kind_of(name: &str) -> &'static str {
         "basic_credentials" => "client credentials in an HTTP Basic header",
         "code" | "victim_code" => "an authorization code",
         "verifier" => "a PKCE code verifier",
-        "client_secret" => "a client secret",
+        "client_secret" | "confidential_secret" => "a client secret",
         "login_password" => "the sign-in password",
         "forged" => "a forged token",
         name if name.ends_with("_code") => "an authorization code",

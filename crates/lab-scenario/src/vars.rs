@@ -28,6 +28,10 @@ const SECRET: [&str; 10] = [
     "victim_token",
 ];
 
+/// Credentials a run holds from the start (the user's own): redacted whatever their length, and
+/// remembered as used only when a request carries them.
+const HELD_NOT_SENT: [&str; 2] = ["confidential_secret", "login_password"];
+
 /// At most this many credentials are remembered per run; a scenario uses a handful.
 const MAX_USED: usize = 4096;
 
@@ -38,8 +42,10 @@ fn is_secret(name: &str) -> bool {
 impl Vars {
     pub(crate) fn set(&mut self, name: impl Into<String>, value: impl Into<String>) {
         let (name, value) = (name.into(), value.into());
-        // Shorter values are not credentials worth the name, and would redact ordinary words.
+        // Shorter values are not credentials worth the name, and would redact ordinary words. A
+        // credential the run only may send (a client secret) counts as used once it is sent.
         if is_secret(&name)
+            && !HELD_NOT_SENT.contains(&name.as_str())
             && value.len() >= 8
             && self.used.len() < MAX_USED
             && !self.used.iter().any(|(_, used)| *used == value)
@@ -64,7 +70,9 @@ impl Vars {
     /// Every credential the run held, for the transcript's redaction: all it remembered, and the
     /// current ones in case more were used than it remembers.
     pub(crate) fn secrets(&self) -> Vec<String> {
-        let current = self.values.iter().filter(|(name, value)| is_secret(name) && value.len() >= 8);
+        let current = self.values.iter().filter(|(name, value)| {
+            is_secret(name) && (value.len() >= 8 || (HELD_NOT_SENT.contains(&name.as_str()) && !value.is_empty()))
+        });
         let mut secrets: Vec<String> = self.used.iter().map(|(_, value)| value.clone()).collect();
         for (_, value) in current {
             if !secrets.contains(value) {

@@ -56,6 +56,16 @@ fn check_client_judges_the_conforming_client_right_against_every_persona() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(!output.status.success());
     assert!(stdout.contains("WRONG conforming") && stdout.contains("RIGHT wrong-iss"), "{stdout}");
+    // A client that leaves a process behind holding its output: the group is stopped, and what
+    // the client printed is still read.
+    let started = std::time::Instant::now();
+    let output = mcp_authlab()
+        .args(["check-client", "--command", "sleep 30 & echo still-here", "--persona", "conforming"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("WRONG conforming") && stdout.contains("last output: still-here"), "{stdout}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "{:?}", started.elapsed());
 }
 
 #[test]
@@ -97,26 +107,20 @@ fn run_against_an_as_alone_signs_in_headlessly_with_a_pre_registered_client() {
     // scenarios of the lab's confidential client applicable; a wrong secret fails them.
     // (Each refused token request counts against the AS's limit of ten a minute per client, so
     // the wrong secret is tried on one scenario only.)
-    let confidential = |secret: &str, scenarios: &[&str]| {
+    let confidential = |id: &str, secret: &str, scenarios: &[&str]| {
         mcp_authlab()
             .arg("run")
             .args(scenarios)
             .args(["--as-url", lab.issuer(), "--resource", lab.resource(), "--ca"])
             .arg(&ca)
-            .args([
-                "--login",
-                user,
-                "--client-id",
-                "lab-public-client",
-                "--confidential-client",
-                "lab-confidential-client",
-            ])
+            .args(["--login", user, "--client-id", "lab-public-client", "--confidential-client", id])
             .env("MCP_AUTHLAB_PASSWORD", password)
             .env("MCP_AUTHLAB_CLIENT_SECRET", secret)
             .output()
             .unwrap()
     };
     let output = confidential(
+        "lab-confidential-client",
         "lab-confidential-secret",
         &["client-auth-basic-failure", "pkce-downgrade-verifier-without-challenge"],
     );
@@ -124,9 +128,12 @@ fn run_against_an_as_alone_signs_in_headlessly_with_a_pre_registered_client() {
     assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     assert_eq!(stdout.lines().last(), Some("2 passed, 0 failed"), "{stdout}");
     assert!(!stdout.contains("lab-confidential-secret"), "{stdout}");
-    let output = confidential("not-the-secret", &["pkce-downgrade-verifier-without-challenge"]);
-    assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stdout).contains("0 passed, 1 failed"));
+    for (id, secret) in [("lab-confidential-client", "not-the-secret"), ("nobody-knows-me", "lab-confidential-secret")]
+    {
+        let output = confidential(id, secret, &["pkce-downgrade-verifier-without-challenge"]);
+        assert!(!output.status.success(), "{id}");
+        assert!(String::from_utf8_lossy(&output.stdout).contains("0 passed, 1 failed"), "{id}");
+    }
     let output = mcp_authlab()
         .args(["run", "client-auth-basic-failure", "--as-url", lab.issuer(), "--ca"])
         .arg(&ca)
