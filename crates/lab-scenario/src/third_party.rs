@@ -17,54 +17,44 @@ pub(crate) const MAX_PAGE_BYTES: usize = 1 << 20;
 /// How many pages and redirects a sign-in may take before the runner gives up.
 pub(crate) const MAX_SIGN_IN_HOPS: usize = 12;
 
-/// The account a headless sign-in uses at a third-party AS.
-#[derive(Clone)]
+/// The account a headless sign-in uses at a third-party AS. The password is a
+/// [`lab_proto::Password`], whose `Debug` is redacted.
+#[derive(Clone, Debug)]
 pub struct Login {
     /// The user name typed into the login form.
     pub user: String,
-    password: String,
+    password: lab_proto::Password,
 }
 
 impl Login {
     /// A login as `user` with `password` (read from the environment, never from a flag, so it
     /// stays out of shell histories and process lists).
     pub fn new(user: impl Into<String>, password: impl Into<String>) -> Self {
-        Self { user: user.into(), password: password.into() }
+        Self { user: user.into(), password: lab_proto::Password::new(password) }
     }
 
     pub(crate) fn password(&self) -> &str {
-        &self.password
-    }
-}
-
-impl std::fmt::Debug for Login {
-    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter.debug_struct("Login").field("user", &self.user).field("password", &"[redacted]").finish()
+        self.password.secret()
     }
 }
 
 /// A confidential client pre-registered at a third-party AS (`client_secret_basic`): it stands in
-/// for the lab's `lab-confidential-client`.
-#[derive(Clone)]
+/// for the lab's `lab-confidential-client`. The secret is a [`lab_proto::ClientSecret`], whose
+/// `Debug` is redacted.
+#[derive(Clone, Debug)]
 pub struct ConfidentialClient {
     pub id: String,
-    secret: String,
+    secret: lab_proto::ClientSecret,
 }
 
 impl ConfidentialClient {
     /// The client `id` with `secret` (read from the environment, never from a flag).
     pub fn new(id: impl Into<String>, secret: impl Into<String>) -> Self {
-        Self { id: id.into(), secret: secret.into() }
+        Self { id: id.into(), secret: lab_proto::ClientSecret::new(secret) }
     }
 
     pub(crate) fn secret(&self) -> &str {
-        &self.secret
-    }
-}
-
-impl std::fmt::Debug for ConfidentialClient {
-    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter.debug_struct("ConfidentialClient").field("id", &self.id).field("secret", &"[redacted]").finish()
+        self.secret.secret()
     }
 }
 
@@ -252,6 +242,12 @@ fn decode_entities(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_client_secret_never_shows_in_debug_output() {
+        let client = format!("{:?}", ConfidentialClient::new("my-client", "s3cret-value"));
+        assert!(client.contains("my-client") && !client.contains("s3cret"), "{client}");
+    }
 
     fn page() -> url::Url {
         url::Url::parse("https://as.example/login?x=1").unwrap()
