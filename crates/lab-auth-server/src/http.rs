@@ -5,8 +5,6 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use lab_proto::{ClientSecret, ErrorResponse, OAuthErrorCode};
 use serde::Serialize;
 
@@ -219,20 +217,13 @@ pub(crate) fn presented_client(
             error
         };
         let value = authorization.to_str().map_err(|_| basic_failure("malformed Authorization header"))?;
-        let (scheme, credentials) = value.split_once(' ').unwrap_or((value, ""));
-        if !scheme.eq_ignore_ascii_case("basic") {
-            return Err(basic_failure("client authentication must use the Basic scheme"));
-        }
-        let decoded = STANDARD
-            .decode(credentials.trim())
-            .ok()
-            .and_then(|bytes| String::from_utf8(bytes).ok())
-            .ok_or_else(|| basic_failure("malformed Basic credentials"))?;
-        let (raw_id, raw_secret) =
-            decoded.split_once(':').ok_or_else(|| basic_failure("malformed Basic credentials"))?;
         // RFC 6749 §2.3.1: both parts are form-urlencoded before Base64.
-        let client_id = form_decode(raw_id);
-        let client_secret = form_decode(raw_secret);
+        let (client_id, client_secret) = lab_proto::basic::parse(value).map_err(|error| match error {
+            lab_proto::basic::BasicError::OtherScheme => {
+                basic_failure("client authentication must use the Basic scheme")
+            }
+            lab_proto::basic::BasicError::Malformed => basic_failure("malformed Basic credentials"),
+        })?;
         if body_secret.is_some() {
             return Err(OAuthError::invalid_request("client authenticated by more than one method"));
         }
@@ -252,13 +243,6 @@ pub(crate) fn presented_client(
             "client authentication required",
         )),
     }
-}
-
-fn form_decode(value: &str) -> String {
-    url::form_urlencoded::parse(format!("v={value}").as_bytes())
-        .next()
-        .map(|(_, decoded)| decoded.into_owned())
-        .unwrap_or_default()
 }
 
 /// The value of one cookie from the `Cookie` headers.
@@ -327,7 +311,10 @@ mod tests {
     #[test]
     fn basic_credentials_are_form_decoded() {
         let mut headers = HeaderMap::new();
-        let encoded = STANDARD.encode("my%20client:p%40ss");
+        let encoded = {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD.encode("my%20client:p%40ss")
+        };
         headers.insert(header::AUTHORIZATION, HeaderValue::from_str(&format!("basic {encoded}")).unwrap());
         let presented = presented_client(&headers, &Form::default(), "lab").unwrap();
         match presented {

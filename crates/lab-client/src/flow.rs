@@ -527,12 +527,8 @@ impl McpClient {
                 ));
             }
             TokenEndpointAuthMethod::ClientSecretBasic => {
-                use base64::Engine as _;
-                let encode = |value: &str| url::form_urlencoded::byte_serialize(value.as_bytes()).collect::<String>();
-                let secret =
-                    credentials.client_secret.as_ref().map(|secret| secret.secret().to_owned()).unwrap_or_default();
-                let raw = format!("{}:{}", encode(&credentials.client_id), encode(&secret));
-                authorization = Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw)));
+                let secret = credentials.client_secret.as_ref().map_or("", |secret| secret.secret());
+                authorization = Some(lab_proto::basic::authorization(&credentials.client_id, secret));
             }
         }
         let form: Vec<(&str, &str)> = pairs.iter().map(|(name, value)| (*name, value.as_str())).collect();

@@ -8,6 +8,7 @@
 //! It deliberately does no IO and has no async: everything here is a pure function of its input,
 //! so it is tested with plain unit tests and can be used by any side of a test.
 
+pub mod basic;
 pub mod clock;
 pub mod error;
 pub mod jose;

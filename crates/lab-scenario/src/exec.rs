@@ -873,7 +873,7 @@ impl Run {
         if let Some([id, secret]) = &step.basic {
             headers.push((
                 "authorization".to_owned(),
-                basic_authorization(&self.vars.expand(id)?, &self.vars.expand(secret)?),
+                lab_proto::basic::authorization(&self.vars.expand(id)?, &self.vars.expand(secret)?),
             ));
         }
         Ok(headers)
@@ -1012,7 +1012,7 @@ impl Run {
                 if step.basic.is_none()
                     && let Some((id, secret)) = default_basic
                 {
-                    headers.push(("authorization".to_owned(), basic_authorization(&id, &secret)));
+                    headers.push(("authorization".to_owned(), lab_proto::basic::authorization(&id, &secret)));
                 }
                 let endpoint = match path {
                     "/token" => self.endpoint(step, "token_endpoint", path),
@@ -1607,21 +1607,11 @@ fn http_level(expect: &crate::schema::Expect) -> crate::schema::Expect {
 /// Client credentials the request carries outside any variable: HTTP Basic (the encoded pair
 /// and the secret in it) and a `client_secret` form parameter.
 fn remember_sent_credentials(vars: &mut Vars, headers: &[(String, String)], payload: &Payload) {
-    use base64::Engine as _;
-    for (name, value) in headers {
-        let basic = value.get(..6).filter(|scheme| scheme.eq_ignore_ascii_case("basic ")).map(|_| value[6..].trim());
-        if let (true, Some(encoded)) = (name.eq_ignore_ascii_case("authorization"), basic) {
-            vars.remember("basic_credentials", encoded);
-            let pair = base64::engine::general_purpose::STANDARD.decode(encoded).ok();
-            let pair = pair.and_then(|bytes| String::from_utf8(bytes).ok());
-            if let Some((_, secret)) = pair.as_deref().and_then(|pair| pair.split_once(':')) {
-                // RFC 6749 §2.3.1: the secret was form-encoded before Base64.
-                let secret: String = url::form_urlencoded::parse(format!("s={secret}").as_bytes())
-                    .next()
-                    .map(|(_, value)| value.into_owned())
-                    .unwrap_or_default();
-                vars.remember("client_secret", &secret);
-            }
+    for (_, value) in headers.iter().filter(|(name, _)| name.eq_ignore_ascii_case("authorization")) {
+        if let Ok((_, secret)) = lab_proto::basic::parse(value) {
+            // The encoded pair, as a log would print the header, and the secret in it.
+            vars.remember("basic_credentials", value.split_once(' ').map_or("", |(_, encoded)| encoded.trim()));
+            vars.remember("client_secret", &secret);
         }
     }
     if let Payload::Form(pairs) = payload {
@@ -1631,13 +1621,6 @@ fn remember_sent_credentials(vars: &mut Vars, headers: &[(String, String)], payl
             }
         }
     }
-}
-
-/// `Basic` credentials as RFC 6749 §2.3.1 builds them: id and secret form-encoded, then Base64.
-fn basic_authorization(id: &str, secret: &str) -> String {
-    use base64::Engine as _;
-    let encode = |text: &str| url::form_urlencoded::byte_serialize(text.as_bytes()).collect::<String>();
-    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", encode(id), encode(secret))))
 }
 
 /// The client credentials an OAuth step sends with HTTP Basic unless the step says otherwise.
@@ -1768,7 +1751,7 @@ mod tests {
     #[test]
     fn basic_credentials_are_form_encoded_before_base64_and_remembered_decoded() {
         use base64::Engine as _;
-        let header = basic_authorization("my client", "a+b&c%d~e");
+        let header = lab_proto::basic::authorization("my client", "a+b&c%d~e");
         let encoded = header.strip_prefix("Basic ").unwrap();
         let pair = base64::engine::general_purpose::STANDARD.decode(encoded).unwrap();
         assert_eq!(String::from_utf8(pair).unwrap(), "my+client:a%2Bb%26c%25d%7Ee");
