@@ -232,7 +232,10 @@ pub(crate) async fn check_client(args: CheckArgs) -> anyhow::Result<ExitCode> {
             let _ = child.kill().await;
         }
         let text = collect_output(&stdout, stdout_reader).await + "\n" + &collect_output(&stderr, stderr_reader).await;
-        let printed = printed_credentials(&text, lab.auth_server());
+        let found = credentials_in(&text, lab.auth_server());
+        let printed = kinds_of(&found);
+        // The output's tail is shown for a wrong client: never with the credentials it printed.
+        let text = redact_found(text, &found);
         let (exited, exit_code, tail) = match status {
             Ok(Ok(status)) => {
                 let tail: String = text
@@ -280,19 +283,35 @@ pub(crate) async fn check_client(args: CheckArgs) -> anyhow::Result<ExitCode> {
     Ok(if wrong == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-/// The kinds of the lab's credentials that appear in a client's output: every word of token
-/// characters (base64url and the JWT's dots; at least 16 of them) is asked of the AS, which knows
-/// what it signed and keeps digests of what it issued, so nothing is guessed from shape alone.
-fn printed_credentials(output: &str, auth: &lab_auth_server::AuthServer) -> Vec<&'static str> {
-    let mut kinds = Vec::new();
+/// The lab's credentials that appear in a client's output, each with its kind: every word of
+/// token characters (base64url and the JWT's dots; at least 16 of them) is asked of the AS, which
+/// knows what it signed and keeps digests of what it issued, so nothing is guessed from shape.
+fn credentials_in(output: &str, auth: &lab_auth_server::AuthServer) -> Vec<(&'static str, String)> {
+    let mut found: Vec<(&'static str, String)> = Vec::new();
     let words = output.split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '~')));
     for word in words.filter(|word| word.len() >= 16).take(MAX_CANDIDATES) {
         // A token at the end of a sentence keeps its full stop.
         let word = if word.matches('.').count() > 2 { word.trim_end_matches('.') } else { word };
         if let Some(kind) = auth.recognize_credential(word)
-            && !kinds.contains(&kind)
+            && !found.iter().any(|(_, seen)| seen == word)
         {
-            kinds.push(kind);
+            found.push((kind, word.to_owned()));
+        }
+    }
+    found
+}
+
+/// `text` with every credential of `found` replaced by `[redacted]`.
+fn redact_found(text: String, found: &[(&'static str, String)]) -> String {
+    found.iter().fold(text, |text, (_, word)| text.replace(word.as_str(), "[redacted]"))
+}
+
+/// The kinds among `found`, each once, in the order they were printed.
+fn kinds_of(found: &[(&'static str, String)]) -> Vec<&'static str> {
+    let mut kinds = Vec::new();
+    for (kind, _) in found {
+        if !kinds.contains(kind) {
+            kinds.push(*kind);
         }
     }
     kinds
@@ -365,7 +384,7 @@ mod printed_tests {
     use lab_auth_server::{AuthServer, AuthServerConfig};
     use serde_json::json;
 
-    use super::printed_credentials;
+    use super::{credentials_in, kinds_of, redact_found};
 
     #[test]
     fn a_token_the_lab_signed_is_found_in_a_client_s_output_and_lookalikes_are_not() {
@@ -375,7 +394,9 @@ mod printed_tests {
             "jti": "jti-of-the-test", "client_id": lab::PUBLIC_CLIENT_ID, "scope": "mcp:read"});
         let token = auth.mint_jwt("at+jwt", &claims).unwrap();
         let output = format!("step 5: token received\nDEBUG sending Authorization: Bearer {token}.\ndone\n");
-        assert_eq!(printed_credentials(&output, &auth), vec!["an access token"]);
+        assert_eq!(kinds_of(&credentials_in(&output, &auth)), vec!["an access token"]);
+        let shown = redact_found(output.clone(), &credentials_in(&output, &auth));
+        assert!(!shown.contains(&token) && shown.contains("Bearer [redacted]."), "{shown}");
         // The same token signed by nobody the AS knows, and the ordinary words of a trace.
         let (signing_input, _) = token.rsplit_once('.').unwrap();
         let forged = format!("{signing_input}.{}", "A".repeat(86));
@@ -384,6 +405,6 @@ mod printed_tests {
             token.len(),
             lab::PUBLIC_CLIENT_ID
         );
-        assert!(printed_credentials(&clean, &auth).is_empty());
+        assert!(kinds_of(&credentials_in(&clean, &auth)).is_empty());
     }
 }

@@ -192,15 +192,17 @@ fn presented_token<'a>(server: &McpServer, headers: &'a HeaderMap, body: &[u8]) 
     let header_token = match first {
         None => None,
         Some(value) => {
-            // One pass over the bytes: token68 characters are visible ASCII, so a bearer value
-            // that passes this check needs no separate `to_str` validation.
+            // The token68 check runs on the header's bytes: token68 characters are visible ASCII,
+            // so a bearer value that passes it needs no `to_str` validation of the whole header,
+            // and a malformed one is refused before any conversion.
             let bytes = value.as_bytes();
             let (scheme, rest) = bytes.split_at(bytes.iter().position(|&b| b == b' ').unwrap_or(bytes.len()));
             if scheme.eq_ignore_ascii_case(b"bearer") {
                 let token = rest.trim_ascii();
-                let token68 = !token.is_empty() && is_token68(token);
-                let token = std::str::from_utf8(token).ok().filter(|_| token68);
-                Some(token.ok_or_else(|| server.bad_request("malformed bearer token"))?)
+                if token.is_empty() || !is_token68(token) {
+                    return Err(server.bad_request("malformed bearer token"));
+                }
+                Some(std::str::from_utf8(token).map_err(|_| server.bad_request("malformed bearer token"))?)
             } else {
                 value.to_str().map_err(|_| server.bad_request("malformed Authorization header"))?;
                 // Another scheme is no bearer credential: answered like a missing token.

@@ -552,11 +552,15 @@ impl JwtVerifier {
     /// Remembers a header segment that passed [`JwtVerifier::check_header`] with `key`, unless a
     /// refetch withdrew `key` meanwhile: a stale entry would keep a withdrawn key trusted.
     fn remember_header(&self, segment: &str, key: &Arc<VerifyingKey>) {
+        let current = || self.keys.load().values().any(|known| Arc::ptr_eq(known, key));
+        // Bounded: variants of a valid header (whitespace, member order) cannot grow it. Checked
+        // before `rcu` copies the map, so a full cache costs no copy per new header.
+        if !current() || self.headers.load().len() >= MAX_CACHED_HEADERS {
+            return;
+        }
         self.headers.rcu(|headers| {
-            let current = self.keys.load().values().any(|known| Arc::ptr_eq(known, key));
             let mut headers = HashMap::clone(headers);
-            // Bounded: variants of a valid header (whitespace, member order) cannot grow it.
-            if current && headers.len() < MAX_CACHED_HEADERS {
+            if current() && headers.len() < MAX_CACHED_HEADERS {
                 headers.insert(segment.into(), key.clone());
             }
             headers

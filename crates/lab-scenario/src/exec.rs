@@ -748,16 +748,11 @@ impl Run {
             Observed::Broken(reason) => Observed::Broken(scrub(&reason)),
             verdict => verdict,
         };
-        let transcript = self
-            .transcript
-            .iter()
-            .map(|line| secrets.iter().fold(line.clone(), |line, secret| line.replace(secret.as_str(), "[redacted]")))
-            .collect();
+        let transcript = self.transcript.iter().map(|line| scrub(line)).collect();
         let exchanges = std::mem::take(&mut self.exchanges)
             .into_iter()
             .map(|mut exchange| {
-                exchange.path =
-                    secrets.iter().fold(exchange.path, |path, secret| path.replace(secret.as_str(), "[redacted]"));
+                exchange.path = scrub(&exchange.path);
                 exchange
             })
             .collect();
@@ -1091,8 +1086,8 @@ impl Run {
         let url = url::Url::parse(&self.mcp_url_for(step)).map_err(|error| error.to_string())?;
         let port = url.port_or_known_default().unwrap_or(443);
         let local = match url.host() {
-            Some(url::Host::Ipv4(v4)) => v4.is_loopback(),
-            Some(url::Host::Ipv6(v6)) => v6.is_loopback(),
+            Some(url::Host::Ipv4(v4)) => crate::sockets::is_loopback(v4.into()),
+            Some(url::Host::Ipv6(v6)) => crate::sockets::is_loopback(v6.into()),
             Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
             None => false,
         };

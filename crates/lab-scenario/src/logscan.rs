@@ -53,14 +53,10 @@ pub fn scan_logs(paths: &[PathBuf], outcomes: &[Outcome]) -> Outcome {
 
 fn scan(paths: &[PathBuf], secrets: &[(&str, &str)]) -> Result<Report, String> {
     // Each credential as sent, and as a form or query string carries it (`~` becomes `%7E`).
-    let mut patterns: Vec<(String, &str)> = Vec::new();
-    for (name, value) in secrets {
-        patterns.push(((*value).to_owned(), name));
-        let encoded: String = url::form_urlencoded::byte_serialize(value.as_bytes()).collect();
-        if encoded != *value {
-            patterns.push((encoded, name));
-        }
-    }
+    let patterns: Vec<(String, &str)> = secrets
+        .iter()
+        .flat_map(|(name, value)| crate::vars::written_forms(value).into_iter().map(move |form| (form, *name)))
+        .collect();
     let matcher = AhoCorasick::new(patterns.iter().map(|(value, _)| value))
         .map_err(|error| format!("the credentials cannot be searched for: {error}"))?;
     let mut steps = Vec::new();

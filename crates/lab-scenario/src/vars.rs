@@ -32,6 +32,14 @@ const SECRET: [&str; 10] = [
 /// remembered as used only when a request carries them.
 const HELD_NOT_SENT: [&str; 2] = ["confidential_secret", "login_password"];
 
+/// A credential as it may be written down: as it is, and form-encoded as a form body or query
+/// string carries it (`p@ss!` is `p%40ss%21` there). The transcript's redaction and the log scan
+/// both look for these.
+pub(crate) fn written_forms(value: &str) -> Vec<String> {
+    let encoded: String = url::form_urlencoded::byte_serialize(value.as_bytes()).collect();
+    if encoded == value { vec![value.to_owned()] } else { vec![value.to_owned(), encoded] }
+}
+
 /// At most this many credentials are remembered per run; a scenario uses a handful.
 const MAX_USED: usize = 4096;
 
@@ -42,15 +50,9 @@ fn is_secret(name: &str) -> bool {
 impl Vars {
     pub(crate) fn set(&mut self, name: impl Into<String>, value: impl Into<String>) {
         let (name, value) = (name.into(), value.into());
-        // Shorter values are not credentials worth the name, and would redact ordinary words. A
-        // credential the run only may send (a client secret) counts as used once it is sent.
-        if is_secret(&name)
-            && !HELD_NOT_SENT.contains(&name.as_str())
-            && value.len() >= 8
-            && self.used.len() < MAX_USED
-            && !self.used.iter().any(|(_, used)| *used == value)
-        {
-            self.used.push((name.clone(), value.clone()));
+        // A credential the run only may send (a client secret) counts as used once it is sent.
+        if is_secret(&name) && !HELD_NOT_SENT.contains(&name.as_str()) {
+            self.remember(&name, &value);
         }
         self.values.insert(name, value);
     }
@@ -59,24 +61,28 @@ impl Vars {
         self.values.get(name).map(String::as_str)
     }
 
-    /// Remembers a credential the run sent that no variable holds (a client secret in a Basic
-    /// header, say), for redaction and `--scan-log`.
+    /// Remembers a credential the run sent (a variable's, or one no variable holds, such as a
+    /// client secret in a Basic header), for redaction and `--scan-log`. Shorter values are not
+    /// credentials worth the name, and would redact ordinary words.
     pub(crate) fn remember(&mut self, name: &str, value: &str) {
         if value.len() >= 8 && self.used.len() < MAX_USED && !self.used.iter().any(|(_, used)| used == value) {
             self.used.push((name.to_owned(), value.to_owned()));
         }
     }
 
-    /// Every credential the run held, for the transcript's redaction: all it remembered, and the
-    /// current ones in case more were used than it remembers.
+    /// Every credential the run held, for the transcript's redaction: all it remembered and the
+    /// current ones (in case more were used than it remembers), each also as a form or query
+    /// string carries it ([`written_forms`]).
     pub(crate) fn secrets(&self) -> Vec<String> {
         let current = self.values.iter().filter(|(name, value)| {
             is_secret(name) && (value.len() >= 8 || (HELD_NOT_SENT.contains(&name.as_str()) && !value.is_empty()))
         });
-        let mut secrets: Vec<String> = self.used.iter().map(|(_, value)| value.clone()).collect();
-        for (_, value) in current {
-            if !secrets.contains(value) {
-                secrets.push(value.clone());
+        let mut secrets: Vec<String> = Vec::new();
+        for value in self.used.iter().map(|(_, value)| value).chain(current.map(|(_, value)| value)) {
+            for form in written_forms(value) {
+                if !secrets.contains(&form) {
+                    secrets.push(form);
+                }
             }
         }
         secrets
@@ -138,6 +144,17 @@ pub(crate) fn as_param(value: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_credential_is_redacted_as_written_and_as_form_encoded() {
+        let mut vars = Vars::default();
+        vars.set("login_password", "p@ss! word");
+        vars.set("access_token", "abcdefgh.ijkl");
+        let secrets = vars.secrets();
+        for form in ["p@ss! word", "p%40ss%21+word", "abcdefgh.ijkl"] {
+            assert!(secrets.contains(&form.to_owned()), "{form} in {secrets:?}");
+        }
+    }
 
     #[test]
     fn expands_and_names_unknown_variables() {
