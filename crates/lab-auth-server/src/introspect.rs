@@ -141,9 +141,8 @@ fn handle_revoke(
         if refresh.client_id != client.client_id {
             return Err(not_yours());
         }
-        let revoked = store.revoke_grant(&refresh.grant_id);
         drop(store);
-        server.announce_revoked(&revoked);
+        server.revoke_grant(&refresh.grant_id);
         tracing::info!(client_id = %client.client_id, "refresh token revoked with its grant");
         return Ok(ok_empty());
     }

@@ -417,6 +417,14 @@ impl AuthServer {
         self.inner.revocation_listeners.write().unwrap_or_else(PoisonError::into_inner).push(Arc::new(listener));
     }
 
+    /// Revokes a grant and everything minted from it, then tells the revocation listeners of the
+    /// access tokens that revoked, with the store unlocked (a listener takes its own locks). Every
+    /// grant revocation goes through here, so none can forget the listeners.
+    pub(crate) fn revoke_grant(&self, grant_id: &str) {
+        let revoked = self.store().revoke_grant(grant_id);
+        self.announce_revoked(&revoked);
+    }
+
     /// Tells the listeners of `revoked`. Called with the store unlocked: a listener takes its own
     /// locks.
     pub(crate) fn announce_revoked(&self, revoked: &[RevokedAccessToken]) {

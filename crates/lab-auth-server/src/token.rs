@@ -199,8 +199,7 @@ fn authorization_code(server: &AuthServer, form: &Form, client: &Client) -> Resu
     if let Some(first_grant) = &record.redeemed_grant
         && profile != AsProfile::NoCodeReplayCheck
     {
-        let revoked = server.store().revoke_grant(first_grant);
-        server.announce_revoked(&revoked);
+        server.revoke_grant(first_grant);
         tracing::warn!(client_id = %client.client_id, "authorization code replayed; its tokens were revoked");
         return Err(invalid_grant("authorization code was already used"));
     }
@@ -248,8 +247,7 @@ fn refresh_token(server: &AuthServer, form: &Form, client: &Client) -> Result<Re
     if record.rotated && profile != AsProfile::NoRefreshRotation {
         // AS-33 (O21 §4.3.1, BCP §4.14.2): reuse of a rotated token kills the whole family,
         // including the legitimate holder's newest token.
-        let revoked = server.store().revoke_grant(&record.grant_id);
-        server.announce_revoked(&revoked);
+        server.revoke_grant(&record.grant_id);
         tracing::warn!(client_id = %client.client_id, "rotated refresh token reused; the grant was revoked");
         return Err(invalid_grant("refresh token was already used"));
     }
