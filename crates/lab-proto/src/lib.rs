@@ -9,6 +9,7 @@
 //! so it is tested with plain unit tests and can be used by any side of a test.
 
 pub mod basic;
+pub mod bounded;
 pub mod clock;
 pub mod error;
 pub mod jose;
