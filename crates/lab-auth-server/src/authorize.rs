@@ -18,7 +18,8 @@ use crate::http::{Form, cookie, host_cookie, html_response, secret_digest, secre
 use crate::page::{ConsentPage, consent_page, error_page};
 use crate::profile::AsProfile;
 use crate::redirect::{is_loopback_redirect, redirect_host, redirect_matches};
-use crate::state::{AuthServer, Client, ClientSource, CodeRecord, MAX_ENTRIES, PendingAuthorization};
+use crate::records::{Client, ClientSource, CodeRecord, PendingAuthorization, ValidatedRequest};
+use crate::state::{AuthServer, MAX_ENTRIES};
 
 /// The cookie that carries the signed-in user.
 const SESSION_COOKIE: &str = "__Host-lab_session";
@@ -32,20 +33,6 @@ const SESSION_SECONDS: u64 = 8 * 3600;
 const CHALLENGE_MEMORY_SECONDS: u64 = 24 * 3600;
 /// The scope granted when a client asks for none.
 const DEFAULT_SCOPE: &str = "mcp:read";
-
-/// An authorization request that passed every check that does not need the user.
-#[derive(Debug, Clone)]
-pub(crate) struct ValidatedRequest {
-    pub(crate) client_id: String,
-    pub(crate) client_name: String,
-    pub(crate) redirect_uri: String,
-    pub(crate) state: Option<String>,
-    pub(crate) scope: String,
-    pub(crate) resources: Vec<String>,
-    pub(crate) challenge: Option<(String, CodeChallengeMethod)>,
-    pub(crate) login_hint: Option<String>,
-    pub(crate) client_source: ClientSource,
-}
 
 /// An outcome that is not a page: a redirect back to the client.
 struct Redirect {

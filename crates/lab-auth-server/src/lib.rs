@@ -20,6 +20,7 @@ pub mod keys;
 mod metadata;
 mod page;
 pub mod profile;
+mod records;
 mod redirect;
 mod register;
 mod state;

@@ -14,7 +14,8 @@ use lab_proto::{ClientSecret, OAuthErrorCode};
 
 use crate::http::{OAuthError, body_or_error, json_no_store};
 use crate::redirect::validate_redirect_uri;
-use crate::state::{AuthServer, Client, ClientSource, MAX_ENTRIES};
+use crate::records::{Client, ClientSource};
+use crate::state::{AuthServer, MAX_ENTRIES};
 use crate::token::caller_key;
 
 /// `POST /register`.

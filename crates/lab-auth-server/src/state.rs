@@ -4,15 +4,13 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use lab_proto::ClientSecret;
 use lab_proto::Clock;
-use lab_proto::pkce::CodeChallengeMethod;
-use lab_proto::registration::TokenEndpointAuthMethod;
 
 use crate::cimd::{DocumentFetcher, HttpDocumentFetcher};
 use crate::config::{AuthServerConfig, User};
 use crate::keys::{KeyError, KeyRing, SigningAlg};
 use crate::profile::AsProfile;
+use crate::records::{AccessRecord, Client, ClientSource, CodeRecord, Grant, PendingAuthorization, RefreshRecord};
 
 /// Upper bound of every map in the store, so that a flood of registrations, authorization requests
 /// or tokens cannot grow the lab without limit. Expired entries are pruned first.
@@ -21,89 +19,6 @@ pub(crate) const MAX_ENTRIES: usize = 50_000;
 /// How long a new signing key is published before it signs (requirements: "new key published
 /// before it signs"); RSes that cache the JWKS for less than this never see an unknown `kid`.
 pub const KEY_PUBLISH_LEAD_SECONDS: u64 = 60;
-
-/// Where a client came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ClientSource {
-    PreRegistered,
-    Dynamic,
-    MetadataDocument,
-}
-
-/// A client the AS knows.
-#[derive(Debug, Clone)]
-pub(crate) struct Client {
-    pub(crate) client_id: String,
-    pub(crate) client_name: Option<String>,
-    pub(crate) secret: Option<ClientSecret>,
-    pub(crate) auth_method: TokenEndpointAuthMethod,
-    pub(crate) redirect_uris: Vec<String>,
-    pub(crate) grant_types: Vec<String>,
-    /// The scopes the client may ask for; `None` means any lab scope.
-    pub(crate) scope: Option<String>,
-    pub(crate) introspection_resources: Vec<String>,
-    pub(crate) source: ClientSource,
-}
-
-/// A code waiting to be redeemed (O21 §4.1.2: bound to client, redirect URI and challenge).
-#[derive(Debug, Clone)]
-pub(crate) struct CodeRecord {
-    pub(crate) client_id: String,
-    pub(crate) redirect_uri: String,
-    pub(crate) challenge: Option<(String, CodeChallengeMethod)>,
-    pub(crate) resources: Vec<String>,
-    pub(crate) scope: String,
-    pub(crate) sub: String,
-    pub(crate) auth_time: u64,
-    pub(crate) expires_at: u64,
-    /// The grant created by the first redemption; a second valid redemption revokes it (AS-27).
-    pub(crate) redeemed_grant: Option<String>,
-}
-
-/// A grant: what one authorization (or client-credentials request) allowed, shared by the
-/// refresh-token family and the access tokens it produced.
-#[derive(Debug, Clone)]
-pub(crate) struct Grant {
-    pub(crate) client_id: String,
-    pub(crate) sub: String,
-    pub(crate) scope: String,
-    pub(crate) resources: Vec<String>,
-    pub(crate) auth_time: Option<u64>,
-    pub(crate) revoked: bool,
-}
-
-/// A refresh token, keyed by its digest.
-#[derive(Debug, Clone)]
-pub(crate) struct RefreshRecord {
-    pub(crate) grant_id: String,
-    pub(crate) client_id: String,
-    /// Set once it has been exchanged: a second use is reuse (O21 §4.3.1).
-    pub(crate) rotated: bool,
-    pub(crate) revoked: bool,
-    pub(crate) expires_at: u64,
-}
-
-/// An access token the AS minted, keyed by `jti`.
-#[derive(Debug, Clone)]
-pub(crate) struct AccessRecord {
-    pub(crate) grant_id: String,
-    pub(crate) client_id: String,
-    pub(crate) sub: String,
-    pub(crate) scope: String,
-    pub(crate) audiences: Vec<String>,
-    pub(crate) iat: u64,
-    pub(crate) exp: u64,
-    pub(crate) revoked: bool,
-}
-
-/// A validated authorization request waiting for the user's login and consent.
-#[derive(Debug, Clone)]
-pub(crate) struct PendingAuthorization {
-    pub(crate) request: crate::authorize::ValidatedRequest,
-    /// The anti-CSRF token of the consent form (SBP Consent UI, AS-19); also set as a cookie.
-    pub(crate) csrf: String,
-    pub(crate) expires_at: u64,
-}
 
 /// A sliding-window counter per key (AS-41).
 #[derive(Debug, Default)]

@@ -23,7 +23,8 @@ use crate::http::{
     Form, OAuthError, PresentedClient, body_or_error, json_no_store, presented_client, secret_digest, secrets_equal,
 };
 use crate::profile::AsProfile;
-use crate::state::{AccessRecord, AuthServer, Client, Grant, MAX_ENTRIES, RefreshRecord};
+use crate::records::{AccessRecord, Client, Grant, RefreshRecord};
+use crate::state::{AuthServer, MAX_ENTRIES};
 
 /// The caller's address when the harness passes one (router tests have none).
 pub(crate) fn caller_key(peer: Option<&Extension<ConnectInfo<SocketAddr>>>) -> String {
