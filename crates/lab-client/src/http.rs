@@ -7,6 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use lab_proto::bounded::{BoundedBody, TooLarge};
 use reqwest::header::HeaderMap;
 use url::{Host, Url};
 
@@ -299,17 +300,12 @@ impl Http {
         let mut response = request.send().await.map_err(network)?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        if response.content_length().is_some_and(|length| length > MAX_RESPONSE_BYTES as u64) {
-            return Err(ClientError::protocol(url, format!("body is larger than {MAX_RESPONSE_BYTES} bytes")));
-        }
-        let mut body = Vec::new();
+        let too_large = |error: TooLarge| ClientError::protocol(url, error.to_string());
+        let mut body = BoundedBody::new(MAX_RESPONSE_BYTES, response.content_length()).map_err(too_large)?;
         while let Some(chunk) = response.chunk().await.map_err(network)? {
-            if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                return Err(ClientError::protocol(url, format!("body is larger than {MAX_RESPONSE_BYTES} bytes")));
-            }
-            body.extend_from_slice(&chunk);
+            body.push(&chunk).map_err(too_large)?;
         }
-        Ok(Answer { status, headers, body, url: redact_query(url) })
+        Ok(Answer { status, headers, body: body.into_bytes(), url: redact_query(url) })
     }
 }
 
