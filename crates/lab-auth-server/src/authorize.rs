@@ -13,24 +13,14 @@ use lab_proto::pkce::{self, CodeChallengeMethod};
 use lab_proto::scope::LabScope;
 use lab_proto::{OAuthErrorCode, resource};
 
-use crate::cimd;
-use crate::http::{Form, cookie, host_cookie, html_response, secret_digest, secrets_equal};
+use crate::http::{Form, html_response, secrets_equal};
+use crate::{cimd, consent, cookies};
 use crate::page::{ConsentPage, consent_page, error_page};
 use crate::profile::AsProfile;
 use crate::redirect::{is_loopback_redirect, redirect_host, redirect_matches};
 use crate::records::{Client, ClientSource, CodeRecord, PendingAuthorization, ValidatedRequest};
-use crate::state::{AuthServer, MAX_ENTRIES};
+use crate::state::{AuthServer, CodeIssueError, MAX_ENTRIES};
 
-/// The cookie that carries the signed-in user.
-const SESSION_COOKIE: &str = "__Host-lab_session";
-/// The cookie that remembers which clients the user approved, bound to each `client_id` (AS-20).
-const CONSENT_COOKIE: &str = "__Host-lab_consent";
-/// The double-submit half of the consent form's CSRF protection (AS-19).
-const CSRF_COOKIE: &str = "__Host-lab_csrf";
-/// How long a login lasts.
-const SESSION_SECONDS: u64 = 8 * 3600;
-/// How long a challenge is remembered to detect reuse (AS-42).
-const CHALLENGE_MEMORY_SECONDS: u64 = 24 * 3600;
 /// The scope granted when a client asks for none.
 const DEFAULT_SCOPE: &str = "mcp:read";
 
@@ -178,9 +168,9 @@ pub(crate) async fn authorize(State(server): State<AuthServer>, headers: HeaderM
         }
         return approve(&server, &request, &username).into_response(StatusCode::FOUND);
     }
-    let session_user = session_user(&server, &headers);
+    let session_user = cookies::session_user(&server, &headers);
     if let Some(user) = &session_user
-        && consent_covers(&server, &headers, user, &request.client_id, &request.scope)
+        && consent::covers(&server, &headers, user, &request.client_id, &request.scope)
     {
         return approve(&server, &request, user).into_response(StatusCode::FOUND);
     }
@@ -353,48 +343,31 @@ fn approve(server: &AuthServer, request: &ValidatedRequest, username: &str) -> R
         let description = format!("{too_strong} is not available to this user");
         return error_redirect(server, &request.redirect_uri, state, OAuthErrorCode::InvalidScope, &description);
     }
-    let Ok(code) = lab_proto::random_token(32) else {
-        return error_redirect(
-            server,
-            &request.redirect_uri,
-            state,
-            OAuthErrorCode::ServerError,
-            "random source failed",
-        );
-    };
     let now = server.clock().now();
-    {
-        let mut store = server.store();
-        store.prune(now);
-        if store.codes.len() >= MAX_ENTRIES {
-            return error_redirect(
-                server,
-                &request.redirect_uri,
-                state,
-                OAuthErrorCode::TemporarilyUnavailable,
-                "too many pending codes",
-            );
+    let record = CodeRecord {
+        client_id: request.client_id.clone(),
+        redirect_uri: request.redirect_uri.clone(),
+        challenge: request.challenge.clone(),
+        resources: request.resources.clone(),
+        scope: request.scope.clone(),
+        sub: user.username.clone(),
+        auth_time: now,
+        expires_at: now + server.inner.config.lifetimes.authorization_code,
+        redeemed_grant: None,
+    };
+    let issued = server.store().issue_code(record, now);
+    let code = match issued {
+        Ok(code) => code,
+        Err(error) => {
+            let code = match error {
+                CodeIssueError::Random => OAuthErrorCode::ServerError,
+                CodeIssueError::Full => OAuthErrorCode::TemporarilyUnavailable,
+            };
+            return error_redirect(server, &request.redirect_uri, state, code, &error.to_string());
         }
-        if let Some((challenge, _)) = &request.challenge {
-            store.seen_challenges.insert(challenge.clone(), now + CHALLENGE_MEMORY_SECONDS);
-        }
-        store.codes.insert(
-            secret_digest(&code),
-            CodeRecord {
-                client_id: request.client_id.clone(),
-                redirect_uri: request.redirect_uri.clone(),
-                challenge: request.challenge.clone(),
-                resources: request.resources.clone(),
-                scope: request.scope.clone(),
-                sub: user.username.clone(),
-                auth_time: now,
-                expires_at: now + server.inner.config.lifetimes.authorization_code,
-                redeemed_grant: None,
-            },
-        );
-    }
+    };
     tracing::info!(client_id = %request.client_id, user = %user.username, scope = %request.scope, "authorization code issued");
-    redirect_to(server, &request.redirect_uri, &[("code", &code)], state)
+    redirect_to(server, &request.redirect_uri, &[("code", code.secret())], state)
 }
 
 fn render_consent(
@@ -447,7 +420,7 @@ fn render_consent(
         known_users: &known_users,
     });
     let mut response = html_response(status, html);
-    if let Ok(cookie) = HeaderValue::from_str(&host_cookie(CSRF_COOKIE, &csrf, page_lifetime)) {
+    if let Ok(cookie) = HeaderValue::from_str(&cookies::csrf_cookie(&csrf, page_lifetime)) {
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
     response
@@ -485,7 +458,7 @@ pub(crate) async fn consent(
     // AS-19: both the form field and the cookie must carry the token issued with this page, so a
     // cross-site POST (which cannot read either) gets 403 and no code.
     let field_ok = csrf.is_some_and(|csrf| secrets_equal(csrf, &pending.csrf));
-    let cookie_ok = cookie(&headers, CSRF_COOKIE).is_some_and(|value| secrets_equal(value, &pending.csrf));
+    let cookie_ok = cookies::presented_csrf(&headers).is_some_and(|value| secrets_equal(value, &pending.csrf));
     if !field_ok || !cookie_ok {
         return bad(
             StatusCode::FORBIDDEN,
@@ -505,7 +478,7 @@ pub(crate) async fn consent(
         )
         .into_response(StatusCode::SEE_OTHER);
     }
-    let username = match session_user(&server, &headers) {
+    let username = match cookies::session_user(&server, &headers) {
         Some(user) => user,
         None => {
             let username = form.get("username").ok().flatten().unwrap_or("");
@@ -528,75 +501,14 @@ pub(crate) async fn consent(
     let redirect = approve(&server, &request, &username);
     // O21 §7.5.4, AS-21: 303 so the browser does not re-POST the password to the client.
     let mut response = redirect.into_response(StatusCode::SEE_OTHER);
-    let session = sign_cookie(&server, &format!("{username}|{}", now + SESSION_SECONDS));
-    let consent = remember_consent(&server, &headers, &username, &request.client_id, &request.scope);
     for value in [
-        host_cookie(SESSION_COOKIE, &session, SESSION_SECONDS),
-        host_cookie(CONSENT_COOKIE, &consent, SESSION_SECONDS),
-        format!("{CSRF_COOKIE}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0"),
+        cookies::session_cookie(&server, &username, now),
+        consent::remember(&server, &headers, &username, &request.client_id, &request.scope),
+        cookies::clear_csrf_cookie(),
     ] {
         if let Ok(value) = HeaderValue::from_str(&value) {
             response.headers_mut().append(header::SET_COOKIE, value);
         }
     }
     response
-}
-
-fn sign_cookie(server: &AuthServer, payload: &str) -> String {
-    let tag = aws_lc_rs::hmac::sign(&server.inner.cookie_key, payload.as_bytes());
-    format!("{}.{}", lab_proto::jose::b64url_encode(payload.as_bytes()), lab_proto::jose::b64url_encode(tag.as_ref()))
-}
-
-fn verify_cookie(server: &AuthServer, value: &str) -> Option<String> {
-    let (payload, tag) = value.split_once('.')?;
-    let payload = lab_proto::jose::b64url_decode(payload).ok()?;
-    let tag = lab_proto::jose::b64url_decode(tag).ok()?;
-    aws_lc_rs::hmac::verify(&server.inner.cookie_key, &payload, &tag).ok()?;
-    String::from_utf8(payload).ok()
-}
-
-fn session_user(server: &AuthServer, headers: &HeaderMap) -> Option<String> {
-    let payload = verify_cookie(server, cookie(headers, SESSION_COOKIE)?)?;
-    let (user, expires_at) = payload.split_once('|')?;
-    let expires_at: u64 = expires_at.parse().ok()?;
-    (expires_at > server.clock().now() && server.user(user).is_some()).then(|| user.to_owned())
-}
-
-/// The consent cookie holds `user` and a list of `client_id scope` approvals, signed. It is bound to
-/// each client: approving client A never approves client B (AS-18, SBP Confused Deputy).
-fn consent_entries(server: &AuthServer, headers: &HeaderMap) -> Option<(String, Vec<(String, String)>)> {
-    let payload = verify_cookie(server, cookie(headers, CONSENT_COOKIE)?)?;
-    let value: serde_json::Value = serde_json::from_str(&payload).ok()?;
-    let user = value.get("sub")?.as_str()?.to_owned();
-    let entries = value
-        .get("approved")?
-        .as_array()?
-        .iter()
-        .filter_map(|entry| Some((entry.get(0)?.as_str()?.to_owned(), entry.get(1)?.as_str()?.to_owned())))
-        .collect();
-    Some((user, entries))
-}
-
-fn consent_covers(server: &AuthServer, headers: &HeaderMap, user: &str, client_id: &str, scope: &str) -> bool {
-    consent_entries(server, headers).is_some_and(|(cookie_user, entries)| {
-        cookie_user == user
-            && entries.iter().any(|(approved_client, approved_scope)| {
-                approved_client == client_id && lab_proto::scope::is_subset(scope, approved_scope)
-            })
-    })
-}
-
-fn remember_consent(server: &AuthServer, headers: &HeaderMap, user: &str, client_id: &str, scope: &str) -> String {
-    let mut entries = match consent_entries(server, headers) {
-        Some((cookie_user, entries)) if cookie_user == user => entries,
-        _ => Vec::new(),
-    };
-    entries.retain(|(approved_client, _)| approved_client != client_id);
-    entries.push((client_id.to_owned(), scope.to_owned()));
-    // Keep the cookie small: the most recent approvals only.
-    if entries.len() > 10 {
-        entries.drain(..entries.len() - 10);
-    }
-    let payload = serde_json::json!({"sub": user, "approved": entries}).to_string();
-    sign_cookie(server, &payload)
 }

@@ -1,5 +1,5 @@
 //! HTTP plumbing shared by the endpoints: RFC-shaped error responses, form parsing with the O21
-//! §3.2 rules, client authentication, cookies, and the security headers of HTML pages.
+//! §3.2 rules, client authentication, and the security headers of HTML pages.
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -243,24 +243,6 @@ pub(crate) fn presented_client(
             "client authentication required",
         )),
     }
-}
-
-/// The value of one cookie from the `Cookie` headers.
-pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| value)
-}
-
-/// A `Set-Cookie` value with the attributes SBP §Consent Cookie Security asks for: the `__Host-`
-/// prefix (so `Secure`, `Path=/` and no `Domain`), `HttpOnly` and `SameSite=Lax`.
-pub(crate) fn host_cookie(name: &str, value: &str, max_age: u64) -> String {
-    format!("{name}={value}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={max_age}")
 }
 
 /// Escapes text for HTML element content and attribute values.

@@ -14,6 +14,8 @@
 mod authorize;
 mod cimd;
 pub mod config;
+mod consent;
+mod cookies;
 mod http;
 mod introspect;
 pub mod keys;

@@ -4,10 +4,11 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use lab_proto::Clock;
+use lab_proto::{AuthorizationCode, Clock};
 
 use crate::cimd::{DocumentFetcher, HttpDocumentFetcher};
 use crate::config::{AuthServerConfig, User};
+use crate::http::secret_digest;
 use crate::keys::{KeyError, KeyRing, SigningAlg};
 use crate::profile::AsProfile;
 use crate::records::{AccessRecord, Client, ClientSource, CodeRecord, Grant, PendingAuthorization, RefreshRecord};
@@ -19,6 +20,18 @@ pub(crate) const MAX_ENTRIES: usize = 50_000;
 /// How long a new signing key is published before it signs (requirements: "new key published
 /// before it signs"); RSes that cache the JWKS for less than this never see an unknown `kid`.
 pub const KEY_PUBLISH_LEAD_SECONDS: u64 = 60;
+
+/// How long a code challenge is remembered to detect its reuse (AS-42).
+const CHALLENGE_MEMORY_SECONDS: u64 = 24 * 3600;
+
+/// Why no authorization code could be issued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum CodeIssueError {
+    #[error("random source failed")]
+    Random,
+    #[error("too many pending codes")]
+    Full,
+}
 
 /// A sliding-window counter per key (AS-41).
 #[derive(Debug, Default)]
@@ -59,7 +72,9 @@ pub(crate) struct Store {
     pub(crate) profile: AsProfile,
     pub(crate) auto_approve: Option<String>,
     pub(crate) clients: HashMap<String, Client>,
-    pub(crate) codes: HashMap<String, CodeRecord>,
+    /// Codes by the digest of the code; written only by [`Store::issue_code`], so that no path can
+    /// store a code in the clear or forget the challenge it carries.
+    codes: HashMap<String, CodeRecord>,
     pub(crate) grants: HashMap<String, Grant>,
     pub(crate) refresh_tokens: HashMap<String, RefreshRecord>,
     pub(crate) access_tokens: HashMap<String, AccessRecord>,
@@ -88,6 +103,34 @@ impl Store {
             .collect();
         let keep: std::collections::HashSet<String> = live_grants.into_iter().cloned().collect();
         self.grants.retain(|id, _| keep.contains(id));
+    }
+
+    /// Issues an authorization code for `record` (O21 §4.1.2): a fresh random value, stored only
+    /// under its digest, with the record's code challenge remembered so that a client reusing it is
+    /// refused (AS-42). This is the only place a code enters the store.
+    pub(crate) fn issue_code(&mut self, record: CodeRecord, now: u64) -> Result<AuthorizationCode, CodeIssueError> {
+        let code = AuthorizationCode::new(lab_proto::random_token(32).map_err(|_| CodeIssueError::Random)?);
+        self.prune(now);
+        if self.codes.len() >= MAX_ENTRIES {
+            return Err(CodeIssueError::Full);
+        }
+        if let Some((challenge, _)) = &record.challenge {
+            self.seen_challenges.insert(challenge.clone(), now + CHALLENGE_MEMORY_SECONDS);
+        }
+        self.codes.insert(secret_digest(code.secret()), record);
+        Ok(code)
+    }
+
+    /// The record of a code this AS issued, redeemed or not.
+    pub(crate) fn code(&self, code: &AuthorizationCode) -> Option<&CodeRecord> {
+        self.codes.get(&secret_digest(code.secret()))
+    }
+
+    /// Marks a code as redeemed into `grant_id`, so a second redemption can revoke it (AS-27).
+    pub(crate) fn mark_code_redeemed(&mut self, code: &AuthorizationCode, grant_id: String) {
+        if let Some(record) = self.codes.get_mut(&secret_digest(code.secret())) {
+            record.redeemed_grant = Some(grant_id);
+        }
     }
 
     /// Revokes a grant and everything minted from it (AS-27, AS-33, AS-39), and returns the access
@@ -303,7 +346,7 @@ impl AuthServer {
     /// token-shaped word a client printed (CL-27: a client never logs its credentials).
     pub fn recognize_credential(&self, candidate: &str) -> Option<&'static str> {
         let store = self.store();
-        let digest = crate::http::secret_digest(candidate);
+        let digest = secret_digest(candidate);
         if store.refresh_tokens.contains_key(&digest) {
             return Some("a refresh token");
         }

@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use lab_proto::pkce::{self, CodeChallengeMethod};
 use lab_proto::scope::LabScope;
 use lab_proto::token::TokenResponse;
-use lab_proto::{AccessToken, OAuthErrorCode, RefreshToken};
+use lab_proto::{AccessToken, AuthorizationCode, OAuthErrorCode, RefreshToken};
 use serde_json::json;
 
 use crate::authorize::validate_resource;
@@ -142,13 +142,12 @@ pub(crate) fn authenticate(server: &AuthServer, presented: &PresentedClient) -> 
 
 fn authorization_code(server: &AuthServer, form: &Form, client: &Client) -> Result<Response, OAuthError> {
     let invalid_grant = |description: &str| OAuthError::bad_request(OAuthErrorCode::InvalidGrant, description);
-    let code = form.require("code")?;
+    let code = AuthorizationCode::new(form.require("code")?);
     let verifier = form.get("code_verifier")?;
     let redirect_uri = form.get("redirect_uri")?;
     let now = server.clock().now();
-    let digest = secret_digest(code);
     let record =
-        server.store().codes.get(&digest).cloned().ok_or_else(|| invalid_grant("authorization code is unknown"))?;
+        server.store().code(&code).cloned().ok_or_else(|| invalid_grant("authorization code is unknown"))?;
     // O21 §4.1.3: the code must have been issued to this client.
     if record.client_id != client.client_id {
         return Err(invalid_grant("authorization code was issued to another client"));
@@ -214,9 +213,7 @@ fn authorization_code(server: &AuthServer, form: &Form, client: &Client) -> Resu
     };
     let issue_refresh = client.grant_types.iter().any(|grant_type| grant_type == "refresh_token");
     let (grant_id, response) = issue(server, grant, issue_refresh)?;
-    if let Some(code) = server.store().codes.get_mut(&digest) {
-        code.redeemed_grant = Some(grant_id);
-    }
+    server.store().mark_code_redeemed(&code, grant_id);
     Ok(response)
 }
 
