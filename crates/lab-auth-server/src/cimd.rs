@@ -82,17 +82,13 @@ impl DocumentFetcher for HttpDocumentFetcher {
             if !status.is_success() {
                 return Err(FetchError::Status(status.as_u16()));
             }
-            if response.content_length().is_some_and(|length| length > MAX_DOCUMENT_BYTES as u64) {
-                return Err(FetchError::TooLarge);
-            }
-            let mut body = Vec::new();
+            let too_large = |_| FetchError::TooLarge;
+            let mut body =
+                lab_proto::bounded::BoundedBody::new(MAX_DOCUMENT_BYTES, response.content_length()).map_err(too_large)?;
             while let Some(chunk) = response.chunk().await.map_err(|error| FetchError::Transport(without_url(error)))? {
-                if body.len() + chunk.len() > MAX_DOCUMENT_BYTES {
-                    return Err(FetchError::TooLarge);
-                }
-                body.extend_from_slice(&chunk);
+                body.push(&chunk).map_err(too_large)?;
             }
-            Ok(body)
+            Ok(body.into_bytes())
         })
     }
 }
