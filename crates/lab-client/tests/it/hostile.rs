@@ -44,21 +44,32 @@ fn enc(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
+/// A value the fake world builds from its own base URL (`http://127.0.0.1:{port}`), so a test
+/// names the port of the server it talks to, never the port of an earlier one.
+type FromBase<T> = Box<dyn Fn(&str) -> T + Send + Sync>;
+
 /// Knobs of the fake world; the default is a conforming RS + AS.
 struct Persona {
-    prm_resource: Option<String>,
+    prm_resource: Option<FromBase<String>>,
+    /// Where the RS serves its metadata; by default the path-suffixed well-known URL a client
+    /// falls back to without a challenge (RFC 9728 §3.1).
+    prm_path: &'static str,
     resource_metadata: Option<String>,
-    metadata: Box<dyn Fn(&str) -> Value + Send + Sync>,
+    metadata: FromBase<Value>,
     iss: Iss,
     state_ok: bool,
-    challenge: Option<String>,
+    challenge: Option<FromBase<String>>,
     tool_status: u16,
 }
+
+/// The path-suffixed well-known URL of `/mcp` (RFC 9728 §3.1).
+const WELL_KNOWN_PRM_PATH: &str = "/.well-known/oauth-protected-resource/mcp";
 
 impl Default for Persona {
     fn default() -> Self {
         Self {
             prm_resource: None,
+            prm_path: WELL_KNOWN_PRM_PATH,
             resource_metadata: None,
             metadata: Box::new(conforming_metadata),
             iss: Iss::Right,
@@ -91,14 +102,11 @@ impl World {
         let server = MockServer::start().await;
         let base = server.uri();
         let mcp = format!("{base}/mcp");
-        let prm_url = persona
-            .resource_metadata
-            .clone()
-            .unwrap_or_else(|| format!("{base}/.well-known/oauth-protected-resource/mcp"));
-        let challenge = persona
-            .challenge
-            .clone()
-            .unwrap_or_else(|| format!(r#"Bearer resource_metadata="{prm_url}", scope="mcp:read""#));
+        let prm_url = persona.resource_metadata.clone().unwrap_or_else(|| format!("{base}{}", persona.prm_path));
+        let challenge = persona.challenge.as_ref().map_or_else(
+            || format!(r#"Bearer resource_metadata="{prm_url}", scope="mcp:read""#),
+            |challenge| challenge(&base),
+        );
         // The MCP endpoint: 401 without a token, a session with one.
         Mock::given(method("POST"))
             .and(path("/mcp"))
@@ -111,9 +119,9 @@ impl World {
             .respond_with(ResponseTemplate::new(401).insert_header("www-authenticate", challenge.as_str()))
             .mount(&server)
             .await;
-        let resource = persona.prm_resource.clone().unwrap_or(mcp);
+        let resource = persona.prm_resource.as_ref().map_or(mcp, |resource| resource(&base));
         Mock::given(method("GET"))
-            .and(path("/.well-known/oauth-protected-resource/mcp"))
+            .and(path(persona.prm_path))
             .respond_with(ResponseTemplate::new(200).set_body_json(
                 json!({"resource": resource, "authorization_servers": [base], "scopes_supported": ["mcp:read"]}),
             ))
@@ -242,8 +250,10 @@ async fn conforming_world_completes_the_flow() {
 
 #[tokio::test]
 async fn prm_resource_mismatch_is_refused_before_any_as_contact() {
-    for resource in ["https://evil.example/mcp".to_owned()] {
-        let world = World::start(Persona { prm_resource: Some(resource), ..Persona::default() }).await;
+    for resource in ["https://evil.example/mcp"] {
+        let world =
+            World::start(Persona { prm_resource: Some(Box::new(move |_| resource.to_owned())), ..Persona::default() })
+                .await;
         refused_by(world.client().connect().await, "CL-03");
         // `prm-resource-mismatch`: zero requests to the AS.
         assert_eq!(world.hits("/.well-known/oauth-authorization-server").await, 0);
@@ -253,11 +263,16 @@ async fn prm_resource_mismatch_is_refused_before_any_as_contact() {
 
 #[tokio::test]
 async fn prm_resource_with_a_trailing_slash_is_refused() {
-    let world = World::start(Persona::default()).await;
-    let base = world.base.clone();
-    drop(world);
-    let world = World::start(Persona { prm_resource: Some(format!("{base}/mcp/")), ..Persona::default() }).await;
+    // The metadata names this very server's resource plus a `/`, so the slash is the only
+    // difference the client can object to (RFC 9728 §3.3: no normalization).
+    let world = World::start(Persona {
+        prm_resource: Some(Box::new(|base| format!("{base}/mcp/"))),
+        ..Persona::default()
+    })
+    .await;
     refused_by(world.client().connect().await, "CL-03");
+    assert_eq!(world.hits(WELL_KNOWN_PRM_PATH).await, 1, "the metadata was read");
+    assert_eq!(world.hits("/.well-known/oauth-authorization-server").await, 0);
 }
 
 #[tokio::test]
@@ -386,15 +401,21 @@ async fn private_address_discovery_urls_are_never_fetched() {
 
 #[tokio::test]
 async fn challenges_are_parsed_in_every_legal_shape() {
-    let world = World::start(Persona::default()).await;
-    let base = world.base.clone();
-    drop(world);
-    // `www-auth-parse-variants`: another scheme first, upper-case names, quoted commas.
-    let challenge = format!(
-        r#"DPoP algs="ES256 PS256", Bearer scope="mcp:read", RESOURCE_METADATA="{base}/.well-known/oauth-protected-resource/mcp""#
-    );
-    let world = World::start(Persona { challenge: Some(challenge), ..Persona::default() }).await;
+    // `www-auth-parse-variants`: another scheme first, upper-case names, quoted commas. The
+    // metadata is served only where the header points, not at either well-known URL, so a client
+    // that misreads the header and falls back to discovery finds nothing (CL-01).
+    const PRM_PATH: &str = "/metadata/from-the-challenge";
+    let world = World::start(Persona {
+        prm_path: PRM_PATH,
+        challenge: Some(Box::new(|base| {
+            format!(r#"DPoP algs="ES256 PS256", Bearer scope="mcp:read", RESOURCE_METADATA="{base}{PRM_PATH}""#)
+        })),
+        ..Persona::default()
+    })
+    .await;
     world.client().connect().await.unwrap();
+    assert_eq!(world.hits(PRM_PATH).await, 1);
+    assert_eq!(world.hits(WELL_KNOWN_PRM_PATH).await + world.hits("/.well-known/oauth-protected-resource").await, 0);
 }
 
 #[tokio::test]
