@@ -265,11 +265,9 @@ async fn prm_resource_mismatch_is_refused_before_any_as_contact() {
 async fn prm_resource_with_a_trailing_slash_is_refused() {
     // The metadata names this very server's resource plus a `/`, so the slash is the only
     // difference the client can object to (RFC 9728 §3.3: no normalization).
-    let world = World::start(Persona {
-        prm_resource: Some(Box::new(|base| format!("{base}/mcp/"))),
-        ..Persona::default()
-    })
-    .await;
+    let world =
+        World::start(Persona { prm_resource: Some(Box::new(|base| format!("{base}/mcp/"))), ..Persona::default() })
+            .await;
     refused_by(world.client().connect().await, "CL-03");
     assert_eq!(world.hits(WELL_KNOWN_PRM_PATH).await, 1, "the metadata was read");
     assert_eq!(world.hits("/.well-known/oauth-authorization-server").await, 0);
