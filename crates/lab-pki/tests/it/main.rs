@@ -124,25 +124,43 @@ impl Drop for TempDir {
 }
 
 #[tokio::test]
-async fn client_trusting_the_lab_ca_accepts_the_lab_leaf_on_every_loopback_name() -> anyhow::Result<()> {
+async fn client_trusting_the_lab_ca_accepts_the_lab_leaf_on_ipv4_loopback_names() -> anyhow::Result<()> {
     let ca = LabCa::generate()?;
     let leaf = ca.issue_lab_leaf()?;
-    let config = leaf.server_config(&ca)?;
-    let server = TestServer::start_v4(config.clone())?;
+    let server = TestServer::start_v4(leaf.server_config(&ca)?)?;
     let client = client_trusting(ca.cert_pem(), server.addr)?;
 
     fetch_ok(&client, &format!("https://127.0.0.1:{}/", server.port())).await?;
-    fetch_ok(&client, &format!("https://localhost:{}/", server.port())).await?;
+    fetch_ok(&client, &format!("https://localhost:{}/", server.port())).await
+}
 
-    // Some CI containers have no IPv6 loopback at all; only this one request depends on it.
-    match TcpListener::bind((Ipv6Addr::LOCALHOST, 0)) {
-        Ok(listener) => {
-            let server_v6 = TestServer::start(listener, config)?;
-            fetch_ok(&client, &format!("https://[::1]:{}/", server_v6.port())).await?;
+#[tokio::test]
+async fn client_trusting_the_lab_ca_accepts_the_lab_leaf_on_ipv6_loopback() -> anyhow::Result<()> {
+    let ca = LabCa::generate()?;
+    let config = ca.issue_lab_leaf()?.server_config(&ca)?;
+    let listener = match TcpListener::bind((Ipv6Addr::LOCALHOST, 0)) {
+        Ok(listener) => listener,
+        // Some CI containers have no IPv6 loopback at all. That is said, not hidden: the line
+        // is shown even when the test passes (`.config/nextest.toml`). Any other bind error
+        // fails the test.
+        Err(error) if no_ipv6_loopback(&error) => {
+            println!("not run: no IPv6 loopback: https://[::1]/ was not checked (cannot bind [::1]:0: {error})");
+            return Ok(());
         }
-        Err(error) => eprintln!("skipping https://[::1]/: cannot bind [::1]:0: {error}"),
-    }
-    Ok(())
+        Err(error) => return Err(error).context("bind [::1]:0"),
+    };
+    let server = TestServer::start(listener, config)?;
+    let client = client_trusting(ca.cert_pem(), server.addr)?;
+    fetch_ok(&client, &format!("https://[::1]:{}/", server.port())).await
+}
+
+/// Whether a failed bind of `[::1]:0` means the host has no IPv6 loopback (`::1` not configured,
+/// or no IPv6 in the kernel: `EAFNOSUPPORT`, 97 on Linux, which std does not name), rather than
+/// a fault of the lab or of the test.
+fn no_ipv6_loopback(error: &std::io::Error) -> bool {
+    const EAFNOSUPPORT_LINUX: i32 = 97;
+    error.kind() == std::io::ErrorKind::AddrNotAvailable
+        || (cfg!(target_os = "linux") && error.raw_os_error() == Some(EAFNOSUPPORT_LINUX))
 }
 
 #[tokio::test]
