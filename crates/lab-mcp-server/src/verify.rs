@@ -6,16 +6,24 @@
 //! one JWKS refetch per [`MIN_REFETCH_SECONDS`], so a flood of forged `kid`s cannot turn the RS into
 //! a JWKS amplifier.
 //!
-//! On top of that, verified tokens are remembered ([`TokenCache`]): a token the RS has already
+//! On top of that, verified tokens are remembered (`verify/token_cache.rs`): a token the RS has already
 //! verified is answered from a bounded map keyed by the SHA-256 of the whole token, until its
 //! `exp`, and the map is emptied whenever the JWKS is refetched, so a key the AS withdrew stops
 //! vouching for tokens at the same moment the uncached path would stop trusting it.
+//!
+//! This module holds the two verifiers and the checks of requirements §3.8. What they remember
+//! lives apart: verified tokens in `token_cache`, revoked `jti`s in `revocations`. How they reach
+//! the AS over the network lives in `http` (the JWKS fetch, the introspection client and
+//! [`read_bounded`]).
+
+mod http;
+mod revocations;
+mod token_cache;
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use aws_lc_rs::signature::{self, ParsedPublicKey, RsaPublicKeyComponents};
@@ -24,6 +32,11 @@ use lab_proto::jose::{JoseHeader, b64url_decode, decode_json, split_compact};
 use lab_proto::token::{AccessTokenClaims, IntrospectionResponse};
 use serde_json::Value;
 
+pub use self::http::{HttpIntrospection, HttpKeySource, read_bounded};
+pub use self::revocations::MAX_REVOKED_TOKENS;
+use self::revocations::Revocations;
+pub use self::token_cache::MAX_CACHED_TOKENS;
+use self::token_cache::{CachedToken, TokenCache, Validity, token_digest};
 use crate::principal::Principal;
 
 /// The largest token the RS reads; anything larger is malformed.
@@ -196,149 +209,8 @@ pub struct JwtVerifier {
     revoked: Revocations,
 }
 
-/// The most revoked `jti`s a verifier remembers. Entries end at their token's `exp`, so only a
-/// revocation storm of long-lived tokens could fill it; past the bound the oldest-expiring entry
-/// is dropped, which can only re-admit the token that expires soonest.
-pub const MAX_REVOKED_TOKENS: usize = 65_536;
-
-/// Revoked `jti`s, told by the AS (a JWT carries no revocation status of its own). Empty in
-/// nearly every run, so the request path pays one atomic load for it.
-struct Revocations {
-    any: std::sync::atomic::AtomicBool,
-    jtis: RwLock<HashMap<Box<str>, u64>>,
-}
-
-impl Revocations {
-    fn new() -> Self {
-        Self { any: std::sync::atomic::AtomicBool::new(false), jtis: RwLock::new(HashMap::new()) }
-    }
-
-    fn contains(&self, jti: &str) -> bool {
-        self.any.load(std::sync::atomic::Ordering::Acquire)
-            && self.jtis.read().unwrap_or_else(std::sync::PoisonError::into_inner).contains_key(jti)
-    }
-
-    fn insert(&self, jti: &str, exp: u64, now: u64, leeway: u64) {
-        let mut jtis = self.jtis.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        // A token past `exp` + leeway is refused anyway: nobody needs to remember it.
-        jtis.retain(|_, exp| exp.saturating_add(leeway) > now);
-        if jtis.len() >= MAX_REVOKED_TOKENS
-            && let Some(soonest) = jtis.iter().min_by_key(|(_, exp)| **exp).map(|(jti, _)| jti.clone())
-        {
-            jtis.remove(&soonest);
-        }
-        jtis.insert(jti.into(), exp);
-        self.any.store(true, std::sync::atomic::Ordering::Release);
-    }
-}
-
 /// Header segments the header cache holds at most: the AS uses one header per key.
 const MAX_CACHED_HEADERS: usize = 64;
-
-/// The most verified tokens the cache holds. A few hundred bytes each, so the cache stays under a
-/// few megabytes whatever the traffic; past the bound, expired entries are dropped and, if none
-/// were, new tokens are simply verified every time.
-pub const MAX_CACHED_TOKENS: usize = 4096;
-
-/// Verified tokens by the SHA-256 of the whole token, so a token that differs in any byte (a
-/// tampered signature, another claim) is a different entry and never borrows another's verdict.
-/// Both verifiers use it: the JWT verifier for its verified tokens, the introspecting one for
-/// active answers it may reuse for a few seconds. Only strict verifications are cached: a weak
-/// profile's checks bypass it in both directions.
-struct TokenCache {
-    entries: RwLock<HashMap<[u8; 32], CachedToken>>,
-    /// When a full cache was last swept for expired entries: at most once per second, so a
-    /// full cache of live tokens does not make every miss walk it.
-    swept_at: std::sync::atomic::AtomicU64,
-}
-
-/// What a verification learnt beside the principal, for the cache: the token's identity and
-/// lifetime.
-struct Validity {
-    jti: String,
-    exp: u64,
-    nbf: Option<u64>,
-}
-
-/// What a cached verification still has to check on every hit: time.
-struct CachedToken {
-    principal: Principal,
-    /// The token's `jti`, by which a revocation finds the entry.
-    jti: Box<str>,
-    exp: u64,
-    nbf: Option<u64>,
-    /// The first second the entry no longer answers, whatever `exp` says (`u64::MAX`: none).
-    until: u64,
-}
-
-impl CachedToken {
-    /// RFC 9068 §4 steps 5–6 again on every hit: an entry ends at its token's `exp`.
-    fn answers_at(&self, now: u64, leeway: u64) -> bool {
-        now < self.until && check_times(leeway, now, self.exp, self.nbf).is_ok()
-    }
-}
-
-fn token_digest(token: &str) -> [u8; 32] {
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
-    let mut key = [0; 32];
-    key.copy_from_slice(digest.as_ref());
-    key
-}
-
-impl TokenCache {
-    fn new() -> Self {
-        Self { entries: RwLock::new(HashMap::new()), swept_at: std::sync::atomic::AtomicU64::new(0) }
-    }
-
-    /// The principal of a token verified before, if its entry still answers at `now`; a stale
-    /// entry is dropped, and the caller verifies afresh.
-    fn get(&self, digest: &[u8; 32], now: u64, leeway: u64) -> Option<Principal> {
-        let hit = self
-            .entries
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(digest)
-            .map(|entry| entry.answers_at(now, leeway).then(|| entry.principal.clone()));
-        match hit {
-            Some(Some(principal)) => Some(principal),
-            Some(None) => {
-                self.entries.write().unwrap_or_else(std::sync::PoisonError::into_inner).remove(digest);
-                None
-            }
-            None => None,
-        }
-    }
-
-    /// Remembers a verification, unless the cache is full of entries that still answer or
-    /// `revoked` says its token was revoked meanwhile. That last check runs under the cache's
-    /// lock, and a revocation records the `jti` before it takes the lock to purge, so an entry
-    /// verified just before its revocation cannot be inserted after the purge.
-    fn insert(&self, digest: [u8; 32], entry: CachedToken, now: u64, leeway: u64, revoked: impl Fn(&str) -> bool) {
-        let mut entries = self.entries.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if revoked(&entry.jti) {
-            return;
-        }
-        if entries.len() >= MAX_CACHED_TOKENS && self.swept_at.swap(now, std::sync::atomic::Ordering::Relaxed) != now {
-            entries.retain(|_, entry| entry.answers_at(now, leeway));
-        }
-        if entries.len() < MAX_CACHED_TOKENS {
-            entries.insert(digest, entry);
-        }
-    }
-
-    fn clear(&self) {
-        self.entries.write().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
-    }
-
-    /// Drops the entries of a revoked token.
-    fn forget(&self, jti: &str) {
-        self.entries.write().unwrap_or_else(std::sync::PoisonError::into_inner).retain(|_, entry| &*entry.jti != jti);
-    }
-
-    fn len(&self) -> usize {
-        self.entries.read().unwrap_or_else(std::sync::PoisonError::into_inner).len()
-    }
-}
 
 impl std::fmt::Debug for JwtVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -786,105 +658,5 @@ impl Verifier {
             Self::Jwt(verifier) => verifier.verify(token, checks).await,
             Self::Introspection(verifier) => verifier.verify(token, checks).await,
         }
-    }
-}
-
-/// Fetches the JWKS over HTTPS.
-#[derive(Debug, Clone)]
-pub struct HttpKeySource {
-    client: reqwest::Client,
-    jwks_uri: String,
-}
-
-impl HttpKeySource {
-    /// `client` should trust only the lab CA and follow no redirects (the harness builds it).
-    pub fn new(client: reqwest::Client, jwks_uri: String) -> Self {
-        Self { client, jwks_uri }
-    }
-}
-
-/// Upper bound of a JWKS document.
-const MAX_JWKS_BYTES: usize = 64 * 1024;
-
-/// A response body of at most `limit` bytes, read chunk by chunk so a larger one is refused
-/// before it is buffered (also the scenario runner's reader of a third-party AS's documents).
-pub async fn read_bounded(response: reqwest::Response, limit: usize) -> Result<Vec<u8>, String> {
-    let mut response = response;
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|error| error.without_url().to_string())? {
-        if body.len() + chunk.len() > limit {
-            return Err(format!("response is larger than {limit} bytes"));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
-impl KeySource for HttpKeySource {
-    fn fetch_jwks(&self) -> BoxFuture<'_, Result<Value, String>> {
-        Box::pin(async move {
-            let response = self
-                .client
-                .get(&self.jwks_uri)
-                .timeout(Duration::from_secs(5))
-                .send()
-                .await
-                .map_err(|error| error.without_url().to_string())?;
-            if !response.status().is_success() {
-                return Err(format!("JWKS request answered {}", response.status()));
-            }
-            let body = read_bounded(response, MAX_JWKS_BYTES).await?;
-            serde_json::from_slice(&body).map_err(|error| format!("JWKS is not JSON: {error}"))
-        })
-    }
-}
-
-/// Introspects over HTTPS with the RS's client credentials (`client_secret_basic`).
-#[derive(Clone)]
-pub struct HttpIntrospection {
-    client: reqwest::Client,
-    endpoint: String,
-    client_id: String,
-    client_secret: lab_proto::ClientSecret,
-}
-
-impl std::fmt::Debug for HttpIntrospection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HttpIntrospection")
-            .field("endpoint", &self.endpoint)
-            .field("client_id", &self.client_id)
-            .finish_non_exhaustive()
-    }
-}
-
-impl HttpIntrospection {
-    pub fn new(
-        client: reqwest::Client,
-        endpoint: String,
-        client_id: String,
-        client_secret: lab_proto::ClientSecret,
-    ) -> Self {
-        Self { client, endpoint, client_id, client_secret }
-    }
-}
-
-impl IntrospectionSource for HttpIntrospection {
-    fn introspect<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<IntrospectionResponse, String>> {
-        Box::pin(async move {
-            let response = self
-                .client
-                .post(&self.endpoint)
-                .basic_auth(&self.client_id, Some(self.client_secret.secret()))
-                .form(&[("token", token), ("token_type_hint", "access_token")])
-                .timeout(Duration::from_secs(5))
-                .send()
-                .await
-                .map_err(|error| error.without_url().to_string())?;
-            if !response.status().is_success() {
-                return Err(format!("introspection answered {}", response.status()));
-            }
-            let body = read_bounded(response, MAX_JWKS_BYTES).await?;
-            serde_json::from_slice(&body).map_err(|error| format!("introspection response is malformed: {error}"))
-        })
     }
 }
