@@ -274,7 +274,7 @@ impl JwtFixture {
         let principal =
             principal.map_err(|rejection| format_err!("the RS refused the genuine {alg} token: {rejection}"))?;
         ensure!(&*principal.sub == "alice", "the RS verified the {alg} token as {principal:?}");
-        let refused = |token: &str| matches!(self.verifier.verify_cached(token, Checks::STRICT), Some(Err(_)));
+        let refused = |token: &str| matches!(self.verifier.verify_uncached(token, Checks::STRICT), Some(Err(_)));
         ensure!(refused(&self.tampered), "the RS accepted a tampered {alg} token");
         // The cache: a miss and a hit give the same principal, and the tampered token stays refused
         // with the genuine one cached.
@@ -322,7 +322,7 @@ impl JwtFixture {
     /// claims (`iss`, `aud`, `exp`, `nbf`) and the principal with its scope.
     #[inline]
     pub fn rs_verify(&self) -> Option<Result<Principal, Rejection>> {
-        self.verifier.verify_cached(&self.token, Checks::STRICT)
+        self.verifier.verify_uncached(&self.token, Checks::STRICT)
     }
 
     /// The RS's request path with the verified-token cache, on a hit: the token's SHA-256, a map

@@ -164,7 +164,7 @@ pub fn decode_owned(token: &str) -> bool {
 }
 
 /// A prototype of the RS's JWT path with the proposed changes (borrowed header and claims, the
-/// signature decoded onto the stack), doing every check `JwtVerifier::verify_cached` does in the
+/// signature decoded onto the stack), doing every check `JwtVerifier::verify_uncached` does in the
 /// same order, so that the summary can time the proposal against the same raw limit in the same
 /// rounds. It is a measuring instrument only: the lab verifies tokens with `JwtVerifier`.
 pub struct ProposedPath {

@@ -319,7 +319,7 @@ impl JwtVerifier {
     pub fn verify_sync(&self, token: &str, checks: Checks) -> Option<Result<Principal, Rejection>> {
         let cache_on = checks == Checks::STRICT && self.cache_on.load(std::sync::atomic::Ordering::Relaxed);
         if !cache_on || token.len() > MAX_TOKEN_BYTES {
-            return self.verify_cached(token, checks);
+            return self.verify_uncached(token, checks);
         }
         let digest = token_digest(token);
         let now = self.clock.now();
@@ -338,16 +338,18 @@ impl JwtVerifier {
     }
 
     /// [`JwtVerifier::verify_sync`] without the verified-token cache: every check, signature
-    /// included, on every call. `None` when the `kid` is not (yet) known. Benchmarks measure the
-    /// uncached request path through this.
-    pub fn verify_cached(&self, token: &str, checks: Checks) -> Option<Result<Principal, Rejection>> {
+    /// included, on every call: the path of a verification when the cache is off, a weak profile's
+    /// checks are in force, or the token is over [`MAX_TOKEN_BYTES`] (refused before it is hashed).
+    /// `None` when the `kid` is not (yet) known. Benchmarks measure the uncached request path
+    /// through this.
+    pub fn verify_uncached(&self, token: &str, checks: Checks) -> Option<Result<Principal, Rejection>> {
         match self.run(token, checks, Signature::Verify) {
             Err(Failure::UnknownKid) => None,
             other => Some(other.map_err(Failure::into_rejection)),
         }
     }
 
-    /// Everything [`JwtVerifier::verify_cached`] does except the signature check: the non-crypto
+    /// Everything [`JwtVerifier::verify_uncached`] does except the signature check: the non-crypto
     /// cost of a verification, for the benchmarks. It deliberately returns no principal, so it
     /// cannot be used to authenticate anyone.
     #[doc(hidden)]
