@@ -10,7 +10,7 @@ use lab_proto::token::TokenResponse;
 use serde_json::Value;
 use tokio::sync::Mutex;
 
-use crate::verify::BoxFuture;
+use crate::verify::{BoxFuture, basic_authorization};
 
 /// The carrier's API as the shipping tool sees it.
 pub trait Upstream: Send + Sync {
@@ -59,7 +59,7 @@ impl HttpUpstream {
         let response = self
             .client
             .post(&self.token_endpoint)
-            .basic_auth(&self.client_id, Some(self.client_secret.secret()))
+            .header(reqwest::header::AUTHORIZATION, basic_authorization(&self.client_id, &self.client_secret)?)
             .form(&[("grant_type", "client_credentials"), ("scope", "mcp:read"), ("resource", self.base_url.as_str())])
             .timeout(Duration::from_secs(5))
             .send()

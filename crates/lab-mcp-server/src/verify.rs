@@ -32,6 +32,7 @@ use lab_proto::jose::{JoseHeader, b64url_decode, decode_json, split_compact};
 use lab_proto::token::{AccessTokenClaims, IntrospectionResponse};
 use serde_json::Value;
 
+pub(crate) use self::http::basic_authorization;
 pub use self::http::{HttpIntrospection, HttpKeySource, read_bounded};
 pub use self::revocations::MAX_REVOKED_TOKENS;
 use self::revocations::Revocations;

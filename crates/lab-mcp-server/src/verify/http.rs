@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use lab_proto::bounded::{BoundedBody, TooLarge};
 use lab_proto::token::IntrospectionResponse;
+use reqwest::header::{AUTHORIZATION, HeaderValue};
 use serde_json::Value;
 
 use super::{BoxFuture, IntrospectionSource, KeySource};
@@ -38,6 +39,20 @@ pub async fn read_bounded(response: reqwest::Response, limit: usize) -> Result<V
         body.push(&chunk).map_err(too_large)?;
     }
     Ok(body.into_bytes())
+}
+
+/// The `Authorization` value of the RS's own client credentials (`client_secret_basic`), built by
+/// the workspace's one codec, so the id and secret are form-encoded before Base64 as RFC 6749
+/// §2.3.1 requires and the AS reads them back whatever characters they hold. Marked sensitive, so
+/// the HTTP stack never prints it.
+pub(crate) fn basic_authorization(
+    client_id: &str,
+    client_secret: &lab_proto::ClientSecret,
+) -> Result<HeaderValue, String> {
+    let mut value = HeaderValue::try_from(lab_proto::basic::authorization(client_id, client_secret.secret()))
+        .map_err(|_| "client credentials cannot be sent in a header".to_owned())?;
+    value.set_sensitive(true);
+    Ok(value)
 }
 
 impl KeySource for HttpKeySource {
@@ -94,7 +109,7 @@ impl IntrospectionSource for HttpIntrospection {
             let response = self
                 .client
                 .post(&self.endpoint)
-                .basic_auth(&self.client_id, Some(self.client_secret.secret()))
+                .header(AUTHORIZATION, basic_authorization(&self.client_id, &self.client_secret)?)
                 .form(&[("token", token), ("token_type_hint", "access_token")])
                 .timeout(Duration::from_secs(5))
                 .send()

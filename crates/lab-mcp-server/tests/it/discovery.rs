@@ -67,13 +67,9 @@ async fn a_token_in_the_query_string_is_ignored() {
 #[tokio::test]
 async fn other_schemes_are_no_bearer_credentials() {
     let lab = Lab::new();
+    let basic = lab_proto::basic::authorization("alice", "alice-pass");
     let response = lab
-        .request(
-            "POST",
-            "/mcp",
-            &[("authorization", "Basic YWxpY2U6YWxpY2UtcGFzcw==")],
-            serde_json::to_vec(&initialize("2025-11-25")).unwrap(),
-        )
+        .request("POST", "/mcp", &[("authorization", &basic)], serde_json::to_vec(&initialize("2025-11-25")).unwrap())
         .await;
     assert_no_token_challenge(&response);
 }

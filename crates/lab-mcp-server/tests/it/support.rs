@@ -88,7 +88,7 @@ impl IntrospectionSource for AsIntrospection {
             let body = format!("token={token}");
             let request = Request::post("/introspect")
                 .header("content-type", "application/x-www-form-urlencoded")
-                .header("authorization", basic(lab::RS_CLIENT_ID, lab::RS_CLIENT_SECRET))
+                .header("authorization", lab_proto::basic::authorization(lab::RS_CLIENT_ID, lab::RS_CLIENT_SECRET))
                 .body(Body::from(body))
                 .unwrap();
             let response = send(&self.router, request).await;
@@ -109,7 +109,7 @@ impl Upstream for RecordingUpstream {
         Box::pin(async move {
             let request = Request::post("/token")
                 .header("content-type", "application/x-www-form-urlencoded")
-                .header("authorization", basic(lab::RS_CLIENT_ID, lab::RS_CLIENT_SECRET))
+                .header("authorization", lab_proto::basic::authorization(lab::RS_CLIENT_ID, lab::RS_CLIENT_SECRET))
                 .body(Body::from(format!("grant_type=client_credentials&scope=mcp%3Aread&resource={}", enc(UPSTREAM))))
                 .unwrap();
             let response = send(&self.as_router, request).await;
@@ -126,11 +126,6 @@ fn response_json(response: &Resp) -> Value {
 
 pub(crate) fn enc(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
-}
-
-pub(crate) fn basic(client_id: &str, secret: &str) -> String {
-    use base64::Engine as _;
-    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{client_id}:{secret}")))
 }
 
 pub(crate) struct Lab {
@@ -228,7 +223,10 @@ impl Lab {
     pub(crate) async fn client_token(&self) -> String {
         let request = Request::post("/token")
             .header("content-type", "application/x-www-form-urlencoded")
-            .header("authorization", basic(lab::CONFIDENTIAL_CLIENT_ID, lab::CONFIDENTIAL_CLIENT_SECRET))
+            .header(
+                "authorization",
+                lab_proto::basic::authorization(lab::CONFIDENTIAL_CLIENT_ID, lab::CONFIDENTIAL_CLIENT_SECRET),
+            )
             .body(Body::from(format!("grant_type=client_credentials&scope=mcp%3Aread&resource={}", enc(RS))))
             .unwrap();
         response_json(&send(&self.as_router, request).await)["access_token"].as_str().unwrap().to_owned()
