@@ -9,17 +9,18 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use lab_proto::OAuthErrorCode;
 use lab_proto::pkce::{self, CodeChallengeMethod};
 use lab_proto::scope::LabScope;
-use lab_proto::{OAuthErrorCode, resource};
 
 use crate::http::{Form, html_response, secrets_equal};
-use crate::{cimd, consent, cookies};
 use crate::page::{ConsentPage, consent_page, error_page};
 use crate::profile::AsProfile;
-use crate::redirect::{is_loopback_redirect, redirect_host, redirect_matches};
 use crate::records::{Client, ClientSource, CodeRecord, PendingAuthorization, ValidatedRequest};
+use crate::redirect::{is_loopback_redirect, redirect_host, redirect_matches};
+use crate::resource::validate_resource;
 use crate::state::{AuthServer, CodeIssueError, MAX_ENTRIES};
+use crate::{cimd, consent, cookies};
 
 /// The scope granted when a client asks for none.
 const DEFAULT_SCOPE: &str = "mcp:read";
@@ -285,22 +286,6 @@ fn validate(
         login_hint,
         client_source: client.source,
     })
-}
-
-/// RFC 8707 §2, AS-15: exactly one known, well-formed resource (lab decisions: required, one).
-pub(crate) fn validate_resource(server: &AuthServer, form: &Form) -> Result<String, (OAuthErrorCode, String)> {
-    let target = |description: &str| (OAuthErrorCode::InvalidTarget, description.to_owned());
-    if form.count("resource") > 1 {
-        return Err(target("exactly one resource is allowed"));
-    }
-    let Some(value) = form.get("resource").map_err(|_| target("exactly one resource is allowed"))? else {
-        return Err(target("resource is required"));
-    };
-    let canonical = resource::canonicalize_resource(value).map_err(|error| target(&error.to_string()))?;
-    if !server.inner.config.resources.contains(&canonical) {
-        return Err(target("resource is not served by this authorization server"));
-    }
-    Ok(canonical)
 }
 
 /// AS-16: known lab scopes only, within what the client registered.

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use lab_proto::registration::{ClientIdMetadataDocument, TokenEndpointAuthMethod};
 
-use crate::redirect::validate_redirect_uri;
 use crate::records::{Client, ClientSource};
+use crate::redirect::validate_redirect_uri;
 
 /// CIMD §Maximum Response Size: the AS SHOULD cap documents at 5 KB.
 pub const MAX_DOCUMENT_BYTES: usize = 5 * 1024;

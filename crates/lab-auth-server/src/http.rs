@@ -1,11 +1,9 @@
 //! HTTP plumbing shared by the endpoints: RFC-shaped error responses, form parsing with the O21
-//! §3.2 rules, client authentication, and the security headers of HTML pages.
+//! §3.2 rules, secret digests and comparison, and the security headers of HTML pages.
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use lab_proto::{ClientSecret, ErrorResponse, OAuthErrorCode};
+use lab_proto::{ErrorResponse, OAuthErrorCode};
 use serde::Serialize;
 
 /// The largest request body any endpoint reads. Registration documents and token requests are a
@@ -105,21 +103,6 @@ pub(crate) fn html_response(status: StatusCode, html: String) -> Response {
     response
 }
 
-/// Reads a body that axum may have refused (too large, aborted) into an OAuth error.
-pub(crate) fn body_or_error(body: Result<Bytes, BytesRejection>) -> Result<Bytes, OAuthError> {
-    body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            OAuthError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                OAuthErrorCode::InvalidRequest,
-                format!("request body is larger than {MAX_BODY_BYTES} bytes"),
-            )
-        } else {
-            OAuthError::invalid_request("request body could not be read")
-        }
-    })
-}
-
 /// A parsed `application/x-www-form-urlencoded` body.
 #[derive(Debug, Default)]
 pub(crate) struct Form {
@@ -182,69 +165,6 @@ impl Form {
     }
 }
 
-/// What a caller presented to identify itself at the token, introspection or revocation endpoint.
-#[derive(Debug)]
-pub(crate) enum PresentedClient {
-    /// `Authorization: Basic` (O21 §2.4.1).
-    Basic { client_id: String, client_secret: ClientSecret },
-    /// `client_id` and `client_secret` in the body.
-    Post { client_id: String, client_secret: ClientSecret },
-    /// A public client's `client_id` alone.
-    Public { client_id: String },
-}
-
-impl PresentedClient {
-    pub(crate) fn client_id(&self) -> &str {
-        match self {
-            Self::Basic { client_id, .. } | Self::Post { client_id, .. } | Self::Public { client_id } => client_id,
-        }
-    }
-}
-
-/// Reads the client credentials of a request. `basic_realm` goes into the 401 challenge.
-pub(crate) fn presented_client(
-    headers: &HeaderMap,
-    form: &Form,
-    basic_realm: &str,
-) -> Result<PresentedClient, OAuthError> {
-    let body_client_id = form.get("client_id")?;
-    let body_secret = form.get("client_secret")?;
-    if let Some(authorization) = headers.get(header::AUTHORIZATION) {
-        let basic_failure = |description: &str| {
-            let mut error = OAuthError::new(StatusCode::UNAUTHORIZED, OAuthErrorCode::InvalidClient, description);
-            error.www_authenticate =
-                Some(lab_proto::www_authenticate::format_challenge("Basic", &[("realm", basic_realm)]));
-            error
-        };
-        let value = authorization.to_str().map_err(|_| basic_failure("malformed Authorization header"))?;
-        // RFC 6749 §2.3.1: both parts are form-urlencoded before Base64.
-        let (client_id, client_secret) = lab_proto::basic::parse(value).map_err(|error| match error {
-            lab_proto::basic::BasicError::OtherScheme => {
-                basic_failure("client authentication must use the Basic scheme")
-            }
-            lab_proto::basic::BasicError::Malformed => basic_failure("malformed Basic credentials"),
-        })?;
-        if body_secret.is_some() {
-            return Err(OAuthError::invalid_request("client authenticated by more than one method"));
-        }
-        if body_client_id.is_some_and(|id| id != client_id) {
-            return Err(OAuthError::invalid_request("client_id in the body differs from the Basic credentials"));
-        }
-        return Ok(PresentedClient::Basic { client_id, client_secret: ClientSecret::new(client_secret) });
-    }
-    match (body_client_id, body_secret) {
-        (Some(client_id), Some(secret)) => {
-            Ok(PresentedClient::Post { client_id: client_id.to_owned(), client_secret: ClientSecret::new(secret) })
-        }
-        (Some(client_id), None) => Ok(PresentedClient::Public { client_id: client_id.to_owned() }),
-        (None, _) => Err(OAuthError::new(
-            StatusCode::UNAUTHORIZED,
-            OAuthErrorCode::InvalidClient,
-            "client authentication required",
-        )),
-    }
-}
-
 /// Escapes text for HTML element content and attribute values.
 pub(crate) fn escape_html(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -288,33 +208,6 @@ mod tests {
         assert!(Form::parse(b"a=\xff").is_err());
         assert!(Form::parse(b"a=%ff").is_err());
         assert_eq!(Form::parse(b"a=%EF%BF%BD").unwrap().get("a").unwrap(), Some("\u{fffd}"));
-    }
-
-    #[test]
-    fn basic_credentials_are_form_decoded() {
-        let mut headers = HeaderMap::new();
-        let encoded = {
-            use base64::Engine as _;
-            base64::engine::general_purpose::STANDARD.encode("my%20client:p%40ss")
-        };
-        headers.insert(header::AUTHORIZATION, HeaderValue::from_str(&format!("basic {encoded}")).unwrap());
-        let presented = presented_client(&headers, &Form::default(), "lab").unwrap();
-        match presented {
-            PresentedClient::Basic { client_id, client_secret } => {
-                assert_eq!(client_id, "my client");
-                assert_eq!(client_secret.secret(), "p@ss");
-            }
-            other => panic!("unexpected {other:?}"),
-        }
-    }
-
-    #[test]
-    fn malformed_basic_gets_401_with_a_challenge() {
-        let mut headers = HeaderMap::new();
-        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic !!!"));
-        let error = presented_client(&headers, &Form::default(), "https://as").unwrap_err();
-        assert_eq!(error.status, StatusCode::UNAUTHORIZED);
-        assert_eq!(error.www_authenticate.as_deref(), Some("Basic realm=\"https://as\""));
     }
 
     #[test]

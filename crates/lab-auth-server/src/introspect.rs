@@ -1,45 +1,43 @@
 //! RFC 7662 introspection and RFC 7009 revocation.
 
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use lab_proto::OAuthErrorCode;
 use lab_proto::jose::{JoseHeader, decode_json, split_compact};
 use lab_proto::token::{Audience, IntrospectionResponse, TokenTypeHint};
 
-use crate::http::{Form, OAuthError, body_or_error, json_no_store, presented_client, secret_digest};
+use crate::http::{OAuthError, json_no_store, secret_digest};
+use crate::request::{ClientEndpoint, ClientRequest};
 use crate::state::{AuthServer, RevokedAccessToken};
-use crate::token::authenticate;
+
+/// The introspection endpoint's opening: RFC 7662 §2.1 wants the caller authorized "to prevent
+/// token scanning", so every failed authentication gets the same 401 that names no reason.
+#[derive(Debug)]
+pub(crate) struct Introspection;
+
+impl ClientEndpoint for Introspection {
+    fn refuse_client(server: &AuthServer, _error: OAuthError) -> OAuthError {
+        unauthorized(server)
+    }
+}
+
+/// The revocation endpoint's opening: the default one (RFC 7009 §2.1, O21 §3.2.1).
+#[derive(Debug)]
+pub(crate) struct Revocation;
+
+impl ClientEndpoint for Revocation {}
 
 /// `POST /introspect` (AS-38).
 pub(crate) async fn introspect(
     State(server): State<AuthServer>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    match handle_introspect(&server, &headers, body) {
-        Ok(response) => response,
-        Err(error) => error.into_response(),
-    }
-}
-
-fn handle_introspect(
-    server: &AuthServer,
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    request: ClientRequest<Introspection>,
 ) -> Result<Response, OAuthError> {
-    let body = body_or_error(body)?;
-    let form = Form::from_post(headers, &body)?;
-    // RFC 7662 §2.1: the caller must be authorized, "to prevent token scanning"; in the lab only a
-    // resource server's client may introspect, and only tokens meant for that resource.
-    let Ok(presented) = presented_client(headers, &form, server.issuer()) else {
-        return Err(unauthorized(server));
-    };
-    let caller = authenticate(server, &presented).map_err(|_| unauthorized(server))?;
+    let ClientRequest { form, client: caller, now, .. } = request;
+    // RFC 7662 §2.1: in the lab only a resource server's client may introspect, and only tokens
+    // meant for that resource.
     if caller.introspection_resources.is_empty() || !caller.auth_method.is_confidential() {
-        return Err(unauthorized(server));
+        return Err(unauthorized(&server));
     }
     let token = form.require("token")?;
     if let Some(hint) = form.get("token_type_hint")?
@@ -47,8 +45,7 @@ fn handle_introspect(
     {
         return Err(OAuthError::bad_request(OAuthErrorCode::UnsupportedTokenType, "unknown token_type_hint"));
     }
-    let now = server.clock().now();
-    let response = access_token_status(server, token, now)
+    let response = access_token_status(&server, token, now)
         .filter(|active| {
             active
                 .aud
@@ -111,24 +108,9 @@ fn access_token_status(server: &AuthServer, token: &str, now: u64) -> Option<Int
 /// `POST /revoke` (AS-39).
 pub(crate) async fn revoke(
     State(server): State<AuthServer>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    match handle_revoke(&server, &headers, body) {
-        Ok(response) => response,
-        Err(error) => error.into_response(),
-    }
-}
-
-fn handle_revoke(
-    server: &AuthServer,
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    request: ClientRequest<Revocation>,
 ) -> Result<Response, OAuthError> {
-    let body = body_or_error(body)?;
-    let form = Form::from_post(headers, &body)?;
-    let presented = presented_client(headers, &form, server.issuer())?;
-    let client = authenticate(server, &presented)?;
+    let ClientRequest { form, client, .. } = request;
     let token = form.require("token")?;
     if let Some(hint) = form.get("token_type_hint")?
         && TokenTypeHint::parse(hint).is_none()

@@ -25,6 +25,8 @@ pub mod profile;
 mod records;
 mod redirect;
 mod register;
+mod request;
+mod resource;
 mod state;
 mod token;
 

@@ -1,40 +1,35 @@
 //! RFC 7591 dynamic client registration (AS-36).
 
-use std::net::SocketAddr;
-
-use axum::Extension;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use lab_proto::registration::{ClientMetadata, ClientRegistrationResponse, TokenEndpointAuthMethod};
 use lab_proto::scope::LabScope;
 use lab_proto::{ClientSecret, OAuthErrorCode};
 
-use crate::http::{OAuthError, body_or_error, json_no_store};
-use crate::redirect::validate_redirect_uri;
+use crate::http::{OAuthError, json_no_store};
 use crate::records::{Client, ClientSource};
+use crate::redirect::validate_redirect_uri;
+use crate::request::{Caller, CappedBody};
 use crate::state::{AuthServer, MAX_ENTRIES};
-use crate::token::caller_key;
 
 /// `POST /register`.
 pub(crate) async fn register(
     State(server): State<AuthServer>,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    caller: Caller,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Result<CappedBody, OAuthError>,
 ) -> Response {
-    let caller = caller_key(peer.as_ref());
+    let caller = caller.key();
     let now = server.clock().now();
     let limits = server.inner.config.rate_limits;
     {
         // AS-41 (`dcr-flood`): every attempt counts, successful or not.
         let mut store = server.store();
-        if let Err(retry_after) = store.registrations.check(&caller, limits.registrations, limits.window_seconds, now) {
+        if let Err(retry_after) = store.registrations.check(caller, limits.registrations, limits.window_seconds, now) {
             return OAuthError::too_many_requests(retry_after).into_response();
         }
-        store.registrations.record(&caller, now);
+        store.registrations.record(caller, now);
     }
     match handle(&server, &headers, body) {
         Ok(response) => response,
@@ -52,9 +47,9 @@ fn metadata_error(description: impl Into<String>) -> OAuthError {
 fn handle(
     server: &AuthServer,
     headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Result<CappedBody, OAuthError>,
 ) -> Result<Response, OAuthError> {
-    let body = body_or_error(body)?;
+    let CappedBody(body) = body?;
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok()).unwrap_or("");
     if !content_type.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json") {
         return Err(metadata_error("content type must be application/json"));

@@ -4,51 +4,48 @@
 //! `Cache-Control: no-store` (O21 §3.2.3). Failed requests count against a per-caller limit
 //! (AS-41) so codes and verifiers cannot be guessed at speed.
 
-use std::net::SocketAddr;
-
-use axum::Extension;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use lab_proto::pkce::{self, CodeChallengeMethod};
 use lab_proto::scope::LabScope;
 use lab_proto::token::TokenResponse;
-use lab_proto::{AccessToken, AuthorizationCode, OAuthErrorCode, RefreshToken};
+use lab_proto::{AccessToken, AuthorizationCode, OAuthErrorCode, PkceVerifier, RefreshToken};
 use serde_json::json;
 
-use crate::authorize::validate_resource;
-use crate::http::{
-    Form, OAuthError, PresentedClient, body_or_error, json_no_store, presented_client, secret_digest, secrets_equal,
-};
+use crate::http::{OAuthError, json_no_store, secret_digest};
 use crate::profile::AsProfile;
-use crate::records::{AccessRecord, Client, Grant, RefreshRecord};
+use crate::records::{AccessRecord, Grant, RefreshRecord};
+use crate::request::{ClientEndpoint, ClientRefusal, ClientRequest, PresentedClient};
+use crate::resource::{Redemption, redeemed_resources, validate_resource};
 use crate::state::{AuthServer, MAX_ENTRIES};
 
-/// The caller's address when the harness passes one (router tests have none).
-pub(crate) fn caller_key(peer: Option<&Extension<ConnectInfo<SocketAddr>>>) -> String {
-    peer.map_or_else(|| "local".to_owned(), |Extension(ConnectInfo(address))| address.ip().to_string())
+/// The token endpoint's opening.
+#[derive(Debug)]
+pub(crate) struct TokenEndpoint;
+
+impl ClientEndpoint for TokenEndpoint {
+    // A repeated grant_type is invalid_request before the client is looked at, whoever sends it.
+    const READ_FIRST: &'static [&'static str] = &["grant_type"];
 }
 
+type TokenRequest = ClientRequest<TokenEndpoint>;
+
 /// `POST /token`.
-pub(crate) async fn token(
-    State(server): State<AuthServer>,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
+pub(crate) async fn token(State(server): State<AuthServer>, request: Result<TokenRequest, ClientRefusal>) -> Response {
     // Failures are counted per caller address and client, so a guesser cannot lock other callers
     // out of a client, and a long scenario battery against one lab does not trip over itself.
-    let caller = format!("{}|{}", caller_key(peer.as_ref()), claimed_client_id(&headers, body.as_ref().ok()));
-    let now = server.clock().now();
+    let (caller, now) = match &request {
+        Ok(request) => (request.rate_key(), request.now),
+        Err(refusal) => (refusal.rate_key(), refusal.now),
+    };
     let limits = server.inner.config.rate_limits;
     if let Err(retry_after) =
         server.store().token_failures.check(&caller, limits.token_failures, limits.window_seconds, now)
     {
         return OAuthError::too_many_requests(retry_after).into_response();
     }
-    match handle(&server, &headers, body).await {
+    match request.map_err(|refusal| refusal.error).and_then(|request| handle(&server, &request)) {
         Ok(response) => response,
         Err(error) => {
             if error.status.is_client_error() {
@@ -58,12 +55,6 @@ pub(crate) async fn token(
             error.into_response()
         }
     }
-}
-
-/// The client a request names, without checking anything: only a rate-limit key.
-fn claimed_client_id(headers: &HeaderMap, body: Option<&Bytes>) -> String {
-    let form = body.and_then(|body| Form::parse(body).ok()).unwrap_or_default();
-    presented_client(headers, &form, "").map(|presented| presented.client_id().to_owned()).unwrap_or_default()
 }
 
 /// `GET /token` and other methods: O21 §3.2 says POST; the lab answers 405 with the RFC error body.
@@ -79,21 +70,12 @@ pub(crate) async fn token_wrong_method() -> Response {
     response
 }
 
-async fn handle(
-    server: &AuthServer,
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, OAuthError> {
-    let body = body_or_error(body)?;
-    let form = Form::from_post(headers, &body)?;
-    let grant_type = form.get("grant_type")?;
-    let presented = presented_client(headers, &form, server.issuer())?;
-    let client = authenticate(server, &presented)?;
-    match grant_type {
+fn handle(server: &AuthServer, request: &TokenRequest) -> Result<Response, OAuthError> {
+    match request.form.get("grant_type")? {
         None => Err(OAuthError::invalid_request("missing parameter grant_type")),
-        Some("authorization_code") => authorization_code(server, &form, &client),
-        Some("refresh_token") => refresh_token(server, &form, &client),
-        Some("client_credentials") => client_credentials(server, &form, &client, &presented),
+        Some("authorization_code") => authorization_code(server, request),
+        Some("refresh_token") => refresh_token(server, request),
+        Some("client_credentials") => client_credentials(server, request),
         // AS-40: no ROPC, no implicit (BCP §2.4).
         Some(other) => Err(OAuthError::bad_request(
             OAuthErrorCode::UnsupportedGrantType,
@@ -102,60 +84,21 @@ async fn handle(
     }
 }
 
-/// Authenticates the caller with the method its registration names (O21 §3.2.1).
-pub(crate) fn authenticate(server: &AuthServer, presented: &PresentedClient) -> Result<Client, OAuthError> {
-    use lab_proto::registration::TokenEndpointAuthMethod as Method;
-    let client = server.store().clients.get(presented.client_id()).cloned();
-    let basic_failure = || {
-        let mut error =
-            OAuthError::new(StatusCode::UNAUTHORIZED, OAuthErrorCode::InvalidClient, "client authentication failed");
-        error.www_authenticate =
-            Some(lab_proto::www_authenticate::format_challenge("Basic", &[("realm", server.issuer())]));
-        error
-    };
-    let body_failure =
-        || OAuthError::new(StatusCode::BAD_REQUEST, OAuthErrorCode::InvalidClient, "client authentication failed");
-    let secret_matches = |client: &Client, presented_secret: &str| {
-        client.secret.as_ref().is_some_and(|secret| secrets_equal(secret.secret(), presented_secret))
-    };
-    match (presented, client) {
-        (PresentedClient::Basic { client_secret, .. }, Some(client))
-            if client.auth_method == Method::ClientSecretBasic && secret_matches(&client, client_secret.secret()) =>
-        {
-            Ok(client)
-        }
-        (PresentedClient::Basic { .. }, _) => Err(basic_failure()),
-        (PresentedClient::Post { client_secret, .. }, Some(client))
-            if client.auth_method == Method::ClientSecretPost && secret_matches(&client, client_secret.secret()) =>
-        {
-            Ok(client)
-        }
-        (PresentedClient::Public { .. }, Some(client)) if client.auth_method == Method::None => Ok(client),
-        (PresentedClient::Public { .. }, Some(_)) => Err(OAuthError::new(
-            StatusCode::UNAUTHORIZED,
-            OAuthErrorCode::InvalidClient,
-            "this client must authenticate with its secret",
-        )),
-        _ => Err(body_failure()),
-    }
-}
-
-fn authorization_code(server: &AuthServer, form: &Form, client: &Client) -> Result<Response, OAuthError> {
+fn authorization_code(server: &AuthServer, request: &TokenRequest) -> Result<Response, OAuthError> {
+    let TokenRequest { form, client, now, profile, .. } = request;
     let invalid_grant = |description: &str| OAuthError::bad_request(OAuthErrorCode::InvalidGrant, description);
     let code = AuthorizationCode::new(form.require("code")?);
-    let verifier = form.get("code_verifier")?;
+    let verifier = form.get("code_verifier")?.map(PkceVerifier::new);
     let redirect_uri = form.get("redirect_uri")?;
-    let now = server.clock().now();
-    let record =
-        server.store().code(&code).cloned().ok_or_else(|| invalid_grant("authorization code is unknown"))?;
+    let record = server.store().code(&code).cloned().ok_or_else(|| invalid_grant("authorization code is unknown"))?;
     // O21 §4.1.3: the code must have been issued to this client.
     if record.client_id != client.client_id {
         return Err(invalid_grant("authorization code was issued to another client"));
     }
-    if record.expires_at <= now {
+    if record.expires_at <= *now {
         return Err(invalid_grant("authorization code has expired"));
     }
-    match (&record.challenge, verifier) {
+    match (&record.challenge, &verifier) {
         // O21 §3.2.4, BCP §4.8.2 (PKCE downgrade): a verifier for a code that had no challenge.
         (None, Some(_)) => {
             return Err(OAuthError::invalid_request(
@@ -164,12 +107,12 @@ fn authorization_code(server: &AuthServer, form: &Form, client: &Client) -> Resu
         }
         (Some(_), None) => return Err(OAuthError::invalid_request("missing parameter code_verifier")),
         (Some((challenge, method)), Some(verifier)) => {
-            let syntax_ok = pkce::is_valid_verifier_syntax(verifier);
+            let syntax_ok = pkce::is_valid_verifier_syntax(verifier.secret());
             // RFC 7636 §4.6: a mismatch is invalid_grant.
-            if !syntax_ok || !pkce::verify(*method, challenge, verifier) {
+            if !syntax_ok || !pkce::verify(*method, challenge, verifier.secret()) {
                 return Err(invalid_grant("code_verifier does not match the code_challenge"));
             }
-            if *method == CodeChallengeMethod::Plain && server.profile() != AsProfile::AcceptPlainPkce {
+            if *method == CodeChallengeMethod::Plain && *profile != AsProfile::AcceptPlainPkce {
                 return Err(invalid_grant("plain PKCE is not accepted"));
             }
         }
@@ -179,25 +122,11 @@ fn authorization_code(server: &AuthServer, form: &Form, client: &Client) -> Resu
     if redirect_uri.is_some_and(|uri| uri != record.redirect_uri) {
         return Err(invalid_grant("redirect_uri differs from the authorization request"));
     }
-    let profile = server.profile();
-    let resources = if profile == AsProfile::IgnoreResource {
-        record.resources.clone()
-    } else {
-        let requested = validate_resource(server, form)
-            .map_err(|(code, description)| OAuthError::bad_request(code, description))?;
-        // RFC 8707 §2.2: only what the authorization request named.
-        if !record.resources.contains(&requested) {
-            return Err(OAuthError::bad_request(
-                OAuthErrorCode::InvalidTarget,
-                "resource was not part of the authorization request",
-            ));
-        }
-        vec![requested]
-    };
+    let resources = redeemed_resources(server, *profile, form, &record.resources, Redemption::Code)?;
     // AS-27: a second valid redemption is refused and revokes what the first produced. The checks
     // above come first, so an attacker without the verifier cannot trigger the revocation.
     if let Some(first_grant) = &record.redeemed_grant
-        && profile != AsProfile::NoCodeReplayCheck
+        && *profile != AsProfile::NoCodeReplayCheck
     {
         server.revoke_grant(first_grant);
         tracing::warn!(client_id = %client.client_id, "authorization code replayed; its tokens were revoked");
@@ -217,13 +146,12 @@ fn authorization_code(server: &AuthServer, form: &Form, client: &Client) -> Resu
     Ok(response)
 }
 
-fn refresh_token(server: &AuthServer, form: &Form, client: &Client) -> Result<Response, OAuthError> {
+fn refresh_token(server: &AuthServer, request: &TokenRequest) -> Result<Response, OAuthError> {
+    let TokenRequest { form, client, now, profile, .. } = request;
     let invalid_grant = |description: &str| OAuthError::bad_request(OAuthErrorCode::InvalidGrant, description);
-    let presented = form.require("refresh_token")?;
+    let presented = RefreshToken::new(form.require("refresh_token")?);
     let scope = form.get("scope")?;
-    let digest = secret_digest(presented);
-    let now = server.clock().now();
-    let profile = server.profile();
+    let digest = secret_digest(presented.secret());
     let (record, grant) = {
         let store = server.store();
         let record =
@@ -239,10 +167,10 @@ fn refresh_token(server: &AuthServer, form: &Form, client: &Client) -> Result<Re
     if record.revoked || grant.revoked {
         return Err(invalid_grant("refresh token was revoked"));
     }
-    if record.expires_at <= now {
+    if record.expires_at <= *now {
         return Err(invalid_grant("refresh token has expired"));
     }
-    if record.rotated && profile != AsProfile::NoRefreshRotation {
+    if record.rotated && *profile != AsProfile::NoRefreshRotation {
         // AS-33 (O21 §4.3.1, BCP §4.14.2): reuse of a rotated token kills the whole family,
         // including the legitimate holder's newest token.
         server.revoke_grant(&record.grant_id);
@@ -260,28 +188,15 @@ fn refresh_token(server: &AuthServer, form: &Form, client: &Client) -> Result<Re
             lab_proto::scope::split(requested).join(" ")
         }
     };
-    let resources = if profile == AsProfile::IgnoreResource || form.get("resource")?.is_none() {
-        // The grant's resource is kept when the client does not repeat it.
-        grant.resources.clone()
-    } else {
-        let requested = validate_resource(server, form)
-            .map_err(|(code, description)| OAuthError::bad_request(code, description))?;
-        if !grant.resources.contains(&requested) {
-            return Err(OAuthError::bad_request(
-                OAuthErrorCode::InvalidTarget,
-                "resource is outside the original grant",
-            ));
-        }
-        vec![requested]
-    };
-    if profile == AsProfile::NoRefreshRotation {
+    let resources = redeemed_resources(server, *profile, form, &grant.resources, Redemption::Refresh)?;
+    if *profile == AsProfile::NoRefreshRotation {
         // Weak: the same refresh token stays valid and is handed back.
         let access = mint_access_token(server, &record.grant_id, &grant, &scope, &resources)?;
         let body = TokenResponse {
             access_token: access,
             token_type: "Bearer".to_owned(),
             expires_in: Some(server.inner.config.lifetimes.access_token),
-            refresh_token: Some(RefreshToken::new(presented)),
+            refresh_token: Some(presented),
             scope: Some(scope),
         };
         return Ok(json_no_store(StatusCode::OK, &body));
@@ -301,12 +216,8 @@ fn refresh_token(server: &AuthServer, form: &Form, client: &Client) -> Result<Re
     Ok(json_no_store(StatusCode::OK, &body))
 }
 
-fn client_credentials(
-    server: &AuthServer,
-    form: &Form,
-    client: &Client,
-    presented: &PresentedClient,
-) -> Result<Response, OAuthError> {
+fn client_credentials(server: &AuthServer, request: &TokenRequest) -> Result<Response, OAuthError> {
+    let TokenRequest { form, client, presented, profile, .. } = request;
     // O21 §4.2: only confidential clients, and only those registered for the grant.
     if matches!(presented, PresentedClient::Public { .. })
         || !client.grant_types.iter().any(|grant| grant == "client_credentials")
@@ -325,7 +236,7 @@ fn client_credentials(
     {
         return Err(OAuthError::bad_request(OAuthErrorCode::InvalidScope, "scope exceeds what the client registered"));
     }
-    let resources = if server.profile() == AsProfile::IgnoreResource {
+    let resources = if *profile == AsProfile::IgnoreResource {
         server.inner.config.resources.clone()
     } else {
         vec![
@@ -376,10 +287,10 @@ fn issue(server: &AuthServer, grant: Grant, with_refresh: bool) -> Result<(Strin
 }
 
 fn new_refresh_token(server: &AuthServer, grant_id: &str, client_id: &str) -> Result<RefreshToken, OAuthError> {
-    let token = lab_proto::random_token(32).map_err(|_| OAuthError::server_error())?;
+    let token = RefreshToken::new(lab_proto::random_token(32).map_err(|_| OAuthError::server_error())?);
     let now = server.clock().now();
     server.store().refresh_tokens.insert(
-        secret_digest(&token),
+        secret_digest(token.secret()),
         RefreshRecord {
             grant_id: grant_id.to_owned(),
             client_id: client_id.to_owned(),
@@ -388,7 +299,7 @@ fn new_refresh_token(server: &AuthServer, grant_id: &str, client_id: &str) -> Re
             expires_at: now + server.inner.config.lifetimes.refresh_token_idle,
         },
     );
-    Ok(RefreshToken::new(token))
+    Ok(token)
 }
 
 /// Mints an RFC 9068 access token: `typ` `at+jwt`, `aud` the resource, a `jti`, the `client_id`
@@ -427,7 +338,7 @@ pub(crate) fn mint_access_token(
         store.keys.active()
     };
     let key = key.ok_or_else(OAuthError::server_error)?;
-    let token = key.sign_jwt("at+jwt", &claims).map_err(|_| OAuthError::server_error())?;
+    let token = AccessToken::new(key.sign_jwt("at+jwt", &claims).map_err(|_| OAuthError::server_error())?);
     server.store().access_tokens.insert(
         jti,
         AccessRecord {
@@ -441,5 +352,5 @@ pub(crate) fn mint_access_token(
             revoked: false,
         },
     );
-    Ok(AccessToken::new(token))
+    Ok(token)
 }
