@@ -4,6 +4,16 @@
 //! authentication (TR-1125 §Security Warning, requirements §7 item 15); then the bearer token on
 //! every request, initialize included (MCP-1125 §Token Requirements); then the session and the
 //! protocol version; then the JSON-RPC message.
+//!
+//! This module keeps that order, readable top to bottom in [`mcp`], `handle` and `post`, with the
+//! sessions it creates and checks. What each check does lives in its own module: `origin` (the
+//! `Origin` and `Host` checks and CORS), `bearer` (the token and its challenges), `permission`
+//! (the seed's permission matrix) and `dispatch` (the JSON-RPC methods of a session).
+
+mod bearer;
+mod dispatch;
+mod origin;
+mod permission;
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -12,13 +22,15 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use lab_proto::jsonrpc::{self, Message, code};
 use lab_proto::scope::LabScope;
-use lab_proto::www_authenticate::format_challenge;
 use serde_json::{Value, json};
 
+use self::bearer::authenticate;
+use self::dispatch::{Dispatch, dispatch};
+use self::origin::{check_origin_and_host, cors_headers, preflight};
+use self::permission::anonymous_may;
 use crate::principal::{Principal, PrincipalKind};
 use crate::profile::RsProfile;
 use crate::server::{MAX_SESSIONS, McpServer, SESSION_IDLE_SECONDS, Session};
-use crate::tools::{self, Level, Outcome, Policy};
 
 /// The largest MCP message the RS reads.
 pub(crate) const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -50,203 +62,6 @@ impl Refusal {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
-    }
-}
-
-impl McpServer {
-    /// `Bearer resource_metadata="…", scope="mcp:read"`: no `error` when no token was sent
-    /// (O21 §5.3.2 SHOULD NOT), the minimal scope (SBP Scope Minimization).
-    fn no_token(&self) -> Refusal {
-        let mut refusal = Refusal::new(StatusCode::UNAUTHORIZED, "authorization required");
-        refusal.challenge = Some(match self.profile() {
-            // Legacy persona: a 2025-03-26 server knows no protected resource metadata.
-            RsProfile::Legacy20250326 => format_challenge("Bearer", &[("realm", "mcp")]),
-            RsProfile::SsrfResourceMetadata => {
-                let canary = self.inner.config.canary_url.clone().unwrap_or_else(|| "http://127.0.0.2:7777".to_owned());
-                let url = format!("{canary}/metadata");
-                format_challenge("Bearer", &[("resource_metadata", &url), ("scope", LabScope::Read.as_str())])
-            }
-            _ => {
-                let prm = self.resource_metadata_url();
-                format_challenge("Bearer", &[("resource_metadata", &prm), ("scope", LabScope::Read.as_str())])
-            }
-        });
-        refusal
-    }
-
-    /// `Bearer error="invalid_token", error_description="…", resource_metadata="…"` (requirements §3.13).
-    fn invalid_token(&self, description: &str) -> Refusal {
-        let prm = self.resource_metadata_url();
-        let description = lab_proto::error::sanitize_description(description);
-        let mut refusal = Refusal::new(StatusCode::UNAUTHORIZED, format!("invalid token: {description}"));
-        refusal.challenge = Some(format_challenge(
-            "Bearer",
-            &[("error", "invalid_token"), ("error_description", &description), ("resource_metadata", &prm)],
-        ));
-        refusal
-    }
-
-    /// 403 with the scopes the caller has plus the one it needs (requirements §7 item 16).
-    fn insufficient_scope(&self, principal: &Principal, needed: LabScope) -> Refusal {
-        let prm = self.resource_metadata_url();
-        let mut scopes: Vec<LabScope> =
-            lab_proto::scope::split(&principal.scope).into_iter().filter_map(LabScope::parse).collect();
-        scopes.push(needed);
-        scopes.sort();
-        scopes.dedup();
-        let scope = scopes.iter().map(|scope| scope.as_str()).collect::<Vec<_>>().join(" ");
-        let description = format!("this operation needs {}", needed.as_str());
-        let mut refusal = Refusal::new(StatusCode::FORBIDDEN, description.clone());
-        refusal.challenge = Some(format_challenge(
-            "Bearer",
-            &[
-                ("error", "insufficient_scope"),
-                ("scope", &scope),
-                ("resource_metadata", &prm),
-                ("error_description", &description),
-            ],
-        ));
-        refusal
-    }
-
-    fn bad_request(&self, description: &str) -> Refusal {
-        let mut refusal = Refusal::new(StatusCode::BAD_REQUEST, description);
-        refusal.challenge =
-            Some(format_challenge("Bearer", &[("error", "invalid_request"), ("error_description", description)]));
-        refusal
-    }
-}
-
-/// TR-1125: `Origin`, when present, must be allowlisted; `Host` must name this server.
-fn check_origin_and_host(server: &McpServer, headers: &HeaderMap) -> Result<(), Refusal> {
-    if server.profile() == RsProfile::NoOriginCheck {
-        return Ok(());
-    }
-    if let Some(origin) = headers.get(header::ORIGIN) {
-        let allowed = origin
-            .to_str()
-            .is_ok_and(|origin| server.inner.config.allowed_origins.iter().any(|allowed| allowed == origin));
-        if !allowed {
-            return Err(Refusal::new(StatusCode::FORBIDDEN, "origin is not allowed"));
-        }
-    }
-    let host = headers.get(header::HOST).and_then(|host| host.to_str().ok());
-    match host {
-        Some(host) if server.inner.config.allowed_hosts.iter().any(|allowed| allowed.eq_ignore_ascii_case(host)) => {
-            Ok(())
-        }
-        _ => Err(Refusal::new(StatusCode::FORBIDDEN, "host is not allowed")),
-    }
-}
-
-fn cors_headers(server: &McpServer, request_headers: &HeaderMap, response: &mut Response) {
-    let Some(origin) = request_headers.get(header::ORIGIN) else { return };
-    let allowed =
-        origin.to_str().is_ok_and(|origin| server.inner.config.allowed_origins.iter().any(|allowed| allowed == origin));
-    if !allowed && server.profile() != RsProfile::NoOriginCheck {
-        return;
-    }
-    let headers = response.headers_mut();
-    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
-    headers.insert(header::VARY, HeaderValue::from_static("Origin"));
-    headers.insert(
-        header::ACCESS_CONTROL_EXPOSE_HEADERS,
-        HeaderValue::from_static("mcp-session-id, mcp-protocol-version, www-authenticate"),
-    );
-}
-
-/// What the request presented as a bearer token.
-enum Presented<'a> {
-    None,
-    /// Borrowed from the request's headers: the request path copies no token.
-    Token(&'a str),
-}
-
-/// Whether every byte is in RFC 7235 §2.1 `token68` (a bearer token's alphabet, `=` padding
-/// included). Branch-free over fixed-size chunks, so the compiler checks 32 bytes at a time:
-/// every authenticated request checks each byte of a 700-byte token.
-fn is_token68(token: &[u8]) -> bool {
-    fn allowed(b: u8) -> bool {
-        b.is_ascii_alphanumeric()
-            | (b == b'-')
-            | (b == b'.')
-            | (b == b'_')
-            | (b == b'~')
-            | (b == b'+')
-            | (b == b'/')
-            | (b == b'=')
-    }
-    let mut chunks = token.chunks_exact(32);
-    let whole = chunks.by_ref().all(|chunk| chunk.iter().fold(true, |ok, &b| ok & allowed(b)));
-    whole && chunks.remainder().iter().all(|&b| allowed(b))
-}
-
-/// O21 §5.1: the header method only; the scheme is case-insensitive (RS-11); query tokens are
-/// ignored (RS-10); a token sent two ways is `invalid_request` (O21 §5.3.2).
-fn presented_token<'a>(server: &McpServer, headers: &'a HeaderMap, body: &[u8]) -> Result<Presented<'a>, Refusal> {
-    let mut values = headers.get_all(header::AUTHORIZATION).iter();
-    let first = values.next();
-    if values.next().is_some() {
-        return Err(server.bad_request("more than one Authorization header"));
-    }
-    let header_token = match first {
-        None => None,
-        Some(value) => {
-            // The token68 check runs on the header's bytes: token68 characters are visible ASCII,
-            // so a bearer value that passes it needs no `to_str` validation of the whole header,
-            // and a malformed one is refused before any conversion.
-            let bytes = value.as_bytes();
-            let (scheme, rest) = bytes.split_at(bytes.iter().position(|&b| b == b' ').unwrap_or(bytes.len()));
-            if scheme.eq_ignore_ascii_case(b"bearer") {
-                let token = rest.trim_ascii();
-                if token.is_empty() || !is_token68(token) {
-                    return Err(server.bad_request("malformed bearer token"));
-                }
-                Some(std::str::from_utf8(token).map_err(|_| server.bad_request("malformed bearer token"))?)
-            } else {
-                value.to_str().map_err(|_| server.bad_request("malformed Authorization header"))?;
-                // Another scheme is no bearer credential: answered like a missing token.
-                None
-            }
-        }
-    };
-    let form_body = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.starts_with("application/x-www-form-urlencoded"));
-    if form_body && url_form_has(body, "access_token") && header_token.is_some() {
-        return Err(server.bad_request("the token was sent in more than one way"));
-    }
-    Ok(header_token.map_or(Presented::None, Presented::Token))
-}
-
-fn url_form_has(body: &[u8], name: &str) -> bool {
-    body.split(|&byte| byte == b'&').any(|pair| pair.split(|&byte| byte == b'=').next() == Some(name.as_bytes()))
-}
-
-/// Authenticates a request. `Ok(None)` means "no token" and is only returned when the caller may
-/// continue anonymously (`--anonymous-public`).
-async fn authenticate(server: &McpServer, headers: &HeaderMap, body: &[u8]) -> Result<Principal, Refusal> {
-    match presented_token(server, headers, body)? {
-        Presented::Token(token) => {
-            let checks = server.checks();
-            server.inner.verifier.verify(token, checks).await.map_err(|rejection| {
-                tracing::info!(reason = %rejection, "bearer token refused");
-                server.invalid_token(&rejection.0)
-            })
-        }
-        Presented::None => {
-            if server.profile() == RsProfile::SessionAsAuth {
-                // Weak: the session id is taken as proof of identity (what SBP forbids).
-                if let Some(session) = session_id(headers).and_then(|id| server.sessions().get(&id).cloned()) {
-                    return Ok(session.principal);
-                }
-            }
-            if server.inner.config.anonymous_public {
-                return Ok(Principal::anonymous());
-            }
-            Err(server.no_token())
-        }
     }
 }
 
@@ -295,6 +110,9 @@ pub(crate) async fn mcp(
     response
 }
 
+/// The checks every method passes, in order: `Origin` and `Host` (403), a preflight answered
+/// right there, the body's size (413), the bearer token (400 or 401), the rate limit (429); then
+/// the method, each of which needs a session but `POST`'s initialize.
 async fn handle(
     server: &McpServer,
     method: &Method,
@@ -303,18 +121,7 @@ async fn handle(
 ) -> Result<Response, Refusal> {
     check_origin_and_host(server, headers)?;
     if method == Method::OPTIONS {
-        let mut response = StatusCode::NO_CONTENT.into_response();
-        let response_headers = response.headers_mut();
-        response_headers
-            .insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, DELETE, OPTIONS"));
-        response_headers.insert(
-            header::ACCESS_CONTROL_ALLOW_HEADERS,
-            HeaderValue::from_static(
-                "authorization, content-type, accept, mcp-protocol-version, mcp-session-id, last-event-id",
-            ),
-        );
-        response_headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
-        return Ok(response);
+        return Ok(preflight());
     }
     let body = body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -419,18 +226,9 @@ fn answer(framing: Framing, message: &Value, extra: Option<(&'static str, String
     response
 }
 
-/// Methods an anonymous caller may use with `--anonymous-public`.
-fn anonymous_may(method: &str, params: Option<&Value>) -> bool {
-    match method {
-        "initialize" | "ping" | "tools/list" => true,
-        "tools/call" => {
-            let name = params.and_then(|params| params.get("name")).and_then(Value::as_str);
-            tools::catalogue().iter().any(|tool| Some(tool.name) == name && tool.level == Level::Public)
-        }
-        _ => method.starts_with("notifications/"),
-    }
-}
-
+/// `POST`: the `Accept` header (406), the JSON-RPC message (400, batches included), what an
+/// anonymous caller may call, `initialize` (which makes a session), or else the session (404) and
+/// the protocol version (400), and then the method.
 async fn post(server: &McpServer, headers: &HeaderMap, body: &[u8], principal: Principal) -> Result<Response, Refusal> {
     let framing = framing(headers)?;
     let message = match jsonrpc::parse_message(body) {
@@ -550,162 +348,4 @@ fn initialize(
         "instructions": "A small outdoor shop. Public tools need no scope; orders need mcp:read; returns and profiles mcp:write; inventory and promotions mcp:admin and the admin role.",
     });
     answer(framing, &jsonrpc::result_response(id, result), Some((SESSION_HEADER, session_id)))
-}
-
-enum Dispatch {
-    Error(i64, String),
-    Refused(Refusal),
-}
-
-async fn dispatch(
-    server: &McpServer,
-    method: &str,
-    params: Option<&Value>,
-    principal: &Principal,
-) -> Result<Value, Dispatch> {
-    let invalid = |message: &str| Dispatch::Error(code::INVALID_PARAMS, message.to_owned());
-    match method {
-        "ping" => Ok(json!({})),
-        "tools/list" => Ok(json!({"tools": tools::catalogue().iter().map(tools::describe).collect::<Vec<_>>()})),
-        "tools/call" => {
-            let params = params.and_then(Value::as_object).ok_or_else(|| invalid("tools/call needs params"))?;
-            let name =
-                params.get("name").and_then(Value::as_str).ok_or_else(|| invalid("tools/call needs a tool name"))?;
-            let catalogue = tools::catalogue();
-            let tool = catalogue
-                .iter()
-                .find(|tool| tool.name == name)
-                .ok_or_else(|| invalid(&format!("unknown tool {name}")))?;
-            let empty = json!({});
-            let arguments = params.get("arguments").unwrap_or(&empty);
-            if let Some(outcome) = permission(server, principal, tool.level)? {
-                return Ok(outcome.to_result());
-            }
-            tools::validate(&tool.input_schema, arguments)
-                .map_err(|message| invalid(&format!("invalid arguments for {name}: {message}")))?;
-            let profile = server.profile();
-            let policy = Policy {
-                owner_check: profile != RsProfile::NoOwnerCheck,
-                redaction: profile != RsProfile::NoRedaction,
-            };
-            let outcome = tools::execute(&mut server.shop(), name, arguments, principal, policy);
-            let outcome = match (name, outcome) {
-                ("track_shipment", Outcome::Ok(order)) => track(server, &order).await,
-                (_, outcome) => outcome,
-            };
-            tracing::info!(tool = name, principal = %principal.key(), error = matches!(outcome, Outcome::Error(_)), "tool called");
-            Ok(outcome.to_result())
-        }
-        "resources/list" => Ok(json!({"resources": [
-            {"uri": "commerce://catalog/categories", "name": "categories", "title": "Product categories", "mimeType": "application/json"},
-            {"uri": ANALYTICS_URI, "name": "analytics-daily", "title": "Daily analytics", "mimeType": "application/json",
-             "annotations": {"audience": ["assistant"], "priority": 0.3}},
-        ]})),
-        "resources/read" => {
-            let uri = params
-                .and_then(|params| params.get("uri"))
-                .and_then(Value::as_str)
-                .ok_or_else(|| invalid("resources/read needs a uri"))?;
-            match uri {
-                "commerce://catalog/categories" => {
-                    let categories = tools::execute(
-                        &mut server.shop(),
-                        "get_categories",
-                        &json!({}),
-                        principal,
-                        Policy { owner_check: true, redaction: true },
-                    );
-                    let Outcome::Ok(value) = categories else {
-                        return Err(Dispatch::Error(code::INTERNAL_ERROR, "categories unavailable".into()));
-                    };
-                    Ok(json!({"contents": [{"uri": uri, "mimeType": "application/json", "text": value.to_string()}]}))
-                }
-                ANALYTICS_URI => {
-                    if permission(server, principal, Level::Admin)?.is_some() {
-                        // Not the caller's to see: answered like a missing resource.
-                        return Err(Dispatch::Error(code::RESOURCE_NOT_FOUND, format!("resource {uri} not found")));
-                    }
-                    let value = tools::analytics(&server.shop());
-                    Ok(json!({"contents": [{"uri": uri, "mimeType": "application/json", "text": value.to_string(),
-                        "annotations": {"audience": ["assistant"], "priority": 0.3}}]}))
-                }
-                _ => Err(Dispatch::Error(code::RESOURCE_NOT_FOUND, format!("resource {uri} not found"))),
-            }
-        }
-        _ => Err(Dispatch::Error(code::METHOD_NOT_FOUND, format!("method {method} not found"))),
-    }
-}
-
-const ANALYTICS_URI: &str = "commerce://analytics/daily";
-
-/// The seed's permission matrix. `Ok(None)`: allowed. `Ok(Some(outcome))`: a tool error that
-/// tells the caller it cannot do this (no step-up would help). `Err`: an HTTP refusal (401 for an
-/// anonymous caller, 403 `insufficient_scope` for a scope the caller could still obtain).
-fn permission(server: &McpServer, principal: &Principal, level: Level) -> Result<Option<Outcome>, Dispatch> {
-    let Some(needed) = level.scope() else { return Ok(None) };
-    if server.profile() == RsProfile::NeverSatisfiedStepUp && principal.kind != PrincipalKind::Anonymous {
-        // Hostile: whatever the client obtains, it is never enough.
-        return Err(Dispatch::Refused(server.insufficient_scope(principal, LabScope::Admin.max(needed))));
-    }
-    match principal.kind {
-        PrincipalKind::Anonymous => return Err(Dispatch::Refused(server.no_token())),
-        // RS-23: a client acting for itself has no user data to act on.
-        PrincipalKind::Client => {
-            return Ok(Some(Outcome::Error(
-                "this tool acts for a user; a client-credentials token has none".to_owned(),
-            )));
-        }
-        PrincipalKind::User => {}
-    }
-    if level == Level::Admin {
-        let is_admin = principal
-            .user_id()
-            .and_then(|user| server.shop().customers.get(user).map(|customer| customer.admin))
-            .unwrap_or(false);
-        if !is_admin {
-            return Ok(Some(Outcome::Error("this tool needs the admin role".to_owned())));
-        }
-    }
-    if !lab_proto::scope::covers(&principal.scope, needed) {
-        return Err(Dispatch::Refused(server.insufficient_scope(principal, needed)));
-    }
-    Ok(None)
-}
-
-/// Completes `track_shipment` through the upstream API with the RS's own token (RS-12).
-async fn track(server: &McpServer, order: &Value) -> Outcome {
-    let Some(upstream) = server.inner.config.upstream.clone() else {
-        return Outcome::Error("the shipping service is not configured".to_owned());
-    };
-    let order_id = order["order_id"].as_str().unwrap_or_default().to_owned();
-    let tracking = server.shop().order(&order_id).map(|order| order.tracking_number.to_owned());
-    let Some(tracking) = tracking else { return Outcome::Error(format!("order {order_id} not found")) };
-    match upstream.shipment_status(&tracking).await {
-        Ok(status) => Outcome::Ok(json!({"order_id": order_id, "tracking_number": tracking, "shipment": status})),
-        Err(error) => {
-            tracing::warn!(%error, "upstream call failed");
-            Outcome::Error("the shipping service is unavailable".to_owned())
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn token68_is_exactly_rfc_7235s_alphabet_at_any_length() {
-        let alphabet = b"ABCXYZabcxyz0189-._~+/=";
-        for length in [1, 31, 32, 33, 64, 700] {
-            let token: Vec<u8> = alphabet.iter().copied().cycle().take(length).collect();
-            assert!(is_token68(&token), "{length}");
-            for bad in [b' ', b'"', b',', b'%', b'*', 0x7f, 0xc3] {
-                for at in [0, length / 2, length - 1] {
-                    let mut broken = token.clone();
-                    broken[at] = bad;
-                    assert!(!is_token68(&broken), "{length} {bad} at {at}");
-                }
-            }
-        }
-    }
 }
