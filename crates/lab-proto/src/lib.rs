@@ -3,10 +3,14 @@
 //! This crate is the vocabulary the servers, the client and the scenario runner share: discovery
 //! documents (RFC 8414, OIDC Discovery, RFC 9728), registration messages (RFC 7591, client ID
 //! metadata documents), token messages and RFC 9068 claims, OAuth error codes, the
-//! `WWW-Authenticate` grammar, PKCE, resource indicators, the lab scopes, and the shared [`Clock`].
+//! `WWW-Authenticate` grammar, PKCE, resource indicators, the lab scopes, the parsing of named
+//! values ([`named`]), and the shared [`Clock`].
 //!
-//! It deliberately does no IO and has no async: everything here is a pure function of its input,
-//! so it is tested with plain unit tests and can be used by any side of a test.
+//! It deliberately does no IO (no files, no sockets) and has no async, and everything here is a
+//! pure function of its input except two reads of the operating system: [`Clock`] reads the system
+//! time unless it is frozen, and [`random_token`] (with [`pkce::generate_verifier`], built on it)
+//! reads the system CSPRNG. So it is tested with plain unit tests and can be used by any side of a
+//! test.
 
 pub mod basic;
 pub mod bounded;
@@ -15,6 +19,7 @@ pub mod error;
 pub mod jose;
 pub mod jsonrpc;
 pub mod metadata;
+pub mod named;
 pub mod pkce;
 pub mod registration;
 pub mod resource;
