@@ -1,81 +1,13 @@
-//! Token endpoint messages (O21 §3.2, §4.1.3, §4.3; RFC 8707 §2.2), RFC 9068 access-token claims,
-//! RFC 7662 introspection and RFC 7009 revocation.
+//! The token endpoint's response (O21 §3.2.3), RFC 9068 access-token claims, RFC 7662
+//! introspection and RFC 7009 revocation.
+//!
+//! Token requests have no type here: the client and the scenario runner send form pairs (the
+//! runner must be able to send malformed ones), and the AS reads raw pairs itself, because it must
+//! detect repeated parameters (O21 §3.2) that a serde form decoder would silently collapse.
 
 use serde::{Deserialize, Serialize};
 
-use crate::secret::{AccessToken, AuthorizationCode, ClientSecret, PkceVerifier, RefreshToken};
-
-/// A token request as a client sends it (O21 §3.2.2). The form body is produced by
-/// [`TokenRequest::form_pairs`]; the AS parses raw pairs itself, because it must detect repeated
-/// parameters (O21 §3.2) that a serde form decoder would silently collapse.
-#[derive(Debug)]
-pub enum TokenRequest {
-    /// O21 §4.1.3.
-    AuthorizationCode {
-        code: AuthorizationCode,
-        code_verifier: Option<PkceVerifier>,
-        redirect_uri: Option<String>,
-        resource: Option<String>,
-    },
-    /// O21 §4.3.1.
-    RefreshToken { refresh_token: RefreshToken, scope: Option<String>, resource: Option<String> },
-    /// O21 §4.2.
-    ClientCredentials { scope: Option<String>, resource: Option<String> },
-}
-
-/// How a client proves who it is at the token endpoint.
-#[derive(Debug, Clone)]
-pub enum ClientAuthentication {
-    /// A public client sends its `client_id` in the body.
-    None { client_id: String },
-    /// `Authorization: Basic` (O21 §2.4.1).
-    Basic { client_id: String, client_secret: ClientSecret },
-    /// `client_id` and `client_secret` in the body (O21 §2.4.1).
-    Post { client_id: String, client_secret: ClientSecret },
-}
-
-impl TokenRequest {
-    /// The form pairs of the body, without client authentication. The values are secrets: the
-    /// caller sends them and drops them.
-    pub fn form_pairs(&self) -> Vec<(&'static str, String)> {
-        let mut pairs = Vec::new();
-        match self {
-            Self::AuthorizationCode { code, code_verifier, redirect_uri, resource } => {
-                pairs.push(("grant_type", "authorization_code".to_owned()));
-                pairs.push(("code", code.secret().to_owned()));
-                if let Some(verifier) = code_verifier {
-                    pairs.push(("code_verifier", verifier.secret().to_owned()));
-                }
-                if let Some(redirect_uri) = redirect_uri {
-                    pairs.push(("redirect_uri", redirect_uri.clone()));
-                }
-                if let Some(resource) = resource {
-                    pairs.push(("resource", resource.clone()));
-                }
-            }
-            Self::RefreshToken { refresh_token, scope, resource } => {
-                pairs.push(("grant_type", "refresh_token".to_owned()));
-                pairs.push(("refresh_token", refresh_token.secret().to_owned()));
-                if let Some(scope) = scope {
-                    pairs.push(("scope", scope.clone()));
-                }
-                if let Some(resource) = resource {
-                    pairs.push(("resource", resource.clone()));
-                }
-            }
-            Self::ClientCredentials { scope, resource } => {
-                pairs.push(("grant_type", "client_credentials".to_owned()));
-                if let Some(scope) = scope {
-                    pairs.push(("scope", scope.clone()));
-                }
-                if let Some(resource) = resource {
-                    pairs.push(("resource", resource.clone()));
-                }
-            }
-        }
-        pairs
-    }
-}
+use crate::secret::{AccessToken, RefreshToken};
 
 /// The successful token response (O21 §3.2.3). Unknown members are ignored.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -219,17 +151,5 @@ mod tests {
     #[test]
     fn inactive_introspection_is_minimal() {
         assert_eq!(serde_json::to_string(&IntrospectionResponse::inactive()).unwrap(), r#"{"active":false}"#);
-    }
-
-    #[test]
-    fn form_pairs_carry_resource() {
-        let request = TokenRequest::RefreshToken {
-            refresh_token: RefreshToken::new("rt"),
-            scope: None,
-            resource: Some("https://127.0.0.1:8443/mcp".into()),
-        };
-        let pairs = request.form_pairs();
-        assert!(pairs.contains(&("resource", "https://127.0.0.1:8443/mcp".to_owned())));
-        assert!(pairs.contains(&("grant_type", "refresh_token".to_owned())));
     }
 }
