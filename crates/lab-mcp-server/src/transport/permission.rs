@@ -1,5 +1,6 @@
-//! Who may do what: the seed's four-level permission matrix (public, `mcp:read`, `mcp:write`,
-//! `mcp:admin` with the admin role) and the methods an anonymous caller may use.
+//! Who may do what: the seed's four-level permission matrix (public; logged in, with `mcp:read`;
+//! owner, with `mcp:write`; admin, with `mcp:admin` and the admin role) and the methods an
+//! anonymous caller may use.
 
 use lab_proto::scope::LabScope;
 use serde_json::Value;
