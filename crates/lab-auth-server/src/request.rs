@@ -202,7 +202,7 @@ impl PresentedClient {
 }
 
 /// Reads the client credentials of a request. `basic_realm` goes into the 401 challenge.
-pub(crate) fn presented_client(
+fn presented_client(
     headers: &HeaderMap,
     form: &Form,
     basic_realm: &str,
@@ -245,8 +245,11 @@ pub(crate) fn presented_client(
     }
 }
 
-/// Authenticates the caller with the method its registration names (O21 §3.2.1).
-pub(crate) fn authenticate(server: &AuthServer, presented: &PresentedClient) -> Result<Client, OAuthError> {
+/// Authenticates the caller with the method its registration names (O21 §3.2.1), and with no
+/// other: a Basic client's secret in the body, or a confidential client's `client_id` alone, fails.
+/// A failure after `Authorization: Basic` is 401 with a `Basic` challenge (O21 §3.2.4); a failure
+/// in the body is 400 `invalid_client`, apart from a confidential client that sent no secret (401).
+fn authenticate(server: &AuthServer, presented: &PresentedClient) -> Result<Client, OAuthError> {
     use lab_proto::registration::TokenEndpointAuthMethod as Method;
     let client = server.store().clients.get(presented.client_id()).cloned();
     let basic_failure = || {
