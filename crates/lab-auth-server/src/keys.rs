@@ -49,19 +49,16 @@ impl fmt::Display for SigningAlg {
     }
 }
 
-/// An unknown algorithm name.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown signing algorithm `{0}`, expected one of: ES256, RS256, PS256, EdDSA")]
-pub struct UnknownAlg(pub String);
+/// An unknown algorithm name; the message lists the known ones.
+pub type UnknownAlg = lab_proto::named::UnknownName;
 
 impl FromStr for SigningAlg {
     type Err = UnknownAlg;
 
+    /// Any ASCII case is accepted (`es256`), as it always was on the command line.
     fn from_str(name: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|alg| alg.name().eq_ignore_ascii_case(name))
-            .ok_or_else(|| UnknownAlg(name.to_owned()))
+        let choices = Self::ALL.map(|alg| (alg.name(), alg));
+        lab_proto::named::parse_named_ignore_ascii_case(name, choices, "signing algorithm")
     }
 }
 

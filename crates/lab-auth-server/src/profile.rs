@@ -99,24 +99,14 @@ impl fmt::Display for AsProfile {
 }
 
 /// An unknown profile name; the message lists the known ones.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown authorization server profile `{name}`, expected one of: {}", known_names())]
-pub struct UnknownProfile {
-    pub name: String,
-}
-
-fn known_names() -> String {
-    AsProfile::ALL.iter().map(|profile| profile.name()).collect::<Vec<_>>().join(", ")
-}
+pub type UnknownProfile = lab_proto::named::UnknownName;
 
 impl FromStr for AsProfile {
     type Err = UnknownProfile;
 
     fn from_str(name: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|profile| profile.name() == name)
-            .ok_or_else(|| UnknownProfile { name: name.to_owned() })
+        let choices = Self::ALL.map(|profile| (profile.name(), profile));
+        lab_proto::named::parse_named(name, choices, "authorization server profile")
     }
 }
 

@@ -106,12 +106,7 @@ const PERSONAS: [Persona; 10] = [
 ];
 
 fn persona(name: &str) -> anyhow::Result<&'static Persona> {
-    PERSONAS.iter().find(|persona| persona.name == name).with_context(|| {
-        format!(
-            "unknown persona `{name}`, expected one of: {}",
-            PERSONAS.iter().map(|persona| persona.name).collect::<Vec<_>>().join(", ")
-        )
-    })
+    Ok(lab_proto::named::parse_named(name, PERSONAS.iter().map(|persona| (persona.name, persona)), "persona")?)
 }
 
 /// The arguments of `serve`.

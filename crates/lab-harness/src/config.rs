@@ -73,21 +73,13 @@ impl fmt::Display for VerifyMode {
 }
 
 /// An unknown verification mode; the message lists the known ones.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown verification mode `{name}`, expected one of: {}", VerifyMode::ALL.map(VerifyMode::name).join(", "))]
-pub struct UnknownVerifyMode {
-    /// The name that was given.
-    pub name: String,
-}
+pub type UnknownVerifyMode = lab_proto::named::UnknownName;
 
 impl FromStr for VerifyMode {
     type Err = UnknownVerifyMode;
 
     fn from_str(name: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|mode| mode.name() == name)
-            .ok_or_else(|| UnknownVerifyMode { name: name.to_owned() })
+        lab_proto::named::parse_named(name, Self::ALL.map(|mode| (mode.name(), mode)), "verification mode")
     }
 }
 

@@ -103,20 +103,14 @@ impl fmt::Display for RsProfile {
 }
 
 /// An unknown profile name; the message lists the known ones.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown resource server profile `{name}`, expected one of: {}", RsProfile::ALL.iter().map(|profile| profile.name()).collect::<Vec<_>>().join(", "))]
-pub struct UnknownRsProfile {
-    pub name: String,
-}
+pub type UnknownRsProfile = lab_proto::named::UnknownName;
 
 impl FromStr for RsProfile {
     type Err = UnknownRsProfile;
 
     fn from_str(name: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|profile| profile.name() == name)
-            .ok_or_else(|| UnknownRsProfile { name: name.to_owned() })
+        let choices = Self::ALL.map(|profile| (profile.name(), profile));
+        lab_proto::named::parse_named(name, choices, "resource server profile")
     }
 }
 
