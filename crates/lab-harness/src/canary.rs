@@ -18,18 +18,10 @@ use serde_json::json;
 use tokio::task::JoinHandle;
 
 use crate::HarnessError;
-use crate::lab::CANARY_ROLE;
+use crate::role::CANARY_ROLE;
 
-/// Binds the canary's listener on `127.0.0.2`.
-pub(crate) fn bind(port: u16) -> Result<TcpListener, HarnessError> {
-    let addr = SocketAddr::from((Ipv4Addr::new(127, 0, 0, 2), port));
-    let listener = TcpListener::bind(addr).map_err(|source| match source.kind() {
-        std::io::ErrorKind::AddrInUse => HarnessError::PortInUse { port, role: CANARY_ROLE },
-        _ => HarnessError::Bind { addr, role: CANARY_ROLE, source },
-    })?;
-    listener.set_nonblocking(true).map_err(|source| HarnessError::Bind { addr, role: CANARY_ROLE, source })?;
-    Ok(listener)
-}
+/// The canary's address: loopback, but not the `127.0.0.1` every lab server listens on.
+pub(crate) const CANARY_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
 
 /// The running canary. Dropping it stops it.
 #[derive(Debug)]
@@ -54,7 +46,7 @@ async fn hit(State(hits): State<Arc<AtomicUsize>>) -> StatusCode {
 impl Canary {
     pub(crate) fn serve(listener: TcpListener) -> Result<Self, HarnessError> {
         let addr = listener.local_addr().map_err(|source| HarnessError::Bind {
-            addr: SocketAddr::from((Ipv4Addr::new(127, 0, 0, 2), 0)),
+            addr: SocketAddr::from((CANARY_IP, 0)),
             role: CANARY_ROLE,
             source,
         })?;

@@ -21,7 +21,14 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 /// The listener is bound before anything is built on it, so an issuer can name the real port
 /// even for port 0, and so a taken port is reported before certificates are written.
 pub fn bind_loopback(port: u16, role: &'static str) -> Result<TcpListener, HarnessError> {
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    bind_loopback_on(Ipv4Addr::LOCALHOST, port, role)
+}
+
+/// [`bind_loopback`] on another loopback address of `127/8` (the SSRF canary's `127.0.0.2`).
+pub(crate) fn bind_loopback_on(ip: Ipv4Addr, port: u16, role: &'static str) -> Result<TcpListener, HarnessError> {
+    // Nothing of the lab listens beyond loopback; a caller that asks for more is a bug.
+    debug_assert!(ip.is_loopback(), "{ip} is not a loopback address");
+    let addr = SocketAddr::from((ip, port));
     let listener = TcpListener::bind(addr).map_err(|source| match source.kind() {
         io::ErrorKind::AddrInUse => HarnessError::PortInUse { port, role },
         _ => HarnessError::Bind { addr, role, source },

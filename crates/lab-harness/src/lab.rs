@@ -11,31 +11,12 @@ use lab_mcp_server::{HttpIntrospection, HttpKeySource, HttpUpstream, McpServer, 
 use lab_pki::{CertDir, LabCa, ServerConfig};
 use lab_proto::ClientSecret;
 
-use crate::canary::Canary;
+use crate::canary::{CANARY_IP, Canary};
+use crate::host::bind_loopback_on;
 use crate::requests::{Recorder, RequestLog};
+use crate::role::{AS_ROLE, CANARY_ROLE, CIMD_ROLE, HELPER_ROLE, RS_ROLE, TWIN_ROLE, UPSTREAM_ROLE};
 use crate::upstream::{self, UpstreamLog};
 use crate::{HarnessError, LabConfig, MCP_PATH, TENANT_PATH, TlsHost, VerifyMode, bind_loopback, http_client};
-
-/// The role named in errors and logs for the authorization server's port.
-pub const AS_ROLE: &str = "authorization server";
-
-/// The role named in errors and logs for the resource server's port.
-pub const RS_ROLE: &str = "resource server";
-
-/// The role named in errors and logs for the twin resource server's port.
-pub const TWIN_ROLE: &str = "twin resource server";
-
-/// The role named in errors and logs for the upstream API's port.
-pub const UPSTREAM_ROLE: &str = "upstream API";
-
-/// The role named in errors and logs for the metadata-document host.
-pub const CIMD_ROLE: &str = "client metadata document host";
-
-/// The role named in errors and logs for the SSRF canary.
-pub const CANARY_ROLE: &str = "SSRF canary";
-
-/// The role named in errors and logs for helper hosts.
-const HELPER_ROLE: &str = "helper host";
 
 /// The clock skew the upstream API allows on `exp` and `nbf`, like the resource servers
 /// (requirements §0.4: 30 s).
@@ -87,7 +68,7 @@ impl Listeners {
             twin: bind_loopback(config.twin_port(), TWIN_ROLE)?,
             upstream: bind_loopback(config.upstream_port(), UPSTREAM_ROLE)?,
             cimd: bind_loopback(config.cimd_port(), CIMD_ROLE)?,
-            canary: crate::canary::bind(config.canary_port())?,
+            canary: bind_loopback_on(CANARY_IP, config.canary_port(), CANARY_ROLE)?,
         })
     }
 }

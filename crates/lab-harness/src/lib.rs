@@ -18,6 +18,7 @@ mod error;
 mod host;
 mod lab;
 mod requests;
+mod role;
 mod upstream;
 
 pub use canary::{Canary, HOSTILE_CIMD_PATHS};
@@ -28,8 +29,7 @@ pub use config::{
 };
 pub use error::HarnessError;
 pub use host::{SHUTDOWN_GRACE, TlsHost, bind_loopback, http_client};
-pub use lab::{
-    AS_ROLE, CANARY_ROLE, CIMD_ROLE, RS_ROLE, RunningLab, SIGNING_KEY_FILE, TWIN_ROLE, UPSTREAM_ROLE, start,
-};
+pub use lab::{RunningLab, SIGNING_KEY_FILE, start};
 pub use requests::{REQUEST_LOG_CAPACITY, RequestLog, RequestRecord};
+pub use role::{AS_ROLE, CANARY_ROLE, CIMD_ROLE, RS_ROLE, TWIN_ROLE, UPSTREAM_ROLE};
 pub use upstream::{UPSTREAM_LOG_CAPACITY, UpstreamCall, UpstreamLog, token_sha256};
