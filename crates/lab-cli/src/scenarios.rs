@@ -217,7 +217,9 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         let not_applicable = lab_scenario::not_applicable(&entry.area, &entry.scenario, &target);
         let result = match &not_applicable {
             Some(reason) => Err(format!("not applicable: {reason}")),
-            None => lab_scenario::run_against(&entry.id, &entry.scenario, &target).await,
+            None => {
+                lab_scenario::run_against(&entry.id, &entry.scenario, &target).await.map_err(|error| error.to_string())
+            }
         };
         let outcome = Outcome { entry, result, not_applicable };
         if !args.json {

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::schema::{Expect, SessionIds};
+use crate::schema::{ClientExpect, Expect, SessionIds};
 use crate::vars::Vars;
 
 /// What a `client` step ended with.
@@ -125,7 +125,7 @@ pub(crate) fn check(expect: &Expect, seen: &Observation, vars: &Vars) -> Vec<Str
             }
         }
     }
-    if !expect.redirect.is_empty() || !expect.redirect_absent.is_empty() {
+    if !expect.redirect.is_empty() || !expect.redirect_present.is_empty() || !expect.redirect_absent.is_empty() {
         match seen.redirect_params() {
             None => fail(format!("redirect: expected a Location header, got status {status}")),
             Some(params) => {
@@ -134,6 +134,12 @@ pub(crate) fn check(expect: &Expect, seen: &Observation, vars: &Vars) -> Vec<Str
                     let wanted = expand(wanted);
                     if param(name).as_deref() != Some(wanted.as_str()) {
                         fail(format!("redirect {name}: expected {wanted:?}, got {:?}", param(name)));
+                    }
+                }
+                // Present and not empty; the value is not quoted, since it is a credential.
+                for name in &expect.redirect_present {
+                    if param(name).is_none_or(|value| value.is_empty()) {
+                        fail(format!("redirect {name}: expected present, got none"));
                     }
                 }
                 for name in &expect.redirect_absent {
@@ -203,11 +209,11 @@ pub(crate) fn check(expect: &Expect, seen: &Observation, vars: &Vars) -> Vec<Str
         }
     }
     if let Some(wanted) = &expect.client {
-        let ok = match (&seen.client, wanted.as_str()) {
-            (Some(ClientOutcome::Succeeded), "succeeded") => true,
-            (Some(ClientOutcome::Refused(_)), "refused") => true,
-            (Some(ClientOutcome::Refused(check)), wanted) => wanted.strip_prefix("refused:") == Some(check.as_str()),
-            (Some(ClientOutcome::Failed(_)), "failed") => true,
+        let ok = match (&seen.client, wanted) {
+            (Some(ClientOutcome::Succeeded), ClientExpect::Succeeded)
+            | (Some(ClientOutcome::Refused(_)), ClientExpect::Refused(None))
+            | (Some(ClientOutcome::Failed(_)), ClientExpect::Failed) => true,
+            (Some(ClientOutcome::Refused(check)), ClientExpect::Refused(Some(wanted))) => check == wanted,
             _ => false,
         };
         if !ok {

@@ -9,25 +9,37 @@
 //!
 //! Attacks by a client are raw HTTP steps here, never code in `lab-client`.
 
+mod actions;
+mod applicability;
+mod capture;
 pub mod catalogue;
-mod exec;
+mod error;
 mod expect;
+mod judge;
 mod load;
 mod logscan;
+mod outcome;
 pub mod report;
+mod runner;
 pub mod schema;
+mod setup;
+mod sign_in;
 mod sockets;
+mod target;
 mod third_party;
 mod vars;
+mod wire;
 
+pub use applicability::not_applicable;
 pub use catalogue::Entry;
-pub use exec::{
-    ExchangeRecord, Observed, REDIRECT_URI, Report, StepReport, Target, UsedSecrets, not_applicable, run, run_against,
-};
+pub use error::RunError;
 pub use expect::{ClientOutcome, Observation};
 pub use load::{ScenarioError, parse};
 pub use logscan::{LOG_SCAN_ID, scan_logs};
+pub use outcome::{ExchangeRecord, Observed, Report, StepReport, UsedSecrets};
+pub use runner::{run, run_against};
 pub use schema::{Scenario, Verdict};
+pub use target::{REDIRECT_URI, Target};
 pub use third_party::{ConfidentialClient, Login, discover, serves_json};
 
 /// Where failed runs leave their transcripts.

@@ -1,12 +1,9 @@
-//! Reading scenario files: TOML into [`Scenario`], then the checks serde cannot do. Every error
-//! names the file, the line and the field.
+//! Reading scenario files: TOML into [`Scenario`] (which types every step once), then the checks
+//! serde cannot do. Every error names the file, the line and the field.
 
 use std::path::{Path, PathBuf};
 
-use lab_auth_server::{AsProfile, SigningAlg};
-use lab_mcp_server::RsProfile;
-
-use crate::schema::{Action, Scenario, Step};
+use crate::schema::{Scenario, Step, StepAction, Verdict};
 
 /// A scenario file that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -29,13 +26,19 @@ fn position(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
+fn is_step_header(line: &str) -> bool {
+    line.trim_start().starts_with("[[step]]")
+}
+
 /// The line of the `index`-th `[[step]]` header (0-based), for errors about a step.
 fn step_line(text: &str, index: usize) -> usize {
-    text.lines()
-        .enumerate()
-        .filter(|(_, line)| line.trim_start().starts_with("[[step]]"))
-        .nth(index)
-        .map_or(1, |(number, _)| number + 1)
+    text.lines().enumerate().filter(|(_, line)| is_step_header(line)).nth(index).map_or(1, |(number, _)| number + 1)
+}
+
+/// The step (0-based) whose table holds 1-based `line`, if any.
+fn step_at(text: &str, line: usize) -> Option<usize> {
+    let headers = text.lines().take(line).filter(|line| is_step_header(line)).count();
+    headers.checked_sub(1)
 }
 
 /// The line where `key` is set inside the `index`-th step, or the step's header line.
@@ -43,7 +46,7 @@ fn field_line(text: &str, index: usize, key: &str) -> usize {
     let start = step_line(text, index);
     for (offset, line) in text.lines().skip(start).enumerate() {
         let trimmed = line.trim_start();
-        if trimmed.starts_with("[[step]]") {
+        if trimmed.starts_with('[') && !trimmed.starts_with("[lab") {
             break;
         }
         let name = trimmed.split(['=', ' ', '.']).next().unwrap_or("");
@@ -54,148 +57,188 @@ fn field_line(text: &str, index: usize, key: &str) -> usize {
     start
 }
 
-fn section_line(text: &str, header: &str, key: &str) -> usize {
-    let mut in_section = false;
-    for (number, line) in text.lines().enumerate() {
-        let trimmed = line.trim_start();
-        if trimmed.starts_with('[') {
-            in_section = trimmed.starts_with(header);
-        } else if in_section && trimmed.split(['=', ' ']).next() == Some(key) {
-            return number + 1;
+/// The name between the first pair of backticks after `marker` in a serde message.
+fn named_in<'m>(message: &'m str, marker: &str) -> Option<&'m str> {
+    let rest = &message[message.find(marker)? + marker.len()..];
+    let rest = rest.strip_prefix('`')?;
+    rest.split_once('`').map(|(name, _)| name)
+}
+
+/// Which key of step `index` a serde error without a field name is about: the first key whose
+/// removal makes that error go away. Only error paths pay for this; it names the field of a bad
+/// value inside an action's fields, which serde reports without one.
+fn culprit_key(text: &str, index: usize, message: &str) -> Option<String> {
+    let table: toml::Table = text.parse().ok()?;
+    let steps = table.get("step")?.as_array()?;
+    let keys: Vec<String> = steps.get(index)?.as_table()?.keys().filter(|key| *key != "do").cloned().collect();
+    keys.into_iter().find(|key| {
+        let mut probe = table.clone();
+        if let Some(step) = probe
+            .get_mut("step")
+            .and_then(toml::Value::as_array_mut)
+            .and_then(|steps| steps.get_mut(index))
+            .and_then(toml::Value::as_table_mut)
+        {
+            step.remove(key);
+        }
+        match toml::Value::Table(probe).try_into::<Scenario>() {
+            Ok(_) => true,
+            Err(error) => !error.message().contains(message.trim()),
+        }
+    })
+}
+
+/// A TOML or serde error as the file, line and field it is about.
+fn located(path: &Path, text: &str, error: &toml::de::Error) -> ScenarioError {
+    let mut message = error.message().trim().to_owned();
+    let span = error.span();
+    let (mut line, mut column) = span.as_ref().map_or((1, 1), |span| position(text, span.start));
+    let spanned = span.as_ref().map_or("", |span| &text[span.start.min(text.len())..span.end.min(text.len())]);
+    // The key of the line the error is on (`as_profile = "weak"` names `as_profile` whether the span
+    // covers the key or the value), else the start of what the span covers.
+    let line_text = text.lines().nth(line.saturating_sub(1)).unwrap_or_default();
+    let key =
+        line_text.split_once('=').map(|(key, _)| key.trim()).filter(|key| !key.is_empty() && !key.starts_with('['));
+    let mut field = key
+        .map(str::to_owned)
+        .or_else(|| Some(spanned.split(['=', '\n']).next().unwrap_or("").trim().to_owned()))
+        .filter(|field| !field.is_empty());
+    // An error inside an action's fields (`do = "…"` selects them) is reported on the whole step
+    // table, without a line of its own: find the field and its line.
+    if let Some(index) =
+        step_at(text, line).filter(|_| spanned.contains('\n') || spanned.trim_start().starts_with("[["))
+    {
+        let action = toml_action(text, index).unwrap_or_default();
+        let named = named_in(&message, "unknown field ")
+            .or_else(|| named_in(&message, "missing field "))
+            .map(str::to_owned)
+            .or_else(|| culprit_key(text, index, &message));
+        if let Some(name) = named {
+            if message.starts_with("unknown field") {
+                message = if ACTION_FIELDS.contains(&name.as_str()) {
+                    format!("field `{name}` is not used by `do = \"{action}\"`")
+                } else {
+                    format!("unknown field `{name}` in a `do = \"{action}\"` step")
+                };
+            } else if !message.contains(&format!("`{name}`")) {
+                message = format!("`{name}`: {message}");
+            }
+            line = field_line(text, index, &name);
+            column = 1;
+            field = Some(name);
         }
     }
-    1
+    ScenarioError { path: path.to_owned(), line, column, field, message }
 }
+
+/// The `do` of step `index`, read from the raw TOML.
+fn toml_action(text: &str, index: usize) -> Option<String> {
+    let table: toml::Table = text.parse().ok()?;
+    let step = table.get("step")?.as_array()?.get(index)?;
+    step.get("do")?.as_str().map(str::to_owned)
+}
+
+/// Every field some action reads: an unknown field that is one of these is one the step's own
+/// action does not use.
+const ACTION_FIELDS: [&str; 27] = [
+    "target",
+    "with",
+    "remove",
+    "add",
+    "headers",
+    "basic",
+    "tool",
+    "args",
+    "method",
+    "token",
+    "session",
+    "url",
+    "form",
+    "json",
+    "body",
+    "kind",
+    "claims",
+    "typ",
+    "into",
+    "advance",
+    "as",
+    "rs",
+    "user",
+    "scope",
+    "metadata_document",
+    "client_id",
+    "client_secret",
+];
 
 /// Parses and checks a scenario file's text.
 pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
-    let scenario: Scenario = toml::from_str(text).map_err(|error| {
-        let (line, column) = error.span().map_or((1, 1), |span| position(text, span.start));
-        let field = error.span().map(|span| {
-            text[span.start..span.end.min(text.len())].split(['=', '\n']).next().unwrap_or("").trim().to_owned()
+    let scenario: Scenario = toml::from_str(text).map_err(|error| located(path, text, &error))?;
+    if scenario.steps.is_empty() {
+        return Err(ScenarioError {
+            path: path.to_owned(),
+            line: 1,
+            column: 1,
+            field: Some("step".to_owned()),
+            message: "a scenario needs at least one [[step]]".to_owned(),
         });
-        ScenarioError { path: path.to_owned(), line, column, field, message: error.message().trim().to_owned() }
-    })?;
-    let fail = |line: usize, field: &str, message: String| ScenarioError {
+    }
+    let fail = |index: usize, field: &str, message: String| ScenarioError {
         path: path.to_owned(),
-        line,
+        line: field_line(text, index, field),
         column: 1,
         field: Some(field.to_owned()),
         message,
     };
-    if scenario.steps.is_empty() {
-        return Err(fail(1, "step", "a scenario needs at least one [[step]]".to_owned()));
-    }
-    let lab = &scenario.lab;
-    if let Some(name) = &lab.as_profile {
-        name.parse::<AsProfile>()
-            .map_err(|error| fail(section_line(text, "[lab]", "as_profile"), "as_profile", error.to_string()))?;
-    }
-    if let Some(name) = &lab.rs_profile {
-        name.parse::<RsProfile>()
-            .map_err(|error| fail(section_line(text, "[lab]", "rs_profile"), "rs_profile", error.to_string()))?;
-    }
-    if let Some(alg) = &lab.signing_alg {
-        alg.parse::<SigningAlg>()
-            .map_err(|error| fail(section_line(text, "[lab]", "signing_alg"), "signing_alg", error.to_string()))?;
-    }
-    if let Some(verify) = &lab.verify
-        && !matches!(verify.as_str(), "jwt" | "introspection")
-    {
-        return Err(fail(
-            section_line(text, "[lab]", "verify"),
-            "verify",
-            format!("unknown verify mode `{verify}`, expected jwt or introspection"),
-        ));
-    }
-    if let Some(issuer) = &lab.rs_issuer
-        && !matches!(issuer.as_str(), "root" | "tenant")
-    {
-        return Err(fail(
-            section_line(text, "[lab]", "rs_issuer"),
-            "rs_issuer",
-            format!("unknown issuer `{issuer}`, expected root or tenant"),
-        ));
-    }
-    if let Some(user) = &lab.auto_approve
-        && !lab_auth_server::config::lab::USERS.iter().any(|(name, _, _)| name == user)
-    {
-        return Err(fail(
-            section_line(text, "[lab]", "auto_approve"),
-            "auto_approve",
-            format!("`{user}` is not a seeded user, expected alice, bob or carol"),
-        ));
-    }
     for (index, step) in scenario.steps.iter().enumerate() {
-        check_step(step).map_err(|(field, message)| fail(field_line(text, index, field), field, message))?;
+        check_step(step, scenario.is_attack(index)).map_err(|(field, message)| fail(index, field, message))?;
+    }
+    // A weak twin proves that an attack succeeds, so it must say what success looks like;
+    // without an `exploit`, any failure (a 500 included) would count as the attack succeeding.
+    let proven =
+        scenario.steps.iter().enumerate().any(|(index, step)| scenario.is_attack(index) && step.exploit.is_some());
+    if scenario.verdict == Verdict::Vulnerable && !proven {
+        let index = (0..scenario.steps.len()).rev().find(|index| scenario.is_attack(*index)).unwrap_or(0);
+        return Err(fail(
+            index,
+            "exploit",
+            "a `vulnerable` scenario needs an `exploit` on an attack step: what the attack achieves when it succeeds"
+                .to_owned(),
+        ));
     }
     Ok(scenario)
 }
 
 /// The checks of one step that serde cannot express.
-fn check_step(step: &Step) -> Result<(), (&'static str, String)> {
-    if let Some(field) = step.unused_fields().first() {
-        return Err((field, format!("field `{field}` is not used by `do = \"{}\"`", step.action.name())));
+fn check_step(step: &Step, attack: bool) -> Result<(), (&'static str, String)> {
+    if let StepAction::Profile(switch) = &step.action
+        && switch.as_profile.is_none()
+        && switch.rs.is_none()
+    {
+        return Err(("as", "`do = \"profile\"` needs `as` or `rs`".to_owned()));
     }
-    if let Some(target) = &step.target {
-        let valid: &[&str] = match step.action {
-            Action::Mcp | Action::Client | Action::Listeners => &["rs", "twin"],
-            _ => &["as", "tenant"],
-        };
-        if !valid.contains(&target.as_str()) {
-            return Err((
-                "target",
-                format!(
-                    "unknown target `{target}` for `{}`, expected one of: {}",
-                    step.action.name(),
-                    valid.join(", ")
-                ),
-            ));
-        }
+    if attack && step.expect.is_empty() {
+        return Err((
+            "expect",
+            format!("the attack step `{}` has an empty `expect`: it could never fail", step.label()),
+        ));
     }
-    match step.action {
-        Action::Forge if step.kind.is_none() => return Err(("kind", "`do = \"forge\"` needs `kind`".to_owned())),
-        Action::Clock if step.advance.is_none() => {
-            return Err(("advance", "`do = \"clock\"` needs `advance`".to_owned()));
-        }
-        Action::Profile if step.as_profile.is_none() && step.rs.is_none() => {
-            return Err(("as", "`do = \"profile\"` needs `as` or `rs`".to_owned()));
-        }
-        Action::Http if step.url.is_none() => return Err(("url", "`do = \"http\"` needs `url`".to_owned())),
-        _ => {}
-    }
-    if let Some(name) = &step.as_profile {
-        name.parse::<AsProfile>().map_err(|error| ("as", error.to_string()))?;
-    }
-    if let Some(name) = &step.rs {
-        name.parse::<RsProfile>().map_err(|error| ("rs", error.to_string()))?;
-    }
-    if step.repeat.is_some_and(|times| !(1..=200).contains(&times)) {
-        return Err(("repeat", "repeat must be between 1 and 200".to_owned()));
-    }
-    for (name, spec) in &step.capture {
-        let valid = ["json:/", "redirect:", "header:", "cookie:", "html:", "var:"]
-            .iter()
-            .any(|prefix| spec.starts_with(prefix));
-        if !valid {
-            return Err((
-                "capture",
-                format!(
-                    "capture `{name} = \"{spec}\"` must start with json:/, redirect:, header:, cookie:, html: or var:"
-                ),
-            ));
-        }
-    }
-    for expect in std::iter::once(&step.expect).chain(step.exploit.as_ref()) {
-        if expect.client.is_some() && step.action != Action::Client {
+    for expect in step.expectations() {
+        if expect.client.is_some() && !matches!(step.action, StepAction::Client(_)) {
             return Err(("expect", "`expect.client` is only for `do = \"client\"`".to_owned()));
         }
-        if let Some(client) = &expect.client {
-            let valid = matches!(client.as_str(), "succeeded" | "refused" | "failed") || client.starts_with("refused:");
-            if !valid {
+    }
+    // An expectation that compares the answer with a value the step took from that same answer
+    // holds whatever the answer is.
+    let own = step.answer_vars();
+    for (which, expect) in [("expect", Some(&step.expect)), ("exploit", step.exploit.as_ref())] {
+        let Some(expect) = expect else { continue };
+        for (field, text) in expect.fields_with_texts() {
+            if let Some(name) = crate::schema::variables_in(text).find(|name| own.contains(name)) {
                 return Err((
-                    "expect",
-                    format!("expect.client `{client}` must be succeeded, refused, refused:CL-xx or failed"),
+                    if which == "expect" { "expect" } else { "exploit" },
+                    format!(
+                        "`{which}.{field}` compares the answer with `${{{name}}}`, which this step takes from that same answer, so it cannot fail; say what is meant (for a code: `redirect_present = [\"code\"]`)"
+                    ),
                 ));
             }
         }
@@ -211,11 +254,11 @@ mod tests {
         parse(Path::new("scenarios/x.toml"), text)
     }
 
+    const HEAD: &str = "summary = \"s\"\nverdict = \"defended\"\n";
+
     #[test]
     fn a_typo_names_file_line_and_field() {
-        let error =
-            parse_text("summary = \"s\"\nverdict = \"defended\"\n\n[[step]]\ndo = \"token\"\nexpect_stauts = 400\n")
-                .unwrap_err();
+        let error = parse_text(&format!("{HEAD}\n[[step]]\ndo = \"token\"\nexpect_stauts = 400\n")).unwrap_err();
         assert_eq!(error.line, 6, "{error}");
         assert_eq!(error.field.as_deref(), Some("expect_stauts"));
         assert!(error.to_string().starts_with("scenarios/x.toml:6:"), "{error}");
@@ -224,28 +267,93 @@ mod tests {
 
     #[test]
     fn a_field_the_action_ignores_is_an_error() {
-        let error = parse_text("summary = \"s\"\nverdict = \"defended\"\n\n[[step]]\ndo = \"token\"\ntool = \"x\"\n")
-            .unwrap_err();
+        let error = parse_text(&format!("{HEAD}\n[[step]]\ndo = \"token\"\ntool = \"x\"\n")).unwrap_err();
         assert_eq!((error.line, error.field.as_deref()), (6, Some("tool")), "{error}");
-        assert!(error.message.contains("not used by `do = \"token\"`"));
+        assert!(error.message.contains("not used by `do = \"token\"`"), "{error}");
+    }
+
+    #[test]
+    fn a_bad_value_inside_an_action_names_its_line_and_field() {
+        let error =
+            parse_text(&format!("{HEAD}[[step]]\ndo = \"register\"\n[[step]]\ndo = \"clock\"\nadvance = \"soon\"\n"))
+                .unwrap_err();
+        assert_eq!((error.line, error.field.as_deref()), (7, Some("advance")), "{error}");
+        assert!(error.message.contains("invalid type"), "{error}");
+        let error = parse_text(&format!("{HEAD}[[step]]\ndo = \"profile\"\n\nrs = \"weak\"\n")).unwrap_err();
+        assert_eq!((error.line, error.field.as_deref()), (6, Some("rs")), "{error}");
+        assert!(
+            error.message.contains("unknown resource server profile") || error.message.contains("`weak`"),
+            "{error}"
+        );
+        let error = parse_text(&format!("{HEAD}[[step]]\ndo = \"http\"\nmethod = \"GET\"\n")).unwrap_err();
+        assert_eq!(error.field.as_deref(), Some("url"), "{error}");
+        assert!(error.message.contains("missing field `url`"), "{error}");
     }
 
     #[test]
     fn bad_values_are_named() {
         let error = parse_text("summary = \"s\"\nverdict = \"maybe\"\n[[step]]\ndo = \"token\"\n").unwrap_err();
         assert_eq!(error.line, 2, "{error}");
-        let error = parse_text(
-            "summary = \"s\"\nverdict = \"defended\"\n[lab]\nas_profile = \"weak\"\n[[step]]\ndo = \"token\"\n",
-        )
-        .unwrap_err();
+        let error = parse_text(&format!("{HEAD}[lab]\nas_profile = \"weak\"\n[[step]]\ndo = \"token\"\n")).unwrap_err();
         assert_eq!((error.line, error.field.as_deref()), (4, Some("as_profile")), "{error}");
-        assert!(error.message.contains("accept-plain-pkce"));
-        let error = parse_text("summary = \"s\"\nverdict = \"defended\"\n[[step]]\ndo = \"forge\"\n").unwrap_err();
-        assert_eq!(error.field.as_deref(), Some("kind"));
-        let error = parse_text("summary = \"s\"\nverdict = \"defended\"\n[[step]]\ndo = \"mcp\"\ntarget = \"as\"\n")
-            .unwrap_err();
+        assert!(error.message.contains("accept-plain-pkce"), "{error}");
+        let error =
+            parse_text(&format!("{HEAD}[lab]\nauto_approve = \"mallory\"\n[[step]]\ndo = \"token\"\n")).unwrap_err();
+        assert_eq!((error.line, error.field.as_deref()), (4, Some("auto_approve")), "{error}");
+        let error = parse_text(&format!("{HEAD}[[step]]\ndo = \"forge\"\n")).unwrap_err();
+        assert_eq!(error.field.as_deref(), Some("kind"), "{error}");
+        let error = parse_text(&format!("{HEAD}[[step]]\ndo = \"mcp\"\ntarget = \"as\"\n")).unwrap_err();
         assert_eq!((error.line, error.field.as_deref()), (5, Some("target")), "{error}");
-        let error = parse_text("summary = \"s\"\nverdict = \"defended\"\n").unwrap_err();
+        let error = parse_text(&format!("{HEAD}[[step]]\ndo = \"mcp\"\ncapture = {{ x = \"body:y\" }}\n")).unwrap_err();
+        assert_eq!((error.line, error.field.as_deref()), (5, Some("capture")), "{error}");
+        let error = parse_text(&format!("{HEAD}[[step]]\ndo = \"mcp\"\nrepeat = 0\n")).unwrap_err();
+        assert_eq!((error.line, error.field.as_deref()), (5, Some("repeat")), "{error}");
+        let error = parse_text(&format!("{HEAD}[[step]]\ndo = \"profile\"\n")).unwrap_err();
+        assert_eq!(error.field.as_deref(), Some("as"), "{error}");
+        let error = parse_text(HEAD).unwrap_err();
         assert!(error.message.contains("step"), "{error}");
+    }
+
+    #[test]
+    fn an_expectation_that_compares_an_answer_with_itself_is_refused() {
+        let error = parse_text(&format!(
+            "{HEAD}[[step]]\ndo = \"register\"\n[[step]]\ndo = \"authorize\"\nexpect = {{ status = 302, redirect = {{ code = \"${{code}}\" }} }}\n"
+        ))
+        .unwrap_err();
+        assert_eq!((error.line, error.field.as_deref()), (7, Some("expect")), "{error}");
+        assert!(error.message.contains("`expect.redirect` compares the answer with `${code}`"), "{error}");
+        // A captured value compared in the same step is refused as well ...
+        let error = parse_text(&format!(
+            "{HEAD}[[step]]\ndo = \"mcp\"\ncapture = {{ sid = \"header:mcp-session-id\" }}\nexpect = {{ headers = {{ mcp-session-id = \"${{sid}}\" }} }}\n"
+        ))
+        .unwrap_err();
+        assert!(error.message.contains("`${sid}`"), "{error}");
+        // ... but not a value the step chose and the answer must echo (`state`), nor a `var:`
+        // capture, nor a value an earlier step took.
+        parse_text(&format!(
+            "{HEAD}[[step]]\ndo = \"register\"\n[[step]]\ndo = \"authorize\"\ncapture = {{ sent = \"var:challenge\" }}\nexpect = {{ redirect = {{ state = \"${{state}}\" }}, redirect_present = [\"code\"], body_not_contains = [\"${{sent}}\"] }}\n[[step]]\ndo = \"token\"\nexpect = {{ body_not_contains = [\"${{code}}\"] }}\n"
+        ))
+        .unwrap();
+    }
+
+    #[test]
+    fn a_weak_twin_without_an_exploit_is_refused() {
+        let text = "summary = \"s\"\nverdict = \"vulnerable\"\n[[step]]\ndo = \"register\"\n[[step]]\ndo = \"token\"\nexpect = { status = 400 }\n";
+        let error = parse_text(text).unwrap_err();
+        assert_eq!((error.line, error.field.as_deref()), (5, Some("exploit")), "{error}");
+        assert!(error.message.contains("needs an `exploit`"), "{error}");
+        parse_text(&format!("{text}exploit = {{ status = 200 }}\n")).unwrap();
+    }
+
+    #[test]
+    fn an_attack_step_that_expects_nothing_is_refused() {
+        let error = parse_text(&format!("{HEAD}[[step]]\ndo = \"register\"\n[[step]]\ndo = \"token\"\n")).unwrap_err();
+        assert_eq!((error.line, error.field.as_deref()), (5, Some("expect")), "{error}");
+        assert!(error.message.contains("empty `expect`"), "{error}");
+        let error = parse_text(&format!(
+            "{HEAD}[[step]]\ndo = \"register\"\nattack = true\n[[step]]\ndo = \"token\"\nexpect = {{ status = 200 }}\n"
+        ))
+        .unwrap_err();
+        assert_eq!(error.line, 3, "{error}");
     }
 }

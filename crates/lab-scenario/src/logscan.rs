@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use aho_corasick::AhoCorasick;
 
 use crate::catalogue::Entry;
-use crate::exec::{Observed, Report, StepReport};
+use crate::outcome::{Observed, Report, StepReport};
 use crate::report::Outcome;
 use crate::schema::{LabSetup, Scenario, Verdict};
 
@@ -108,7 +108,7 @@ fn scan(paths: &[PathBuf], secrets: &[(&str, &str)]) -> Result<Report, String> {
         steps,
         transcript,
         exchanges: Vec::new(),
-        used_secrets: crate::exec::UsedSecrets::default(),
+        used_secrets: crate::outcome::UsedSecrets::default(),
     })
 }
 
@@ -158,7 +158,7 @@ fn kind_of(name: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exec::UsedSecrets;
+    use crate::outcome::UsedSecrets;
 
     fn outcome_with(secrets: &[(&str, &str)]) -> Outcome {
         let mut outcome = scan_logs(&[], &[]);

@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use crate::catalogue::Entry;
-use crate::exec::{ExchangeRecord, Observed, Report};
+use crate::outcome::{ExchangeRecord, Observed, Report};
 
 /// One scenario's outcome in a run.
 #[derive(Debug, Clone)]
@@ -398,12 +398,12 @@ fn anchor(id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exec::StepReport;
+    use crate::outcome::StepReport;
     use crate::schema::Verdict;
 
     fn entry(id: &str, verdict: &str) -> Entry {
         let text = format!(
-            "summary = \"a <scenario> & more\"\nrefs = [\"O21 §4.1.1\"]\nverdict = \"{verdict}\"\n[[step]]\ndo = \"register\"\n"
+            "summary = \"a <scenario> & more\"\nrefs = [\"O21 §4.1.1\"]\nverdict = \"{verdict}\"\n[[step]]\ndo = \"register\"\nexpect = {{ status = 201 }}\nexploit = {{ status = 200 }}\n"
         );
         let scenario = crate::parse(std::path::Path::new("x.toml"), &text).unwrap();
         Entry {
@@ -435,7 +435,7 @@ mod tests {
                 path: "/register".into(),
                 status: Some(201),
             }],
-            used_secrets: crate::exec::UsedSecrets::default(),
+            used_secrets: crate::outcome::UsedSecrets::default(),
         }
     }
 

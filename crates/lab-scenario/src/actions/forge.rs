@@ -1,0 +1,112 @@
+//! The `forge` step: tokens an attacker could make. Re-signed by the lab AS's own key ("right
+//! key, wrong claims"), `alg: none`, HS256 keyed with the public key, attacker keys under an
+//! unknown or a borrowed `kid`, embedded and remote keys (`jwk`, `jku`, `x5u`, the latter two on
+//! the SSRF canary), and a genuine token with its payload edited.
+
+use lab_auth_server::SigningAlg;
+use lab_auth_server::keys::SigningKey;
+use lab_proto::jose::{b64url_encode, split_compact};
+use serde_json::{Value, json};
+
+use crate::error::StepError;
+use crate::runner::Run;
+use crate::schema::{Forge, ForgeKind};
+
+fn forge_error(error: &dyn std::fmt::Display) -> StepError {
+    StepError::Forge(error.to_string())
+}
+
+impl Run {
+    pub(super) fn forge(&self, step: &Forge) -> Result<String, StepError> {
+        let now = self.lab.clock().now();
+        let jwks_server = if self.vars.get("rs_issuer") == Some(self.lab.path_issuer()) {
+            self.lab.tenant_server()
+        } else {
+            self.lab.auth_server()
+        };
+        let mut claims = json!({
+            "iss": self.vars.get("rs_issuer").unwrap_or_default(),
+            "sub": "alice",
+            "aud": self.resource(),
+            "exp": now + 300,
+            "iat": now,
+            "nbf": now,
+            "jti": lab_proto::random_token(12).map_err(|_| StepError::Random)?,
+            "client_id": "lab-public-client",
+            "scope": "mcp:read",
+        });
+        let kind = step.kind;
+        // The token a tampering starts from: its claims are edited, its header and signature kept.
+        let tampered = if kind == ForgeKind::Tamper {
+            let token = self
+                .vars
+                .expand(step.token.as_deref().unwrap_or("${access_token}"))
+                .map_err(StepError::field("token"))?;
+            let parts = split_compact(&token).map_err(|error| forge_error(&error))?;
+            claims = lab_proto::jose::decode_json(parts.payload).map_err(|error| forge_error(&error))?;
+            Some((parts.header.to_owned(), parts.signature.to_owned()))
+        } else {
+            None
+        };
+        if let Value::Object(members) = &mut claims {
+            for (name, value) in &step.claims {
+                match value {
+                    Value::Null => {
+                        members.remove(name);
+                    }
+                    value => {
+                        members.insert(name.clone(), self.vars.expand_json(value).map_err(StepError::field("claims"))?);
+                    }
+                }
+            }
+        }
+        if let Value::Object(members) = &mut claims {
+            for name in &step.remove {
+                members.remove(name);
+            }
+        }
+        let typ = step.typ.clone().unwrap_or_else(|| "at+jwt".to_owned());
+        let jwks = jwks_server.jwks();
+        let as_key = &jwks["keys"][0];
+        let as_kid = as_key["kid"].as_str().unwrap_or_default().to_owned();
+        let attacker = || SigningKey::generate(SigningAlg::Es256).map_err(|error| forge_error(&error));
+        let encode = |value: &Value| b64url_encode(value.to_string().as_bytes());
+        let token = match kind {
+            ForgeKind::Resign => jwks_server.mint_jwt(&typ, &claims).map_err(|error| forge_error(&error))?,
+            ForgeKind::None => {
+                format!("{}.{}.", encode(&json!({"alg": "none", "typ": typ, "kid": as_kid})), encode(&claims))
+            }
+            ForgeKind::Hs256 => {
+                let secret = as_key["x"].as_str().or_else(|| as_key["n"].as_str()).unwrap_or_default();
+                let input =
+                    format!("{}.{}", encode(&json!({"alg": "HS256", "typ": typ, "kid": as_kid})), encode(&claims));
+                let tag = aws_lc_rs::hmac::sign(
+                    &aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret.as_bytes()),
+                    input.as_bytes(),
+                );
+                format!("{input}.{}", b64url_encode(tag.as_ref()))
+            }
+            ForgeKind::UnknownKid => attacker()?.sign_jwt(&typ, &claims).map_err(|error| forge_error(&error))?,
+            ForgeKind::AttackerKey => attacker()?
+                .sign_jws(&json!({"alg": "ES256", "typ": typ, "kid": as_kid}), &claims)
+                .map_err(|error| forge_error(&error))?,
+            ForgeKind::EmbeddedJwk => {
+                let key = attacker()?;
+                key.sign_jws(&json!({"alg": "ES256", "typ": typ, "kid": key.kid(), "jwk": key.jwk()}), &claims)
+                    .map_err(|error| forge_error(&error))?
+            }
+            ForgeKind::Jku | ForgeKind::X5u => {
+                let key = attacker()?;
+                let member = if kind == ForgeKind::Jku { "jku" } else { "x5u" };
+                let mut header = json!({"alg": "ES256", "typ": typ, "kid": key.kid()});
+                header[member] = json!(format!("{}/jwks.json", self.lab.canary().url()));
+                key.sign_jws(&header, &claims).map_err(|error| forge_error(&error))?
+            }
+            ForgeKind::Tamper => {
+                let (header, signature) = tampered.unwrap_or_default();
+                format!("{header}.{}.{signature}", encode(&claims))
+            }
+        };
+        Ok(token)
+    }
+}

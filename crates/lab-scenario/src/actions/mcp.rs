@@ -1,0 +1,89 @@
+//! The `mcp` step: a JSON-RPC request to the MCP endpoint (Streamable HTTP, MCP 2025-11-25), in a
+//! session opened once per (URL, token) so that the attack step measures only itself.
+
+use serde_json::{Map, Value, json};
+
+use crate::error::StepError;
+use crate::expect::Observation;
+use crate::runner::Run;
+use crate::schema::Mcp;
+use crate::wire::Payload;
+
+/// The protocol revision the runner speaks.
+const PROTOCOL_VERSION: &str = "2025-11-25";
+
+/// An `initialize` request's params.
+fn initialize_params() -> Value {
+    json!({"protocolVersion": PROTOCOL_VERSION, "capabilities": {}, "clientInfo": {"name": "lab-scenario", "version": "0"}})
+}
+
+impl Run {
+    pub(super) async fn mcp(&mut self, step: &Mcp) -> Result<Observation, StepError> {
+        let url = self.mcp_url_for(step.target);
+        let token = match step.token.as_deref() {
+            Some("none") => None,
+            Some(token) => Some(self.vars.expand(token).map_err(StepError::field("token"))?),
+            None => self.vars.get("access_token").map(str::to_owned),
+        };
+        let mut method = step.method().to_owned();
+        if self.target.rs_url.is_some() && method == "tools/call" {
+            // A third-party server has none of the lab shop's tools; the authorization layer in
+            // front of every method is what these scenarios test, and `initialize` reaches it.
+            method = "initialize".to_owned();
+        }
+        let params = if method == "tools/call" {
+            let arguments =
+                self.vars.expand_json(step.args.as_ref().unwrap_or(&json!({}))).map_err(StepError::field("args"))?;
+            json!({"name": step.tool.clone().unwrap_or_default(), "arguments": arguments})
+        } else if method == "initialize" {
+            initialize_params()
+        } else {
+            Value::Object(
+                step.with
+                    .iter()
+                    .map(|(key, value)| Ok((key.clone(), self.vars.expand_json(value)?)))
+                    .collect::<Result<Map<_, _>, String>>()
+                    .map_err(StepError::field("with"))?,
+            )
+        };
+        let mut headers = vec![("accept".to_owned(), "application/json, text/event-stream".to_owned())];
+        if let Some(token) = &token {
+            headers.push(("authorization".to_owned(), format!("Bearer {token}")));
+        }
+        if step.in_session() && method != "initialize" {
+            if let Some(session) = self.session(&url, token.as_deref()).await? {
+                headers.push(("mcp-session-id".to_owned(), session));
+            }
+            headers.push(("mcp-protocol-version".to_owned(), PROTOCOL_VERSION.to_owned()));
+        }
+        // The step's own headers replace the defaults of the same name.
+        for (name, value) in self.headers(&step.headers, None)? {
+            headers.retain(|(key, _)| key != &name);
+            headers.push((name, value));
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        self.send("POST", &url, headers, Payload::Json(message)).await
+    }
+
+    /// A session for `(url, token)`, opened once: the attack step then measures only itself.
+    async fn session(&mut self, url: &str, token: Option<&str>) -> Result<Option<String>, StepError> {
+        let key = (url.to_owned(), token.unwrap_or_default().to_owned());
+        if let Some(session) = self.sessions.get(&key) {
+            return Ok(Some(session.clone()));
+        }
+        let mut headers = vec![("accept".to_owned(), "application/json, text/event-stream".to_owned())];
+        if let Some(token) = token {
+            headers.push(("authorization".to_owned(), format!("Bearer {token}")));
+        }
+        let message = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": initialize_params()});
+        let seen = self.send("POST", url, headers, Payload::Json(message)).await?;
+        let session = seen.header("mcp-session-id").map(str::to_owned);
+        if let Some(session) = &session {
+            self.sessions.insert(key, session.clone());
+            self.vars.set("session", session.clone());
+        }
+        Ok(session)
+    }
+}

@@ -1,0 +1,179 @@
+//! The OAuth steps: dynamic registration (RFC 7591), the authorization request with a fresh
+//! PKCE pair (O21 §4.1.1, RFC 7636), and the token, revocation (RFC 7009) and introspection
+//! (RFC 7662) endpoints, each with the lab's defaults that a step's `with`, `remove` and `add`
+//! edit.
+
+use serde_json::{Value, json};
+
+use crate::error::StepError;
+use crate::expect::Observation;
+use crate::runner::Run;
+use crate::schema::{OAuth, Register};
+use crate::wire::Payload;
+
+/// The endpoints an OAuth step POSTs to, by what it asks of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Endpoint {
+    /// The authorization-code grant at the token endpoint.
+    Token,
+    /// The refresh-token grant.
+    Refresh,
+    /// The client-credentials grant.
+    ClientCredentials,
+    /// RFC 7009 revocation.
+    Revoke,
+    /// RFC 7662 introspection.
+    Introspect,
+}
+
+impl Endpoint {
+    /// The endpoint's RFC 8414 metadata name and the lab AS's path for it.
+    fn location(self) -> (&'static str, &'static str) {
+        match self {
+            Self::Token | Self::Refresh | Self::ClientCredentials => ("token_endpoint", "/token"),
+            Self::Revoke => ("revocation_endpoint", "/revoke"),
+            Self::Introspect => ("introspection_endpoint", "/introspect"),
+        }
+    }
+}
+
+impl Run {
+    pub(super) async fn register(&mut self, step: &Register) -> Result<Observation, StepError> {
+        let endpoint = self.endpoint(step.target, "registration_endpoint", "/register");
+        // The lab registers the loopback URI without a port and requests it with one (RFC 8252
+        // §7.3). A third-party AS gets the exact URI too, so that one refusing the port variance
+        // fails the scenario that tests it (`redirect-uri-loopback-port`) rather than every flow.
+        let mut redirect_uris = vec!["http://127.0.0.1/callback".to_owned()];
+        if self.target.as_issuer.is_some() {
+            redirect_uris.push(self.var_or_empty("redirect_uri"));
+        }
+        let mut body = json!({
+            "redirect_uris": redirect_uris,
+            "token_endpoint_auth_method": "none",
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "client_name": "Scenario client",
+            "application_type": "native",
+            "scope": "mcp:read mcp:write mcp:admin"
+        });
+        if let Value::Object(members) = &mut body {
+            for (name, value) in &step.with {
+                members.insert(name.clone(), self.vars.expand_json(value).map_err(StepError::field("with"))?);
+            }
+            for name in &step.remove {
+                members.remove(name);
+            }
+        }
+        let headers = self.headers(&step.headers, None)?;
+        let seen = self.send("POST", &endpoint, headers, Payload::Json(body)).await?;
+        if let Some(json) = &seen.json {
+            if let Some(client_id) = json.get("client_id").and_then(Value::as_str) {
+                self.vars.set("client_id", client_id);
+            }
+            if let Some(secret) = json.get("client_secret").and_then(Value::as_str) {
+                self.vars.set("client_secret", secret);
+            }
+        }
+        Ok(seen)
+    }
+
+    pub(super) async fn authorize(&mut self, step: &OAuth) -> Result<Observation, StepError> {
+        let endpoint = self.endpoint(step.target, "authorization_endpoint", "/authorize");
+        let verifier = lab_proto::pkce::generate_verifier().map_err(|_| StepError::Random)?.into_secret();
+        let state = lab_proto::random_token(16).map_err(|_| StepError::Random)?;
+        let challenge = lab_proto::pkce::s256_challenge(&verifier);
+        self.vars.set("verifier", verifier);
+        self.vars.set("challenge", challenge.clone());
+        self.vars.set("state", state.clone());
+        let defaults = [
+            ("response_type", "code".to_owned()),
+            ("client_id", self.var_or_empty("client_id")),
+            ("redirect_uri", self.var_or_empty("redirect_uri")),
+            ("scope", "mcp:read".to_owned()),
+            ("state", state),
+            ("code_challenge", challenge),
+            ("code_challenge_method", "S256".to_owned()),
+            ("resource", self.resource()),
+        ];
+        let params = self.params(&defaults, &step.with, &step.remove, &step.add)?;
+        let query: String = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(params.iter()).finish();
+        let headers = self.headers(&step.headers, step.basic.as_ref())?;
+        // RFC 6749 §3.1: an endpoint may carry its own query, which is kept.
+        let separator = if endpoint.contains('?') { '&' } else { '?' };
+        let url = format!("{endpoint}{separator}{query}");
+        let mut seen = self.send("GET", &url, headers, Payload::None).await?;
+        if let Some(login) = self.target.login.clone() {
+            seen = self.sign_in(&url, seen, &login).await?;
+        }
+        if let Some((_, code)) =
+            seen.redirect_params().and_then(|params| params.into_iter().find(|(key, _)| key == "code"))
+        {
+            self.vars.set("code", code);
+        }
+        Ok(seen)
+    }
+
+    /// A POST to the token, revocation or introspection endpoint.
+    pub(super) async fn oauth(&mut self, kind: Endpoint, step: &OAuth) -> Result<Observation, StepError> {
+        let resource = self.resource();
+        let defaults: Vec<(&str, String)> = match kind {
+            Endpoint::Token => vec![
+                ("grant_type", "authorization_code".to_owned()),
+                ("code", self.var_or_empty("code")),
+                ("code_verifier", self.var_or_empty("verifier")),
+                ("client_id", self.var_or_empty("client_id")),
+                ("redirect_uri", self.var_or_empty("redirect_uri")),
+                ("resource", resource),
+            ],
+            Endpoint::Refresh => vec![
+                ("grant_type", "refresh_token".to_owned()),
+                ("refresh_token", self.var_or_empty("refresh_token")),
+                ("client_id", self.var_or_empty("client_id")),
+                ("resource", resource),
+            ],
+            Endpoint::ClientCredentials => vec![
+                ("grant_type", "client_credentials".to_owned()),
+                ("scope", "mcp:read".to_owned()),
+                ("resource", resource),
+            ],
+            Endpoint::Revoke => {
+                vec![("token", self.var_or_empty("access_token")), ("client_id", self.var_or_empty("client_id"))]
+            }
+            Endpoint::Introspect => vec![("token", self.var_or_empty("access_token"))],
+        };
+        // The client credentials a step sends with HTTP Basic unless it says otherwise: the
+        // confidential client's for its grant, the RS's for introspection (RFC 7662 §2.1).
+        let default_basic = match kind {
+            Endpoint::ClientCredentials => {
+                Some((self.var_or_empty("confidential_client"), self.var_or_empty("confidential_secret")))
+            }
+            Endpoint::Introspect => Some((
+                lab_auth_server::config::lab::RS_CLIENT_ID.to_owned(),
+                lab_auth_server::config::lab::RS_CLIENT_SECRET.to_owned(),
+            )),
+            _ => None,
+        };
+        let (name, path) = kind.location();
+        let params = self.params(&defaults, &step.with, &step.remove, &step.add)?;
+        let mut headers = self.headers(&step.headers, step.basic.as_ref())?;
+        if step.basic.is_none()
+            && let Some((id, secret)) = default_basic
+        {
+            headers.push(("authorization".to_owned(), lab_proto::basic::authorization(&id, &secret)));
+        }
+        let endpoint = self.endpoint(step.target, name, path);
+        let seen = self.send("POST", &endpoint, headers, Payload::Form(params)).await?;
+        let grants_tokens = matches!(kind, Endpoint::Token | Endpoint::Refresh | Endpoint::ClientCredentials);
+        if grants_tokens
+            && seen.status == Some(200)
+            && let Some(json) = &seen.json
+        {
+            for name in ["access_token", "refresh_token"] {
+                if let Some(value) = json.get(name).and_then(Value::as_str) {
+                    self.vars.set(name, value);
+                }
+            }
+        }
+        Ok(seen)
+    }
+}

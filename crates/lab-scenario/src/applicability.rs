@@ -1,0 +1,353 @@
+//! Which scenarios apply to which target. Pure: it reads the typed scenario and the target, and
+//! starts nothing. Against the lab itself everything applies; against someone else's server, a
+//! scenario that needs what only the lab has (its profiles, its clock, its key, its helper hosts,
+//! its shop) is reported as not applicable, with the reason, and never run.
+
+use crate::schema::{AsTarget, Capture, Expect, RsTarget, Scenario, Step, StepAction, Verdict};
+use crate::target::Target;
+
+/// The areas whose scenarios speak only HTTP and the authorization layer of MCP, so they can run
+/// against any MCP server (their tool calls become `initialize`, which every server has).
+const PORTABLE_AREAS: [&str; 2] = ["rs-validation", "transport"];
+
+/// The areas that apply to a running system: its AS and the MCP server that trusts it.
+const SYSTEM_AREAS: [&str; 8] =
+    ["discovery", "authorize", "token", "refresh", "registration", "introspection", "rs-validation", "transport"];
+
+/// The variables that name the MCP server; a step that uses one calls it.
+const RS_VARIABLES: [&str; 4] = ["prm", "rs_origin", "rs_host", "resource"];
+
+/// Why a scenario cannot run against `target`, if it cannot.
+pub fn not_applicable(area: &str, scenario: &Scenario, target: &Target) -> Option<String> {
+    if !target.is_external() {
+        return None;
+    }
+    let lab = &scenario.lab;
+    if scenario.verdict == Verdict::Vulnerable {
+        return Some("it proves a weakness of one of the lab's own weak profiles".to_owned());
+    }
+    if lab.rs_profile.is_some()
+        || lab.as_profile.is_some()
+        || lab.verify.is_some()
+        || lab.anonymous_public
+        || lab.rs_issuer.is_some()
+    {
+        return Some("it configures the lab's own servers (a profile, the verify mode or the issuer)".to_owned());
+    }
+    if target.as_issuer.is_some() {
+        // The system's own rules, then the resource-server rules below for every area, since the
+        // AS areas call the MCP server too.
+        if let Some(reason) = not_applicable_to_running_system(area, scenario)
+            .or_else(|| not_applicable_to_third_party_as(area, scenario, target))
+        {
+            return Some(reason);
+        }
+    } else if !PORTABLE_AREAS.contains(&area) {
+        return Some(format!(
+            "the `{area}` scenarios test the lab's own servers or client, or need the lab shop's tools and data"
+        ));
+    }
+    if lab.signing_alg.is_some() {
+        return Some(
+            "it switches the lab AS to another signing algorithm, whose key the third-party server never cached"
+                .to_owned(),
+        );
+    }
+    let insufficient = |expect: &Expect| expect.expects_error("insufficient_scope");
+    if scenario.steps.iter().flat_map(Step::expectations).any(insufficient) {
+        return Some("it depends on the lab shop's per-tool scopes".to_owned());
+    }
+    scenario.steps.iter().find_map(needs_the_lab_rs)
+}
+
+/// What of the lab's resource server `step` depends on: its clock, profiles, client, sessions or
+/// rate limits.
+fn needs_the_lab_rs(step: &Step) -> Option<String> {
+    match &step.action {
+        StepAction::Client(_) | StepAction::Profile(_) => {
+            return Some("it runs the lab's client or switches the lab's profiles".to_owned());
+        }
+        StepAction::Clock(_) => return Some("the third-party server does not share the lab's clock".to_owned()),
+        StepAction::Mcp(mcp) if !mcp.in_session() && mcp.method() == "tools/call" => {
+            return Some("it tests how the lab's resource server keeps sessions".to_owned());
+        }
+        StepAction::Mcp(mcp) if mcp.in_session() && !["tools/call", "initialize"].contains(&mcp.method()) => {
+            return Some("it needs an MCP method the third-party server may not offer".to_owned());
+        }
+        _ => {}
+    }
+    let session_header = |name: &String| {
+        name.eq_ignore_ascii_case("mcp-session-id") || name.eq_ignore_ascii_case("mcp-protocol-version")
+    };
+    let uses_sessions = step.action.headers().is_some_and(|headers| headers.keys().any(session_header))
+        || step.capture.values().any(|capture| *capture == Capture::Header("mcp-session-id".to_owned()));
+    if uses_sessions {
+        return Some("it depends on how the lab's resource server keeps sessions".to_owned());
+    }
+    // A sample of session ids is about the server's generator, not about the lab's limits.
+    if step.repeat.is_some() && step.expect.session_ids.is_none() {
+        return Some("it depends on the lab's rate limits".to_owned());
+    }
+    None
+}
+
+/// The rules of [`not_applicable`] that only a running system adds; the resource-server rules
+/// (clock, profiles, sessions, rate limits, per-tool scopes) follow them for every area.
+fn not_applicable_to_running_system(area: &str, scenario: &Scenario) -> Option<String> {
+    if !SYSTEM_AREAS.contains(&area) {
+        return Some(format!("the `{area}` scenarios test the lab's own client or need the lab shop's tools and data"));
+    }
+    if scenario.lab.signing_alg.is_some() {
+        return Some("it switches the lab AS to another signing algorithm".to_owned());
+    }
+    if scenario.lab.interactive || scenario.lab.auto_approve.as_deref().is_some_and(|user| user != "alice") {
+        return Some("it signs in through the lab's login and consent page, or as another user than alice".to_owned());
+    }
+    for step in &scenario.steps {
+        if matches!(step.action, StepAction::Forge(_)) {
+            return Some(
+                "it forges or re-signs tokens with the lab AS's key, which the third-party MCP server does not trust"
+                    .to_owned(),
+            );
+        }
+        if step.action.as_target() == Some(AsTarget::Tenant) {
+            return Some("it uses the lab AS's path issuer (`/tenant1`)".to_owned());
+        }
+        if step.action.rs_target() == Some(RsTarget::Twin) {
+            return Some("it uses the lab's twin resource server".to_owned());
+        }
+        // The lab's helper hosts run in this process, on ports the third-party AS does not know.
+        let variables = step.variables();
+        if variables.iter().any(|name| name.starts_with("cimd")) {
+            return Some("the third-party AS cannot fetch the lab's client ID metadata document".to_owned());
+        }
+        if variables.iter().any(|name| ["twin_resource", "upstream"].contains(name)) {
+            return Some(
+                "it needs a second resource (the lab's twin RS or upstream API) the third-party AS does not know"
+                    .to_owned(),
+            );
+        }
+    }
+    None
+}
+
+/// The URL a step names itself (`http`'s, or the one a `client` step connects to).
+fn named_url(step: &Step) -> Option<&str> {
+    match &step.action {
+        StepAction::Http(http) => Some(&http.url),
+        StepAction::Client(client) => client.url.as_deref(),
+        _ => None,
+    }
+}
+
+/// Whether `step` reaches the MCP server: an `mcp` step, or a URL that names it.
+pub(crate) fn reaches_rs(step: &Step, variables: &[&str]) -> bool {
+    matches!(step.action, StepAction::Mcp(_))
+        || named_url(step).is_some_and(|url| crate::schema::variables_in(url).any(|name| variables.contains(&name)))
+}
+
+/// What a third-party AS lacks for `scenario`: its MCP server (when tested alone), an endpoint its
+/// metadata does not name, or the lab's pre-registered clients (when one of its own is supplied).
+fn not_applicable_to_third_party_as(area: &str, scenario: &Scenario, target: &Target) -> Option<String> {
+    if target.rs_url.is_none() {
+        if area == "rs-validation" || area == "transport" {
+            return Some(format!("the `{area}` scenarios test an MCP server: add --rs-url"));
+        }
+        if scenario.steps.iter().any(|step| reaches_rs(step, &RS_VARIABLES)) {
+            return Some("it calls the MCP server, which is not under test: add --rs-url".to_owned());
+        }
+    }
+    scenario.steps.iter().find_map(|step| lacks_for_step(step, target))
+}
+
+/// What a third-party AS lacks for one step.
+fn lacks_for_step(step: &Step, target: &Target) -> Option<String> {
+    let variables = step.variables();
+    let uses = |name: &str| variables.contains(&name);
+    if let Some(metadata) = &target.as_metadata {
+        if !target.as_oidc_configuration && uses("oidc_metadata_url") {
+            return Some(
+                "the AS serves no OpenID configuration, which is optional (MCP-1125 asks for one of the two documents)"
+                    .to_owned(),
+            );
+        }
+        let endpoints = [
+            (
+                "registration_endpoint",
+                &metadata.registration_endpoint,
+                matches!(step.action, StepAction::Register(_)) && !target.replaces_registration(step),
+            ),
+            ("revocation_endpoint", &metadata.revocation_endpoint, matches!(step.action, StepAction::Revoke(_))),
+            (
+                "introspection_endpoint",
+                &metadata.introspection_endpoint,
+                matches!(step.action, StepAction::Introspect(_)),
+            ),
+        ];
+        for (name, endpoint, used) in endpoints {
+            if endpoint.is_none() && (used || uses(name)) {
+                return Some(format!("the AS's metadata names no `{name}` (RFC 8414 §2)"));
+            }
+        }
+    }
+    let signed_in = target.signed_in_user();
+    let hint = step.action.with().and_then(|with| with.get("login_hint")).and_then(serde_json::Value::as_str);
+    if let Some(user) = hint.filter(|user| *user != signed_in) {
+        return Some(format!("it signs in as the lab's user `{user}`, and the run signs in as `{signed_in}`"));
+    }
+    if target.client_id.is_some() {
+        let basic = step.action.oauth().and_then(|oauth| oauth.basic.as_ref());
+        // `--confidential-client` stands in for the lab's confidential client, not for the RS's.
+        let confidential = target.confidential_client.is_none()
+            && (uses("confidential_client")
+                || (matches!(step.action, StepAction::ClientCredentials(_)) && basic.is_none()));
+        let rs_client = step.texts().iter().any(|text| text.contains("lab-rs"))
+            || (matches!(step.action, StepAction::Introspect(_)) && basic.is_none());
+        if confidential {
+            return Some(
+                "it uses the lab's pre-registered client `lab-confidential-client`, which the AS does not know: add --confidential-client"
+                    .to_owned(),
+            );
+        }
+        if rs_client {
+            return Some("it uses the lab's pre-registered client `lab-rs`, which the AS does not know".to_owned());
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scenario(text: &str) -> Scenario {
+        crate::parse(std::path::Path::new("x.toml"), text).unwrap()
+    }
+
+    /// A scenario of one attack step, `step` being its TOML lines after `[[step]]`.
+    fn one_step(verdict: &str, lab: &str, step: &str) -> Scenario {
+        let exploit = if verdict == "vulnerable" { "exploit = { status = 200 }\n" } else { "" };
+        scenario(&format!(
+            "summary = \"s\"\nverdict = \"{verdict}\"\n{lab}[[step]]\n{step}\nexpect = {{ status = 400 }}\n{exploit}"
+        ))
+    }
+
+    fn defended(step: &str) -> Scenario {
+        one_step("defended", "", step)
+    }
+
+    #[test]
+    fn third_party_targets_skip_what_cannot_apply_and_say_why() {
+        let external = Target { rs_url: Some("https://127.0.0.1:7443/mcp".into()), ..Target::default() };
+        let portable = defended("do = \"mcp\"\nmethod = \"initialize\"\nsession = false\ntoken = \"none\"");
+        assert_eq!(not_applicable("rs-validation", &portable, &external), None);
+        assert_eq!(not_applicable("rs-validation", &portable, &Target::default()), None, "the lab runs everything");
+        let reason = |area: &str, scenario: Scenario| not_applicable(area, &scenario, &external).unwrap_or_default();
+        assert!(reason("scope", defended("do = \"register\"")).contains("shop"));
+        assert!(reason("rs-validation", one_step("vulnerable", "", "do = \"register\"")).contains("weak profiles"));
+        let profiled = one_step("defended", "[lab]\nrs_profile = \"no-redaction\"\n", "do = \"register\"");
+        assert!(reason("rs-validation", profiled).contains("profile"));
+        assert!(reason("rs-validation", defended("do = \"clock\"\nadvance = 5")).contains("clock"));
+        assert!(
+            reason("transport", defended("do = \"mcp\"\nheaders = { mcp-session-id = \"x\" }")).contains("sessions")
+        );
+        let captured = defended("do = \"mcp\"\ncapture = { sid = \"header:Mcp-Session-Id\" }");
+        assert!(reason("transport", captured).contains("sessions"));
+        let scoped = scenario(
+            "summary = \"s\"\nverdict = \"defended\"\n[[step]]\ndo = \"mcp\"\nexpect = { error = \"insufficient_scope\" }\n",
+        );
+        assert!(reason("rs-validation", scoped).contains("scopes"));
+        assert!(reason("rs-validation", defended("do = \"mcp\"\nmethod = \"resources/list\"")).contains("MCP method"));
+        assert!(reason("rs-validation", defended("do = \"mcp\"\nsession = false")).contains("keeps sessions"));
+        assert!(reason("rs-validation", defended("do = \"mcp\"\nrepeat = 3")).contains("rate limits"));
+    }
+
+    #[test]
+    fn an_as_alone_skips_what_needs_its_mcp_server_an_endpoint_it_lacks_or_the_lab_clients() {
+        let metadata = lab_proto::metadata::AuthorizationServerMetadata {
+            issuer: "https://as.example".into(),
+            revocation_endpoint: Some("https://as.example/oauth/revoke".into()),
+            ..Default::default()
+        };
+        let alone =
+            Target { as_issuer: Some("https://as.example".into()), as_metadata: Some(metadata), ..Target::default() };
+        let said = |target: &Target, area: &str, step: &str| not_applicable(area, &defended(step), target);
+        assert_eq!(said(&alone, "token", "do = \"revoke\""), None);
+        assert!(said(&alone, "token", "do = \"mcp\"").unwrap_or_default().contains("--rs-url"));
+        assert!(said(&alone, "token", "do = \"http\"\nurl = \"${prm}\"").unwrap_or_default().contains("--rs-url"));
+        assert!(said(&alone, "rs-validation", "do = \"revoke\"").unwrap_or_default().contains("--rs-url"));
+        assert!(said(&alone, "token", "do = \"introspect\"").unwrap_or_default().contains("introspection_endpoint"));
+        let oidc = "do = \"http\"\nurl = \"${oidc_metadata_url}\"";
+        assert!(said(&alone, "discovery", oidc).unwrap_or_default().contains("OpenID configuration"));
+        let with_oidc = Target { as_oidc_configuration: true, ..alone.clone() };
+        assert_eq!(said(&with_oidc, "discovery", oidc), None);
+        // No registration endpoint: registering is not applicable, unless a pre-registered client
+        // stands in for a plain set-up registration.
+        let plain = "summary = \"s\"\nverdict = \"defended\"\n[[step]]\ndo = \"register\"\n[[step]]\ndo = \"token\"\nexpect = { status = 200 }\n";
+        assert!(
+            not_applicable("token", &scenario(plain), &alone).unwrap_or_default().contains("registration_endpoint")
+        );
+        let with_client = Target { client_id: Some("mine".into()), ..alone.clone() };
+        assert_eq!(not_applicable("token", &scenario(plain), &with_client), None);
+        let named = plain.replace("do = \"register\"", "name = \"registered x\"\ndo = \"register\"");
+        assert!(
+            not_applicable("token", &scenario(&named), &with_client)
+                .unwrap_or_default()
+                .contains("registration_endpoint")
+        );
+        // The AS does not know the lab's confidential or RS clients once the user brings their own.
+        let credentials = "do = \"client-credentials\"";
+        assert_eq!(said(&alone, "token", credentials), None);
+        assert!(said(&with_client, "token", credentials).unwrap_or_default().contains("confidential"));
+        let full = lab_proto::metadata::AuthorizationServerMetadata {
+            introspection_endpoint: Some("https://as.example/introspect".into()),
+            ..with_client.as_metadata.clone().unwrap_or_default()
+        };
+        let introspecting = Target { as_metadata: Some(full), ..with_client.clone() };
+        assert!(said(&introspecting, "token", "do = \"introspect\"").unwrap_or_default().contains("`lab-rs`"));
+        let as_twin = "do = \"token\"\nbasic = [\"lab-rs-twin\", \"x\"]";
+        assert!(said(&with_client, "token", as_twin).unwrap_or_default().contains("`lab-rs`"));
+        let login = Target { login: Some(crate::Login::new("alice", "pw")), ..alone };
+        let carol = "do = \"authorize\"\nwith = { login_hint = \"carol\" }";
+        assert!(said(&login, "authorize", carol).unwrap_or_default().contains("user `carol`"));
+    }
+
+    #[test]
+    fn a_running_system_takes_the_as_areas_but_nothing_that_needs_the_lab_as() {
+        let system = Target {
+            rs_url: Some("https://127.0.0.1:8443/mcp".into()),
+            as_issuer: Some("https://127.0.0.1:9443".into()),
+            ..Target::default()
+        };
+        let reason = |area: &str, scenario: Scenario| not_applicable(area, &scenario, &system);
+        for area in ["discovery", "authorize", "token", "refresh", "registration", "introspection", "rs-validation"] {
+            assert_eq!(reason(area, defended("do = \"register\"")), None, "{area}");
+        }
+        // Against an RS alone the AS areas stay the lab's.
+        let rs_only = Target { as_issuer: None, ..system.clone() };
+        assert!(not_applicable("token", &defended("do = \"register\""), &rs_only).is_some());
+        let said = |area: &str, scenario: Scenario| reason(area, scenario).unwrap_or_default();
+        assert!(said("personas", defended("do = \"register\"")).contains("client"));
+        assert!(said("token", defended("do = \"forge\"\nkind = \"hs256\"")).contains("lab AS's key"));
+        assert!(said("token", defended("do = \"register\"\ntarget = \"tenant\"")).contains("path issuer"));
+        assert!(said("rs-validation", defended("do = \"mcp\"\ntarget = \"twin\"")).contains("twin resource server"));
+        let cimd = defended("do = \"register\"\nwith = { client_id = \"${cimd}\" }");
+        assert!(said("registration", cimd).contains("metadata document"));
+        let cimd_origin = defended("do = \"http\"\nurl = \"${cimd_origin}/x\"");
+        assert!(said("registration", cimd_origin).contains("metadata document"));
+        let interactive = one_step("defended", "[lab]\ninteractive = true\n", "do = \"authorize\"");
+        assert!(said("authorize", interactive).contains("consent page"));
+        let bob = one_step("defended", "[lab]\nauto_approve = \"bob\"\n", "do = \"authorize\"");
+        assert!(said("authorize", bob).contains("another user"));
+        assert!(said("token", one_step("vulnerable", "", "do = \"register\"")).contains("weak profiles"));
+        let twin = defended("do = \"token\"\nwith = { resource = \"${twin_resource}\" }");
+        assert!(said("token", twin).contains("second resource"));
+        // A variable in an expectation counts as much as one in the request.
+        let upstream = scenario(
+            "summary = \"s\"\nverdict = \"defended\"\n[[step]]\ndo = \"token\"\nexpect = { body_not_contains = [\"${upstream}\"] }\n",
+        );
+        assert!(said("token", upstream).contains("second resource"));
+        // The resource-server rules hold in every area of a running system.
+        assert!(said("token", defended("do = \"mcp\"\nheaders = { mcp-session-id = \"x\" }")).contains("sessions"));
+    }
+}

@@ -1,0 +1,228 @@
+//! The verdict and what a report may show. Pure: step reports in, a conclusion out; the
+//! expectations a third-party target is held to; and the scrubbing of every credential the run
+//! held from what it reports.
+
+use crate::outcome::{ExchangeRecord, Observed, StepReport};
+use crate::schema::{Expect, Verdict};
+
+/// How a run ended before the verdict: a step that could not run or a setup step that failed
+/// (`broken`), or a target that showed it has nothing to test (`inapplicable`).
+#[derive(Debug, Default)]
+pub(crate) struct Ending {
+    pub(crate) broken: Option<String>,
+    pub(crate) inapplicable: Option<String>,
+}
+
+/// The conclusion of a run from its step reports. Broken wins over not applicable, and both over
+/// a verdict. `defended` when every attack step's expectations held; `vulnerable` when some did
+/// not and each of those that states an exploit saw it hold; otherwise no verdict at all, since
+/// an attack that failed without achieving its exploit proves neither.
+pub(crate) fn conclude(reports: &[StepReport], ending: Ending, canary_hits: usize) -> Observed {
+    let broken =
+        ending.broken.or_else(|| (canary_hits > 0).then(|| format!("the SSRF canary was reached {canary_hits} times")));
+    if let Some(reason) = broken {
+        return Observed::Broken(reason);
+    }
+    if let Some(reason) = ending.inapplicable {
+        return Observed::Inapplicable(reason);
+    }
+    let failed: Vec<&StepReport> = reports.iter().filter(|step| step.attack && !step.failures.is_empty()).collect();
+    if failed.is_empty() {
+        Observed::Verdict(Verdict::Defended)
+    } else if failed.iter().all(|step| step.exploit_failures.as_ref().is_none_or(Vec::is_empty)) {
+        Observed::Verdict(Verdict::Vulnerable)
+    } else {
+        Observed::Broken("an attack step was neither defended nor clearly exploited".to_owned())
+    }
+}
+
+/// Whether an attack succeeded by its own exploit's measure, not just failed its defence.
+pub(crate) fn exploit_confirmed(reports: &[StepReport]) -> bool {
+    reports.iter().any(|step| {
+        step.attack && !step.failures.is_empty() && step.exploit_failures.as_ref().is_some_and(Vec::is_empty)
+    })
+}
+
+/// How a step's expectations are held against the target it reached.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Projection {
+    /// The step reached a third-party MCP server: only the HTTP layer is comparable.
+    pub(crate) third_party_rs: bool,
+    /// The AS does not advertise RFC 9207 `iss`, so its absence is no fault here.
+    pub(crate) iss_optional: bool,
+    /// The answer followed a submitted sign-in form.
+    pub(crate) after_form: bool,
+}
+
+/// `expect` as the target of the step is held to it.
+pub(crate) fn project(expect: &Expect, how: Projection) -> Expect {
+    let mut expect = if how.third_party_rs { http_level(expect) } else { expect.clone() };
+    // RFC 9207 §2.4: `iss` in the authorization response is required only of an AS that
+    // advertises it; whether it does is `discovery/iss-parameter`'s question.
+    if how.iss_optional {
+        expect.redirect.remove("iss");
+    }
+    if how.after_form && expect.status == Some(302) {
+        // After a form POST an AS redirects with 302 or 303 (RFC 9110 §15.4.4); both are an
+        // authorization response. A 307 would re-post the password, so it still fails.
+        expect.status = None;
+        expect.status_in = Some(vec![302, 303]);
+    }
+    expect
+}
+
+/// The HTTP-level part of an expectation: what any MCP server answers, without the lab shop's
+/// tool results.
+pub(crate) fn http_level(expect: &Expect) -> Expect {
+    // CORS is a deployment choice: which browser origins a third-party server admits is its own.
+    let not_cors = |(name, _): &(&String, &String)| !name.starts_with("access-control-");
+    Expect {
+        status: expect.status,
+        status_in: expect.status_in.clone(),
+        error: expect.error.clone(),
+        headers: expect.headers.iter().filter(not_cors).map(|(name, value)| (name.clone(), value.clone())).collect(),
+        header_contains: expect
+            .header_contains
+            .iter()
+            .filter(not_cors)
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect(),
+        header_absent: expect.header_absent.clone(),
+        challenge: expect.challenge.clone(),
+        challenge_absent: expect.challenge_absent.clone(),
+        body_not_contains: expect.body_not_contains.clone(),
+        session_ids: expect.session_ids.clone(),
+        ..Default::default()
+    }
+}
+
+/// Replaces every credential of `secrets` in `text` by `[redacted]`.
+pub(crate) fn scrub(text: &str, secrets: &[String]) -> String {
+    secrets.iter().fold(text.to_owned(), |text, secret| text.replace(secret.as_str(), "[redacted]"))
+}
+
+/// Scrubs what a report shows: failure messages quote what was seen (which may be a token), the
+/// broken reason, the transcript and the exchanges' paths.
+pub(crate) fn scrub_report(
+    reports: &mut [StepReport],
+    observed: Observed,
+    transcript: &[String],
+    exchanges: &mut [ExchangeRecord],
+    secrets: &[String],
+) -> (Observed, Vec<String>) {
+    for step in reports.iter_mut() {
+        for failure in step.failures.iter_mut().chain(step.exploit_failures.iter_mut().flatten()) {
+            *failure = scrub(failure, secrets);
+        }
+    }
+    for exchange in exchanges.iter_mut() {
+        exchange.path = scrub(&exchange.path, secrets);
+    }
+    let observed = match observed {
+        Observed::Broken(reason) => Observed::Broken(scrub(&reason, secrets)),
+        other => other,
+    };
+    (observed, transcript.iter().map(|line| scrub(line, secrets)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(attack: bool, failures: &[&str], exploit: Option<&[&str]>) -> StepReport {
+        StepReport {
+            label: "s".into(),
+            attack,
+            failures: failures.iter().map(|text| (*text).to_owned()).collect(),
+            exploit_failures: exploit.map(|failures| failures.iter().map(|text| (*text).to_owned()).collect()),
+            status: None,
+        }
+    }
+
+    #[test]
+    fn the_verdict_follows_the_attack_steps_and_their_exploits() {
+        let defended = [step(false, &[], None), step(true, &[], Some(&["x"]))];
+        assert_eq!(conclude(&defended, Ending::default(), 0), Observed::Verdict(Verdict::Defended));
+        // A failing setup step is no verdict; the runner reports it as broken before this.
+        let exploited = [step(true, &["status"], Some(&[]))];
+        assert_eq!(conclude(&exploited, Ending::default(), 0), Observed::Verdict(Verdict::Vulnerable));
+        assert!(exploit_confirmed(&exploited));
+        let without_exploit = [step(true, &["status"], None)];
+        assert_eq!(conclude(&without_exploit, Ending::default(), 0), Observed::Verdict(Verdict::Vulnerable));
+        assert!(!exploit_confirmed(&without_exploit));
+        // The defence failed, but the exploit did not hold either: neither verdict.
+        let unclear = [step(true, &["status"], Some(&["json"]))];
+        assert!(
+            matches!(conclude(&unclear, Ending::default(), 0), Observed::Broken(reason) if reason.contains("neither"))
+        );
+        // A step that held does not need its exploit to.
+        let mixed = [step(true, &[], Some(&["json"])), step(true, &["status"], Some(&[]))];
+        assert_eq!(conclude(&mixed, Ending::default(), 0), Observed::Verdict(Verdict::Vulnerable));
+    }
+
+    #[test]
+    fn a_canary_hit_or_a_broken_step_is_never_a_verdict() {
+        let defended = [step(true, &[], None)];
+        assert!(
+            matches!(conclude(&defended, Ending::default(), 2), Observed::Broken(reason) if reason.contains("canary was reached 2"))
+        );
+        let ending = Ending { broken: Some("setup".into()), inapplicable: Some("none".into()) };
+        assert_eq!(conclude(&defended, ending, 0), Observed::Broken("setup".into()));
+        let ending = Ending { broken: None, inapplicable: Some("no sessions".into()) };
+        assert_eq!(conclude(&defended, ending, 0), Observed::Inapplicable("no sessions".into()));
+    }
+
+    fn expect(text: &str) -> Expect {
+        toml::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn the_http_projection_keeps_only_comparable_expectations() {
+        let full = expect(
+            "status = 401\ntool_error = false\njson = { \"/a\" = 1 }\nheaders = { access-control-allow-origin = \"x\", cache-control = \"no-store\" }\nchallenge = { error = \"invalid_token\" }\n",
+        );
+        let projected = project(&full, Projection { third_party_rs: true, ..Projection::default() });
+        assert_eq!(projected.status, Some(401));
+        assert_eq!(projected.tool_error, None);
+        assert!(projected.json.is_empty());
+        assert_eq!(projected.headers.keys().collect::<Vec<_>>(), ["cache-control"]);
+        assert_eq!(projected.challenge.get("error").map(String::as_str), Some("invalid_token"));
+        // The lab's own RS keeps every expectation.
+        assert_eq!(project(&full, Projection::default()).json.len(), 1);
+    }
+
+    #[test]
+    fn iss_and_the_status_after_a_form_are_judged_as_the_rfcs_allow() {
+        let redirect = expect("status = 302\nredirect = { iss = \"x\", state = \"y\" }\n");
+        let projected =
+            project(&redirect, Projection { iss_optional: true, after_form: true, ..Projection::default() });
+        assert_eq!(projected.redirect.keys().collect::<Vec<_>>(), ["state"]);
+        assert_eq!((projected.status, projected.status_in), (None, Some(vec![302, 303])));
+        let kept = project(&redirect, Projection::default());
+        assert_eq!((kept.status, kept.redirect.len()), (Some(302), 2));
+    }
+
+    #[test]
+    fn scrubbing_reaches_failures_reasons_transcripts_and_paths() {
+        let secrets = vec!["s3cr3t-token".to_owned()];
+        let mut reports = [step(true, &["saw s3cr3t-token"], Some(&["no s3cr3t-token"]))];
+        let mut exchanges = [ExchangeRecord {
+            step: 1,
+            from: "attacker",
+            to: "AS".into(),
+            method: "GET".into(),
+            path: "/x?t=s3cr3t-token".into(),
+            status: None,
+        }];
+        let (observed, transcript) = scrub_report(
+            &mut reports,
+            Observed::Broken("s3cr3t-token".into()),
+            &["> s3cr3t-token".to_owned()],
+            &mut exchanges,
+            &secrets,
+        );
+        let shown = format!("{reports:?} {observed:?} {transcript:?} {exchanges:?}");
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+        assert_eq!(transcript, ["> [redacted]"]);
+    }
+}

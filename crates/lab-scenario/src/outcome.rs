@@ -1,0 +1,120 @@
+//! What a run reports: its conclusion, each step's failed expectations, the exchanges it made
+//! and the credentials it used. Plain data and the sentences that explain it; no IO.
+
+use crate::schema::Verdict;
+
+/// What a run concluded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Observed {
+    Verdict(Verdict),
+    /// Neither verdict: a setup step failed, the canary was hit, or an attack failed without
+    /// its exploit holding.
+    Broken(String),
+    /// The target turned out to offer nothing the scenario tests (a server that keeps no
+    /// sessions has no session ids to sample), which only running it could tell.
+    Inapplicable(String),
+}
+
+/// One step of a run.
+#[derive(Debug, Clone)]
+pub struct StepReport {
+    pub label: String,
+    pub attack: bool,
+    /// The expectations that did not hold.
+    pub failures: Vec<String>,
+    /// The exploit expectations that did not hold (when the step has an `exploit`).
+    pub exploit_failures: Option<Vec<String>>,
+    /// The status it saw, for reports.
+    pub status: Option<u16>,
+}
+
+/// The result of one scenario.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub id: String,
+    pub expected: Verdict,
+    pub observed: Observed,
+    pub steps: Vec<StepReport>,
+    /// Every exchange, secrets redacted.
+    pub transcript: Vec<String>,
+    /// Every exchange as a record, for sequence diagrams.
+    pub exchanges: Vec<ExchangeRecord>,
+    /// The credentials the run used, for `--scan-log`; never printed.
+    pub used_secrets: UsedSecrets,
+}
+
+/// The credentials a run used (tokens, codes, verifiers, client secrets, a password), with the
+/// variable that held each. They stay in memory so that a server's log can be searched for them
+/// (RS-22, CL-27); `Debug` prints only how many there are, and no report writes them.
+#[derive(Clone, Default)]
+pub struct UsedSecrets(pub(crate) Vec<(String, String)>);
+
+impl std::fmt::Debug for UsedSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "UsedSecrets({} values)", self.0.len())
+    }
+}
+
+/// One request and its answer, as a report draws it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ExchangeRecord {
+    /// The 1-based step it belongs to.
+    pub step: usize,
+    /// Who sent it: `attacker` (the runner's raw requests) or `client` (the conforming client).
+    pub from: &'static str,
+    /// Which server: `AS`, `RS`, `twin RS`, `upstream`, `CIMD host`, `canary`, or the host.
+    pub to: String,
+    pub method: String,
+    /// The path and query, secrets redacted.
+    pub path: String,
+    pub status: Option<u16>,
+}
+
+impl Report {
+    /// Whether the run concluded what the file expects (a strict baseline: an expected
+    /// `vulnerable` that comes out `defended` fails too).
+    pub fn passed(&self) -> bool {
+        self.observed == Observed::Verdict(self.expected)
+    }
+
+    /// Why it did not pass, readable.
+    pub fn explanation(&self) -> String {
+        let mut text = match &self.observed {
+            Observed::Verdict(verdict) if *verdict == self.expected => format!("{}: as expected", verdict.name()),
+            Observed::Verdict(Verdict::Defended) => {
+                "expected `vulnerable`, but the target defended itself: a stale expectation (the weakness is gone)"
+                    .to_owned()
+            }
+            Observed::Verdict(Verdict::Vulnerable) => {
+                // "Succeeded" only where an exploit expectation confirmed it; otherwise the target
+                // answered the attack, but not as the specification requires (a wrong error code,
+                // a missing parameter), which is a finding of its own.
+                let confirmed = crate::judge::exploit_confirmed(&self.steps);
+                if confirmed {
+                    "expected `defended`, but the attack succeeded".to_owned()
+                } else {
+                    "expected `defended`, but the target did not answer the attack as the specification requires"
+                        .to_owned()
+                }
+            }
+            Observed::Broken(reason) => format!("the scenario could not conclude: {reason}"),
+            Observed::Inapplicable(reason) => format!("not applicable: {reason}"),
+        };
+        for step in &self.steps {
+            for failure in &step.failures {
+                text.push_str(&format!(
+                    "\n  step `{}`{}: {failure}",
+                    step.label,
+                    if step.attack { " (attack)" } else { "" }
+                ));
+            }
+            // An exploit only matters where the defence failed.
+            if !step.failures.is_empty() {
+                for failure in step.exploit_failures.iter().flatten() {
+                    text.push_str(&format!("\n  step `{}` exploit: {failure}", step.label));
+                }
+            }
+        }
+        text
+    }
+}

@@ -1,0 +1,71 @@
+//! Where the scenarios run: the lab itself, or third-party servers (`run --rs-url`, `--as-url`).
+
+use crate::schema::{Step, StepAction};
+
+/// The redirect URI of the scenario runner's authorization requests (loopback: any port matches
+/// the lab clients' `http://127.0.0.1/callback`).
+pub const REDIRECT_URI: &str = "http://127.0.0.1:53682/callback";
+
+/// Where the scenarios run.
+#[derive(Debug, Clone, Default)]
+pub struct Target {
+    /// A third-party MCP server (its MCP endpoint URL) that trusts the lab's authorization server:
+    /// the resource-server steps go there instead of the lab's resource server.
+    pub rs_url: Option<String>,
+    /// The CA the third-party server's certificate chains to (the lab CA when `None`).
+    pub rs_ca_pem: Option<Vec<u8>>,
+    /// The lab's AS port when a third-party server must find it at a fixed issuer (`--as-port`).
+    pub as_port: Option<u16>,
+    /// The lab CA folder, shared with the third-party server's configuration (`certs/`).
+    pub cert_dir: Option<std::path::PathBuf>,
+    /// A third-party authorization server (its issuer). Alone, the authorization-server battery
+    /// runs against it; with `rs_url` (the MCP server that trusts it) the whole battery runs
+    /// against that running system. Without `login` it must approve the lab user `alice`
+    /// without a page, and without `client_id` it must know the lab's pre-registered clients (as
+    /// `mcp-authlab up --auto-approve alice` does).
+    pub as_issuer: Option<String>,
+    /// The third-party AS's metadata (RFC 8414), read once by [`crate::discover`]: its endpoints
+    /// replace the lab's paths, and what it does not offer makes scenarios not applicable.
+    pub as_metadata: Option<lab_proto::metadata::AuthorizationServerMetadata>,
+    /// A public client pre-registered at the third-party AS: it replaces the lab's public client,
+    /// and the plain registrations that only set a scenario up.
+    pub client_id: Option<String>,
+    /// The redirect URI registered for `client_id` (default [`REDIRECT_URI`]).
+    pub redirect_uri: Option<String>,
+    /// The resource indicator (RFC 8707) sent to an AS tested without its MCP server.
+    pub resource: Option<String>,
+    /// A headless sign-in at the third-party AS's own login and consent pages.
+    pub login: Option<crate::Login>,
+    /// A confidential client pre-registered at the third-party AS: it replaces the lab's
+    /// `lab-confidential-client`.
+    pub confidential_client: Option<crate::ConfidentialClient>,
+    /// Whether the third-party AS serves an OpenID configuration, which is optional beside its
+    /// RFC 8414 metadata (MCP-1125 §AS Metadata Discovery asks for one of the two).
+    pub as_oidc_configuration: bool,
+}
+
+impl Target {
+    /// Whether a third-party server is the target.
+    pub fn is_external(&self) -> bool {
+        self.rs_url.is_some() || self.as_issuer.is_some()
+    }
+
+    /// Whether `step` is a plain registration that only sets a scenario up, which a pre-registered
+    /// client replaces. A named or capturing registration matters to its scenario (the attack
+    /// depends on what it registered, or on a second client), so it still registers.
+    pub(crate) fn replaces_registration(&self, step: &Step) -> bool {
+        let StepAction::Register(register) = &step.action else { return false };
+        self.client_id.is_some()
+            && !step.attack
+            && step.name.is_none()
+            && step.capture.is_empty()
+            && register.with.is_empty()
+            && register.remove.is_empty()
+            && register.headers.is_empty()
+    }
+
+    /// The user a third-party AS signs in: `--login`'s, or `alice`, whom it must approve.
+    pub(crate) fn signed_in_user(&self) -> &str {
+        self.login.as_ref().map_or("alice", |login| login.user.as_str())
+    }
+}
