@@ -446,7 +446,7 @@ impl IntrospectionSource for AsIntrospection {
         Box::pin(async move {
             let request = Request::post("/introspect")
                 .header("content-type", "application/x-www-form-urlencoded")
-                .header("authorization", basic(lab::RS_CLIENT_ID, lab::RS_CLIENT_SECRET))
+                .header("authorization", lab_proto::basic::authorization(lab::RS_CLIENT_ID, lab::RS_CLIENT_SECRET))
                 .body(Body::from(format!("token={token}&token_type_hint=access_token")))
                 .map_err(|error| error.to_string())?;
             let (status, body) = send(&self.router, request).await.map_err(|error| error.to_string())?;
@@ -463,11 +463,6 @@ async fn send(router: &Router, request: Request<Body>) -> Result<(StatusCode, Ve
     let status = response.status();
     let body = response.into_body().collect().await?.to_bytes().to_vec();
     Ok((status, body))
-}
-
-fn basic(client_id: &str, secret: &str) -> String {
-    use base64::Engine as _;
-    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{client_id}:{secret}")))
 }
 
 /// `application/x-www-form-urlencoded` for a value made of URL characters.
@@ -494,7 +489,10 @@ impl IntrospectionFixture {
         let form = format!("grant_type=client_credentials&scope=mcp%3Aread&resource={}", form_encode(lab::RESOURCE));
         let request = Request::post("/token")
             .header("content-type", "application/x-www-form-urlencoded")
-            .header("authorization", basic(lab::CONFIDENTIAL_CLIENT_ID, lab::CONFIDENTIAL_CLIENT_SECRET))
+            .header(
+                "authorization",
+                lab_proto::basic::authorization(lab::CONFIDENTIAL_CLIENT_ID, lab::CONFIDENTIAL_CLIENT_SECRET),
+            )
             .body(Body::from(form))?;
         let (status, body) = runtime.block_on(send(&router, request))?;
         ensure!(status == StatusCode::OK, "the token endpoint answered {status}: {}", String::from_utf8_lossy(&body));

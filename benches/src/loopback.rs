@@ -2,18 +2,18 @@
 //! reqwest client that trusts only that CA and keeps its connections alive, calling
 //! `tools/call search_products` anonymously (`anonymous_public`) or with a bearer token.
 //!
-//! It serves the router itself, the way `lab-harness` does (axum-server over rustls with the
-//! aws-lc-rs provider), so the benchmark does not depend on the harness's own configuration.
+//! The RS is served by `lab-harness` (`bind_loopback` and `TlsHost`), the crate that serves every
+//! TLS listener of the lab, so the benchmark measures the very server the lab runs. The client is
+//! built here as `lab_harness::http_client` builds its own (lab CA only, no redirects, no proxy),
+//! with its pool of idle connections sized to the [`CONCURRENCY`] of the load.
 
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail, ensure};
 use axum::body::Bytes;
-use axum_server::Handle;
-use axum_server::tls_rustls::RustlsConfig;
 use lab_auth_server::SigningAlg;
+use lab_harness::TlsHost;
 use lab_mcp_server::{McpServer, McpServerConfig, VerifyConfig};
 use lab_proto::Clock;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
@@ -80,21 +80,17 @@ struct Session {
 pub struct LoopbackLab {
     pub alg: SigningAlg,
     pub url: String,
+    /// Declared before the runtime, so it is dropped first: dropping a [`TlsHost`] closes the
+    /// listener and every keep-alive connection at once, and the runtime goes right after. It is
+    /// held only for that.
+    _host: TlsHost,
     runtime: Runtime,
     client: reqwest::Client,
-    handle: Handle<SocketAddr>,
     anonymous: Session,
     carrying: Session,
     bearer: Session,
     call_body: Bytes,
     rs: McpServer,
-}
-
-impl Drop for LoopbackLab {
-    fn drop(&mut self) {
-        // Close the listener and every keep-alive connection now; the runtime goes right after.
-        self.handle.shutdown();
-    }
 }
 
 impl LoopbackLab {
@@ -106,9 +102,7 @@ impl LoopbackLab {
             .enable_all()
             .build()
             .context("failed to build a tokio runtime")?;
-        let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))?;
-        // tokio requires a non-blocking socket when it adopts a std listener.
-        listener.set_nonblocking(true)?;
+        let listener = lab_harness::bind_loopback(0, "benchmark resource server")?;
         let port = listener.local_addr()?.port();
         let url = format!("https://127.0.0.1:{port}/mcp");
 
@@ -129,18 +123,12 @@ impl LoopbackLab {
         let ca = lab_pki::LabCa::generate()?;
         let leaf = ca.issue_lab_leaf()?;
         let tls = leaf.server_config(&ca)?;
-        let handle = Handle::new();
-        let server = {
-            // axum-server registers the listener with the runtime it is created in.
+        let host = {
+            // The host registers the listener with, and spawns its server task on, the runtime
+            // it is created in.
             let _guard = runtime.enter();
-            axum_server::from_tcp_rustls(listener, RustlsConfig::from_config(tls))?.handle(handle.clone())
+            TlsHost::serve(listener, lab_mcp_server::router(rs.clone()), tls, "benchmark resource server")?
         };
-        let router = lab_mcp_server::router(rs.clone());
-        runtime.spawn(async move {
-            if let Err(error) = server.serve(router.into_make_service_with_connect_info::<SocketAddr>()).await {
-                eprintln!("loopback RS stopped with an error: {error}");
-            }
-        });
 
         let certificate = reqwest::Certificate::from_pem(ca.cert_pem().as_bytes())?;
         let client = reqwest::Client::builder()
@@ -168,7 +156,7 @@ impl LoopbackLab {
             Session { padding: Some(HeaderValue::try_from("A".repeat(bearer.len()))?), ..anonymous.clone() },
             bearer_session,
         );
-        let lab = Self { alg, url, runtime, client, handle, anonymous, carrying, bearer, call_body, rs };
+        let lab = Self { alg, url, _host: host, runtime, client, anonymous, carrying, bearer, call_body, rs };
         lab.check(&token)?;
         Ok(lab)
     }
