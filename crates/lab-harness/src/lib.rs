@@ -8,9 +8,11 @@
 //! and [`http_client`] builds the one kind of reqwest client the lab talks through: lab CA only,
 //! no redirects, no proxy.
 //!
-//! This is the only crate that binds sockets or touches TLS; the server crates export routers and
-//! know nothing of either. Tests use [`LabConfig::ephemeral`] (`127.0.0.1:0`, a CA in memory);
-//! only `lab up` uses [`LabConfig::canonical`]. Nothing here listens beyond loopback.
+//! This is the only crate that serves TLS, and the one that binds the lab's listeners (the
+//! client's redirect listener is `lab-client`'s own); the server crates export routers and know
+//! nothing of either, and `lab-pki` only makes the certificates and rustls configurations. Tests
+//! use [`LabConfig::ephemeral`] (port 0, a CA in memory); only `lab up` uses
+//! [`LabConfig::canonical`]. Nothing here listens beyond loopback.
 
 mod canary;
 mod config;
