@@ -285,6 +285,9 @@ mod tests {
             error.message.contains("unknown resource server profile") || error.message.contains("`weak`"),
             "{error}"
         );
+        let error = parse_text(&format!("{HEAD}[[step]]\ndo = \"http\"\nurl = \"x\"\nmethod = \"G T\"\n")).unwrap_err();
+        assert_eq!((error.line, error.field.as_deref()), (6, Some("method")), "{error}");
+        assert!(error.message.contains("not an HTTP method"), "{error}");
         let error = parse_text(&format!("{HEAD}[[step]]\ndo = \"http\"\nmethod = \"GET\"\n")).unwrap_err();
         assert_eq!(error.field.as_deref(), Some("url"), "{error}");
         assert!(error.message.contains("missing field `url`"), "{error}");

@@ -359,7 +359,8 @@ impl Mcp {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Http {
-    /// The HTTP method (`GET` unless set).
+    /// The HTTP method (`GET` unless set); any token RFC 9110 §9.1 allows, checked when read.
+    #[serde(default, deserialize_with = "http_method")]
     pub method: Option<String>,
     /// The URL.
     pub url: String,
@@ -374,6 +375,17 @@ pub struct Http {
     pub body: Option<String>,
     /// A bearer token to send.
     pub token: Option<String>,
+}
+
+/// An HTTP method as a token (RFC 9110 §5.6.2), so that the runner never meets one it cannot send.
+fn http_method<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    let method = Option::<String>::deserialize(deserializer)?;
+    match method {
+        Some(name) if reqwest::Method::from_bytes(name.as_bytes()).is_err() => {
+            Err(serde::de::Error::custom(format!("`{name}` is not an HTTP method")))
+        }
+        method => Ok(method),
+    }
 }
 
 /// `forge`'s fields.
