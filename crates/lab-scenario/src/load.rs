@@ -109,9 +109,12 @@ fn located(path: &Path, text: &str, error: &toml::de::Error) -> ScenarioError {
         step_at(text, line).filter(|_| spanned.contains('\n') || spanned.trim_start().starts_with("[["))
     {
         let action = toml_action(text, index).unwrap_or_default();
-        let named = named_in(&message, "unknown field ")
-            .or_else(|| named_in(&message, "missing field "))
-            .map(str::to_owned)
+        // An unknown action is the tagged enum's "unknown variant" naming the step's own `do`.
+        let unknown_action = named_in(&message, "unknown variant ").is_some_and(|variant| variant == action);
+        let tag = (unknown_action || message.contains("`do`")).then(|| "do".to_owned());
+        let named = tag
+            .or_else(|| named_in(&message, "unknown field ").map(str::to_owned))
+            .or_else(|| named_in(&message, "missing field ").map(str::to_owned))
             .or_else(|| culprit_key(text, index, &message));
         if let Some(name) = named {
             if message.starts_with("unknown field") {
@@ -315,6 +318,11 @@ mod tests {
         assert_eq!(error.field.as_deref(), Some("as"), "{error}");
         let error = parse_text(HEAD).unwrap_err();
         assert!(error.message.contains("step"), "{error}");
+        let error = parse_text(&format!("{HEAD}[[step]]\nname = \"x\"\ndo = \"tokn\"\n")).unwrap_err();
+        assert_eq!((error.line, error.field.as_deref()), (5, Some("do")), "{error}");
+        assert!(error.message.contains("`tokn`") && error.message.contains("`token`"), "{error}");
+        let error = parse_text(&format!("{HEAD}[[step]]\nname = \"x\"\n")).unwrap_err();
+        assert_eq!((error.line, error.field.as_deref()), (3, Some("do")), "{error}");
     }
 
     #[test]
