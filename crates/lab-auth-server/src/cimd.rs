@@ -83,8 +83,8 @@ impl DocumentFetcher for HttpDocumentFetcher {
                 return Err(FetchError::Status(status.as_u16()));
             }
             let too_large = |_| FetchError::TooLarge;
-            let mut body =
-                lab_proto::bounded::BoundedBody::new(MAX_DOCUMENT_BYTES, response.content_length()).map_err(too_large)?;
+            let mut body = lab_proto::bounded::BoundedBody::new(MAX_DOCUMENT_BYTES, response.content_length())
+                .map_err(too_large)?;
             while let Some(chunk) = response.chunk().await.map_err(|error| FetchError::Transport(without_url(error)))? {
                 body.push(&chunk).map_err(too_large)?;
             }

@@ -202,11 +202,7 @@ impl PresentedClient {
 }
 
 /// Reads the client credentials of a request. `basic_realm` goes into the 401 challenge.
-fn presented_client(
-    headers: &HeaderMap,
-    form: &Form,
-    basic_realm: &str,
-) -> Result<PresentedClient, OAuthError> {
+fn presented_client(headers: &HeaderMap, form: &Form, basic_realm: &str) -> Result<PresentedClient, OAuthError> {
     let body_client_id = form.get("client_id")?;
     let body_secret = form.get("client_secret")?;
     if let Some(authorization) = headers.get(header::AUTHORIZATION) {
