@@ -23,4 +23,4 @@ pub use config::{ClientConfig, Event, EventSink, PreRegistered};
 pub use error::ClientError;
 pub use flow::{ClientCredentials, Discovered, McpClient};
 pub use http::{Answer, Http, MAX_RESPONSE_BYTES, NetworkPolicy, REQUEST_TIMEOUT, is_special};
-pub use trace::{Exchange, Trace, redact_body, redact_header, redact_json, redact_query};
+pub use trace::{Exchange, Trace, is_secret_name, redact_body, redact_header, redact_json, redact_query};

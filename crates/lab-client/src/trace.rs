@@ -4,19 +4,17 @@
 use serde::Serialize;
 use serde_json::Value;
 
-/// Parameters and JSON members that carry credentials.
-const SECRET_NAMES: [&str; 10] = [
-    "access_token",
-    "refresh_token",
-    "id_token",
-    "code",
-    "code_verifier",
-    "client_secret",
-    "password",
-    "token",
-    "assertion",
-    "subject_token",
-];
+/// The endings of parameter and member names that carry a credential, matched without regard
+/// to case: `access_token`, `registration_access_token` (RFC 7592), `client_secret`, `password`,
+/// `code`, `code_verifier`, `client_assertion`, and whatever else a server names so. A rule rather
+/// than a list, so that a credential this client has never heard of is redacted too.
+const SECRET_ENDINGS: [&str; 6] = ["token", "secret", "password", "code", "verifier", "assertion"];
+
+/// Whether a parameter or JSON member called `name` carries a credential.
+pub fn is_secret_name(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    SECRET_ENDINGS.iter().any(|ending| name.ends_with(ending))
+}
 
 /// One HTTP exchange.
 #[derive(Debug, Clone, Serialize)]
@@ -50,7 +48,7 @@ pub fn redact_query(text: &str) -> String {
     let redacted: Vec<String> = query
         .split('&')
         .map(|pair| match pair.split_once('=') {
-            Some((name, _)) if SECRET_NAMES.contains(&name) => format!("{name}=[redacted]"),
+            Some((name, _)) if is_secret_name(name) => format!("{name}=[redacted]"),
             _ => pair.to_owned(),
         })
         .collect();
@@ -64,7 +62,7 @@ pub fn redact_json(value: &Value) -> Value {
             members
                 .iter()
                 .map(|(name, value)| {
-                    let value = if SECRET_NAMES.contains(&name.as_str()) && value.is_string() {
+                    let value = if is_secret_name(name) && value.is_string() {
                         Value::String("[redacted]".into())
                     } else {
                         redact_json(value)
@@ -114,6 +112,18 @@ pub fn redact_body(body: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_credential_is_recognised_by_its_name_s_ending() {
+        for name in ["registration_access_token", "Client_Secret", "user_password", "device_code", "client_assertion"] {
+            assert!(is_secret_name(name), "{name}");
+        }
+        for name in ["token_type", "token_endpoint", "code_challenge", "client_secret_expires_at", "state", "scope"] {
+            assert!(!is_secret_name(name), "{name}");
+        }
+        let json = redact_body(r#"{"client_id":"c","registration_access_token":"RAT-123","error":{"code":-32600}}"#);
+        assert!(!json.contains("RAT-123") && json.contains("-32600"), "{json}");
+    }
 
     #[test]
     fn redacts_every_credential_form() {

@@ -96,9 +96,46 @@ pub(crate) fn http_level(expect: &Expect) -> Expect {
     }
 }
 
-/// Replaces every credential of `secrets` in `text` by `[redacted]`.
+/// Credentials at least this long are scrubbed wherever they stand as a whole token; a shorter
+/// one (a password `x`) only where it is a whole field value (`=x&`, `"x"`), since replacing
+/// every `x` would corrupt the report.
+const MIN_FREE_SCRUB: usize = 8;
+
+/// Replaces every credential of `secrets` in `text` by `[redacted]`, as whole tokens.
 pub(crate) fn scrub(text: &str, secrets: &[String]) -> String {
-    secrets.iter().fold(text.to_owned(), |text, secret| text.replace(secret.as_str(), "[redacted]"))
+    secrets.iter().fold(text.to_owned(), |text, secret| scrub_one(&text, secret))
+}
+
+/// Characters a credential is made of (RFC 3986 unreserved, which covers base64url, JWTs and
+/// random tokens): a match bordered by one of these is part of a longer word, not the credential.
+fn is_token_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~')
+}
+
+fn scrub_one(text: &str, secret: &str) -> String {
+    if secret.is_empty() {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for (start, _) in text.match_indices(secret) {
+        if start < last {
+            continue;
+        }
+        let end = start + secret.len();
+        let before = text[..start].chars().next_back();
+        let after = text[end..].chars().next();
+        let whole = !before.is_some_and(is_token_char) && !after.is_some_and(is_token_char);
+        let field = matches!(before, Some('=' | '"'))
+            && after.is_none_or(|c| matches!(c, '&' | '"' | ';' | ',') || c.is_whitespace());
+        if whole && (secret.len() >= MIN_FREE_SCRUB || field) {
+            out.push_str(&text[last..start]);
+            out.push_str("[redacted]");
+            last = end;
+        }
+    }
+    out.push_str(&text[last..]);
+    out
 }
 
 /// Scrubs what a report shows: failure messages quote what was seen (which may be a token), the
@@ -200,6 +237,19 @@ mod tests {
         assert_eq!((projected.status, projected.status_in), (None, Some(vec![302, 303])));
         let kept = project(&redirect, Projection::default());
         assert_eq!((kept.status, kept.redirect.len()), (Some(302), 2));
+    }
+
+    #[test]
+    fn a_short_secret_is_scrubbed_only_as_a_field_value_and_a_long_one_only_as_a_whole_token() {
+        let short = vec!["x".to_owned()];
+        assert_eq!(
+            scrub("> POST /login\n>   user=alice&password=x", &short),
+            "> POST /login\n>   user=alice&password=[redacted]"
+        );
+        assert_eq!(scrub(r#"{"pwd":"x"} max x-ray"#, &short), r#"{"pwd":"[redacted]"} max x-ray"#);
+        let long = vec!["s3cr3t-token".to_owned()];
+        assert_eq!(scrub("Bearer s3cr3t-token, s3cr3t-tokens", &long), "Bearer [redacted], s3cr3t-tokens");
+        assert_eq!(scrub("t=s3cr3t-token&u=1 (s3cr3t-token)", &long), "t=[redacted]&u=1 ([redacted])");
     }
 
     #[test]

@@ -14,7 +14,8 @@ pub(crate) struct Vars {
     used: Vec<(String, String)>,
 }
 
-/// The variables that hold credentials; the `_token` and `_code` suffixes catch captured ones.
+/// The variables that hold credentials besides those whose names say so (`…token`, `…secret`,
+/// `…code`, …: `lab_client::is_secret_name`), which catches captured ones.
 const SECRET: [&str; 10] = [
     "login_password",
     "confidential_secret",
@@ -44,7 +45,7 @@ pub(crate) fn written_forms(value: &str) -> Vec<String> {
 const MAX_USED: usize = 4096;
 
 fn is_secret(name: &str) -> bool {
-    SECRET.contains(&name) || name.ends_with("_token") || name.ends_with("_code")
+    SECRET.contains(&name) || lab_client::is_secret_name(name)
 }
 
 impl Vars {
@@ -102,8 +103,7 @@ impl Vars {
             let after = &rest[start + 2..];
             let end = after.find('}').ok_or_else(|| format!("unterminated `${{` in {text:?}"))?;
             let name = &after[..end];
-            let value =
-                self.get(name).ok_or_else(|| format!("unknown variable `${{{name}}}` (known: {})", self.names()))?;
+            let value = self.get(name).ok_or_else(|| missing(name))?;
             out.push_str(value);
             rest = &after[end + 1..];
         }
@@ -127,9 +127,18 @@ impl Vars {
             other => other.clone(),
         })
     }
+}
 
-    fn names(&self) -> String {
-        self.values.keys().cloned().collect::<Vec<_>>().join(", ")
+/// Why `${name}` has no value, without listing the run's variables (some hold credentials, and a
+/// table of them helps nobody act).
+fn missing(name: &str) -> String {
+    match name {
+        "code" => "unknown variable `${code}`: no earlier step got an authorization code".to_owned(),
+        "access_token" | "refresh_token" => {
+            format!("unknown variable `${{{name}}}`: no earlier step got a token")
+        }
+        "client_id" => "unknown variable `${client_id}`: no earlier step registered a client".to_owned(),
+        _ => format!("unknown variable `${{{name}}}`"),
     }
 }
 
@@ -144,6 +153,25 @@ pub(crate) fn as_param(value: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unknown_variable_is_named_without_the_others() {
+        let mut vars = Vars::default();
+        vars.set("access_token", "eyJ-a-long-token-value");
+        let error = vars.expand("${code}").unwrap_err();
+        assert!(error.contains("`${code}`") && error.contains("authorization code"), "{error}");
+        assert!(!error.contains("access_token") && !error.contains("eyJ"), "{error}");
+        assert_eq!(vars.expand("${x}").unwrap_err(), "unknown variable `${x}`");
+    }
+
+    #[test]
+    fn a_credential_by_its_name_is_one_whatever_the_name() {
+        let mut vars = Vars::default();
+        vars.set("registration_access_token", "rat-0123456789");
+        vars.set("issuer", "https://as.example");
+        assert!(vars.secrets().contains(&"rat-0123456789".to_owned()));
+        assert!(!vars.secrets().iter().any(|secret| secret.contains("as.example")));
+    }
 
     #[test]
     fn a_credential_is_redacted_as_written_and_as_form_encoded() {
