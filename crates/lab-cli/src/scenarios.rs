@@ -78,6 +78,10 @@ pub(crate) struct RunArgs {
     /// The resource indicator (RFC 8707) sent to an AS tested without `--rs-url`.
     #[arg(long, value_name = "URI", requires = "as_url", conflicts_with = "rs_url", default_value = DEFAULT_RESOURCE)]
     pub(crate) resource: String,
+    /// Where the redacted transcripts of failed scenarios are written (created if missing); every
+    /// report names each transcript's path.
+    #[arg(long, value_name = "DIR", default_value = "mcp-authlab-transcripts")]
+    pub(crate) transcripts: PathBuf,
     /// After the run, search this log file of a server under test for every token, code,
     /// verifier, client secret and password the run sent (repeatable). A match fails the run.
     #[arg(long, value_name = "FILE")]
@@ -141,6 +145,9 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             anyhow::bail!("--as-url expects an issuer: an https URL without query or fragment, got {issuer:?}");
         }
     }
+    if let Some(url) = &args.rs_url {
+        lab_scenario::check_mcp_url(url).map_err(|error| anyhow::format_err!("{error}"))?;
+    }
     if args.ca.is_some() && args.rs_url.is_none() && args.as_url.is_none() {
         anyhow::bail!("--ca names the CA of third-party servers: it needs --rs-url or --as-url");
     }
@@ -191,9 +198,24 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         confidential_client,
         ..lab_scenario::Target::default()
     };
-    if target.rs_url.is_some() {
-        target.as_port = Some(args.as_port);
-        target.cert_dir = Some(args.certs.clone());
+    if let Some(url) = &target.rs_url {
+        // A bad target is refused before the run, in one line, rather than failing every scenario.
+        let mut pems: Vec<Vec<u8>> = target.rs_ca_pem.iter().cloned().collect();
+        if target.as_issuer.is_none() {
+            target.as_port = Some(args.as_port);
+            target.cert_dir = Some(args.certs.clone());
+            // The server under test serves the folder's leaf and trusts its CA: the run reads the
+            // CA from there and writes nothing into the folder (`mcp-authlab certs` makes it).
+            let certs = lab_pki::CertDir::new(&args.certs).load_without_writing().map_err(|error| {
+                anyhow::format_err!(
+                    "--certs {}: {error}; run `mcp-authlab certs --out {}` first and serve the MCP server with its server.pem",
+                    args.certs.display(),
+                    args.certs.display()
+                )
+            })?;
+            pems.push(certs.ca.cert_pem().as_bytes().to_vec());
+        }
+        lab_scenario::probe_mcp_endpoint(url, &pems).await.map_err(|error| anyhow::format_err!("{error}"))?;
     }
     if let Some(issuer) = &target.as_issuer {
         // The AS's endpoints and what it offers, read once (RFC 8414); a run without them would
@@ -221,7 +243,18 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 lab_scenario::run_against(&entry.id, &entry.scenario, &target).await.map_err(|error| error.to_string())
             }
         };
-        let outcome = Outcome { entry, result, not_applicable };
+        let mut outcome = Outcome { entry, result, not_applicable, transcript: None };
+        // Every failed run leaves its transcript where the user said, whatever the output format.
+        if outcome.status() == Status::Failed
+            && let Ok(report) = &outcome.result
+        {
+            match lab_scenario::write_transcript(report, &args.transcripts) {
+                Ok(path) => outcome.transcript = Some(path),
+                Err(error) => {
+                    eprintln!("mcp-authlab: failed to write a transcript into {}: {error}", args.transcripts.display())
+                }
+            }
+        }
         if !args.json {
             let explanation = outcome.explanation();
             let mark = match outcome.status() {
@@ -238,14 +271,6 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             if outcome.status() == Status::Failed {
                 for line in explanation.lines().skip(1) {
                     println!("          {line}");
-                }
-                if let Ok(path) = outcome
-                    .result
-                    .as_ref()
-                    .map_err(|_| ())
-                    .and_then(|report| lab_scenario::write_transcript(report).map_err(|_| ()))
-                {
-                    println!("          transcript: {}", path.display());
                 }
             }
             std::io::stdout().flush().ok();

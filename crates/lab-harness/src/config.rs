@@ -117,6 +117,10 @@ pub struct LabConfig {
     /// Where the lab CA lives and is reused from; `None` generates a throwaway CA in memory, which
     /// is what tests want (nothing on disk, nothing shared between tests).
     pub cert_dir: Option<PathBuf>,
+    /// Read the CA from `cert_dir` and write nothing there: the lab serves a leaf of its own from
+    /// memory, because a third-party server serves the directory's leaf (`run --rs-url --certs`)
+    /// and its files must not change during a run.
+    pub cert_dir_read_only: bool,
     /// The authorization server's fault profile (the tenant issuer gets the same one).
     pub profile: AsProfile,
     /// The resource servers' fault profile (the twin gets the same one).
@@ -162,6 +166,7 @@ impl LabConfig {
             twin_port: None,
             upstream_port: None,
             cert_dir: None,
+            cert_dir_read_only: false,
             profile: AsProfile::default(),
             rs_profile: RsProfile::default(),
             verify: VerifyMode::default(),

@@ -103,6 +103,7 @@ pub async fn start(config: LabConfig) -> Result<RunningLab, HarnessError> {
 
     let cert_dir = config.cert_dir.as_ref().map(CertDir::new);
     let pki = match &cert_dir {
+        Some(dir) if config.cert_dir_read_only => dir.load_without_writing().map_err(HarnessError::Pki)?,
         Some(dir) => dir.load_or_create().map_err(HarnessError::Pki)?,
         None => {
             let ca = LabCa::generate().map_err(HarnessError::Pki)?;

@@ -94,6 +94,16 @@ impl CertDir {
         write_file(&self.server_cert_path(), &chain_pem, FileMode::Public)?;
         Ok(LabPki { ca, leaf, created_ca })
     }
+
+    /// Reads the lab CA of the directory and issues a leaf in memory, writing nothing. For a lab
+    /// that shares its CA with a server serving the directory's own leaf (`run --rs-url
+    /// --certs`): the files that server reads must not change under it. A missing or unreadable
+    /// CA is an error naming the file.
+    pub fn load_without_writing(&self) -> Result<LabPki, PkiError> {
+        let ca = load_ca(&self.ca_cert_path(), &self.ca_key_path())?;
+        let leaf = ca.issue_lab_leaf()?;
+        Ok(LabPki { ca, leaf, created_ca: false })
+    }
 }
 
 /// Same as `CertDir::new(dir).load_or_create()`.
@@ -164,6 +174,24 @@ fn write_file_inner(path: &Path, contents: &str, mode: FileMode) -> io::Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_shared_directory_is_read_and_never_written() {
+        let dir = std::env::temp_dir().join(format!("lab-pki-readonly-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let certs = CertDir::new(&dir);
+        let missing = certs.load_without_writing().map(|_| ()).unwrap_err().to_string();
+        assert!(missing.contains("ca.pem"), "{missing}");
+        let created = certs.load_or_create().unwrap();
+        let before = fs::read(certs.server_cert_path()).unwrap();
+        let modified = fs::metadata(certs.server_cert_path()).unwrap().modified().unwrap();
+        let shared = certs.load_without_writing().unwrap();
+        assert_eq!(shared.ca.cert_pem(), created.ca.cert_pem(), "the same CA");
+        assert_ne!(shared.leaf.cert_pem(), created.leaf.cert_pem(), "a leaf of its own, in memory");
+        assert_eq!(fs::read(certs.server_cert_path()).unwrap(), before);
+        assert_eq!(fs::metadata(certs.server_cert_path()).unwrap().modified().unwrap(), modified);
+        let _ = fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn paths_are_joined_under_the_directory() {

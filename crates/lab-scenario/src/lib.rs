@@ -40,19 +40,19 @@ pub use outcome::{ExchangeRecord, Observed, Report, StepReport, UsedSecrets};
 pub use runner::{run, run_against};
 pub use schema::{Scenario, Verdict};
 pub use target::{REDIRECT_URI, Target};
-pub use third_party::{ConfidentialClient, Login, discover, serves_json};
+pub use third_party::{ConfidentialClient, Login, check_mcp_url, discover, probe_mcp_endpoint, serves_json};
 
-/// Where failed runs leave their transcripts.
-pub fn transcript_dir() -> std::path::PathBuf {
+/// Where the scenario tests of this checkout leave the transcripts of failed runs
+/// (`target/lab-transcripts`). `mcp-authlab run` writes them where its user says instead.
+pub fn test_transcript_dir() -> std::path::PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"), Into::into);
     target.join("lab-transcripts")
 }
 
-/// Writes a report's transcript; returns its path.
-pub fn write_transcript(report: &Report) -> std::io::Result<std::path::PathBuf> {
-    let dir = transcript_dir();
-    std::fs::create_dir_all(&dir)?;
+/// Writes a report's redacted transcript into `dir` (created if missing); returns its path.
+pub fn write_transcript(report: &Report, dir: &std::path::Path) -> std::io::Result<std::path::PathBuf> {
+    std::fs::create_dir_all(dir)?;
     let path = dir.join(format!("{}.log", report.id.replace('/', "__")));
     let mut text = format!("scenario {}\nexpected {}\n{}\n\n", report.id, report.expected.name(), report.explanation());
     text.push_str(&report.transcript.join("\n"));

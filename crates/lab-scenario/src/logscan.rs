@@ -48,7 +48,7 @@ pub fn scan_logs(paths: &[PathBuf], outcomes: &[Outcome]) -> Outcome {
         scenario,
     };
     let result = scan(paths, &secrets);
-    Outcome { entry, result, not_applicable: None }
+    Outcome { entry, result, not_applicable: None, transcript: None }
 }
 
 fn scan(paths: &[PathBuf], secrets: &[(&str, &str)]) -> Result<Report, String> {

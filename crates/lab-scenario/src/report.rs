@@ -14,6 +14,8 @@ pub struct Outcome {
     pub result: Result<Report, String>,
     /// Why the scenario was not run against this target (third-party runs), if so.
     pub not_applicable: Option<String>,
+    /// Where the run's redacted transcript was written (failed runs), named in every report.
+    pub transcript: Option<std::path::PathBuf>,
 }
 
 /// The status of one outcome.
@@ -52,9 +54,13 @@ impl Outcome {
         if let Some(reason) = &self.not_applicable {
             return format!("not applicable: {reason}");
         }
-        match &self.result {
+        let text = match &self.result {
             Ok(report) => report.explanation(),
             Err(error) => format!("the scenario could not run: {error}"),
+        };
+        match &self.transcript {
+            Some(path) => format!("{text}\n  transcript: {}", path.display()),
+            None => text,
         }
     }
 
@@ -98,6 +104,7 @@ pub fn json(outcomes: &[Outcome]) -> Value {
                     "label": step.label, "attack": step.attack, "status": step.status, "failures": step.failures,
                 })).collect::<Vec<_>>()),
                 "exchanges": report.map(|report| &report.exchanges),
+                "transcript": outcome.transcript.as_ref().map(|path| path.display().to_string()),
             })
         })
         .collect();
@@ -208,6 +215,7 @@ pub fn sarif(outcomes: &[Outcome]) -> Value {
                 "level": "error",
                 "message": {"text": format!("{}: {failure}", outcome.explanation().lines().next().unwrap_or(""))},
                 "locations": location,
+                "properties": {"transcript": outcome.transcript.as_ref().map(|path| path.display().to_string())},
             }));
         }
     }
@@ -450,6 +458,7 @@ mod tests {
                     vec![],
                 )),
                 not_applicable: None,
+                transcript: None,
             },
             Outcome {
                 entry: entry("attacks/token/fails", "defended"),
@@ -460,11 +469,13 @@ mod tests {
                     vec!["status: expected 400, got 200 <&>".into()],
                 )),
                 not_applicable: None,
+                transcript: Some("out/attacks__token__fails.log".into()),
             },
             Outcome {
                 entry: entry("flows/skipped", "defended"),
                 result: Err("not run".into()),
                 not_applicable: Some("the target has no such tool".into()),
+                transcript: None,
             },
         ]
     }

@@ -27,6 +27,8 @@ fn lab_config(setup: &LabSetup, target: &Target) -> LabConfig {
         // The third-party server trusts the lab AS at a fixed issuer, with the CA it was given.
         config.as_port = target.as_port;
         config.cert_dir = target.cert_dir.clone();
+        // That server serves the folder's leaf: nothing there is rewritten during the run.
+        config.cert_dir_read_only = true;
         config.extra_resources = vec![url.clone()];
     }
     config.profile = setup.as_profile.unwrap_or_default();

@@ -58,8 +58,6 @@ impl ConfidentialClient {
     }
 }
 
-/// Fetches the RFC 8414 metadata of `issuer` from the well-known URLs MCP-1125 §AS Metadata
-/// Discovery names, in order, and checks that it names the same issuer (RFC 8414 §3.3).
 /// Whether `url` answers 200 with a JSON body, such as an optional OpenID configuration.
 pub async fn serves_json(url: &str, ca_pems: &[Vec<u8>]) -> bool {
     let Ok(http) = client(ca_pems) else { return false };
@@ -85,6 +83,8 @@ fn client(ca_pems: &[Vec<u8>]) -> Result<reqwest::Client, String> {
         .map_err(|error| error.to_string())
 }
 
+/// Fetches the RFC 8414 metadata of `issuer` from the well-known URLs MCP-1125 §AS Metadata
+/// Discovery names, in order, and checks that it names the same issuer (RFC 8414 §3.3).
 /// `ca_pems` are trusted besides the platform's roots.
 pub async fn discover(issuer: &str, ca_pems: &[Vec<u8>]) -> Result<AuthorizationServerMetadata, String> {
     let http = client(ca_pems)?;
@@ -97,7 +97,7 @@ pub async fn discover(issuer: &str, ca_pems: &[Vec<u8>]) -> Result<Authorization
                 })
             }
             Ok(response) => Err(format!("HTTP {}", response.status().as_u16())),
-            Err(error) => Err(error.without_url().to_string()),
+            Err(error) => Err(crate::wire::describe_http_error(&error)),
         };
         match outcome {
             Ok(metadata) if metadata.issuer == issuer => return Ok(metadata),
@@ -111,6 +111,50 @@ pub async fn discover(issuer: &str, ca_pems: &[Vec<u8>]) -> Result<Authorization
         }
     }
     Err(format!("no authorization server metadata for {issuer} ({})", tried.join("; ")))
+}
+
+/// Checks that `url` can name an MCP endpoint: an absolute http(s) URL with a host.
+pub fn check_mcp_url(url: &str) -> Result<(), String> {
+    let parsed = url::Url::parse(url)
+        .map_err(|error| format!("--rs-url expects the MCP endpoint's absolute URL, got {url:?}: {error}"))?;
+    if !matches!(parsed.scheme(), "https" | "http") || parsed.host_str().is_none() {
+        return Err(format!("--rs-url expects the MCP endpoint's absolute URL (https), got {url:?}"));
+    }
+    Ok(())
+}
+
+/// Checks, before any scenario runs, that `url` is an MCP endpoint this run can use: an absolute
+/// http(s) URL that answers, and answers like an MCP server does to a request without a token (a
+/// 401 with a `Bearer` challenge, MCP-1125 §Authorization Flow Steps, or a JSON-RPC answer). The
+/// error is one line a person can act on.
+pub async fn probe_mcp_endpoint(url: &str, ca_pems: &[Vec<u8>]) -> Result<(), String> {
+    check_mcp_url(url)?;
+    let http = client(ca_pems)?;
+    let initialize = serde_json::json!({
+        "jsonrpc": "2.0", "id": 0, "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "mcp-authlab probe", "version": "0"}}
+    });
+    let response =
+        http.post(url).header("accept", "application/json, text/event-stream").json(&initialize).send().await.map_err(
+            |error| format!("could not reach the MCP server at {url}: {}", crate::wire::describe_http_error(&error)),
+        )?;
+    let status = response.status().as_u16();
+    let challenged = response
+        .headers()
+        .get_all("www-authenticate")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .any(|value| value.trim_start().get(..6).is_some_and(|scheme| scheme.eq_ignore_ascii_case("bearer")));
+    let body = lab_mcp_server::verify::read_bounded(response, MAX_PAGE_BYTES).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&body);
+    let json_rpc = text.contains("\"jsonrpc\"");
+    if (status == 401 && challenged) || json_rpc {
+        return Ok(());
+    }
+    Err(format!(
+        "{url} does not answer like an MCP endpoint: a request without a token got HTTP {status}{}, not a 401 with a Bearer challenge or a JSON-RPC answer (is it the MCP endpoint's full URL?)",
+        if challenged { " with a Bearer challenge" } else { "" }
+    ))
 }
 
 /// A form to submit: where, how, and the fields.

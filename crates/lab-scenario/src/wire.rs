@@ -32,6 +32,33 @@ pub(crate) fn pacing(seen: &Observation) -> Option<u64> {
     (seen.status == Some(429) && seconds <= MAX_PACING_SECONDS).then_some(seconds)
 }
 
+/// What went wrong with an exchange, in words a person can act on: the kind of failure and its
+/// innermost cause (refused, timed out, a certificate not trusted), never the HTTP library's bare
+/// `builder error`, and without the URL (which may carry a credential in its query).
+pub(crate) fn describe_http_error(error: &reqwest::Error) -> String {
+    let kind = if error.is_timeout() {
+        "no answer in time"
+    } else if error.is_connect() {
+        "could not connect"
+    } else if error.is_builder() {
+        "the request could not be built (is the URL valid?)"
+    } else if error.is_body() || error.is_decode() {
+        "the answer was cut off or unreadable"
+    } else {
+        "the exchange failed"
+    };
+    let mut cause = None;
+    let mut source = std::error::Error::source(error);
+    while let Some(inner) = source {
+        cause = Some(inner.to_string());
+        source = inner.source();
+    }
+    match cause {
+        Some(cause) if !cause.is_empty() => format!("{kind}: {cause}"),
+        _ => kind.to_owned(),
+    }
+}
+
 impl Run {
     /// Names the server a URL belongs to, for the sequence diagram.
     fn role_of(&self, authority: &str) -> String {
@@ -158,7 +185,7 @@ impl Run {
         let response = match request.send().await {
             Ok(response) => response,
             Err(error) => {
-                let message = format!("{}", error.without_url());
+                let message = describe_http_error(&error);
                 self.transcript.push(format!("< no answer: {message}"));
                 self.record("attacker", url, method.as_str(), None);
                 return Err(StepError::NoAnswer(message));

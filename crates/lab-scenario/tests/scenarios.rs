@@ -21,7 +21,7 @@ fn run_file(id: String, path: PathBuf) -> Result<(), Failed> {
     if report.passed() {
         return Ok(());
     }
-    let transcript = lab_scenario::write_transcript(&report)
+    let transcript = lab_scenario::write_transcript(&report, &lab_scenario::test_transcript_dir())
         .map(|path| path.display().to_string())
         .unwrap_or_else(|error| format!("(not written: {error})"));
     Err(format!("{}\ntranscript: {transcript}", report.explanation()).into())

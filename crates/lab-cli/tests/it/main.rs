@@ -244,3 +244,70 @@ fn run_against_a_running_system_passes_what_applies_and_skips_the_rest() {
     runtime.block_on(lab.shutdown());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_third_party_rs_is_checked_before_the_run_and_its_certs_are_never_rewritten() {
+    let dir = std::env::temp_dir().join(format!("mcp-authlab-rs-alone-{}", std::process::id()));
+    let certs = dir.join("certs");
+    // A URL that is not one, and a server that is not there: one line each, before any scenario.
+    let output = mcp_authlab().args(["run", "no-token", "--rs-url", "not-a-url"]).output().unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--rs-url expects the MCP endpoint's absolute URL"));
+    assert!(!String::from_utf8_lossy(&output.stdout).contains("no-token"), "no scenario ran");
+    let output = mcp_authlab()
+        .args(["run", "no-token", "--rs-url", "https://127.0.0.1:1/mcp", "--certs"])
+        .arg(&certs)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&output.stderr).contains("run `mcp-authlab certs --out"), "no CA yet");
+    assert!(mcp_authlab().args(["certs", "--out"]).arg(&certs).output().unwrap().status.success());
+    let output = mcp_authlab()
+        .args(["run", "no-token", "--rs-url", "https://127.0.0.1:1/mcp", "--certs"])
+        .arg(&certs)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("could not reach the MCP server at https://127.0.0.1:1/mcp: could not connect"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("builder error"), "{stderr}");
+
+    // The user's server: the lab's RS serving the folder's leaf, started before the run.
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let mut config = lab_harness::LabConfig::ephemeral();
+    config.cert_dir = Some(certs.clone());
+    let server = runtime.block_on(lab_harness::start(config)).unwrap();
+    let leaf = std::fs::read(certs.join("server.pem")).unwrap();
+    let key = std::fs::read(certs.join("server-key.pem")).unwrap();
+    // A scenario that fails against it, so that a transcript is written, with --json.
+    let scenarios = dir.join("scenarios/attacks/rs-validation");
+    std::fs::create_dir_all(&scenarios).unwrap();
+    std::fs::write(
+        scenarios.join("teapot.toml"),
+        "summary = \"s\"\nverdict = \"defended\"\n[[step]]\ndo = \"mcp\"\nmethod = \"initialize\"\nsession = false\ntoken = \"none\"\nexpect = { status = 418 }\n",
+    )
+    .unwrap();
+    let as_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let transcripts = dir.join("transcripts");
+    let output = mcp_authlab()
+        .args(["run", "--json", "--rs-url", server.resource(), "--as-port", &as_port.to_string(), "--certs"])
+        .arg(&certs)
+        .arg("--scenarios")
+        .arg(dir.join("scenarios"))
+        .arg("--transcripts")
+        .arg(&transcripts)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success(), "{stdout}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let path = report["scenarios"][0]["transcript"].as_str().unwrap_or_default().to_owned();
+    assert!(path.starts_with(&transcripts.display().to_string()), "{report}");
+    assert!(std::fs::read_to_string(&path).unwrap().contains("expected 418"), "the transcript names the failure");
+    assert_eq!(std::fs::read(certs.join("server.pem")).unwrap(), leaf, "the server's certificate is untouched");
+    assert_eq!(std::fs::read(certs.join("server-key.pem")).unwrap(), key, "and so is its key");
+    runtime.block_on(server.shutdown());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
