@@ -1,9 +1,10 @@
 //! AS-38, AS-39: RFC 7662 introspection and RFC 7009 revocation, §6.7 rows with the AS as defender.
 
 use axum::http::StatusCode;
+use lab_proto::basic;
 use serde_json::json;
 
-use crate::support::{ISSUER, Lab, RS, basic};
+use crate::support::{ISSUER, Lab, RS};
 
 #[tokio::test]
 async fn introspection_requires_resource_server_credentials() {
@@ -16,15 +17,20 @@ async fn introspection_requires_resource_server_credentials() {
     assert!(!anonymous.text().contains("alice"));
     let public = lab.post_form("/introspect", &[("token", token), ("client_id", &client_id)]).await;
     assert_eq!(public.status, StatusCode::UNAUTHORIZED);
-    let wrong_secret =
-        lab.post_form_with("/introspect", &[("token", token)], &[("authorization", &basic("lab-rs", "nope"))]).await;
+    let wrong_secret = lab
+        .post_form_with(
+            "/introspect",
+            &[("token", token)],
+            &[("authorization", &basic::authorization("lab-rs", "nope"))],
+        )
+        .await;
     assert_eq!(wrong_secret.status, StatusCode::UNAUTHORIZED);
     // An ordinary confidential client is not a resource server.
     let confidential = lab
         .post_form_with(
             "/introspect",
             &[("token", token)],
-            &[("authorization", &basic("lab-confidential-client", "lab-confidential-secret"))],
+            &[("authorization", &basic::authorization("lab-confidential-client", "lab-confidential-secret"))],
         )
         .await;
     assert_eq!(confidential.status, StatusCode::UNAUTHORIZED);
@@ -67,11 +73,13 @@ async fn inactive_tokens_reveal_nothing() {
         .post_form_with(
             "/introspect",
             &[("token", token), ("token_type_hint", "id_token")],
-            &[("authorization", &basic("lab-rs", "lab-rs-secret"))],
+            &[("authorization", &basic::authorization("lab-rs", "lab-rs-secret"))],
         )
         .await;
     assert_eq!(hint.error(), "unsupported_token_type");
-    let missing = lab.post_form_with("/introspect", &[], &[("authorization", &basic("lab-rs", "lab-rs-secret"))]).await;
+    let missing = lab
+        .post_form_with("/introspect", &[], &[("authorization", &basic::authorization("lab-rs", "lab-rs-secret"))])
+        .await;
     assert_eq!(missing.error(), "invalid_request");
 }
 

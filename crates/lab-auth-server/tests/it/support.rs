@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, Request, StatusCode};
 use http_body_util::BodyExt as _;
 use lab_auth_server::config::lab;
 use lab_auth_server::{AuthServer, AuthServerConfig, DocumentFetcher, FetchError, FetchFuture, router};
-use lab_proto::Clock;
+use lab_proto::{Clock, basic};
 use serde_json::Value;
 use tower::ServiceExt as _;
 
@@ -285,7 +285,7 @@ impl Lab {
         self.post_form_with(
             "/introspect",
             &[("token", token)],
-            &[("authorization", &basic(lab::RS_CLIENT_ID, lab::RS_CLIENT_SECRET))],
+            &[("authorization", &basic::authorization(lab::RS_CLIENT_ID, lab::RS_CLIENT_SECRET))],
         )
         .await
     }
@@ -296,9 +296,4 @@ impl Lab {
         pairs.extend_from_slice(extra);
         self.post_form("/token", &pairs).await
     }
-}
-
-pub(crate) fn basic(client_id: &str, secret: &str) -> String {
-    use base64::Engine as _;
-    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{client_id}:{secret}")))
 }

@@ -1,9 +1,10 @@
 //! AS-24…AS-35, AS-40, AS-41: the token endpoint, §6.4 and §6.5 rows.
 
 use axum::http::StatusCode;
+use lab_proto::basic;
 use serde_json::json;
 
-use crate::support::{ISSUER, Lab, REDIRECT, RS, TWIN, basic, jwt_parts, pkce};
+use crate::support::{ISSUER, Lab, REDIRECT, RS, TWIN, jwt_parts, pkce};
 
 #[tokio::test]
 async fn code_exchange_mints_an_rfc9068_token() {
@@ -167,7 +168,7 @@ async fn pkce_downgrade_verifier_without_challenge_is_refused() {
     let lab = Lab::auto();
     let params = lab.params("lab-confidential-client", "x").remove("code_challenge").remove("code_challenge_method");
     let code = lab.code(&params).await;
-    let auth = basic("lab-confidential-client", "lab-confidential-secret");
+    let auth = basic::authorization("lab-confidential-client", "lab-confidential-secret");
     let downgrade = lab
         .post_form_with(
             "/token",
@@ -320,8 +321,13 @@ async fn confidential_client_authentication() {
         ("resource", RS),
     ];
     // `client-auth-basic-failure`.
-    let wrong =
-        lab.post_form_with("/token", &form, &[("authorization", &basic("lab-confidential-client", "wrong"))]).await;
+    let wrong = lab
+        .post_form_with(
+            "/token",
+            &form,
+            &[("authorization", &basic::authorization("lab-confidential-client", "wrong"))],
+        )
+        .await;
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
     assert_eq!(wrong.error(), "invalid_client");
     assert_eq!(wrong.header("www-authenticate"), Some(format!("Basic realm=\"{ISSUER}\"").as_str()));
@@ -340,7 +346,7 @@ async fn confidential_client_authentication() {
         .post_form_with(
             "/token",
             &post,
-            &[("authorization", &basic("lab-confidential-client", "lab-confidential-secret"))],
+            &[("authorization", &basic::authorization("lab-confidential-client", "lab-confidential-secret"))],
         )
         .await;
     assert_eq!(both.error(), "invalid_request");
@@ -348,7 +354,7 @@ async fn confidential_client_authentication() {
         .post_form_with(
             "/token",
             &form,
-            &[("authorization", &basic("lab-confidential-client", "lab-confidential-secret"))],
+            &[("authorization", &basic::authorization("lab-confidential-client", "lab-confidential-secret"))],
         )
         .await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.text());
@@ -388,7 +394,7 @@ async fn client_secret_post_clients_authenticate_in_the_body() {
 #[tokio::test]
 async fn client_credentials_only_for_confidential_clients() {
     let lab = Lab::new();
-    let auth = basic("lab-confidential-client", "lab-confidential-secret");
+    let auth = basic::authorization("lab-confidential-client", "lab-confidential-secret");
     let response = lab
         .post_form_with(
             "/token",
