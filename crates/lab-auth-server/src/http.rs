@@ -104,9 +104,33 @@ pub(crate) fn html_response(status: StatusCode, html: String) -> Response {
 }
 
 /// A parsed `application/x-www-form-urlencoded` body.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct Form {
     pairs: Vec<(String, String)>,
+}
+
+/// Every parameter's name, but the value of a credential (`client_secret`, `code`,
+/// `code_verifier`, `refresh_token`, `token`, …: `lab_proto::secret::is_secret_name`) as
+/// `[redacted]`, so a form that reaches a log line or a failing test's output shows no secret.
+impl std::fmt::Debug for Form {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        struct Redacted;
+        impl std::fmt::Debug for Redacted {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("[redacted]")
+            }
+        }
+        f.write_str("Form ")?;
+        let mut map = f.debug_map();
+        for (name, value) in &self.pairs {
+            if lab_proto::secret::is_secret_name(name) {
+                map.entry(name, &Redacted);
+            } else {
+                map.entry(name, value);
+            }
+        }
+        map.finish()
+    }
 }
 
 impl Form {
@@ -208,6 +232,18 @@ mod tests {
         assert!(Form::parse(b"a=\xff").is_err());
         assert!(Form::parse(b"a=%ff").is_err());
         assert_eq!(Form::parse(b"a=%EF%BF%BD").unwrap().get("a").unwrap(), Some("\u{fffd}"));
+    }
+
+    #[test]
+    fn debug_names_every_parameter_but_shows_no_credential() {
+        let form = Form::parse(b"client_secret=s3cr3t&code=abc&grant_type=x").unwrap();
+        let printed = format!("{form:?}");
+        assert!(!printed.contains("s3cr3t") && !printed.contains("abc"), "{printed}");
+        assert!(printed.contains("grant_type") && printed.contains("\"x\""), "{printed}");
+        assert!(printed.contains("client_secret") && printed.contains("code"), "{printed}");
+        let form = Form::parse(b"code_verifier=v1&refresh_token=r1&token=t1&Client_Assertion=a1").unwrap();
+        let printed = format!("{form:?}");
+        assert!(["v1", "r1", "t1", "a1"].iter().all(|value| !printed.contains(value)), "{printed}");
     }
 
     #[test]

@@ -81,9 +81,35 @@ secret_type!(
     PkceVerifier
 );
 
+/// The endings of parameter and member names that carry a credential, matched without regard
+/// to case: `access_token`, `registration_access_token` (RFC 7592), `client_secret`, `password`,
+/// `code`, `code_verifier`, `client_assertion`, and whatever else a server names so. A rule rather
+/// than a list, so that a credential nobody here has heard of is redacted too.
+const SECRET_ENDINGS: [&str; 6] = ["token", "secret", "password", "code", "verifier", "assertion"];
+
+/// Whether a parameter or JSON member called `name` carries a credential: the one rule by which
+/// the client's transcripts, the runner's reports and the AS's debug output redact values.
+pub fn is_secret_name(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    SECRET_ENDINGS.iter().any(|ending| name.ends_with(ending))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_credential_is_recognised_by_its_name_s_ending() {
+        for name in ["registration_access_token", "Client_Secret", "user_password", "device_code", "client_assertion"] {
+            assert!(is_secret_name(name), "{name}");
+        }
+        for name in ["code_verifier", "refresh_token", "token", "CODE"] {
+            assert!(is_secret_name(name), "{name}");
+        }
+        for name in ["token_type", "token_endpoint", "code_challenge", "client_secret_expires_at", "state", "scope"] {
+            assert!(!is_secret_name(name), "{name}");
+        }
+    }
 
     #[test]
     fn debug_is_redacted() {
