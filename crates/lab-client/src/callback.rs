@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use lab_proto::AuthorizationCode;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpListener;
 
@@ -64,5 +65,58 @@ impl CallbackListener {
         })
         .await
         .map_err(|_| ClientError::Config(format!("no authorization response arrived within {} s", timeout.as_secs())))
+    }
+}
+
+/// The parameters of an authorization response (O21 §4.1.2, §4.1.2.1; RFC 9207 `iss`) that the
+/// client reads. The code is an [`AuthorizationCode`] from the moment it is read, so it is never
+/// printed and never copied on its way to the token request. A repeated parameter counts by its
+/// last value.
+#[derive(Debug, Default)]
+pub(crate) struct AuthorizationResponse {
+    pub(crate) code: Option<AuthorizationCode>,
+    pub(crate) state: Option<String>,
+    pub(crate) iss: Option<String>,
+    pub(crate) error: Option<String>,
+    pub(crate) error_description: Option<String>,
+}
+
+impl AuthorizationResponse {
+    /// Reads the query of the redirect to the callback; parameters the client does not use are
+    /// ignored.
+    pub(crate) fn parse(query: &str) -> Self {
+        let mut response = Self::default();
+        for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            match &*name {
+                "code" => response.code = Some(AuthorizationCode::new(value)),
+                "state" => response.state = Some(value.into_owned()),
+                "iss" => response.iss = Some(value.into_owned()),
+                "error" => response.error = Some(value.into_owned()),
+                "error_description" => response.error_description = Some(value.into_owned()),
+                _ => {}
+            }
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_code_is_a_secret_from_the_moment_it_is_read() {
+        let response = AuthorizationResponse::parse("code=c0de-XyZ&state=s%201&iss=https%3A%2F%2Fas&state=s2&extra=1");
+        assert_eq!(response.code.as_ref().map(AuthorizationCode::secret), Some("c0de-XyZ"));
+        assert_eq!(response.state.as_deref(), Some("s2"), "the last value counts");
+        assert_eq!(response.iss.as_deref(), Some("https://as"));
+        assert!(response.error.is_none() && response.error_description.is_none());
+        let printed = format!("{response:?}");
+        assert!(!printed.contains("c0de-XyZ") && printed.contains("AuthorizationCode([redacted])"), "{printed}");
+
+        let refused = AuthorizationResponse::parse("error=access_denied&error_description=no+thanks&state=s");
+        assert!(refused.code.is_none());
+        assert_eq!(refused.error.as_deref(), Some("access_denied"));
+        assert_eq!(refused.error_description.as_deref(), Some("no thanks"));
     }
 }

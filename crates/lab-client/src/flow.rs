@@ -15,7 +15,7 @@ use lab_proto::{AccessToken, ClientSecret, RefreshToken};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::callback::CallbackListener;
+use crate::callback::{AuthorizationResponse, CallbackListener};
 use crate::config::{ClientConfig, Event};
 use crate::error::ClientError;
 use crate::http::{Answer, Body, Http};
@@ -459,10 +459,9 @@ impl McpClient {
                 listener.wait(self.config.callback_timeout).await?
             }
         };
-        let params: HashMap<String, String> =
-            url::form_urlencoded::parse(callback_query.as_bytes()).into_owned().collect();
+        let response = AuthorizationResponse::parse(&callback_query);
         // CL-14: the state must be ours; otherwise no token request at all.
-        if params.get("state") != Some(&state) {
+        if response.state.as_deref() != Some(state.as_str()) {
             return Err(ClientError::refused(
                 "CL-14",
                 "the callback's state does not match; no token request was made",
@@ -472,7 +471,7 @@ impl McpClient {
         // CL-18 (RFC 9207 §2.4, MCP-2607): simple string comparison, no normalization; on a
         // mismatch the error fields are not shown.
         let advertised = discovered.metadata.authorization_response_iss_parameter_supported == Some(true);
-        match (advertised, params.get("iss")) {
+        match (advertised, response.iss.as_ref()) {
             (_, Some(iss)) if iss != &discovered.issuer => {
                 return Err(ClientError::refused(
                     "CL-18",
@@ -488,15 +487,15 @@ impl McpClient {
             (_, Some(_)) => self.checked("CL-18", "iss matches"),
             (false, None) => {}
         }
-        if let Some(error) = params.get("error") {
-            let description = params.get("error_description").map(String::as_str).unwrap_or("");
+        if let Some(error) = &response.error {
+            let description = response.error_description.as_deref().unwrap_or("");
             return Err(ClientError::Denied(format!("authorization failed: {error} {description}").trim().to_owned()));
         }
-        let code =
-            params.get("code").ok_or_else(|| ClientError::protocol(&endpoint, "the callback carries no code"))?;
+        let code = response.code.ok_or_else(|| ClientError::protocol(&endpoint, "the callback carries no code"))?;
+        // The code and the verifier leave their secret types only here, as the form is written.
         let pairs = vec![
             ("grant_type", "authorization_code".to_owned()),
-            ("code", code.clone()),
+            ("code", code.into_secret()),
             ("code_verifier", verifier.into_secret()),
             ("redirect_uri", redirect_uri.clone()),
             ("resource", discovered.resource.clone()),
