@@ -1,18 +1,18 @@
-//! The runner's errors. A run that cannot start is a [`RunError`]; a step that cannot run ends
+//! The runner's errors; like every library error here, their messages read after "failed to". A run that cannot start is a [`RunError`]; a step that cannot run ends
 //! its scenario as broken, with a [`StepError`] that names the step's field where one is at fault.
 
 /// A scenario that could not be run at all.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     /// The lab the scenario runs on did not start.
-    #[error("scenario `{id}`: failed to start the lab: {source}")]
+    #[error("start the lab for scenario `{id}`: {source}")]
     StartLab {
         id: String,
         #[source]
         source: lab_harness::HarnessError,
     },
     /// The runner's HTTP client could not be built (a CA that rustls refuses, say).
-    #[error("scenario `{id}`: failed to build the HTTP client: {source}")]
+    #[error("build the HTTP client for scenario `{id}`: {source}")]
     HttpClient {
         id: String,
         #[source]
@@ -24,28 +24,28 @@ pub enum RunError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum StepError {
     /// A field's `${variable}` could not be expanded.
-    #[error("field `{field}`: {message}")]
+    #[error("use field `{field}`: {message}")]
     Field { field: &'static str, message: String },
     /// The system's random source failed.
-    #[error("the random source failed")]
+    #[error("draw from the random source")]
     Random,
     /// The request got no answer (refused, reset, timed out, TLS).
-    #[error("no answer: {0}")]
+    #[error("get an answer: {0}")]
     NoAnswer(String),
     /// The answer's body could not be read (too large, cut off).
-    #[error("the answer's body: {0}")]
+    #[error("read the answer's body: {0}")]
     Body(String),
     /// A capture found nothing in the answer.
-    #[error("field `capture`: nothing to capture into `{name}` from `{spec}`")]
+    #[error("capture `{name}` from `{spec}`: the answer has nothing there")]
     Capture { name: String, spec: String },
     /// A token to forge could not be built.
-    #[error("failed to forge the token: {0}")]
+    #[error("forge the token: {0}")]
     Forge(String),
     /// The conforming client could not be set up.
-    #[error("failed to set up the conforming client: {0}")]
+    #[error("set up the conforming client: {0}")]
     Client(String),
     /// The headless sign-in at a third-party AS went wrong.
-    #[error("the headless sign-in: {0}")]
+    #[error("sign in headlessly: {0}")]
     SignIn(String),
 }
 

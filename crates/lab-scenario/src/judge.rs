@@ -258,8 +258,8 @@ mod tests {
         let mut reports = [step(true, &["saw s3cr3t-token"], Some(&["no s3cr3t-token"]))];
         let mut exchanges = [ExchangeRecord {
             step: 1,
-            from: "attacker",
-            to: "AS".into(),
+            from: crate::outcome::Party::Attacker,
+            to: crate::outcome::Party::As,
             method: "GET".into(),
             path: "/x?t=s3cr3t-token".into(),
             status: None,

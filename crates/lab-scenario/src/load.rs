@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::schema::{Scenario, Step, StepAction, Verdict};
+use crate::schema::{Expect, Scenario, Step, StepAction, Verdict};
 
 /// A scenario file that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -41,13 +41,25 @@ fn step_at(text: &str, line: usize) -> Option<usize> {
     headers.checked_sub(1)
 }
 
-/// The line where `key` is set inside the `index`-th step, or the step's header line.
+/// The line where `key` is set inside the `index`-th step (as `key = …`, or as a sub-table
+/// `[step.key]`), or the step's header line.
 fn field_line(text: &str, index: usize, key: &str) -> usize {
     let start = step_line(text, index);
     for (offset, line) in text.lines().skip(start).enumerate() {
         let trimmed = line.trim_start();
-        if trimmed.starts_with('[') && !trimmed.starts_with("[lab") {
-            break;
+        if trimmed.starts_with('[') {
+            // A sub-table of this step (`[step.expect]`, `[step.expect.redirect]`) belongs to it;
+            // any other header (the next `[[step]]`, `[lab]`) ends it.
+            let header = trimmed.trim_start_matches('[').split(']').next().unwrap_or_default().trim();
+            match header.strip_prefix("step.") {
+                Some(sub) if !trimmed.starts_with("[[") => {
+                    if sub.split('.').next() == Some(key) {
+                        return start + offset + 1;
+                    }
+                    continue;
+                }
+                _ => break,
+            }
         }
         let name = trimmed.split(['=', ' ', '.']).next().unwrap_or("");
         if name == key {
@@ -195,18 +207,22 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
     for (index, step) in scenario.steps.iter().enumerate() {
         check_step(step, scenario.is_attack(index)).map_err(|(field, message)| fail(index, field, message))?;
     }
-    // A weak twin proves that an attack succeeds, so it must say what success looks like;
-    // without an `exploit`, any failure (a 500 included) would count as the attack succeeding.
-    let proven =
-        scenario.steps.iter().enumerate().any(|(index, step)| scenario.is_attack(index) && step.exploit.is_some());
-    if scenario.verdict == Verdict::Vulnerable && !proven {
-        let index = (0..scenario.steps.len()).rev().find(|index| scenario.is_attack(*index)).unwrap_or(0);
-        return Err(fail(
-            index,
-            "exploit",
-            "a `vulnerable` scenario needs an `exploit` on an attack step: what the attack achieves when it succeeds"
-                .to_owned(),
-        ));
+    // A weak twin proves that an attack succeeds, so each of its attack steps must say what
+    // success looks like; without an `exploit`, any failure (a 500 included) would count as the
+    // attack succeeding. A control that only sets the attack up is a setup step.
+    if scenario.verdict == Verdict::Vulnerable {
+        for (index, step) in scenario.steps.iter().enumerate() {
+            if scenario.is_attack(index) && step.exploit.is_none() {
+                return Err(fail(
+                    index,
+                    "exploit",
+                    format!(
+                        "the attack step `{}` of a `vulnerable` scenario needs an `exploit`: what the attack achieves when it succeeds",
+                        step.label()
+                    ),
+                ));
+            }
+        }
     }
     Ok(scenario)
 }
@@ -218,6 +234,9 @@ fn check_step(step: &Step, attack: bool) -> Result<(), (&'static str, String)> {
         && switch.rs.is_none()
     {
         return Err(("as", "`do = \"profile\"` needs `as` or `rs`".to_owned()));
+    }
+    if step.exploit.as_ref().is_some_and(Expect::is_empty) {
+        return Err(("exploit", format!("the step `{}` has an empty `exploit`: it would always hold", step.label())));
     }
     if attack && step.expect.is_empty() {
         return Err((
@@ -348,12 +367,30 @@ mod tests {
     }
 
     #[test]
+    fn a_field_in_a_sub_table_is_found_there_and_a_later_table_ends_the_step() {
+        let text = format!(
+            "{HEAD}[[step]]\ndo = \"register\"\n[[step]]\ndo = \"authorize\"\n\n[step.expect]\nstatus = 302\n\n[step.expect.redirect]\ncode = \"${{code}}\"\n"
+        );
+        let error = parse_text(&text).unwrap_err();
+        assert_eq!((error.line, error.field.as_deref()), (8, Some("expect")), "{error}");
+        assert_eq!(field_line("[[step]]\ndo = \"x\"\n[lab]\nexpect = 1\n", 0, "expect"), 1, "[lab] is not the step's");
+    }
+
+    #[test]
     fn a_weak_twin_without_an_exploit_is_refused() {
         let text = "summary = \"s\"\nverdict = \"vulnerable\"\n[[step]]\ndo = \"register\"\n[[step]]\ndo = \"token\"\nexpect = { status = 400 }\n";
         let error = parse_text(text).unwrap_err();
         assert_eq!((error.line, error.field.as_deref()), (5, Some("exploit")), "{error}");
         assert!(error.message.contains("needs an `exploit`"), "{error}");
         parse_text(&format!("{text}exploit = {{ status = 200 }}\n")).unwrap();
+        // Every attack step of a twin, not just one of them.
+        let two = "summary = \"s\"\nverdict = \"vulnerable\"\n[[step]]\ndo = \"token\"\nattack = true\nexpect = { status = 400 }\nexploit = { status = 200 }\n[[step]]\nname = \"control\"\ndo = \"token\"\nattack = true\nexpect = { status = 200 }\n";
+        let error = parse_text(two).unwrap_err();
+        assert_eq!((error.line, error.field.as_deref()), (8, Some("exploit")), "{error}");
+        assert!(error.message.contains("`control`"), "{error}");
+        // An exploit that asks nothing always holds.
+        let error = parse_text(&format!("{text}exploit = {{}}\n")).unwrap_err();
+        assert!(error.message.contains("empty `exploit`"), "{error}");
     }
 
     #[test]

@@ -55,15 +55,69 @@ impl std::fmt::Debug for UsedSecrets {
     }
 }
 
+/// Who takes part in an exchange, as a sequence diagram draws them (one lifeline each). A
+/// third-party AS or MCP server is drawn in the AS's or the RS's lane, like the lab's own.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(into = "String")]
+pub enum Party {
+    /// The runner's raw requests.
+    Attacker,
+    /// The conforming client of a `client` step.
+    Client,
+    /// The authorization server (the lab's or the one under test).
+    As,
+    /// The MCP server (the lab's or the one under test).
+    Rs,
+    /// The lab's twin resource server.
+    TwinRs,
+    /// The lab's upstream API.
+    Upstream,
+    /// The lab's client ID metadata document host.
+    CimdHost,
+    /// The SSRF canary.
+    Canary,
+    /// Any other host, by its authority.
+    Host(String),
+}
+
+impl Party {
+    /// The lifeline's name.
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Attacker => "attacker",
+            Self::Client => "client",
+            Self::As => "AS",
+            Self::Rs => "RS",
+            Self::TwinRs => "twin RS",
+            Self::Upstream => "upstream",
+            Self::CimdHost => "CIMD host",
+            Self::Canary => "canary",
+            Self::Host(authority) => authority,
+        }
+    }
+}
+
+impl From<Party> for String {
+    fn from(party: Party) -> Self {
+        party.name().to_owned()
+    }
+}
+
+impl std::fmt::Display for Party {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// One request and its answer, as a report draws it.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ExchangeRecord {
     /// The 1-based step it belongs to.
     pub step: usize,
-    /// Who sent it: `attacker` (the runner's raw requests) or `client` (the conforming client).
-    pub from: &'static str,
-    /// Which server: `AS`, `RS`, `twin RS`, `upstream`, `CIMD host`, `canary`, or the host.
-    pub to: String,
+    /// Who sent it: the attacker (the runner's raw requests) or the conforming client.
+    pub from: Party,
+    /// Which server it went to.
+    pub to: Party,
     pub method: String,
     /// The path and query, secrets redacted.
     pub path: String,

@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use crate::catalogue::Entry;
-use crate::outcome::{ExchangeRecord, Observed, Report};
+use crate::outcome::{ExchangeRecord, Observed, Party, Report};
 
 /// One scenario's outcome in a run.
 #[derive(Debug, Clone)]
@@ -233,24 +233,29 @@ fn html_escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
 }
 
-/// The lifelines of a sequence diagram, in order.
-fn lifelines(exchanges: &[ExchangeRecord]) -> Vec<String> {
-    let mut lines = vec!["attacker".to_owned()];
-    if exchanges.iter().any(|exchange| exchange.from == "client") {
-        lines.push("client".to_owned());
-    }
-    for known in ["AS", "RS", "twin RS", "upstream", "CIMD host", "canary"] {
-        if exchanges.iter().any(|exchange| exchange.to == known) {
-            lines.push(known.to_owned());
+/// The lifelines of a sequence diagram, in order: the senders, then the lab's servers in a fixed
+/// order, then any other host.
+fn lifelines(exchanges: &[ExchangeRecord]) -> Vec<Party> {
+    let mut lines = Vec::new();
+    let order = [
+        Party::Attacker,
+        Party::Client,
+        Party::As,
+        Party::Rs,
+        Party::TwinRs,
+        Party::Upstream,
+        Party::CimdHost,
+        Party::Canary,
+    ];
+    for party in order {
+        if exchanges.iter().any(|exchange| exchange.from == party || exchange.to == party) {
+            lines.push(party);
         }
     }
     for exchange in exchanges {
         if !lines.contains(&exchange.to) {
             lines.push(exchange.to.clone());
         }
-    }
-    if !exchanges.iter().any(|exchange| exchange.from == "attacker") {
-        lines.retain(|line| line != "attacker");
     }
     lines
 }
@@ -267,25 +272,25 @@ fn sequence_svg(report: &Report) -> String {
     let longest_label = exchanges.iter().map(|exchange| exchange.path.chars().count().min(60) + 24).max().unwrap_or(0);
     let width = (column * lines.len() + 40).max(column / 2 + 40 + longest_label * 7);
     let height = 60 + row * exchanges.len() + 20;
-    let x = |name: &str| 20 + column / 2 + column * lines.iter().position(|line| line == name).unwrap_or(0);
+    let x = |party: &Party| 20 + column / 2 + column * lines.iter().position(|line| line == party).unwrap_or(0);
     let attack_steps: Vec<usize> =
         report.steps.iter().enumerate().filter(|(_, step)| step.attack).map(|(index, _)| index + 1).collect();
     let mut svg = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {width} {height}\" width=\"{width}\" height=\"{height}\" role=\"img\" aria-label=\"sequence diagram\">"
     );
-    for name in &lines {
-        let position = x(name);
+    for party in &lines {
+        let position = x(party);
         svg.push_str(&format!(
             "<rect x=\"{}\" y=\"8\" width=\"{}\" height=\"26\" rx=\"6\" class=\"party\"/><text x=\"{position}\" y=\"26\" class=\"party-name\">{}</text><line x1=\"{position}\" y1=\"34\" x2=\"{position}\" y2=\"{}\" class=\"lifeline\"/>",
             position - 70,
             140,
-            html_escape(name),
+            html_escape(party.name()),
             height - 10
         ));
     }
     for (index, exchange) in exchanges.iter().enumerate() {
         let y = 60 + row * index;
-        let (from, to) = (x(exchange.from), x(&exchange.to));
+        let (from, to) = (x(&exchange.from), x(&exchange.to));
         let attack = attack_steps.contains(&exchange.step);
         let class = match exchange.status {
             Some(status) if status >= 400 => "arrow refused",
@@ -437,8 +442,8 @@ mod tests {
             transcript: vec!["> POST https://127.0.0.1:1/register".into()],
             exchanges: vec![ExchangeRecord {
                 step: 1,
-                from: "attacker",
-                to: "AS".into(),
+                from: Party::Attacker,
+                to: Party::As,
                 method: "POST".into(),
                 path: "/register".into(),
                 status: Some(201),

@@ -143,11 +143,11 @@ impl Run {
                     break;
                 }
                 Err(error) => {
-                    ending.broken = Some(format!("step {} `{}` could not run: {error}", index + 1, step.label()));
+                    ending.broken = Some(format!("step {} `{}` failed to {error}", index + 1, step.label()));
                     reports.push(StepReport {
                         label: step.label(),
                         attack,
-                        failures: vec![error.to_string()],
+                        failures: vec![format!("failed to {error}")],
                         exploit_failures: None,
                         status: None,
                     });
@@ -155,7 +155,7 @@ impl Run {
                 }
             };
             if let Err(error) = self.capture(step, &observation) {
-                ending.broken = Some(format!("step {} `{}`: {error}", index + 1, step.label()));
+                ending.broken = Some(format!("step {} `{}` failed to {error}", index + 1, step.label()));
                 break;
             }
             let how = self.projection(step);
@@ -348,7 +348,7 @@ mod tests {
         let text = "summary = \"s\"\nverdict = \"defended\"\n[[step]]\nname = \"reach it\"\ndo = \"http\"\nurl = \"${nowhere}/x\"\nexpect = { status = 200 }\n";
         let report = run_against("broken", &scenario(text), &Target::default()).await.unwrap();
         let Observed::Broken(reason) = &report.observed else { panic!("{:?}", report.observed) };
-        assert!(reason.contains("step 1 `reach it`") && reason.contains("field `url`"), "{reason}");
+        assert!(reason.contains("step 1 `reach it` failed to use field `url`"), "{reason}");
         assert!(reason.contains("unknown variable `${nowhere}`"), "{reason}");
     }
 

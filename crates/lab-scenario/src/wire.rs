@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::error::StepError;
 use crate::expect::Observation;
-use crate::outcome::ExchangeRecord;
+use crate::outcome::{ExchangeRecord, Party};
 use crate::runner::Run;
 use crate::vars::Vars;
 
@@ -60,36 +60,35 @@ pub(crate) fn describe_http_error(error: &reqwest::Error) -> String {
 }
 
 impl Run {
-    /// Names the server a URL belongs to, for the sequence diagram.
-    fn role_of(&self, authority: &str) -> String {
-        // A third-party AS or MCP server is drawn in the AS's or the RS's lane, like the lab's.
+    /// The server an authority belongs to, for the sequence diagram.
+    fn party_at(&self, authority: &str) -> Party {
         let authority_of = |url: &str| {
             url::Url::parse(url)
                 .ok()
                 .and_then(|url| Some(format!("{}:{}", url.host_str()?, url.port_or_known_default()?)))
         };
-        let third_party = [(self.target.as_issuer.as_deref(), "AS"), (self.target.rs_url.as_deref(), "RS")];
-        if let Some((_, role)) =
-            third_party.iter().find(|(url, _)| url.and_then(authority_of).is_some_and(|own| own == authority))
+        let third_party = [(self.target.as_issuer.as_deref(), Party::As), (self.target.rs_url.as_deref(), Party::Rs)];
+        if let Some((_, party)) =
+            third_party.into_iter().find(|(url, _)| url.and_then(authority_of).is_some_and(|own| own == authority))
         {
-            return (*role).to_owned();
+            return party;
         }
         let lab = &self.lab;
-        let roles = [
-            (lab.as_addr().to_string(), "AS"),
-            (lab.rs_addr().to_string(), "RS"),
-            (lab.twin_addr().to_string(), "twin RS"),
-            (lab.upstream_addr().to_string(), "upstream"),
-            (lab.cimd_addr().to_string(), "CIMD host"),
-            (lab.canary().addr().to_string(), "canary"),
+        let parties = [
+            (lab.as_addr().to_string(), Party::As),
+            (lab.rs_addr().to_string(), Party::Rs),
+            (lab.twin_addr().to_string(), Party::TwinRs),
+            (lab.upstream_addr().to_string(), Party::Upstream),
+            (lab.cimd_addr().to_string(), Party::CimdHost),
+            (lab.canary().addr().to_string(), Party::Canary),
         ];
-        roles
-            .iter()
+        parties
+            .into_iter()
             .find(|(address, _)| address == authority)
-            .map_or_else(|| authority.to_owned(), |(_, role)| (*role).to_owned())
+            .map_or_else(|| Party::Host(authority.to_owned()), |(_, party)| party)
     }
 
-    pub(crate) fn record(&mut self, from: &'static str, url: &str, method: &str, status: Option<u16>) {
+    pub(crate) fn record(&mut self, from: Party, url: &str, method: &str, status: Option<u16>) {
         let (authority, path) = match url::Url::parse(url) {
             Ok(parsed) => {
                 let authority = match (parsed.host_str(), parsed.port_or_known_default()) {
@@ -104,7 +103,7 @@ impl Run {
             }
             Err(_) => (String::new(), url.to_owned()),
         };
-        let to = self.role_of(&authority);
+        let to = self.party_at(&authority);
         self.exchanges.push(ExchangeRecord {
             step: self.step_index,
             from,
@@ -187,7 +186,7 @@ impl Run {
             Err(error) => {
                 let message = describe_http_error(&error);
                 self.transcript.push(format!("< no answer: {message}"));
-                self.record("attacker", url, method.as_str(), None);
+                self.record(Party::Attacker, url, method.as_str(), None);
                 return Err(StepError::NoAnswer(message));
             }
         };
@@ -210,7 +209,7 @@ impl Run {
             let shown: String = lab_client::redact_body(&text).chars().take(1500).collect();
             self.transcript.push(format!("<   {shown}"));
         }
-        self.record("attacker", url, method.as_str(), Some(status));
+        self.record(Party::Attacker, url, method.as_str(), Some(status));
         let json = parse_body(&headers, &body);
         Ok(Observation {
             status: Some(status),

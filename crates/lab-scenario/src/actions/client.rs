@@ -10,6 +10,7 @@ use serde_json::json;
 
 use crate::error::StepError;
 use crate::expect::{ClientOutcome, Observation};
+use crate::outcome::Party;
 use crate::runner::Run;
 use crate::schema::ClientRun;
 
@@ -51,7 +52,13 @@ impl Run {
                 auth_method,
             });
         }
-        let args = self.vars.expand_json(step.args.as_ref().unwrap_or(&json!({}))).map_err(StepError::field("args"))?;
+        // Arguments only matter to a tool call; a `tools/list` step has none to expand.
+        let args = match &step.tool {
+            Some(_) => {
+                self.vars.expand_json(step.args.as_ref().unwrap_or(&json!({}))).map_err(StepError::field("args"))?
+            }
+            None => json!({}),
+        };
         let mut client = McpClient::new(config).map_err(|error| StepError::Client(error.to_string()))?;
         let result = match client.connect().await {
             Ok(()) => match &step.tool {
@@ -61,7 +68,7 @@ impl Run {
             Err(error) => Err(error),
         };
         for exchange in client.trace().exchanges {
-            self.record("client", &exchange.url, &exchange.method, exchange.status);
+            self.record(Party::Client, &exchange.url, &exchange.method, exchange.status);
             self.transcript.push(format!(
                 "client step {}: {} {} -> {}",
                 exchange.step,

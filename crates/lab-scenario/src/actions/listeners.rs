@@ -15,8 +15,12 @@ impl Run {
     /// `loopback_only`. Not applicable to a server on another machine, or where the sockets
     /// cannot be listed (not Linux, another network namespace).
     pub(super) fn listeners(&mut self, target: RsTarget) -> Result<Observation, StepError> {
-        let url = url::Url::parse(&self.mcp_url_for(target))
-            .map_err(|error| StepError::Field { field: "target", message: error.to_string() })?;
+        let url = self.mcp_url_for(target);
+        // The URL is the MCP server's under test (`--rs-url`, checked before the run) or the lab's.
+        let url = url::Url::parse(&url).map_err(|error| StepError::Field {
+            field: "target",
+            message: format!("the MCP server's URL {url:?}: {error}"),
+        })?;
         let port = url.port_or_known_default().unwrap_or(443);
         let local = match url.host() {
             Some(url::Host::Ipv4(v4)) => crate::sockets::is_loopback(v4.into()),

@@ -132,13 +132,9 @@ where
 
 /// A seeded lab user (design §2).
 fn seeded_user<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
-    let user = Option::<String>::deserialize(deserializer)?;
-    match user {
-        Some(name) if !lab_auth_server::config::lab::USERS.iter().any(|(known, _, _)| *known == name) => {
-            Err(serde::de::Error::custom(format!("`{name}` is not a seeded user, expected alice, bob or carol")))
-        }
-        user => Ok(user),
-    }
+    Option::<String>::deserialize(deserializer)?
+        .map(|name| lab_auth_server::config::seeded_user(&name).map(str::to_owned).map_err(serde::de::Error::custom))
+        .transpose()
 }
 
 /// Which issuer of the lab AS the resource servers trust, or an OAuth step talks to.

@@ -36,6 +36,13 @@ pub struct Step {
     /// What a successful attack looks like; proves a `vulnerable` verdict is real.
     pub exploit: Option<Expect>,
     /// The action (`do`) and the fields it reads.
+    ///
+    /// The one `#[serde(flatten)]` of the project, against the style anchors' rule, on purpose:
+    /// it lets the common fields keep their exact spans while the tagged enum gives each action a
+    /// struct of its own, which is what makes a field the action ignores an error. The cost the
+    /// rule warns of (an error inside the action's fields is reported on the whole step, without
+    /// its field) is paid back in `load.rs`, which finds the field and its line; its tests hold
+    /// every such error to naming the file, the line and the field.
     #[serde(flatten)]
     pub action: StepAction,
 }
