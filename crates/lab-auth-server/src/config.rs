@@ -1,6 +1,7 @@
 //! Construction-time configuration of the mock authorization server: issuer, protected resources,
 //! seeded users, pre-registered clients, lifetimes, limits, and the fault profile.
 
+use lab_proto::named::{UnknownName, parse_named};
 use lab_proto::scope::LabScope;
 use lab_proto::{ClientSecret, Password};
 
@@ -158,6 +159,13 @@ pub mod lab {
     ];
 }
 
+/// The seeded user (design §2) called exactly `name`, or an error that lists every seeded user:
+/// the one check of a user named on a command line or in a scenario file, so a typo fails there
+/// rather than as `access_denied` at the first authorization.
+pub fn seeded_user(name: &str) -> Result<&'static str, UnknownName> {
+    parse_named(name, lab::USERS.map(|(username, _, _)| (username, username)), "seeded user")
+}
+
 impl AuthServerConfig {
     /// The lab's configuration for `issuer` with resources on the given origins, the seeded users
     /// and the pre-registered clients. `resources` are canonical URIs (the RS first).
@@ -241,5 +249,18 @@ impl AuthServerConfig {
             lab::ISSUER,
             vec![lab::RESOURCE.to_owned(), lab::TWIN_RESOURCE.to_owned(), lab::UPSTREAM_RESOURCE.to_owned()],
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_seeded_user_is_named_exactly_and_an_unknown_one_is_told_the_seeded_ones() {
+        assert_eq!(seeded_user("bob"), Ok("bob"));
+        assert!(seeded_user("Bob").is_err() && seeded_user("").is_err());
+        let error = seeded_user("mallory").unwrap_err();
+        assert_eq!(error.to_string(), "unknown seeded user `mallory`, expected one of: alice, bob, carol");
     }
 }

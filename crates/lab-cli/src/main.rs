@@ -22,10 +22,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use lab_auth_server::config::lab;
 use lab_auth_server::{AsProfile, SigningAlg};
 use lab_harness::{HarnessError, VerifyMode};
 use lab_mcp_server::RsProfile;
+use lab_proto::named::UnknownName;
 use tracing_subscriber::EnvFilter;
 
 /// MCP Auth Lab: mock OAuth 2.1 and MCP servers over TLS on loopback, for testing the security
@@ -168,12 +168,8 @@ struct CertsArgs {
 
 /// Accepts only the seeded users, so a typo fails here rather than as `access_denied` at the
 /// first authorization.
-fn parse_seeded_user(name: &str) -> Result<String, String> {
-    if lab::USERS.iter().any(|(username, _, _)| *username == name) {
-        return Ok(name.to_owned());
-    }
-    let known = lab::USERS.iter().map(|(username, _, _)| *username).collect::<Vec<_>>().join(", ");
-    Err(format!("`{name}` is not a seeded lab user, expected one of: {known}"))
+fn parse_seeded_user(name: &str) -> Result<String, UnknownName> {
+    lab_auth_server::config::seeded_user(name).map(str::to_owned)
 }
 
 /// Logs go to stderr so stdout carries only what the user reads and copies.
@@ -306,6 +302,14 @@ mod tests {
         assert_eq!(args.verify, VerifyMode::Introspection);
         assert!(args.anonymous_public);
         assert_eq!(args.certs, PathBuf::from("/tmp/lab-certs"));
+    }
+
+    #[test]
+    fn an_unknown_auto_approve_user_is_refused_with_the_seeded_users() {
+        let Err(error) = parse(&["up", "--auto-approve", "mallory"]) else { panic!("mallory was accepted") };
+        assert_eq!(error.kind(), clap::error::ErrorKind::ValueValidation);
+        let message = error.to_string();
+        assert!(message.contains("unknown seeded user `mallory`, expected one of: alice, bob, carol"), "{message}");
     }
 
     fn up_args(args: &[&str]) -> UpArgs {
