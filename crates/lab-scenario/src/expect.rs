@@ -39,11 +39,19 @@ impl Observation {
         self.headers.iter().filter(|(key, _)| key.eq_ignore_ascii_case(name)).map(|(_, value)| value.as_str()).collect()
     }
 
-    /// The query parameters of the `Location` header.
+    /// The query parameters of the `Location` header (its fragment apart).
     pub fn redirect_params(&self) -> Option<Vec<(String, String)>> {
         let location = self.header("location")?;
-        let query = location.split_once('?').map_or("", |(_, query)| query);
+        let without_fragment = location.split_once('#').map_or(location, |(before, _)| before);
+        let query = without_fragment.split_once('?').map_or("", |(_, query)| query);
         Some(url::form_urlencoded::parse(query.as_bytes()).into_owned().collect())
+    }
+
+    /// The parameters in the `Location` header's fragment, where an implicit-style answer puts
+    /// them.
+    pub fn fragment_params(&self) -> Vec<(String, String)> {
+        let fragment = self.header("location").and_then(|location| location.split_once('#')).map_or("", |(_, f)| f);
+        url::form_urlencoded::parse(fragment.as_bytes()).into_owned().collect()
     }
 
     /// The `Bearer` challenge of the `WWW-Authenticate` headers.
@@ -59,6 +67,11 @@ impl Observation {
             && let Some((_, error)) = params.iter().find(|(name, _)| name == "error")
         {
             return Some(error.clone());
+        }
+        // An error answered in the fragment is still the AS's answer (O21 §4.1.2.1 puts it in the
+        // query; a scenario that cares says so with `fragment_absent`).
+        if let Some((_, error)) = self.fragment_params().into_iter().find(|(name, _)| name == "error") {
+            return Some(error);
         }
         if let Some(error) = self.json.as_ref().and_then(|json| json.get("error")).and_then(Value::as_str) {
             return Some(error.to_owned());
@@ -82,6 +95,26 @@ pub(crate) fn check(expect: &Expect, seen: &Observation, vars: &Vars) -> Vec<Str
         && !seen.status.is_some_and(|status| wanted.contains(&status))
     {
         fail(format!("status: expected one of {wanted:?}, got {status}"));
+    }
+    if let Some([low, high]) = expect.status_between
+        && !seen.status.is_some_and(|status| (low..=high).contains(&status))
+    {
+        fail(format!("status: expected {low} to {high}, got {status}"));
+    }
+    if let Some(wanted) = expect.redirected {
+        // O21 §1.6: any redirect but 307, and a redirect has somewhere to go.
+        let redirect = seen.status.is_some_and(|status| (300..400).contains(&status) && status != 307)
+            && seen.header("location").is_some();
+        if redirect != wanted {
+            let what = if wanted { "a redirect (3xx but 307, with a Location)" } else { "no redirect" };
+            fail(format!("status: expected {what}, got {status}"));
+        }
+    }
+    if let Some(wanted) = &expect.error_in {
+        let got = seen.error_code();
+        if !got.as_ref().is_some_and(|code| wanted.contains(code)) {
+            fail(format!("error: expected one of {wanted:?}, got {}", got.unwrap_or_else(|| "none".to_owned())));
+        }
     }
     if let Some(wanted) = &expect.error {
         let got = seen.error_code();
@@ -123,6 +156,11 @@ pub(crate) fn check(expect: &Expect, seen: &Observation, vars: &Vars) -> Vec<Str
                     }
                 }
             }
+        }
+    }
+    for name in &expect.fragment_absent {
+        if seen.fragment_params().iter().any(|(key, _)| key == name) {
+            fail(format!("redirect fragment: expected no {name}, got one (O21 §4.1.2 puts it in the query)"));
         }
     }
     if !expect.redirect.is_empty() || !expect.redirect_present.is_empty() || !expect.redirect_absent.is_empty() {

@@ -14,9 +14,9 @@ pub(crate) struct Ending {
 }
 
 /// The conclusion of a run from its step reports. Broken wins over not applicable, and both over
-/// a verdict. `defended` when every attack step's expectations held; `vulnerable` when some did
-/// not and each of those that states an exploit saw it hold; otherwise no verdict at all, since
-/// an attack that failed without achieving its exploit proves neither.
+/// a grade. Then the grade: `vulnerable` when an attack step's expectations failed and its
+/// exploit held; `nonconforming` when one failed and no exploit was confirmed (a MUST broken);
+/// `advisory` when every MUST held but a SHOULD (a step's `should`) did not; else `defended`.
 pub(crate) fn conclude(reports: &[StepReport], ending: Ending, canary_hits: usize) -> Observed {
     let broken =
         ending.broken.or_else(|| (canary_hits > 0).then(|| format!("the SSRF canary was reached {canary_hits} times")));
@@ -26,13 +26,15 @@ pub(crate) fn conclude(reports: &[StepReport], ending: Ending, canary_hits: usiz
     if let Some(reason) = ending.inapplicable {
         return Observed::Inapplicable(reason);
     }
-    let failed: Vec<&StepReport> = reports.iter().filter(|step| step.attack && !step.failures.is_empty()).collect();
-    if failed.is_empty() {
-        Observed::Verdict(Verdict::Defended)
-    } else if failed.iter().all(|step| step.exploit_failures.as_ref().is_none_or(Vec::is_empty)) {
+    let failed = reports.iter().any(|step| step.attack && !step.failures.is_empty());
+    if exploit_confirmed(reports) {
         Observed::Verdict(Verdict::Vulnerable)
+    } else if failed {
+        Observed::Verdict(Verdict::Nonconforming)
+    } else if reports.iter().any(|step| !step.advisories.is_empty()) {
+        Observed::Verdict(Verdict::Advisory)
     } else {
-        Observed::Broken("an attack step was neither defended nor clearly exploited".to_owned())
+        Observed::Verdict(Verdict::Defended)
     }
 }
 
@@ -46,6 +48,8 @@ pub(crate) fn exploit_confirmed(reports: &[StepReport]) -> bool {
 /// How a step's expectations are held against the target it reached.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Projection {
+    /// The target is someone else's server: the lab's own decisions (`lab_only`) do not apply.
+    pub(crate) third_party: bool,
     /// The step reached a third-party MCP server: only the HTTP layer is comparable.
     pub(crate) third_party_rs: bool,
     /// The AS does not advertise RFC 9207 `iss`, so its absence is no fault here.
@@ -148,7 +152,9 @@ pub(crate) fn scrub_report(
     secrets: &[String],
 ) -> (Observed, Vec<String>) {
     for step in reports.iter_mut() {
-        for failure in step.failures.iter_mut().chain(step.exploit_failures.iter_mut().flatten()) {
+        for failure in
+            step.failures.iter_mut().chain(step.exploit_failures.iter_mut().flatten()).chain(step.advisories.iter_mut())
+        {
             *failure = scrub(failure, secrets);
         }
     }
@@ -172,29 +178,35 @@ mod tests {
             attack,
             failures: failures.iter().map(|text| (*text).to_owned()).collect(),
             exploit_failures: exploit.map(|failures| failures.iter().map(|text| (*text).to_owned()).collect()),
+            advisories: Vec::new(),
             status: None,
         }
     }
 
     #[test]
-    fn the_verdict_follows_the_attack_steps_and_their_exploits() {
+    fn the_grade_follows_the_attack_steps_their_exploits_and_the_shoulds() {
+        let conclude = |reports: &[StepReport]| conclude(reports, Ending::default(), 0);
         let defended = [step(false, &[], None), step(true, &[], Some(&["x"]))];
-        assert_eq!(conclude(&defended, Ending::default(), 0), Observed::Verdict(Verdict::Defended));
-        // A failing setup step is no verdict; the runner reports it as broken before this.
+        assert_eq!(conclude(&defended), Observed::Verdict(Verdict::Defended));
+        // A failed defence whose exploit held: the attack worked.
         let exploited = [step(true, &["status"], Some(&[]))];
-        assert_eq!(conclude(&exploited, Ending::default(), 0), Observed::Verdict(Verdict::Vulnerable));
+        assert_eq!(conclude(&exploited), Observed::Verdict(Verdict::Vulnerable));
         assert!(exploit_confirmed(&exploited));
+        // A failed defence with no exploit stated, or one that did not hold: a MUST broken, and
+        // nothing shown to have been gained by it.
         let without_exploit = [step(true, &["status"], None)];
-        assert_eq!(conclude(&without_exploit, Ending::default(), 0), Observed::Verdict(Verdict::Vulnerable));
+        assert_eq!(conclude(&without_exploit), Observed::Verdict(Verdict::Nonconforming));
         assert!(!exploit_confirmed(&without_exploit));
-        // The defence failed, but the exploit did not hold either: neither verdict.
-        let unclear = [step(true, &["status"], Some(&["json"]))];
-        assert!(
-            matches!(conclude(&unclear, Ending::default(), 0), Observed::Broken(reason) if reason.contains("neither"))
-        );
+        let unproven = [step(true, &["status"], Some(&["json"]))];
+        assert_eq!(conclude(&unproven), Observed::Verdict(Verdict::Nonconforming));
         // A step that held does not need its exploit to.
         let mixed = [step(true, &[], Some(&["json"])), step(true, &["status"], Some(&[]))];
-        assert_eq!(conclude(&mixed, Ending::default(), 0), Observed::Verdict(Verdict::Vulnerable));
+        assert_eq!(conclude(&mixed), Observed::Verdict(Verdict::Vulnerable));
+        // Every MUST held, a SHOULD did not: advisory, on an attack step or any other.
+        let mut should = step(false, &[], None);
+        should.advisories.push("scope: expected the challenge to name one".into());
+        assert_eq!(conclude(&[should.clone(), step(true, &[], None)]), Observed::Verdict(Verdict::Advisory));
+        assert_eq!(conclude(&[should, step(true, &["status"], None)]), Observed::Verdict(Verdict::Nonconforming));
     }
 
     #[test]

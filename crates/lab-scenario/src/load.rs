@@ -235,8 +235,10 @@ fn check_step(step: &Step, attack: bool) -> Result<(), (&'static str, String)> {
     {
         return Err(("as", "`do = \"profile\"` needs `as` or `rs`".to_owned()));
     }
-    if step.exploit.as_ref().is_some_and(Expect::is_empty) {
-        return Err(("exploit", format!("the step `{}` has an empty `exploit`: it would always hold", step.label())));
+    for (field, expect) in [("exploit", &step.exploit), ("should", &step.should), ("lab_only", &step.lab_only)] {
+        if expect.as_ref().is_some_and(Expect::is_empty) {
+            return Err((field, format!("the step `{}` has an empty `{field}`: it would always hold", step.label())));
+        }
     }
     if attack && step.expect.is_empty() {
         return Err((
@@ -252,12 +254,18 @@ fn check_step(step: &Step, attack: bool) -> Result<(), (&'static str, String)> {
     // An expectation that compares the answer with a value the step took from that same answer
     // holds whatever the answer is.
     let own = step.answer_vars();
-    for (which, expect) in [("expect", Some(&step.expect)), ("exploit", step.exploit.as_ref())] {
+    let expectations = [
+        ("expect", Some(&step.expect)),
+        ("exploit", step.exploit.as_ref()),
+        ("should", step.should.as_ref()),
+        ("lab_only", step.lab_only.as_ref()),
+    ];
+    for (which, expect) in expectations {
         let Some(expect) = expect else { continue };
         for (field, text) in expect.fields_with_texts() {
             if let Some(name) = crate::schema::variables_in(text).find(|name| own.contains(name)) {
                 return Err((
-                    if which == "expect" { "expect" } else { "exploit" },
+                    which,
                     format!(
                         "`{which}.{field}` compares the answer with `${{{name}}}`, which this step takes from that same answer, so it cannot fail; say what is meant (for a code: `redirect_present = [\"code\"]`)"
                     ),

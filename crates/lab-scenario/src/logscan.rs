@@ -38,6 +38,11 @@ pub fn scan_logs(paths: &[PathBuf], outcomes: &[Outcome]) -> Outcome {
             .to_owned(),
         refs: ["MCP-1125 §Token Theft", "RS-22", "CL-27", "O21 §7.1.3.7"].map(str::to_owned).to_vec(),
         verdict: Verdict::Defended,
+        quote: Some("MCP-1125 §Token Theft: \"Clients and servers MUST implement secure token storage\"".to_owned()),
+        remedy: Some(
+            "Log no token, code, verifier, secret or password: redact them where requests are logged.".to_owned(),
+        ),
+        lab_rule: None,
         lab: LabSetup::default(),
         steps: Vec::new(),
     };
@@ -90,6 +95,7 @@ fn scan(paths: &[PathBuf], secrets: &[(&str, &str)]) -> Result<Report, String> {
             // A credential in a log is the leak itself: the exploit is confirmed by the finding.
             exploit_failures: Some(Vec::new()),
             failures,
+            advisories: Vec::new(),
             status: None,
         });
     }

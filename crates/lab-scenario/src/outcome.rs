@@ -24,6 +24,8 @@ pub struct StepReport {
     pub failures: Vec<String>,
     /// The exploit expectations that did not hold (when the step has an `exploit`).
     pub exploit_failures: Option<Vec<String>>,
+    /// The SHOULD expectations (`should`) that did not hold: advisories, never a failed defence.
+    pub advisories: Vec<String>,
     /// The status it saw, for reports.
     pub status: Option<u16>,
 }
@@ -135,20 +137,22 @@ impl Report {
     pub fn explanation(&self) -> String {
         let mut text = match &self.observed {
             Observed::Verdict(verdict) if *verdict == self.expected => format!("{}: as expected", verdict.name()),
-            Observed::Verdict(Verdict::Defended) => {
-                "expected `vulnerable`, but the target defended itself: a stale expectation (the weakness is gone)"
-                    .to_owned()
-            }
-            Observed::Verdict(Verdict::Vulnerable) => {
-                // "Succeeded" only where an exploit expectation confirmed it; otherwise the target
-                // answered the attack, but not as the specification requires (a wrong error code,
-                // a missing parameter), which is a finding of its own.
-                let confirmed = crate::judge::exploit_confirmed(&self.steps);
-                if confirmed {
-                    "expected `defended`, but the attack succeeded".to_owned()
+            Observed::Verdict(Verdict::Defended) => format!(
+                "expected `{}`, but the target defended itself: a stale expectation (the weakness is gone)",
+                self.expected.name()
+            ),
+            Observed::Verdict(verdict) => {
+                let what = match verdict {
+                    Verdict::Vulnerable => "the attack succeeded: its exploit was confirmed",
+                    Verdict::Nonconforming => {
+                        "the target did not answer the attack as the specification requires (a MUST), though no exploit was confirmed"
+                    }
+                    _ => "the target defended itself, but missed what a SHOULD of the specification asks",
+                };
+                if self.expected == Verdict::Defended {
+                    format!("{}: {what}", verdict.name())
                 } else {
-                    "expected `defended`, but the target did not answer the attack as the specification requires"
-                        .to_owned()
+                    format!("expected `{}`, concluded `{}`: {what}", self.expected.name(), verdict.name())
                 }
             }
             Observed::Broken(reason) => format!("the scenario could not conclude: {reason}"),
@@ -167,6 +171,9 @@ impl Report {
                 for failure in step.exploit_failures.iter().flatten() {
                     text.push_str(&format!("\n  step `{}` exploit: {failure}", step.label));
                 }
+            }
+            for advisory in &step.advisories {
+                text.push_str(&format!("\n  step `{}` (SHOULD): {advisory}", step.label));
             }
         }
         text

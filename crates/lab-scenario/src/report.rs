@@ -436,6 +436,7 @@ mod tests {
                 label: "register".into(),
                 attack: true,
                 failures,
+                advisories: Vec::new(),
                 exploit_failures: None,
                 status: Some(201),
             }],

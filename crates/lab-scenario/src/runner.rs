@@ -132,6 +132,7 @@ impl Run {
                     attack,
                     failures: Vec::new(),
                     exploit_failures: None,
+                    advisories: Vec::new(),
                     status: None,
                 });
                 continue;
@@ -149,6 +150,7 @@ impl Run {
                         attack,
                         failures: vec![format!("failed to {error}")],
                         exploit_failures: None,
+                        advisories: Vec::new(),
                         status: None,
                     });
                     break;
@@ -159,17 +161,24 @@ impl Run {
                 break;
             }
             let how = self.projection(step);
-            let failures = check(&crate::judge::project(&step.expect, how), &observation, &self.vars);
-            let exploit_failures = step
-                .exploit
-                .as_ref()
-                .map(|exploit| check(&crate::judge::project(exploit, how), &observation, &self.vars));
+            let judge =
+                |expect: &crate::schema::Expect| check(&crate::judge::project(expect, how), &observation, &self.vars);
+            let mut failures = judge(&step.expect);
+            // The lab's own decisions are held against the lab only, as strictly as a MUST.
+            if !how.third_party
+                && let Some(lab_only) = &step.lab_only
+            {
+                failures.extend(judge(lab_only).into_iter().map(|failure| format!("{failure} (the lab's own rule)")));
+            }
+            let exploit_failures = step.exploit.as_ref().map(judge);
+            let advisories = step.should.as_ref().map(judge).unwrap_or_default();
             let setup_failed = !attack && !failures.is_empty();
             reports.push(StepReport {
                 label: step.label(),
                 attack,
                 failures,
                 exploit_failures,
+                advisories,
                 status: observation.status,
             });
             if setup_failed {
@@ -232,7 +241,7 @@ impl Run {
             .as_metadata
             .as_ref()
             .is_some_and(|metadata| metadata.authorization_response_iss_parameter_supported != Some(true));
-        Projection { third_party_rs, iss_optional, after_form: self.signed_in }
+        Projection { third_party: self.target.is_external(), third_party_rs, iss_optional, after_form: self.signed_in }
     }
 
     fn capture(&mut self, step: &Step, seen: &Observation) -> Result<(), StepError> {
@@ -340,7 +349,7 @@ mod tests {
             "summary = \"s\"\nverdict = \"defended\"\n[[step]]\ndo = \"http\"\nurl = \"{url}\"\nrepeat = 5\nexpect = {{ session_ids = {{ visible_ascii = true }} }}\n"
         ));
         let report = run_against("errors", &failing, &Target::default()).await.unwrap();
-        assert_eq!(report.observed, Observed::Verdict(Verdict::Vulnerable), "{}", report.explanation());
+        assert_eq!(report.observed, Observed::Verdict(Verdict::Nonconforming), "{}", report.explanation());
     }
 
     #[tokio::test]

@@ -3,8 +3,14 @@
 
 use std::process::Command;
 
+/// The binary, run in a working directory of this test process's own, so that what it writes
+/// there by default (transcripts) never lands in the checkout.
 fn mcp_authlab() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_mcp-authlab"))
+    let cwd = std::env::temp_dir().join(format!("mcp-authlab-it-cwd-{}", std::process::id()));
+    std::fs::create_dir_all(&cwd).unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mcp-authlab"));
+    command.current_dir(cwd);
+    command
 }
 
 #[test]

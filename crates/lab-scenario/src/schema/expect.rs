@@ -63,8 +63,16 @@ pub struct Expect {
     pub status: Option<u16>,
     /// One of these HTTP statuses.
     pub status_in: Option<Vec<u16>>,
-    /// The OAuth error code: the redirect's `error`, else the JSON body's, else the challenge's.
+    /// A status in this inclusive range (`[400, 499]`: any client error).
+    pub status_between: Option<[u16; 2]>,
+    /// A redirect: a 3xx with a `Location`, any but 307, which would re-send a form's body to
+    /// the client (O21 §1.6: "any other method … with the exception of HTTP 307, is allowed").
+    pub redirected: Option<bool>,
+    /// The OAuth error code: the redirect's `error` (its query's, else its fragment's), else the
+    /// JSON body's, else the challenge's.
     pub error: Option<String>,
+    /// One of these OAuth error codes, where the specification allows several.
+    pub error_in: Option<Vec<String>>,
     /// Headers that must equal these values (names are case-insensitive).
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
@@ -90,6 +98,10 @@ pub struct Expect {
     /// Query parameters of the `Location` redirect that must be absent.
     #[serde(default)]
     pub redirect_absent: Vec<String>,
+    /// Parameters that must not be in the `Location` redirect's fragment (an authorization
+    /// response belongs in the query, O21 §4.1.2).
+    #[serde(default)]
+    pub fragment_absent: Vec<String>,
     /// JSON pointers (RFC 6901) into the body that must equal these values.
     #[serde(default)]
     pub json: BTreeMap<String, Value>,
@@ -138,7 +150,10 @@ impl Expect {
     pub fn is_empty(&self) -> bool {
         self.status.is_none()
             && self.status_in.is_none()
+            && self.status_between.is_none()
+            && self.redirected.is_none()
             && self.error.is_none()
+            && self.error_in.is_none()
             && self.headers.is_empty()
             && self.header_contains.is_empty()
             && self.header_absent.is_empty()
@@ -147,6 +162,7 @@ impl Expect {
             && self.redirect.is_empty()
             && self.redirect_present.is_empty()
             && self.redirect_absent.is_empty()
+            && self.fragment_absent.is_empty()
             && self.json.is_empty()
             && self.json_absent.is_empty()
             && self.json_contains.is_empty()
@@ -158,9 +174,12 @@ impl Expect {
             && self.session_ids.is_none()
     }
 
-    /// Whether it expects the OAuth error `code`, as the error code or the challenge's `error`.
+    /// Whether it expects the OAuth error `code`, as the error code (or one of them) or the
+    /// challenge's `error`.
     pub fn expects_error(&self, code: &str) -> bool {
-        self.error.as_deref() == Some(code) || self.challenge.get("error").is_some_and(|error| error == code)
+        self.error.as_deref() == Some(code)
+            || self.error_in.as_ref().is_some_and(|codes| codes.iter().any(|known| known == code))
+            || self.challenge.get("error").is_some_and(|error| error == code)
     }
 
     /// Every string that may name `${variables}`, with the expectation's field, for the loader's

@@ -35,8 +35,18 @@ pub struct Scenario {
     /// Requirement keys of `requirements.md` (`O21 §4.1.1`, `RFC 9728 §3.3`, `MCP-1125`, `AS-07`).
     #[serde(default)]
     pub refs: Vec<String>,
-    /// What the run must conclude: `defended`, or `vulnerable` under a weak profile.
+    /// What the run must conclude against the lab: `defended`, or under a weak profile the grade
+    /// the weakness earns (`vulnerable` when its `exploit` holds).
     pub verdict: Verdict,
+    /// The sentence of the specification the attack's expectations stand on, quoted with its
+    /// source (`O21 §4.1.2.1: "…"`); reports show it beside every finding.
+    pub quote: Option<String>,
+    /// One line: what a target that fails this scenario should change.
+    pub remedy: Option<String>,
+    /// Set when the scenario tests a decision of the lab's own (a rule marked L in the
+    /// requirements), which no specification demands of anyone else: the reason, shown when the
+    /// scenario is not applicable to a third-party target.
+    pub lab_rule: Option<String>,
     /// How the lab is set up before the first step.
     #[serde(default)]
     pub lab: LabSetup,
@@ -58,13 +68,18 @@ impl Scenario {
     }
 }
 
-/// A scenario's conclusion.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+/// A scenario's conclusion: its grade, from no finding to a confirmed attack. The order is the
+/// grade's severity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
-    /// Every attack step's `expect` held.
+    /// Every attack step's `expect` and every step's `should` held.
     Defended,
-    /// An attack step's `expect` failed (and its `exploit`, if any, held).
+    /// A SHOULD was missed (a step's `should` failed); every MUST held.
+    Advisory,
+    /// A MUST was broken (an attack step's `expect` failed), and no exploit was confirmed.
+    Nonconforming,
+    /// An attack step's `expect` failed and its `exploit` held: the attack worked.
     Vulnerable,
 }
 
@@ -73,6 +88,8 @@ impl Verdict {
     pub fn name(self) -> &'static str {
         match self {
             Self::Defended => "defended",
+            Self::Advisory => "advisory",
+            Self::Nonconforming => "nonconforming",
             Self::Vulnerable => "vulnerable",
         }
     }

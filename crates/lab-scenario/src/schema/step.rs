@@ -35,6 +35,12 @@ pub struct Step {
     pub expect: Expect,
     /// What a successful attack looks like; proves a `vulnerable` verdict is real.
     pub exploit: Option<Expect>,
+    /// What a SHOULD of the specification asks of the answer: a miss is an `advisory` finding,
+    /// never a failed defence.
+    pub should: Option<Expect>,
+    /// What the lab's own servers answer beyond what any specification demands (its wording, its
+    /// choice among allowed answers): held against the lab only, never against a third party.
+    pub lab_only: Option<Expect>,
     /// The action (`do`) and the fields it reads.
     ///
     /// The one `#[serde(flatten)]` of the project, against the style anchors' rule, on purpose:
@@ -60,9 +66,12 @@ impl Step {
         self.name.clone().unwrap_or_else(|| self.action.name().to_owned())
     }
 
-    /// The expectation and, if any, the exploit.
+    /// Every expectation of the step: `expect`, and if set `exploit`, `should` and `lab_only`.
     pub fn expectations(&self) -> impl Iterator<Item = &Expect> + Clone {
-        std::iter::once(&self.expect).chain(self.exploit.as_ref())
+        std::iter::once(&self.expect)
+            .chain(self.exploit.as_ref())
+            .chain(self.should.as_ref())
+            .chain(self.lab_only.as_ref())
     }
 
     /// The variables this step sets from the answer it is judged on: its captures (but `var:`,
