@@ -27,6 +27,8 @@ mod sign_in;
 mod sockets;
 mod target;
 mod third_party;
+#[cfg(test)]
+mod variants;
 mod vars;
 mod wire;
 
