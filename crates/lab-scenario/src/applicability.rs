@@ -23,8 +23,12 @@ pub fn not_applicable(area: &str, scenario: &Scenario, target: &Target) -> Optio
         return None;
     }
     let lab = &scenario.lab;
-    if scenario.verdict == Verdict::Vulnerable {
+    if scenario.verdict != Verdict::Defended {
         return Some("it proves a weakness of one of the lab's own weak profiles".to_owned());
+    }
+    // The lab's own decisions (rules marked L) are never held against anyone else.
+    if let Some(rule) = &scenario.lab_rule {
+        return Some(format!("it tests a decision of the lab's own, which no specification demands: {rule}"));
     }
     if lab.rs_profile.is_some()
         || lab.as_profile.is_some()
@@ -245,6 +249,10 @@ mod tests {
         let reason = |area: &str, scenario: Scenario| not_applicable(area, &scenario, &external).unwrap_or_default();
         assert!(reason("scope", defended("do = \"register\"")).contains("shop"));
         assert!(reason("rs-validation", one_step("vulnerable", "", "do = \"register\"")).contains("weak profiles"));
+        let lab_rule = scenario(
+            "summary = \"s\"\nlab_rule = \"AS-42: a reused challenge is refused\"\nverdict = \"defended\"\n[[step]]\ndo = \"mcp\"\nexpect = { status = 401 }\n",
+        );
+        assert!(reason("rs-validation", lab_rule).contains("lab's own, which no specification demands: AS-42"));
         let profiled = one_step("defended", "[lab]\nrs_profile = \"no-redaction\"\n", "do = \"register\"");
         assert!(reason("rs-validation", profiled).contains("profile"));
         assert!(reason("rs-validation", defended("do = \"clock\"\nadvance = 5")).contains("clock"));

@@ -83,7 +83,10 @@ pub(crate) fn http_level(expect: &Expect) -> Expect {
     Expect {
         status: expect.status,
         status_in: expect.status_in.clone(),
+        status_between: expect.status_between,
+        redirected: expect.redirected,
         error: expect.error.clone(),
+        error_in: expect.error_in.clone(),
         headers: expect.headers.iter().filter(not_cors).map(|(name, value)| (name.clone(), value.clone())).collect(),
         header_contains: expect
             .header_contains
