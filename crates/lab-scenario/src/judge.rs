@@ -163,6 +163,12 @@ pub(crate) fn scrub_report(
     }
     for exchange in exchanges.iter_mut() {
         exchange.path = scrub(&exchange.path, secrets);
+        let detail = &mut exchange.detail;
+        for (_, value) in detail.request_headers.iter_mut().chain(detail.response_headers.iter_mut()) {
+            *value = scrub(value, secrets);
+        }
+        detail.request_body = scrub(&detail.request_body, secrets);
+        detail.response_body = scrub(&detail.response_body, secrets);
     }
     let observed = match observed {
         Observed::Broken(reason) => Observed::Broken(scrub(&reason, secrets)),
@@ -278,6 +284,12 @@ mod tests {
             method: "GET".into(),
             path: "/x?t=s3cr3t-token".into(),
             status: None,
+            detail: crate::outcome::Detail {
+                request_headers: vec![("x-token".into(), "s3cr3t-token".into())],
+                request_body: "t=s3cr3t-token".into(),
+                response_headers: Vec::new(),
+                response_body: "{\"echo\":\"s3cr3t-token\"}".into(),
+            },
         }];
         let (observed, transcript) = scrub_report(
             &mut reports,

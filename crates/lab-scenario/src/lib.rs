@@ -38,7 +38,7 @@ pub use error::RunError;
 pub use expect::{ClientOutcome, Observation};
 pub use load::{ScenarioError, parse};
 pub use logscan::{LOG_SCAN_ID, scan_logs};
-pub use outcome::{ExchangeRecord, Observed, Party, Report, StepReport, UsedSecrets};
+pub use outcome::{Detail, ExchangeRecord, Observed, Party, Report, StepReport, UsedSecrets};
 pub use runner::{run, run_against};
 pub use schema::{Scenario, Verdict};
 pub use target::{REDIRECT_URI, Target};

@@ -124,6 +124,29 @@ pub struct ExchangeRecord {
     /// The path and query, secrets redacted.
     pub path: String,
     pub status: Option<u16>,
+    /// What a finding shows of the exchange, redacted: the request's headers and body, the
+    /// answer's headers and the start of its body.
+    #[serde(skip_serializing_if = "Detail::is_empty")]
+    pub detail: Detail,
+}
+
+/// The redacted contents of an exchange, for the report of a finding.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Detail {
+    pub request_headers: Vec<(String, String)>,
+    pub request_body: String,
+    pub response_headers: Vec<(String, String)>,
+    pub response_body: String,
+}
+
+impl Detail {
+    /// Whether nothing was recorded (the conforming client's exchanges, a request with no answer).
+    pub fn is_empty(&self) -> bool {
+        self.request_headers.is_empty()
+            && self.request_body.is_empty()
+            && self.response_headers.is_empty()
+            && self.response_body.is_empty()
+    }
 }
 
 impl Report {

@@ -8,9 +8,12 @@ use serde_json::Value;
 
 use crate::error::StepError;
 use crate::expect::Observation;
-use crate::outcome::{ExchangeRecord, Party};
+use crate::outcome::{Detail, ExchangeRecord, Party};
 use crate::runner::Run;
 use crate::vars::Vars;
+
+/// How much of a body a report shows of an exchange.
+const EXCERPT: usize = 600;
 
 /// The longest `Retry-After` a run against a running system waits out.
 pub(crate) const MAX_PACING_SECONDS: u64 = 60;
@@ -88,7 +91,7 @@ impl Run {
             .map_or_else(|| Party::Host(authority.to_owned()), |(_, party)| party)
     }
 
-    pub(crate) fn record(&mut self, from: Party, url: &str, method: &str, status: Option<u16>) {
+    pub(crate) fn record(&mut self, from: Party, url: &str, method: &str, status: Option<u16>, detail: Detail) {
         let (authority, path) = match url::Url::parse(url) {
             Ok(parsed) => {
                 let authority = match (parsed.host_str(), parsed.port_or_known_default()) {
@@ -111,6 +114,7 @@ impl Run {
             method: method.to_owned(),
             path: lab_client::redact_query(&path),
             status,
+            detail,
         });
     }
 
@@ -152,6 +156,7 @@ impl Run {
             .map_err(|_| StepError::Field { field: "method", message: format!("`{method}` is not an HTTP method") })?;
         let mut request = self.http.request(method.clone(), url);
         remember_sent_credentials(&mut self.vars, &headers, &payload);
+        let sent_headers = headers.clone();
         self.transcript.push(format!("> {method} {}", lab_client::redact_query(url)));
         for (name, value) in &headers {
             request = request.header(name.as_str(), value.as_str());
@@ -186,7 +191,7 @@ impl Run {
             Err(error) => {
                 let message = describe_http_error(&error);
                 self.transcript.push(format!("< no answer: {message}"));
-                self.record(Party::Attacker, url, method.as_str(), None);
+                self.record(Party::Attacker, url, method.as_str(), None, Detail::default());
                 return Err(StepError::NoAnswer(message));
             }
         };
@@ -209,7 +214,22 @@ impl Run {
             let shown: String = lab_client::redact_body(&text).chars().take(1500).collect();
             self.transcript.push(format!("<   {shown}"));
         }
-        self.record(Party::Attacker, url, method.as_str(), Some(status));
+        let redact_headers = |headers: &[(String, String)]| -> Vec<(String, String)> {
+            headers.iter().map(|(name, value)| (name.clone(), lab_client::redact_header(name, value))).collect()
+        };
+        let detail = Detail {
+            request_headers: redact_headers(&sent_headers),
+            request_body: body_text
+                .as_deref()
+                .map(lab_client::redact_body)
+                .unwrap_or_default()
+                .chars()
+                .take(EXCERPT)
+                .collect(),
+            response_headers: redact_headers(&headers),
+            response_body: lab_client::redact_body(&text).chars().take(EXCERPT).collect(),
+        };
+        self.record(Party::Attacker, url, method.as_str(), Some(status), detail);
         let json = parse_body(&headers, &body);
         Ok(Observation {
             status: Some(status),

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::error::StepError;
 use crate::expect::{ClientOutcome, Observation};
-use crate::outcome::Party;
+use crate::outcome::{Detail, Party};
 use crate::runner::Run;
 use crate::schema::ClientRun;
 
@@ -68,7 +68,7 @@ impl Run {
             Err(error) => Err(error),
         };
         for exchange in client.trace().exchanges {
-            self.record(Party::Client, &exchange.url, &exchange.method, exchange.status);
+            self.record(Party::Client, &exchange.url, &exchange.method, exchange.status, Detail::default());
             self.transcript.push(format!(
                 "client step {}: {} {} -> {}",
                 exchange.step,
