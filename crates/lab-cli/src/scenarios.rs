@@ -78,6 +78,11 @@ pub(crate) struct RunArgs {
     /// The resource indicator (RFC 8707) sent to an AS tested without `--rs-url`.
     #[arg(long, value_name = "URI", requires = "as_url", conflicts_with = "rs_url", default_value = DEFAULT_RESOURCE)]
     pub(crate) resource: String,
+    /// The lowest grade of finding that fails the run (exit code 1): `vulnerable` (an exploit
+    /// confirmed), `nonconforming` (a MUST broken) or `advisory` (a SHOULD missed). A scenario
+    /// that could not conclude always fails the run.
+    #[arg(long, value_name = "GRADE", default_value = "nonconforming", value_parser = parse_grade)]
+    pub(crate) fail_on: lab_scenario::Verdict,
     /// Where the redacted transcripts of failed scenarios are written (created if missing); every
     /// report names each transcript's path.
     #[arg(long, value_name = "DIR", default_value = "mcp-authlab-transcripts")]
@@ -86,6 +91,16 @@ pub(crate) struct RunArgs {
     /// verifier, client secret and password the run sent (repeatable). A match fails the run.
     #[arg(long, value_name = "FILE")]
     pub(crate) scan_log: Vec<PathBuf>,
+}
+
+/// A `--fail-on` grade.
+fn parse_grade(text: &str) -> Result<lab_scenario::Verdict, String> {
+    match text {
+        "vulnerable" => Ok(lab_scenario::Verdict::Vulnerable),
+        "nonconforming" => Ok(lab_scenario::Verdict::Nonconforming),
+        "advisory" => Ok(lab_scenario::Verdict::Advisory),
+        other => Err(format!("unknown grade `{other}`, expected one of: vulnerable, nonconforming, advisory")),
+    }
 }
 
 /// The lab contract's MCP resource (design §2), the default resource indicator for an AS alone.
@@ -259,7 +274,9 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             let explanation = outcome.explanation();
             let mark = match outcome.status() {
                 Status::Passed => paint("32", "PASS"),
-                Status::Failed => paint("31", "FAIL"),
+                Status::Failed if outcome.fails(args.fail_on) => paint("31", "FAIL"),
+                // A finding below --fail-on: reported, but it does not fail the run.
+                Status::Failed => paint("33", "NOTE"),
                 Status::NotApplicable => paint("33", "N/A "),
             };
             let detail = if outcome.status() == Status::Passed {
@@ -289,7 +306,9 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
         outcomes.push(outcome);
     }
-    let (passed, failed, not_applicable) = report::counts(&outcomes);
+    let (passed, _, not_applicable) = report::counts(&outcomes);
+    let failed = outcomes.iter().filter(|outcome| outcome.fails(args.fail_on)).count();
+    let below = report::counts(&outcomes).1 - failed;
     if let Some(path) = &args.junit {
         std::fs::write(path, report::junit(&outcomes))
             .with_context(|| format!("failed to write {}", path.display()))?;
@@ -304,10 +323,45 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report::json(&outcomes))?);
-    } else if not_applicable > 0 {
-        println!("{passed} passed, {failed} failed, {not_applicable} skipped");
     } else {
-        println!("{passed} passed, {failed} failed");
+        print_summary(&outcomes);
+        let mut closing = format!("{passed} passed, {failed} failed");
+        if below > 0 {
+            closing.push_str(&format!(", {below} below --fail-on {}", args.fail_on.name()));
+        }
+        if not_applicable > 0 {
+            closing.push_str(&format!(", {not_applicable} skipped"));
+        }
+        println!("{closing}");
     }
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// What a person must act on, after the progress lines: the findings by grade, the runs that
+/// could not conclude, and what did not apply, grouped by reason.
+fn print_summary(outcomes: &[Outcome]) {
+    let tally = report::tally(outcomes);
+    if tally.vulnerable + tally.nonconforming + tally.advisory + tally.could_not_conclude > 0 {
+        println!();
+        println!(
+            "findings: {} vulnerable, {} nonconforming, {} advisory; {} could not conclude",
+            tally.vulnerable, tally.nonconforming, tally.advisory, tally.could_not_conclude
+        );
+        for outcome in report::ordered(outcomes) {
+            if matches!(outcome.standing(), report::Standing::Finding(_) | report::Standing::Unconcluded) {
+                let remedy =
+                    outcome.entry.scenario.remedy.as_deref().map(|remedy| format!(" · {remedy}")).unwrap_or_default();
+                println!("  {:<20} {}{remedy}", outcome.standing().name(), outcome.entry.id);
+            }
+        }
+    }
+    let groups = report::not_applicable_groups(outcomes);
+    if !groups.is_empty() {
+        println!();
+        println!("not applicable:");
+        for (reason, members) in groups {
+            println!("  {:>3} · {reason}", members.len());
+        }
+    }
+    println!();
 }

@@ -7,7 +7,8 @@ use std::process::Command;
 /// there by default (transcripts) never lands in the checkout.
 fn mcp_authlab() -> Command {
     let cwd = std::env::temp_dir().join(format!("mcp-authlab-it-cwd-{}", std::process::id()));
-    std::fs::create_dir_all(&cwd).unwrap();
+    // A folder that cannot be made shows as the command failing to start.
+    let _ = std::fs::create_dir_all(&cwd);
     let mut command = Command::new(env!("CARGO_BIN_EXE_mcp-authlab"));
     command.current_dir(cwd);
     command
@@ -317,6 +318,33 @@ fn a_third_party_rs_is_checked_before_the_run_and_its_certs_are_never_rewritten(
     let path = report["scenarios"][0]["transcript"].as_str().unwrap_or_default().to_owned();
     assert!(path.starts_with(&transcripts.display().to_string()), "{report}");
     assert!(std::fs::read_to_string(&path).unwrap().contains("expected 418"), "the transcript names the failure");
+    assert_eq!(report["scenarios"][0]["grade"], "nonconforming", "a MUST broken, nothing exploited");
+    // Below --fail-on the finding is reported, and the run passes.
+    let output = mcp_authlab()
+        .args([
+            "run",
+            "--rs-url",
+            server.resource(),
+            "--as-port",
+            &as_port.to_string(),
+            "--fail-on",
+            "vulnerable",
+            "--certs",
+        ])
+        .arg(&certs)
+        .arg("--scenarios")
+        .arg(dir.join("scenarios"))
+        .arg("--transcripts")
+        .arg(&transcripts)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(stdout.contains("NOTE attacks/rs-validation/teapot (nonconforming:"), "{stdout}");
+    assert!(stdout.contains("findings: 0 vulnerable, 1 nonconforming, 0 advisory; 0 could not conclude"), "{stdout}");
+    assert_eq!(stdout.lines().last(), Some("0 passed, 0 failed, 1 below --fail-on vulnerable"), "{stdout}");
+    let output = mcp_authlab().args(["run", "--fail-on", "serious"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&output.stderr).contains("expected one of: vulnerable, nonconforming, advisory"));
     assert_eq!(std::fs::read(certs.join("server.pem")).unwrap(), leaf, "the server's certificate is untouched");
     assert_eq!(std::fs::read(certs.join("server-key.pem")).unwrap(), key, "and so is its key");
     runtime.block_on(server.shutdown());
