@@ -169,6 +169,22 @@ fn lacks_for_step(step: &Step, target: &Target) -> Option<String> {
     let variables = step.variables();
     let uses = |name: &str| variables.contains(&name);
     if let Some(metadata) = &target.as_metadata {
+        // A URL as `client_id` tests the fetch of client ID metadata documents; against an AS
+        // that does not offer them, refusing such a client is refusing an unknown one, and would
+        // pass for nothing.
+        let url_client =
+            step.action.with().and_then(|with| with.get("client_id")).and_then(serde_json::Value::as_str).is_some_and(
+                |client_id| {
+                    client_id.starts_with("https://") || client_id.starts_with("http://") || client_id.starts_with("${")
+                },
+            ) && step.action.with().and_then(|with| with.get("client_id")).and_then(serde_json::Value::as_str)
+                != Some("${client_id}");
+        if url_client && metadata.client_id_metadata_document_supported != Some(true) {
+            return Some(
+                "the AS does not advertise client ID metadata documents (`client_id_metadata_document_supported`), so a URL `client_id` tests nothing"
+                    .to_owned(),
+            );
+        }
         if !target.as_oidc_configuration && uses("oidc_metadata_url") {
             return Some(
                 "the AS serves no OpenID configuration, which is optional (MCP-1125 asks for one of the two documents)"
@@ -285,6 +301,18 @@ mod tests {
         assert!(said(&alone, "token", "do = \"http\"\nurl = \"${prm}\"").unwrap_or_default().contains("--rs-url"));
         assert!(said(&alone, "rs-validation", "do = \"revoke\"").unwrap_or_default().contains("--rs-url"));
         assert!(said(&alone, "token", "do = \"introspect\"").unwrap_or_default().contains("introspection_endpoint"));
+        let url_client = "do = \"authorize\"\nwith = { client_id = \"${canary}/c.json\" }";
+        assert!(
+            said(&alone, "registration", url_client)
+                .unwrap_or_default()
+                .contains("client_id_metadata_document_supported")
+        );
+        let cimd_metadata = lab_proto::metadata::AuthorizationServerMetadata {
+            client_id_metadata_document_supported: Some(true),
+            ..alone.as_metadata.clone().unwrap_or_default()
+        };
+        let cimd = Target { as_metadata: Some(cimd_metadata), ..alone.clone() };
+        assert_eq!(said(&cimd, "registration", url_client), None);
         let oidc = "do = \"http\"\nurl = \"${oidc_metadata_url}\"";
         assert!(said(&alone, "discovery", oidc).unwrap_or_default().contains("OpenID configuration"));
         let with_oidc = Target { as_oidc_configuration: true, ..alone.clone() };
