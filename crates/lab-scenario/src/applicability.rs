@@ -175,10 +175,9 @@ fn lacks_for_step(step: &Step, target: &Target) -> Option<String> {
         let url_client =
             step.action.with().and_then(|with| with.get("client_id")).and_then(serde_json::Value::as_str).is_some_and(
                 |client_id| {
-                    client_id.starts_with("https://") || client_id.starts_with("http://") || client_id.starts_with("${")
+                    ["https://", "http://", "${canary", "${cimd"].iter().any(|start| client_id.starts_with(start))
                 },
-            ) && step.action.with().and_then(|with| with.get("client_id")).and_then(serde_json::Value::as_str)
-                != Some("${client_id}");
+            );
         if url_client && metadata.client_id_metadata_document_supported != Some(true) {
             return Some(
                 "the AS does not advertise client ID metadata documents (`client_id_metadata_document_supported`), so a URL `client_id` tests nothing"
@@ -313,6 +312,8 @@ mod tests {
         };
         let cimd = Target { as_metadata: Some(cimd_metadata), ..alone.clone() };
         assert_eq!(said(&cimd, "registration", url_client), None);
+        // A variable that names a plain client is no URL.
+        assert_eq!(said(&alone, "token", "do = \"authorize\"\nwith = { client_id = \"${public_client}\" }"), None);
         let oidc = "do = \"http\"\nurl = \"${oidc_metadata_url}\"";
         assert!(said(&alone, "discovery", oidc).unwrap_or_default().contains("OpenID configuration"));
         let with_oidc = Target { as_oidc_configuration: true, ..alone.clone() };
