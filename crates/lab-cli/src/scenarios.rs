@@ -87,6 +87,10 @@ pub(crate) struct RunArgs {
     /// report names each transcript's path.
     #[arg(long, value_name = "DIR", default_value = "mcp-authlab-transcripts")]
     pub(crate) transcripts: PathBuf,
+    /// A second resource the `--as-url` AS knows (another MCP server's URL): it stands in for the
+    /// lab's twin RS, so the audience-per-resource scenarios apply (RFC 8707).
+    #[arg(long, value_name = "URI", requires = "as_url")]
+    pub(crate) second_resource: Option<String>,
     /// After the run, search this log file of a server under test for every token, code,
     /// verifier, client secret and password the run sent (repeatable). A match fails the run.
     #[arg(long, value_name = "FILE")]
@@ -166,9 +170,11 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if args.ca.is_some() && args.rs_url.is_none() && args.as_url.is_none() {
         anyhow::bail!("--ca names the CA of third-party servers: it needs --rs-url or --as-url");
     }
-    for (flag, value) in
-        [("--resource", Some(args.resource.as_str())), ("--redirect-uri", args.redirect_uri.as_deref())]
-    {
+    for (flag, value) in [
+        ("--resource", Some(args.resource.as_str())),
+        ("--redirect-uri", args.redirect_uri.as_deref()),
+        ("--second-resource", args.second_resource.as_deref()),
+    ] {
         if let Some(value) = value
             && url::Url::parse(value).is_err()
         {
@@ -209,6 +215,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         client_id: args.client_id.clone(),
         redirect_uri: args.redirect_uri.clone(),
         resource: args.as_url.is_some().then(|| args.resource.clone()),
+        second_resource: args.second_resource.clone(),
         login,
         confidential_client,
         ..lab_scenario::Target::default()

@@ -41,7 +41,7 @@ pub fn not_applicable(area: &str, scenario: &Scenario, target: &Target) -> Optio
     if target.as_issuer.is_some() {
         // The system's own rules, then the resource-server rules below for every area, since the
         // AS areas call the MCP server too.
-        if let Some(reason) = not_applicable_to_running_system(area, scenario)
+        if let Some(reason) = not_applicable_to_running_system(area, scenario, target)
             .or_else(|| not_applicable_to_third_party_as(area, scenario, target))
         {
             return Some(reason);
@@ -97,7 +97,7 @@ fn needs_the_lab_rs(step: &Step) -> Option<String> {
 
 /// The rules of [`not_applicable`] that only a running system adds; the resource-server rules
 /// (clock, profiles, sessions, rate limits, per-tool scopes) follow them for every area.
-fn not_applicable_to_running_system(area: &str, scenario: &Scenario) -> Option<String> {
+fn not_applicable_to_running_system(area: &str, scenario: &Scenario, target: &Target) -> Option<String> {
     if !SYSTEM_AREAS.contains(&area) {
         return Some(format!("the `{area}` scenarios test the lab's own client or need the lab shop's tools and data"));
     }
@@ -125,9 +125,10 @@ fn not_applicable_to_running_system(area: &str, scenario: &Scenario) -> Option<S
         if variables.iter().any(|name| name.starts_with("cimd")) {
             return Some("the third-party AS cannot fetch the lab's client ID metadata document".to_owned());
         }
-        if variables.iter().any(|name| ["twin_resource", "upstream"].contains(name)) {
+        let second = variables.contains(&"twin_resource") && target.second_resource.is_none();
+        if second || variables.contains(&"upstream") {
             return Some(
-                "it needs a second resource (the lab's twin RS or upstream API) the third-party AS does not know"
+                "it needs a second resource (the lab's twin RS or upstream API) the third-party AS does not know: add --second-resource"
                     .to_owned(),
             );
         }
@@ -377,8 +378,10 @@ mod tests {
         let bob = one_step("defended", "[lab]\nauto_approve = \"bob\"\n", "do = \"authorize\"");
         assert!(said("authorize", bob).contains("another user"));
         assert!(said("token", one_step("vulnerable", "", "do = \"register\"")).contains("weak profiles"));
-        let twin = defended("do = \"token\"\nwith = { resource = \"${twin_resource}\" }");
-        assert!(said("token", twin).contains("second resource"));
+        let twin = || defended("do = \"token\"\nwith = { resource = \"${twin_resource}\" }");
+        assert!(said("token", twin()).contains("second resource"));
+        let second = Target { second_resource: Some("https://127.0.0.1:7445/mcp".into()), ..system.clone() };
+        assert_eq!(not_applicable("token", &twin(), &second), None, "--second-resource stands in for the twin");
         // A variable in an expectation counts as much as one in the request.
         let upstream = scenario(
             "summary = \"s\"\nverdict = \"defended\"\n[[step]]\ndo = \"token\"\nexpect = { body_not_contains = [\"${upstream}\"] }\n",

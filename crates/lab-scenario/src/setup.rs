@@ -140,6 +140,9 @@ pub(crate) fn initial_vars(scenario: &Scenario, lab: &RunningLab, target: &Targe
     if let Some(uri) = &target.redirect_uri {
         vars.set("redirect_uri", uri.clone());
     }
+    if let (Some(_), Some(second)) = (&target.as_issuer, &target.second_resource) {
+        vars.set("twin_resource", second.clone());
+    }
     if let (None, Some(resource)) = (&target.rs_url, &target.resource) {
         vars.set("resource", resource.clone());
     }

@@ -34,6 +34,9 @@ pub struct Target {
     pub redirect_uri: Option<String>,
     /// The resource indicator (RFC 8707) sent to an AS tested without its MCP server.
     pub resource: Option<String>,
+    /// A second resource the third-party AS knows (`--second-resource`): it stands in for the
+    /// lab's twin RS as `${twin_resource}`, so the audience-per-resource scenarios apply.
+    pub second_resource: Option<String>,
     /// A headless sign-in at the third-party AS's own login and consent pages.
     pub login: Option<crate::Login>,
     /// A confidential client pre-registered at the third-party AS: it replaces the lab's
