@@ -12,6 +12,8 @@ use crate::judge::{Projection, project};
 use crate::schema::Scenario;
 use crate::vars::Vars;
 
+mod token;
+
 /// A scenario of the catalogue by its id (`attacks/authorize/pkce-plain-downgrade`).
 pub(crate) fn scenario(id: &str) -> Scenario {
     let path = crate::catalogue::default_dir().join(format!("{id}.toml"));
