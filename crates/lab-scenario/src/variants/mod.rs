@@ -12,6 +12,7 @@ use crate::judge::{Projection, project};
 use crate::schema::Scenario;
 use crate::vars::Vars;
 
+mod authorize;
 mod token;
 
 /// A scenario of the catalogue by its id (`attacks/authorize/pkce-plain-downgrade`).
