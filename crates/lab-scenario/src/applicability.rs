@@ -58,7 +58,7 @@ pub fn not_applicable(area: &str, scenario: &Scenario, target: &Target) -> Optio
         );
     }
     let insufficient = |expect: &Expect| expect.expects_error("insufficient_scope");
-    if scenario.steps.iter().flat_map(Step::expectations).any(insufficient) {
+    if scenario.steps.iter().flat_map(Step::held_against_anyone).any(insufficient) {
         return Some("it depends on the lab shop's per-tool scopes".to_owned());
     }
     scenario.steps.iter().find_map(needs_the_lab_rs)

@@ -104,6 +104,15 @@ impl Run {
         let mut seen = self.send("GET", &url, headers, Payload::None).await?;
         if let Some(login) = self.target.login.clone() {
             seen = self.sign_in(&url, seen, &login).await?;
+        } else if self.target.as_issuer.is_some() && asks_for_sign_in(&seen, &url) {
+            // Without `--login` nobody can sign in at a third-party AS's page: what follows would
+            // judge the login page, not the authorization response.
+            return Ok(Observation {
+                inapplicable: Some(
+                    "the AS asks a person to sign in (a login or consent page): add --login USER".to_owned(),
+                ),
+                ..Observation::default()
+            });
         }
         if let Some((_, code)) =
             seen.redirect_params().and_then(|params| params.into_iter().find(|(key, _)| key == "code"))
@@ -175,5 +184,51 @@ impl Run {
             }
         }
         Ok(seen)
+    }
+}
+
+/// Whether the answer to an authorization request at `url` is the AS's own sign-in: a page with a
+/// form, or a redirect to another page of the AS (its login page), rather than an authorization
+/// response, an error redirect or an error page.
+fn asks_for_sign_in(seen: &Observation, url: &str) -> bool {
+    let Ok(request) = url::Url::parse(url) else { return false };
+    match seen.status {
+        Some(200) => {
+            let html =
+                seen.header("content-type").is_some_and(|value| value.to_ascii_lowercase().contains("text/html"));
+            html && String::from_utf8_lossy(&seen.body).to_ascii_lowercase().contains("<form")
+        }
+        Some(300..=399) => seen
+            .header("location")
+            .and_then(|location| request.join(location).ok())
+            .is_some_and(|next| next.origin() == request.origin() && next.path() != request.path()),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_login_page_is_told_from_an_authorization_response() {
+        let url = "https://as.example/authorize?client_id=c";
+        let answer = |status: u16, headers: &[(&str, &str)], body: &str| Observation {
+            status: Some(status),
+            headers: headers.iter().map(|(name, value)| ((*name).to_owned(), (*value).to_owned())).collect(),
+            body: body.as_bytes().to_vec(),
+            ..Observation::default()
+        };
+        assert!(asks_for_sign_in(&answer(303, &[("location", "/interaction/abc")], ""), url));
+        assert!(asks_for_sign_in(
+            &answer(200, &[("content-type", "text/html; charset=utf-8")], "<FORM method=post>"),
+            url
+        ));
+        assert!(!asks_for_sign_in(&answer(302, &[("location", "http://127.0.0.1:53682/callback?code=x")], ""), url));
+        assert!(!asks_for_sign_in(&answer(400, &[("content-type", "text/html")], "<form>"), url));
+        assert!(
+            !asks_for_sign_in(&answer(303, &[("location", "https://as.example/authorize?again=1")], ""), url),
+            "the same endpoint is no login page"
+        );
     }
 }

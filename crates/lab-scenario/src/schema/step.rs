@@ -68,10 +68,13 @@ impl Step {
 
     /// Every expectation of the step: `expect`, and if set `exploit`, `should` and `lab_only`.
     pub fn expectations(&self) -> impl Iterator<Item = &Expect> + Clone {
-        std::iter::once(&self.expect)
-            .chain(self.exploit.as_ref())
-            .chain(self.should.as_ref())
-            .chain(self.lab_only.as_ref())
+        self.held_against_anyone().chain(self.lab_only.as_ref())
+    }
+
+    /// The expectations a third-party target may be held to: all but `lab_only`. What only the
+    /// lab is held to says nothing of whether a scenario applies to someone else's server.
+    pub fn held_against_anyone(&self) -> impl Iterator<Item = &Expect> + Clone {
+        std::iter::once(&self.expect).chain(self.exploit.as_ref()).chain(self.should.as_ref())
     }
 
     /// The variables this step sets from the answer it is judged on: its captures (but `var:`,
@@ -86,11 +89,11 @@ impl Step {
         captured.chain(self.action.answer_vars().iter().copied()).collect()
     }
 
-    /// Every string of the step that may name `${variables}`, expectations included: what
-    /// applicability reads instead of the step's `Debug` text.
+    /// Every string of the step that may name `${variables}`, expectations held against anyone
+    /// included (not `lab_only`): what applicability reads instead of the step's `Debug` text.
     pub fn texts(&self) -> Vec<&str> {
         let mut texts = self.action.texts();
-        for expect in self.expectations() {
+        for expect in self.held_against_anyone() {
             texts.extend(expect.texts());
         }
         texts
