@@ -1,0 +1,279 @@
+//! The resource-server and transport families: the answers the MCP servers built with the
+//! official Python and TypeScript SDKs gave (a 401 challenge with `error="invalid_token"` and no
+//! scope for a request without a token, a plain-text 400 or a 406 for a token sent twice, a 421
+//! for a foreign `Host`, a 200 for `DELETE`, an SSE stream for `GET`) break no MUST; what only a
+//! SHOULD asks is an advisory; data served, a token accepted or an evil origin served still fail.
+
+use super::{allowed, answer, judge, scenario, vars};
+use crate::expect::{Observation, check};
+use crate::judge::{Projection, project};
+
+const PRM: &str = "https://rs.example/.well-known/oauth-protected-resource/mcp";
+const JSON: (&str, &str) = ("content-type", "application/json");
+
+/// The MUST failures of `seen` at step `label` of scenario `id`.
+fn must(id: &str, label: &str, seen: &Observation) -> Vec<String> {
+    judge(id, label, seen, &vars()).0
+}
+
+/// The SHOULD failures (advisories) of `seen` at step `label` of scenario `id`.
+fn should(id: &str, label: &str, seen: &Observation) -> Vec<String> {
+    judge(id, label, seen, &vars()).1
+}
+
+/// Whether the `exploit` of step `label` of scenario `id` holds for `seen` (`None`: it states
+/// none, so a failed defence there is a MUST broken, never a confirmed attack).
+fn exploit_holds(id: &str, label: &str, seen: &Observation) -> Option<bool> {
+    let scenario = scenario(id);
+    let step = scenario.steps.iter().find(|step| step.label() == label).expect("the step");
+    let how = Projection { third_party: true, ..Projection::default() };
+    step.exploit.as_ref().map(|exploit| check(&project(exploit, how), seen, &vars()).is_empty())
+}
+
+/// Both SDKs' answer to a request without a usable token: the MUST parts (401, a Bearer challenge
+/// naming the metadata) with an error code the SHOULD NOT of O21 §5.3.2 advises against, and no
+/// scope (the SHOULD of MCP-1125).
+fn sdk_unauthorized() -> Observation {
+    let challenge = format!(
+        r#"Bearer error="invalid_token", error_description="Authentication required", resource_metadata="{PRM}""#
+    );
+    answer(
+        401,
+        &[JSON, ("www-authenticate", &challenge)],
+        r#"{"error":"invalid_token","error_description":"Authentication required"}"#,
+    )
+}
+
+/// What the lab answers: the challenge with the metadata and a scope, no error code.
+fn lab_unauthorized() -> Observation {
+    let challenge = format!(r#"Bearer resource_metadata="{PRM}", scope="mcp:read""#);
+    answer(401, &[("www-authenticate", &challenge)], "")
+}
+
+/// An `initialize` served: what no refusal may look like.
+fn served() -> Observation {
+    answer(
+        200,
+        &[JSON, ("mcp-session-id", "3f0c7a1e-7c1b-4d55-9a39-0f3b1de2a8c4")],
+        r#"{"jsonrpc":"2.0","id":1,"result":{"protocolVersion":"2025-11-25","capabilities":{},"serverInfo":{"name":"x","version":"1"}}}"#,
+    )
+}
+
+/// A tool result carrying alice's order.
+fn alices_data() -> Observation {
+    answer(
+        200,
+        &[JSON],
+        r#"{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"A-1001"}],"isError":false}}"#,
+    )
+}
+
+#[test]
+fn a_request_without_a_token_may_carry_an_error_code_and_no_scope_as_advisories() {
+    for (id, label) in [
+        ("attacks/rs-validation/no-token", "mcp"),
+        ("attacks/rs-validation/token-in-query", "the token in the query only"),
+        ("attacks/transport/local-unauthenticated-access", "POST tools/call from loopback, no token"),
+        ("attacks/transport/local-unauthenticated-access", "GET (the SSE stream), no token"),
+        ("attacks/transport/local-unauthenticated-access", "DELETE (end a session), no token"),
+        ("attacks/transport/session-without-token", "the session id alone"),
+    ] {
+        allowed(id, label, &sdk_unauthorized());
+        let advisories = should(id, label, &sdk_unauthorized());
+        assert!(advisories.iter().any(|advisory| advisory.contains("challenge error")), "{id}: {advisories:?}");
+        assert!(advisories.iter().any(|advisory| advisory.contains("www-authenticate")), "{id}: {advisories:?}");
+        // The lab's answer meets the SHOULDs too; a third party's scope need not be mcp:read.
+        assert_eq!(judge(id, label, &lab_unauthorized(), &vars()), (vec![], vec![]), "{id}");
+        let other_scope = answer(
+            401,
+            &[("www-authenticate", &format!(r#"Bearer resource_metadata="{PRM}", scope="files:read""#))],
+            "",
+        );
+        assert_eq!(judge(id, label, &other_scope, &vars()), (vec![], vec![]), "{id}");
+        // Served, or a 401 that does not say where the metadata is, fails.
+        assert!(!must(id, label, &served()).is_empty(), "{id}");
+        assert!(
+            !must(id, label, &answer(401, &[("www-authenticate", r#"Bearer realm="mcp""#)], "")).is_empty(),
+            "{id}"
+        );
+    }
+}
+
+#[test]
+fn a_token_sent_twice_may_be_refused_with_any_client_error() {
+    let (id, label) = ("attacks/rs-validation/token-multiple-methods", "header and form body at once");
+    assert!(!scenario(id).refs.iter().any(|key| key == "RS-09"), "RS-09 is the JWT checks, not this");
+    // The Python SDK: a plain-text 400 without a challenge.
+    let python = answer(400, &[("content-type", "text/plain")], "Invalid Content-Type header");
+    allowed(id, label, &python);
+    assert!(!should(id, label, &python).is_empty(), "invalid_request in a challenge is the SHOULD");
+    // The TypeScript SDK: a 406 JSON-RPC error.
+    let typescript = answer(
+        406,
+        &[JSON],
+        r#"{"jsonrpc":"2.0","error":{"code":-32000,"message":"Not Acceptable: Client must accept both application/json and text/event-stream"},"id":null}"#,
+    );
+    allowed(id, label, &typescript);
+    assert!(!should(id, label, &typescript).is_empty());
+    // The lab's answer meets the SHOULD.
+    let lab = answer(
+        400,
+        &[("www-authenticate", r#"Bearer error="invalid_request", error_description="token sent twice""#)],
+        "",
+    );
+    assert_eq!(judge(id, label, &lab, &vars()), (vec![], vec![]));
+    // Processed: a 200 with a session fails.
+    assert!(!must(id, label, &served()).is_empty());
+}
+
+#[test]
+fn a_foreign_host_may_be_refused_with_any_client_error_and_is_the_labs_own_rule() {
+    let (id, label) = ("attacks/transport/dns-rebinding-host", "Host: evil.example:8443");
+    allowed(id, label, &answer(421, &[("content-type", "text/plain")], "Invalid Host header"));
+    allowed(id, label, &answer(403, &[], ""));
+    allowed(
+        id,
+        label,
+        &answer(400, &[JSON], r#"{"jsonrpc":"2.0","error":{"code":-32600,"message":"bad host"},"id":null}"#),
+    );
+    // Served: the check fails, and the scenario is the lab's own, so a third party never sees it.
+    assert!(!must(id, label, &served()).is_empty());
+    assert!(scenario(id).lab_rule.is_some(), "TR-1125's MUST is about Origin: checking Host is the lab's rule");
+}
+
+#[test]
+fn an_evil_origin_gets_403_and_only_a_served_request_is_an_exploit() {
+    let id = "attacks/transport/dns-rebinding-origin";
+    let (tokenless, with_token) = ("no token, evil origin: 403, not 401", "valid token, evil origin");
+    // The Python SDK's 403 in plain text, and a 403 with an id-less JSON-RPC error, are refusals.
+    for label in [tokenless, with_token] {
+        allowed(id, label, &answer(403, &[("content-type", "text/plain")], "Invalid Origin header"));
+        allowed(
+            id,
+            label,
+            &answer(403, &[JSON], r#"{"jsonrpc":"2.0","error":{"code":-32600,"message":"Forbidden"},"id":null}"#),
+        );
+    }
+    // Both SDKs without a token: 401 before the origin check. A MUST broken, nothing served.
+    assert!(!must(id, tokenless, &sdk_unauthorized()).is_empty());
+    assert_eq!(exploit_holds(id, tokenless, &sdk_unauthorized()), Some(false));
+    // Served without a token: the page on the evil origin gets the answer.
+    assert_eq!(exploit_holds(id, tokenless, &served()), Some(true));
+    // The TypeScript SDK with a token: 200. The MUST is broken; no exploit is claimed, since a
+    // page on the evil origin cannot hold the token.
+    assert!(!must(id, with_token, &served()).is_empty());
+    assert_eq!(exploit_holds(id, with_token, &served()), None);
+}
+
+#[test]
+fn an_audience_refusal_must_keep_its_error_description_in_the_allowed_characters() {
+    let (id, label) = ("attacks/rs-validation/wrong-audience-twin-rs", "the twin's token presented to the RS");
+    assert!(scenario(id).refs.iter().any(|key| key == "O21 §5.3.1"));
+    let challenge = |description: &str| {
+        format!(r#"Bearer error="invalid_token", error_description="{description}", resource_metadata="{PRM}""#)
+    };
+    allowed(id, label, &answer(401, &[("www-authenticate", &challenge("unexpected aud claim value"))], ""));
+    // The TypeScript SDK's description holds unescaped quotes (O21 §5.3.1 forbids %x22): its
+    // challenge cannot be read, so its error code is not there.
+    let typescript = answer(401, &[("www-authenticate", &challenge(r#"unexpected "aud" claim value"#))], "");
+    let failures = must(id, label, &typescript);
+    assert!(failures.iter().any(|failure| failure.starts_with("error:")), "{failures:?}");
+    // Served: fails.
+    assert!(!must(id, label, &alices_data()).is_empty());
+}
+
+#[test]
+fn sessions_are_held_to_what_the_transport_allows() {
+    // DELETE may answer 200 or 204.
+    let id = "attacks/transport/session-terminated";
+    allowed(id, "end the session", &answer(200, &[], ""));
+    allowed(id, "end the session", &answer(204, &[], ""));
+    // An initialize naming an unknown session may be refused, or served with the server's own id.
+    let id = "attacks/transport/session-fixation";
+    let label = "initialize with an attacker-chosen session id";
+    allowed(
+        id,
+        label,
+        &answer(400, &[JSON], r#"{"jsonrpc":"2.0","error":{"code":-32600,"message":"Bad Request"},"id":null}"#),
+    );
+    allowed(
+        id,
+        label,
+        &answer(404, &[JSON], r#"{"jsonrpc":"2.0","error":{"code":-32001,"message":"Session not found"},"id":null}"#),
+    );
+    allowed(id, label, &served());
+    let adopted = answer(
+        200,
+        &[JSON, ("mcp-session-id", "fixated-session-0123456789")],
+        r#"{"jsonrpc":"2.0","id":1,"result":{}}"#,
+    );
+    assert!(!must(id, label, &adopted).is_empty());
+    let label = "the attacker's id is no session";
+    allowed(id, label, &answer(400, &[], ""));
+    assert!(!must(id, label, &alices_data()).is_empty());
+    // Another user's session: any refusal; serving nothing of alice's is the MUST, the refusal
+    // the SBP's SHOULD.
+    let (id, label) = ("attacks/transport/session-hijack-cross-user", "bob's token in alice's session");
+    for status in [400, 403, 404] {
+        assert_eq!(judge(id, label, &answer(status, &[], ""), &vars()), (vec![], vec![]), "{status}");
+    }
+    let bobs =
+        answer(200, &[JSON], r#"{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"B-2001"}]}}"#);
+    allowed(id, label, &bobs);
+    assert!(!should(id, label, &bobs).is_empty());
+    assert!(!must(id, label, &alices_data()).is_empty());
+    // Resuming another user's stream: refused, or at least nothing of alice's replayed.
+    let (id, label) = ("attacks/transport/sse-resume-cross-user", "bob resumes alice's stream");
+    allowed(id, label, &answer(405, &[("allow", "POST, DELETE")], ""));
+    allowed(id, label, &answer(404, &[], ""));
+    assert!(
+        !must(id, label, &answer(200, &[("content-type", "text/event-stream")], "id: 2\ndata: A-1001\n\n")).is_empty()
+    );
+    // A non-initialize request without a session id: the 400 is a SHOULD of servers that need one.
+    let (id, label) = ("attacks/transport/session-required", "no session id");
+    allowed(id, label, &answer(200, &[JSON], r#"{"jsonrpc":"2.0","id":1,"result":{}}"#));
+    assert!(!should(id, label, &answer(200, &[JSON], r#"{"jsonrpc":"2.0","id":1,"result":{}}"#)).is_empty());
+    // GET: an SSE stream or 405.
+    let id = "attacks/transport/get-without-stream";
+    allowed(id, "http", &answer(200, &[("content-type", "text/event-stream")], ": ping\n\n"));
+    allowed(id, "http", &answer(405, &[("allow", "POST, DELETE")], ""));
+    assert!(!must(id, "http", &answer(404, &[], "")).is_empty());
+    // A supported version that was not negotiated may be served: only the lab refuses it.
+    let id = "attacks/transport/protocol-version-invalid";
+    allowed(id, "the lab's rule: a supported version that was not negotiated", &served());
+    assert!(!must(id, "an invalid version", &served()).is_empty());
+}
+
+#[test]
+fn binding_to_every_interface_is_an_advisory() {
+    let (id, label) = ("attacks/transport/local-bind-all-interfaces", "the sockets listening on the MCP server's port");
+    let listening = |addresses: &str, loopback_only: bool| Observation {
+        json: Some(serde_json::json!({"port": 8000, "addresses": [addresses], "loopback_only": loopback_only})),
+        ..Observation::default()
+    };
+    allowed(id, label, &listening("0.0.0.0", false));
+    assert!(!should(id, label, &listening("0.0.0.0", false)).is_empty());
+    assert_eq!(judge(id, label, &listening("127.0.0.1", true), &vars()), (vec![], vec![]));
+}
+
+#[test]
+fn the_protected_resource_metadata_names_the_url_clients_use() {
+    let (id, label) = ("attacks/rs-validation/prm-document", "the protected resource metadata");
+    // The Python SDK's document: its issuer serialized with a trailing slash, extra members.
+    let python = answer(
+        200,
+        &[("content-type", "application/json")],
+        r#"{"resource":"https://rs.example/mcp","authorization_servers":["https://as.example/"],"scopes_supported":["user"],"bearer_methods_supported":["header"]}"#,
+    );
+    allowed(id, label, &python);
+    // A resource with a trailing slash added is not the URL clients use (RFC 9728 §3.3).
+    let slash = answer(
+        200,
+        &[JSON],
+        r#"{"resource":"https://rs.example/mcp/","authorization_servers":["https://as.example"]}"#,
+    );
+    assert!(!must(id, label, &slash).is_empty());
+    // No authorization server (MCP-1125 asks for at least one).
+    let none = answer(200, &[JSON], r#"{"resource":"https://rs.example/mcp","authorization_servers":[]}"#);
+    assert!(!must(id, label, &none).is_empty());
+}
