@@ -13,6 +13,7 @@ use crate::schema::Scenario;
 use crate::vars::Vars;
 
 mod authorize;
+mod rs;
 mod token;
 
 /// A scenario of the catalogue by its id (`attacks/authorize/pkce-plain-downgrade`).
