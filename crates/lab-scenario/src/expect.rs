@@ -140,7 +140,7 @@ pub(crate) fn check(expect: &Expect, seen: &Observation, vars: &Vars) -> Vec<Str
             fail(format!("header {name}: expected absent, got {value:?}"));
         }
     }
-    if !expect.challenge.is_empty() || !expect.challenge_absent.is_empty() {
+    if !expect.challenge.is_empty() || !expect.challenge_present.is_empty() || !expect.challenge_absent.is_empty() {
         match seen.challenge() {
             None => fail("challenge: no Bearer challenge in WWW-Authenticate".to_owned()),
             Some(challenge) => {
@@ -148,6 +148,11 @@ pub(crate) fn check(expect: &Expect, seen: &Observation, vars: &Vars) -> Vec<Str
                     let wanted = expand(wanted);
                     if challenge.param(name) != Some(wanted.as_str()) {
                         fail(format!("challenge {name}: expected {wanted:?}, got {:?}", challenge.param(name)));
+                    }
+                }
+                for name in &expect.challenge_present {
+                    if challenge.param(name).is_none_or(str::is_empty) {
+                        fail(format!("challenge {name}: expected present, got none"));
                     }
                 }
                 for name in &expect.challenge_absent {
@@ -205,6 +210,11 @@ pub(crate) fn check(expect: &Expect, seen: &Observation, vars: &Vars) -> Vec<Str
                 "json {pointer}: expected {wanted}, got {}",
                 other.map_or_else(|| "nothing".to_owned(), Value::to_string)
             )),
+        }
+    }
+    for pointer in &expect.json_present {
+        if json.pointer(pointer).is_none_or(|value| value.is_null() || value.as_str() == Some("")) {
+            fail(format!("json {pointer}: expected present, got nothing"));
         }
     }
     for pointer in &expect.json_absent {

@@ -52,6 +52,9 @@ pub(crate) struct Projection {
     pub(crate) third_party: bool,
     /// The step reached a third-party MCP server: only the HTTP layer is comparable.
     pub(crate) third_party_rs: bool,
+    /// …and it was a JSON-RPC request, whose results are the lab shop's: its JSON is not
+    /// comparable either (a plain HTTP request's, such as a metadata document's, is).
+    pub(crate) json_rpc: bool,
     /// The AS does not advertise RFC 9207 `iss`, so its absence is no fault here.
     pub(crate) iss_optional: bool,
     /// The answer followed a submitted sign-in form.
@@ -60,7 +63,7 @@ pub(crate) struct Projection {
 
 /// `expect` as the target of the step is held to it.
 pub(crate) fn project(expect: &Expect, how: Projection) -> Expect {
-    let mut expect = if how.third_party_rs { http_level(expect) } else { expect.clone() };
+    let mut expect = if how.third_party_rs { http_level(expect, how.json_rpc) } else { expect.clone() };
     // RFC 9207 §2.4: `iss` in the authorization response is required only of an AS that
     // advertises it; whether it does is `discovery/iss-parameter`'s question.
     if how.iss_optional {
@@ -76,8 +79,9 @@ pub(crate) fn project(expect: &Expect, how: Projection) -> Expect {
 }
 
 /// The HTTP-level part of an expectation: what any MCP server answers, without the lab shop's
-/// tool results.
-pub(crate) fn http_level(expect: &Expect) -> Expect {
+/// tool results (the JSON of a JSON-RPC answer) and without the CORS choices of the deployment.
+pub(crate) fn http_level(expect: &Expect, json_rpc: bool) -> Expect {
+    let json = !json_rpc;
     // CORS is a deployment choice: which browser origins a third-party server admits is its own.
     let not_cors = |(name, _): &(&String, &String)| !name.starts_with("access-control-");
     Expect {
@@ -96,9 +100,14 @@ pub(crate) fn http_level(expect: &Expect) -> Expect {
             .collect(),
         header_absent: expect.header_absent.clone(),
         challenge: expect.challenge.clone(),
+        challenge_present: expect.challenge_present.clone(),
         challenge_absent: expect.challenge_absent.clone(),
         body_not_contains: expect.body_not_contains.clone(),
         session_ids: expect.session_ids.clone(),
+        json: if json { expect.json.clone() } else { Default::default() },
+        json_present: if json { expect.json_present.clone() } else { Vec::new() },
+        json_absent: if json { expect.json_absent.clone() } else { Vec::new() },
+        json_contains: if json { expect.json_contains.clone() } else { Default::default() },
         ..Default::default()
     }
 }
@@ -239,14 +248,16 @@ mod tests {
         let full = expect(
             "status = 401\ntool_error = false\njson = { \"/a\" = 1 }\nheaders = { access-control-allow-origin = \"x\", cache-control = \"no-store\" }\nchallenge = { error = \"invalid_token\" }\n",
         );
-        let projected = project(&full, Projection { third_party_rs: true, ..Projection::default() });
+        let projected = project(&full, Projection { third_party_rs: true, json_rpc: true, ..Projection::default() });
         assert_eq!(projected.status, Some(401));
         assert_eq!(projected.tool_error, None);
         assert!(projected.json.is_empty());
         assert_eq!(projected.headers.keys().collect::<Vec<_>>(), ["cache-control"]);
         assert_eq!(projected.challenge.get("error").map(String::as_str), Some("invalid_token"));
-        // The lab's own RS keeps every expectation.
+        // The lab's own RS keeps every expectation, and a plain document of the third party's its JSON.
         assert_eq!(project(&full, Projection::default()).json.len(), 1);
+        let document = project(&full, Projection { third_party_rs: true, ..Projection::default() });
+        assert_eq!((document.json.len(), document.tool_error), (1, None));
     }
 
     #[test]

@@ -240,10 +240,10 @@ fn check_step(step: &Step, attack: bool) -> Result<(), (&'static str, String)> {
             return Err((field, format!("the step `{}` has an empty `{field}`: it would always hold", step.label())));
         }
     }
-    if attack && step.expect.is_empty() {
+    if attack && step.expect.is_empty() && step.should.as_ref().is_none_or(Expect::is_empty) {
         return Err((
             "expect",
-            format!("the attack step `{}` has an empty `expect`: it could never fail", step.label()),
+            format!("the attack step `{}` has an empty `expect` and no `should`: it could never fail", step.label()),
         ));
     }
     for expect in step.expectations() {

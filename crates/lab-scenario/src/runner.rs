@@ -163,6 +163,16 @@ impl Run {
             let how = self.projection(step);
             let judge =
                 |expect: &crate::schema::Expect| check(&crate::judge::project(expect, how), &observation, &self.vars);
+            // An attack step with nothing left to judge against this target (every expectation
+            // was the lab shop's) would pass for nothing: the scenario does not apply.
+            let projected_empty = |expect: &crate::schema::Expect| crate::judge::project(expect, how).is_empty();
+            if attack && projected_empty(&step.expect) && step.should.as_ref().is_none_or(projected_empty) {
+                ending.inapplicable = Some(format!(
+                    "nothing step `{}` expects can be judged against this target (it is the lab's own shop or rules)",
+                    step.label()
+                ));
+                break;
+            }
             let mut failures = judge(&step.expect);
             // The lab's own decisions are held against the lab only, as strictly as a MUST.
             if !how.third_party
@@ -170,7 +180,15 @@ impl Run {
             {
                 failures.extend(judge(lab_only).into_iter().map(|failure| format!("{failure} (the lab's own rule)")));
             }
-            let exploit_failures = step.exploit.as_ref().map(judge);
+            // An exploit with nothing left to judge against this target proves nothing: it does
+            // not hold, so a failed defence there is nonconforming, never vulnerable.
+            let exploit_failures = step.exploit.as_ref().map(|exploit| {
+                if projected_empty(exploit) {
+                    vec!["the exploit cannot be judged against this target".to_owned()]
+                } else {
+                    judge(exploit)
+                }
+            });
             let advisories = step.should.as_ref().map(judge).unwrap_or_default();
             let setup_failed = !attack && !failures.is_empty();
             reports.push(StepReport {
@@ -241,7 +259,14 @@ impl Run {
             .as_metadata
             .as_ref()
             .is_some_and(|metadata| metadata.authorization_response_iss_parameter_supported != Some(true));
-        Projection { third_party: self.target.is_external(), third_party_rs, iss_optional, after_form: self.signed_in }
+        let json_rpc = matches!(step.action, crate::schema::StepAction::Mcp(_));
+        Projection {
+            third_party: self.target.is_external(),
+            third_party_rs,
+            json_rpc,
+            iss_optional,
+            after_form: self.signed_in,
+        }
     }
 
     fn capture(&mut self, step: &Step, seen: &Observation) -> Result<(), StepError> {

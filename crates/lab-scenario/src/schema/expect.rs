@@ -85,6 +85,10 @@ pub struct Expect {
     /// Parameters of the `Bearer` challenge in `WWW-Authenticate` that must equal these values.
     #[serde(default)]
     pub challenge: BTreeMap<String, String>,
+    /// Parameters of the `Bearer` challenge that must be present and not empty, whatever their
+    /// value (a `scope`, whose value is the server's own).
+    #[serde(default)]
+    pub challenge_present: Vec<String>,
     /// Parameters of the `Bearer` challenge that must be absent.
     #[serde(default)]
     pub challenge_absent: Vec<String>,
@@ -105,6 +109,10 @@ pub struct Expect {
     /// JSON pointers (RFC 6901) into the body that must equal these values.
     #[serde(default)]
     pub json: BTreeMap<String, Value>,
+    /// JSON pointers that must be present, not null and not an empty string (an `access_token`
+    /// issued, whatever it is).
+    #[serde(default)]
+    pub json_present: Vec<String>,
     /// JSON pointers that must be absent.
     #[serde(default)]
     pub json_absent: Vec<String>,
@@ -158,12 +166,14 @@ impl Expect {
             && self.header_contains.is_empty()
             && self.header_absent.is_empty()
             && self.challenge.is_empty()
+            && self.challenge_present.is_empty()
             && self.challenge_absent.is_empty()
             && self.redirect.is_empty()
             && self.redirect_present.is_empty()
             && self.redirect_absent.is_empty()
             && self.fragment_absent.is_empty()
             && self.json.is_empty()
+            && self.json_present.is_empty()
             && self.json_absent.is_empty()
             && self.json_contains.is_empty()
             && self.body_contains.is_empty()
