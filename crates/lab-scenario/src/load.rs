@@ -197,6 +197,27 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
             message: "a scenario needs at least one [[step]]".to_owned(),
         });
     }
+    // A file of the attack catalogue says what a finding breaks and what fixes it: reports show
+    // both beside every finding.
+    let attack_file = path.components().any(|part| part.as_os_str() == "attacks");
+    for (field, value) in [("quote", &scenario.quote), ("remedy", &scenario.remedy)] {
+        if attack_file && value.as_deref().is_none_or(|text| text.trim().is_empty()) {
+            return Err(ScenarioError {
+                path: path.to_owned(),
+                line: 1,
+                column: 1,
+                field: Some(field.to_owned()),
+                message: format!(
+                    "an attack scenario needs `{field}`: {}",
+                    if field == "quote" {
+                        "the sentence its expectations stand on, with its source"
+                    } else {
+                        "one line on what a target that fails it should change"
+                    }
+                ),
+            });
+        }
+    }
     let fail = |index: usize, field: &str, message: String| ScenarioError {
         path: path.to_owned(),
         line: field_line(text, index, field),
@@ -382,6 +403,19 @@ mod tests {
         let error = parse_text(&text).unwrap_err();
         assert_eq!((error.line, error.field.as_deref()), (8, Some("expect")), "{error}");
         assert_eq!(field_line("[[step]]\ndo = \"x\"\n[lab]\nexpect = 1\n", 0, "expect"), 1, "[lab] is not the step's");
+    }
+
+    #[test]
+    fn an_attack_file_without_its_quote_or_remedy_is_refused() {
+        let text = format!("{HEAD}[[step]]\ndo = \"token\"\nexpect = {{ status = 400 }}\n");
+        let path = Path::new("scenarios/attacks/token/x.toml");
+        let error = parse(path, &text).unwrap_err();
+        assert_eq!((error.line, error.field.as_deref()), (1, Some("quote")), "{error}");
+        let quoted = format!("quote = 'O21 §3.2: \"…\"'\n{text}");
+        let error = parse(path, &quoted).unwrap_err();
+        assert_eq!(error.field.as_deref(), Some("remedy"), "{error}");
+        parse(path, &format!("remedy = \"Refuse it.\"\n{quoted}")).unwrap();
+        parse(Path::new("scenarios/flows/x.toml"), &text).unwrap();
     }
 
     #[test]
