@@ -3,12 +3,15 @@
 //! scenario that needs what only the lab has (its profiles, its clock, its key, its helper hosts,
 //! its shop) is reported as not applicable, with the reason, and never run.
 
-use crate::schema::{AsTarget, Capture, Expect, RsTarget, Scenario, Step, StepAction, Verdict};
+use crate::schema::{AsTarget, Expect, RsTarget, Scenario, Step, StepAction, Verdict};
 use crate::target::Target;
 
 /// The areas whose scenarios speak only HTTP and the authorization layer of MCP, so they can run
 /// against any MCP server (their tool calls become `initialize`, which every server has).
-const PORTABLE_AREAS: [&str; 2] = ["rs-validation", "transport"];
+/// What does not apply among their steps (the shop's tools and data, the lab's sessions, clock and
+/// profiles) is told step by step, and at run time a step left with nothing to judge makes its
+/// scenario not applicable.
+const PORTABLE_AREAS: [&str; 5] = ["rs-validation", "transport", "flows", "scope", "privacy"];
 
 /// The areas that apply to a running system: its AS and the MCP server that trusts it.
 const SYSTEM_AREAS: [&str; 8] =
@@ -61,13 +64,17 @@ pub fn not_applicable(area: &str, scenario: &Scenario, target: &Target) -> Optio
     if scenario.steps.iter().flat_map(Step::held_against_anyone).any(insufficient) {
         return Some("it depends on the lab shop's per-tool scopes".to_owned());
     }
-    scenario.steps.iter().find_map(needs_the_lab_rs)
+    scenario.steps.iter().find_map(|step| needs_the_lab_rs(step, target))
 }
 
-/// What of the lab's resource server `step` depends on: its clock, profiles, client, sessions or
-/// rate limits.
-fn needs_the_lab_rs(step: &Step) -> Option<String> {
+/// What of the lab's own servers `step` depends on: its clock, profiles, twin RS, client (against
+/// anything but an MCP server that trusts the lab AS), session-less tool calls, or rate limits.
+/// Sessions are not among them: a server that keeps none is found out at run time.
+fn needs_the_lab_rs(step: &Step, target: &Target) -> Option<String> {
+    // The lab's client signs in at the lab AS; against a third-party AS nobody can.
+    let client_possible = target.rs_url.is_some() && target.as_issuer.is_none();
     match &step.action {
+        StepAction::Client(_) if client_possible => {}
         StepAction::Client(_) | StepAction::Profile(_) => {
             return Some("it runs the lab's client or switches the lab's profiles".to_owned());
         }
@@ -75,18 +82,13 @@ fn needs_the_lab_rs(step: &Step) -> Option<String> {
         StepAction::Mcp(mcp) if !mcp.in_session() && mcp.method() == "tools/call" => {
             return Some("it tests how the lab's resource server keeps sessions".to_owned());
         }
-        StepAction::Mcp(mcp) if mcp.in_session() && !["tools/call", "initialize"].contains(&mcp.method()) => {
+        StepAction::Mcp(mcp) if mcp.in_session() && !["tools/call", "initialize", "ping"].contains(&mcp.method()) => {
             return Some("it needs an MCP method the third-party server may not offer".to_owned());
         }
         _ => {}
     }
-    let session_header = |name: &String| {
-        name.eq_ignore_ascii_case("mcp-session-id") || name.eq_ignore_ascii_case("mcp-protocol-version")
-    };
-    let uses_sessions = step.action.headers().is_some_and(|headers| headers.keys().any(session_header))
-        || step.capture.values().any(|capture| *capture == Capture::Header("mcp-session-id".to_owned()));
-    if uses_sessions {
-        return Some("it depends on how the lab's resource server keeps sessions".to_owned());
+    if step.action.rs_target() == Some(RsTarget::Twin) {
+        return Some("it uses the lab's twin resource server".to_owned());
     }
     // A sample of session ids is about the server's generator, not about the lab's limits.
     if step.repeat.is_some() && step.expect.session_ids.is_none() {
@@ -147,7 +149,7 @@ fn named_url(step: &Step) -> Option<&str> {
 
 /// Whether `step` reaches the MCP server: an `mcp` step, or a URL that names it.
 pub(crate) fn reaches_rs(step: &Step, variables: &[&str]) -> bool {
-    matches!(step.action, StepAction::Mcp(_))
+    matches!(step.action, StepAction::Mcp(_) | StepAction::Client(crate::schema::ClientRun { url: None, .. }))
         || named_url(step).is_some_and(|url| crate::schema::variables_in(url).any(|name| variables.contains(&name)))
 }
 
@@ -263,7 +265,10 @@ mod tests {
         assert_eq!(not_applicable("rs-validation", &portable, &external), None);
         assert_eq!(not_applicable("rs-validation", &portable, &Target::default()), None, "the lab runs everything");
         let reason = |area: &str, scenario: Scenario| not_applicable(area, &scenario, &external).unwrap_or_default();
-        assert!(reason("scope", defended("do = \"register\"")).contains("shop"));
+        assert!(reason("personas", defended("do = \"register\"")).contains("shop"));
+        // The lab's client runs against an MCP server that trusts the lab AS, never a twin.
+        assert_eq!(reason("flows", defended("do = \"client\"")), "");
+        assert!(reason("flows", defended("do = \"client\"\ntarget = \"twin\"")).contains("twin"));
         assert!(reason("rs-validation", one_step("vulnerable", "", "do = \"register\"")).contains("weak profiles"));
         let lab_rule = scenario(
             "summary = \"s\"\nlab_rule = \"AS-42: a reused challenge is refused\"\nverdict = \"defended\"\n[[step]]\ndo = \"mcp\"\nexpect = { status = 401 }\n",
@@ -272,11 +277,11 @@ mod tests {
         let profiled = one_step("defended", "[lab]\nrs_profile = \"no-redaction\"\n", "do = \"register\"");
         assert!(reason("rs-validation", profiled).contains("profile"));
         assert!(reason("rs-validation", defended("do = \"clock\"\nadvance = 5")).contains("clock"));
-        assert!(
-            reason("transport", defended("do = \"mcp\"\nheaders = { mcp-session-id = \"x\" }")).contains("sessions")
-        );
+        // Sessions apply: a server that keeps none is found out at run time.
+        assert_eq!(reason("transport", defended("do = \"mcp\"\nheaders = { mcp-session-id = \"x\" }")), "");
         let captured = defended("do = \"mcp\"\ncapture = { sid = \"header:Mcp-Session-Id\" }");
-        assert!(reason("transport", captured).contains("sessions"));
+        assert_eq!(reason("transport", captured), "");
+        assert_eq!(reason("transport", defended("do = \"mcp\"\nmethod = \"ping\"")), "", "every server answers ping");
         let scoped = scenario(
             "summary = \"s\"\nverdict = \"defended\"\n[[step]]\ndo = \"mcp\"\nexpect = { error = \"insufficient_scope\" }\n",
         );
@@ -388,6 +393,7 @@ mod tests {
         );
         assert!(said("token", upstream).contains("second resource"));
         // The resource-server rules hold in every area of a running system.
-        assert!(said("token", defended("do = \"mcp\"\nheaders = { mcp-session-id = \"x\" }")).contains("sessions"));
+        assert!(said("token", defended("do = \"clock\"\nadvance = 5")).contains("clock"));
+        assert!(said("token", defended("do = \"client\"")).contains("client"), "the lab's client cannot sign in there");
     }
 }

@@ -155,7 +155,7 @@ fn toml_action(text: &str, index: usize) -> Option<String> {
 
 /// Every field some action reads: an unknown field that is one of these is one the step's own
 /// action does not use.
-const ACTION_FIELDS: [&str; 27] = [
+const ACTION_FIELDS: [&str; 30] = [
     "target",
     "with",
     "remove",
@@ -183,6 +183,9 @@ const ACTION_FIELDS: [&str; 27] = [
     "metadata_document",
     "client_id",
     "client_secret",
+    "exp_in",
+    "nbf_in",
+    "iat_in",
 ];
 
 /// Parses and checks a scenario file's text.

@@ -45,6 +45,9 @@ pub(crate) struct Run {
     pub(crate) next_id: i64,
     /// Whether a wait happened in this run.
     pub(crate) paced: bool,
+    /// Whether a third-party MCP server answered `initialize` without a session id: it keeps no
+    /// sessions, so a scenario about sessions has nothing to test there.
+    pub(crate) sessionless: bool,
     pub(crate) sleep: Sleep,
 }
 
@@ -85,6 +88,7 @@ async fn run_once(id: &str, scenario: &Scenario, target: &Target, sleep: Sleep) 
         cookies: Vec::new(),
         signed_in: false,
         paced: false,
+        sessionless: false,
         exchanges: Vec::new(),
         step_index: 0,
         lab,
@@ -99,6 +103,9 @@ async fn run_once(id: &str, scenario: &Scenario, target: &Target, sleep: Sleep) 
     run.lab.shutdown().await;
     Ok((report, run.paced))
 }
+
+/// Why a scenario about sessions does not apply to a server that keeps none.
+const SESSIONLESS: &str = "the server keeps no sessions (TR-1125 makes them optional)";
 
 /// What running one step came to.
 enum StepRun {
@@ -137,6 +144,10 @@ impl Run {
                 });
                 continue;
             }
+            if let Some(reason) = self.sessions_missing(step) {
+                ending.inapplicable = Some(reason);
+                break;
+            }
             let observation = match self.run_step(step).await {
                 Ok(StepRun::Seen(observation)) => observation,
                 Ok(StepRun::Inapplicable(reason)) => {
@@ -157,6 +168,17 @@ impl Run {
                 }
             };
             if let Err(error) = self.capture(step, &observation) {
+                if self.target.rs_url.is_some()
+                    && step
+                        .capture
+                        .values()
+                        .any(|capture| *capture == crate::schema::Capture::Header("mcp-session-id".to_owned()))
+                    && observation.header("mcp-session-id").is_none()
+                    && observation.status.is_some_and(|status| (200..300).contains(&status))
+                {
+                    ending.inapplicable = Some(SESSIONLESS.to_owned());
+                    break;
+                }
                 ending.broken = Some(format!("step {} `{}` failed to {error}", index + 1, step.label()));
                 break;
             }
@@ -248,6 +270,13 @@ impl Run {
         Ok(StepRun::Seen(observation))
     }
 
+    /// Why `step` cannot run against a third-party MCP server that keeps no sessions: it names the
+    /// session an earlier step would have opened.
+    fn sessions_missing(&self, step: &Step) -> Option<String> {
+        (self.sessionless && self.vars.get("session").is_none() && step.uses_variable("session"))
+            .then(|| SESSIONLESS.to_owned())
+    }
+
     /// How this step's expectations apply to the target it reached.
     fn projection(&self, step: &Step) -> Projection {
         // Only the steps that reach a third-party MCP server are cut down to the HTTP level (tool
@@ -259,7 +288,7 @@ impl Run {
             .as_metadata
             .as_ref()
             .is_some_and(|metadata| metadata.authorization_response_iss_parameter_supported != Some(true));
-        let json_rpc = matches!(step.action, crate::schema::StepAction::Mcp(_));
+        let json_rpc = matches!(step.action, crate::schema::StepAction::Mcp(_) | crate::schema::StepAction::Client(_));
         Projection {
             third_party: self.target.is_external(),
             third_party_rs,

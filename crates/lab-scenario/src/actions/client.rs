@@ -20,8 +20,19 @@ impl Run {
             Some(url) => self.vars.expand(url).map_err(StepError::field("url"))?,
             None => self.mcp_url_for(step.target),
         };
-        let mut config =
-            ClientConfig::new(url).allow([self.lab.as_addr().to_string(), self.lab.cimd_addr().to_string()]);
+        // The lab's own hosts, and a third-party MCP server on loopback (which the client's SSRF
+        // policy allows only by name).
+        let mut allowed = vec![self.lab.as_addr().to_string(), self.lab.cimd_addr().to_string()];
+        if let Some(authority) = self
+            .target
+            .rs_url
+            .as_deref()
+            .and_then(|url| url::Url::parse(url).ok())
+            .and_then(|url| Some(format!("{}:{}", url.host_str()?, url.port_or_known_default()?)))
+        {
+            allowed.push(authority);
+        }
+        let mut config = ClientConfig::new(url).allow(allowed);
         config.ca_pem = Some(self.lab.ca_pem().as_bytes().to_vec());
         config.callback_timeout = Duration::from_secs(5);
         config.login_hint = step.user.clone();
@@ -60,8 +71,11 @@ impl Run {
             None => json!({}),
         };
         let mut client = McpClient::new(config).map_err(|error| StepError::Client(error.to_string()))?;
+        // A third-party server has none of the lab shop's tools: listing them reaches its
+        // authorization layer just as well.
+        let tool = step.tool.as_ref().filter(|_| self.target.rs_url.is_none());
         let result = match client.connect().await {
-            Ok(()) => match &step.tool {
+            Ok(()) => match tool {
                 Some(tool) => client.call_tool(tool, args).await,
                 None => client.list_tools().await,
             },

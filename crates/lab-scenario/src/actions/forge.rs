@@ -61,6 +61,13 @@ impl Run {
             }
         }
         if let Value::Object(members) = &mut claims {
+            for (name, offset) in [("exp", step.exp_in), ("nbf", step.nbf_in), ("iat", step.iat_in)] {
+                if let Some(offset) = offset {
+                    members.insert(name.to_owned(), json!(now.saturating_add_signed(offset)));
+                }
+            }
+        }
+        if let Value::Object(members) = &mut claims {
             for name in &step.remove {
                 members.remove(name);
             }

@@ -28,10 +28,13 @@ impl Run {
         let mut method = step.method().to_owned();
         if self.target.rs_url.is_some() && method == "tools/call" {
             // A third-party server has none of the lab shop's tools; the authorization layer in
-            // front of every method is what these scenarios test, and `initialize` reaches it.
-            method = "initialize".to_owned();
+            // front of every method is what these scenarios test. In a session `ping` reaches it
+            // (every MCP server answers it, and it opens no new session); alone, `initialize`.
+            method = if step.in_session() { "ping" } else { "initialize" }.to_owned();
         }
-        let params = if method == "tools/call" {
+        let params = if method == "ping" {
+            json!({})
+        } else if method == "tools/call" {
             let arguments =
                 self.vars.expand_json(step.args.as_ref().unwrap_or(&json!({}))).map_err(StepError::field("args"))?;
             json!({"name": step.tool.clone().unwrap_or_default(), "arguments": arguments})
@@ -78,11 +81,26 @@ impl Run {
             headers.push(("authorization".to_owned(), format!("Bearer {token}")));
         }
         let message = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": initialize_params()});
-        let seen = self.send("POST", url, headers, Payload::Json(message)).await?;
+        let seen = self.send("POST", url, headers.clone(), Payload::Json(message)).await?;
         let session = seen.header("mcp-session-id").map(str::to_owned);
+        let initialized = seen.status.is_some_and(|status| (200..300).contains(&status));
         if let Some(session) = &session {
             self.sessions.insert(key, session.clone());
             self.vars.set("session", session.clone());
+        }
+        if initialized && self.target.rs_url.is_some() {
+            // A third-party server may hold back requests until the client says it is ready,
+            // as the lifecycle asks of every client (MCP 2025-11-25 basic/lifecycle).
+            if session.is_none() {
+                self.sessionless = true;
+            }
+            let mut headers = headers;
+            if let Some(session) = &session {
+                headers.push(("mcp-session-id".to_owned(), session.clone()));
+            }
+            headers.push(("mcp-protocol-version".to_owned(), PROTOCOL_VERSION.to_owned()));
+            let notification = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+            self.send("POST", url, headers, Payload::Json(notification)).await?;
         }
         Ok(session)
     }

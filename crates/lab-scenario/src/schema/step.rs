@@ -425,6 +425,13 @@ pub struct Forge {
     pub token: Option<String>,
     /// The variable that receives the token (`forged` unless set).
     pub into: Option<String>,
+    /// `exp` as seconds from now (negative: already expired), so that expiry is tested on a
+    /// server that does not share the lab's clock.
+    pub exp_in: Option<i64>,
+    /// `nbf` as seconds from now (positive: not yet valid).
+    pub nbf_in: Option<i64>,
+    /// `iat` as seconds from now.
+    pub iat_in: Option<i64>,
 }
 
 /// `clock`'s fields.
