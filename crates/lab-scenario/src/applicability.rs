@@ -68,7 +68,8 @@ pub fn not_applicable(area: &str, scenario: &Scenario, target: &Target) -> Optio
 }
 
 /// What of the lab's own servers `step` depends on: its clock, profiles, twin RS, client (against
-/// anything but an MCP server that trusts the lab AS), session-less tool calls, or rate limits.
+/// anything but an MCP server that trusts the lab AS), or session-less tool calls. (The rate-limit
+/// scenarios carry `lab_rule`: rate limits are the lab's own policy.)
 /// Sessions are not among them: a server that keeps none is found out at run time.
 fn needs_the_lab_rs(step: &Step, target: &Target) -> Option<String> {
     // The lab's client signs in at the lab AS; against a third-party AS nobody can.
@@ -89,10 +90,6 @@ fn needs_the_lab_rs(step: &Step, target: &Target) -> Option<String> {
     }
     if step.action.rs_target() == Some(RsTarget::Twin) {
         return Some("it uses the lab's twin resource server".to_owned());
-    }
-    // A sample of session ids is about the server's generator, not about the lab's limits.
-    if step.repeat.is_some() && step.expect.session_ids.is_none() {
-        return Some("it depends on the lab's rate limits".to_owned());
     }
     None
 }
@@ -288,7 +285,8 @@ mod tests {
         assert!(reason("rs-validation", scoped).contains("scopes"));
         assert!(reason("rs-validation", defended("do = \"mcp\"\nmethod = \"resources/list\"")).contains("MCP method"));
         assert!(reason("rs-validation", defended("do = \"mcp\"\nsession = false")).contains("keeps sessions"));
-        assert!(reason("rs-validation", defended("do = \"mcp\"\nrepeat = 3")).contains("rate limits"));
+        // A short burst is no test of the lab's rate limits (those scenarios carry lab_rule).
+        assert_eq!(reason("rs-validation", defended("do = \"mcp\"\nrepeat = 3")), "");
     }
 
     #[test]
