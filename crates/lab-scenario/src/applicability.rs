@@ -3,7 +3,7 @@
 //! scenario that needs what only the lab has (its profiles, its clock, its key, its helper hosts,
 //! its shop) is reported as not applicable, with the reason, and never run.
 
-use crate::schema::{AsTarget, Expect, RsTarget, Scenario, Step, StepAction, Verdict};
+use crate::schema::{AsTarget, Capture, Expect, RsTarget, Scenario, Step, StepAction, Verdict};
 use crate::target::Target;
 
 /// The areas whose scenarios speak only HTTP and the authorization layer of MCP, so they can run
@@ -103,7 +103,16 @@ fn not_applicable_to_running_system(area: &str, scenario: &Scenario, target: &Ta
     if scenario.lab.signing_alg.is_some() {
         return Some("it switches the lab AS to another signing algorithm".to_owned());
     }
-    if scenario.lab.interactive || scenario.lab.auto_approve.as_deref().is_some_and(|user| user != "alice") {
+    // A scenario that shows the lab's login page applies to an AS run with `--login` when it
+    // only looks at pages (no form of the lab's posted, no field of its page read).
+    let lab_pages = scenario.steps.iter().any(|step| {
+        matches!(step.action, StepAction::Http(_))
+            || step.capture.values().any(|capture| matches!(capture, Capture::Html(_) | Capture::Cookie(_)))
+    });
+    let pages_only = scenario.lab.interactive && target.login.is_some() && !lab_pages;
+    if (scenario.lab.interactive && !pages_only)
+        || scenario.lab.auto_approve.as_deref().is_some_and(|user| user != "alice")
+    {
         return Some("it signs in through the lab's login and consent page, or as another user than alice".to_owned());
     }
     for step in &scenario.steps {
@@ -376,8 +385,18 @@ mod tests {
         assert!(said("registration", cimd).contains("metadata document"));
         let cimd_origin = defended("do = \"http\"\nurl = \"${cimd_origin}/x\"");
         assert!(said("registration", cimd_origin).contains("metadata document"));
-        let interactive = one_step("defended", "[lab]\ninteractive = true\n", "do = \"authorize\"");
-        assert!(said("authorize", interactive).contains("consent page"));
+        let interactive = || one_step("defended", "[lab]\ninteractive = true\n", "do = \"authorize\"");
+        assert!(said("authorize", interactive()).contains("consent page"));
+        // With --login, a scenario that only looks at the AS's pages applies; one that posts the
+        // lab's own consent form does not.
+        let login = Target { login: Some(crate::Login::new("alice", "pw")), ..system.clone() };
+        assert_eq!(not_applicable("authorize", &interactive(), &login), None);
+        let posting = one_step(
+            "defended",
+            "[lab]\ninteractive = true\n",
+            "do = \"http\"\nmethod = \"POST\"\nurl = \"${issuer}/consent\"",
+        );
+        assert!(not_applicable("authorize", &posting, &login).unwrap_or_default().contains("consent page"));
         let bob = one_step("defended", "[lab]\nauto_approve = \"bob\"\n", "do = \"authorize\"");
         assert!(said("authorize", bob).contains("another user"));
         assert!(said("token", one_step("vulnerable", "", "do = \"register\"")).contains("weak profiles"));

@@ -268,6 +268,14 @@ pub(crate) fn check(expect: &Expect, seen: &Observation, vars: &Vars) -> Vec<Str
             fail(format!("client: expected {wanted}, got {:?}", seen.client));
         }
     }
+    if !expect.any_of.is_empty() {
+        let alternatives: Vec<Vec<String>> =
+            expect.any_of.iter().map(|alternative| check(alternative, seen, vars)).collect();
+        if alternatives.iter().all(|failures| !failures.is_empty()) {
+            let each: Vec<String> = alternatives.iter().map(|failures| failures.join("; ")).collect();
+            fail(format!("any_of: none held ({})", each.join(" | ")));
+        }
+    }
     if let Some(wanted) = &expect.session_ids {
         for failure in check_session_ids(wanted, &seen.session_ids) {
             fail(failure);

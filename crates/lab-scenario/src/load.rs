@@ -155,7 +155,7 @@ fn toml_action(text: &str, index: usize) -> Option<String> {
 
 /// Every field some action reads: an unknown field that is one of these is one the step's own
 /// action does not use.
-const ACTION_FIELDS: [&str; 30] = [
+const ACTION_FIELDS: [&str; 31] = [
     "target",
     "with",
     "remove",
@@ -186,6 +186,7 @@ const ACTION_FIELDS: [&str; 30] = [
     "exp_in",
     "nbf_in",
     "iat_in",
+    "sign_in",
 ];
 
 /// Parses and checks a scenario file's text.
@@ -253,6 +254,12 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
 
 /// The checks of one step that serde cannot express.
 fn check_step(step: &Step, attack: bool) -> Result<(), (&'static str, String)> {
+    if let Some(oauth) = step.action.oauth()
+        && oauth.sign_in.is_some()
+        && !matches!(step.action, StepAction::Authorize(_))
+    {
+        return Err(("sign_in", format!("field `sign_in` is not used by `do = \"{}\"`", step.action.name())));
+    }
     if let StepAction::Profile(switch) = &step.action
         && switch.as_profile.is_none()
         && switch.rs.is_none()

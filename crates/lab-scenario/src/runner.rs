@@ -45,6 +45,9 @@ pub(crate) struct Run {
     pub(crate) next_id: i64,
     /// Whether a wait happened in this run.
     pub(crate) paced: bool,
+    /// Whether the scenario looks at the AS's pages (`[lab] interactive`): its authorization
+    /// requests at a third-party AS run with `--login` stop at the first page rather than sign in.
+    pub(crate) pages: bool,
     /// Whether a third-party MCP server answered `initialize` without a session id: it keeps no
     /// sessions, so a scenario about sessions has nothing to test there.
     pub(crate) sessionless: bool,
@@ -89,6 +92,7 @@ async fn run_once(id: &str, scenario: &Scenario, target: &Target, sleep: Sleep) 
         signed_in: false,
         paced: false,
         sessionless: false,
+        pages: scenario.lab.interactive,
         exchanges: Vec::new(),
         step_index: 0,
         lab,

@@ -12,12 +12,13 @@ impl Run {
     /// `url`, it follows the AS's redirects and submits its login and consent forms as `login`,
     /// carrying the cookies the AS sets, until the AS redirects to the redirect URI. That answer,
     /// or the first one that neither redirects nor offers a form to sign in (an error page), is
-    /// what the step observed.
+    /// what the step observed. Without `submit` it stops at the first page the AS shows.
     pub(crate) async fn sign_in(
         &mut self,
         url: &str,
         mut seen: Observation,
         login: &crate::Login,
+        submit: bool,
     ) -> Result<Observation, StepError> {
         use crate::third_party::{MAX_SIGN_IN_HOPS, sign_in_form};
         // Only for redaction: a login page may echo what was typed.
@@ -50,6 +51,7 @@ impl Run {
                     }
                     (next, "GET", Payload::None)
                 }
+                Some(200) if !submit => return Ok(seen),
                 Some(200) => {
                     let html = String::from_utf8_lossy(&seen.body);
                     let Some(form) = sign_in_form(&html, &current, login).map_err(StepError::SignIn)? else {

@@ -103,7 +103,8 @@ impl Run {
         let url = format!("{endpoint}{separator}{query}");
         let mut seen = self.send("GET", &url, headers, Payload::None).await?;
         if let Some(login) = self.target.login.clone() {
-            seen = self.sign_in(&url, seen, &login).await?;
+            let submit = step.sign_in.unwrap_or(!self.pages);
+            seen = self.sign_in(&url, seen, &login, submit).await?;
         } else if self.target.as_issuer.is_some() && asks_for_sign_in(&seen, &url) {
             // Without `--login` nobody can sign in at a third-party AS's page: what follows would
             // judge the login page, not the authorization response.

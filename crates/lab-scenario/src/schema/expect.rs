@@ -132,6 +132,11 @@ pub struct Expect {
     /// A `client` step's outcome: `succeeded`, `refused`, `refused:CL-03`, or `failed`.
     #[schemars(with = "Option<String>")]
     pub client: Option<ClientExpect>,
+    /// Expectations of which at least one must hold, where the specification allows several
+    /// answers that one expectation cannot say (`X-Frame-Options` or CSP `frame-ancestors`).
+    #[serde(default)]
+    #[schemars(with = "Vec<serde_json::Value>")]
+    pub any_of: Vec<Expect>,
     /// The `MCP-Session-Id`s the step's runs were given (with `repeat`, one per run): how they
     /// must look (TR-1125 §Session Management, SBP Session Hijacking).
     pub session_ids: Option<SessionIds>,
@@ -181,6 +186,7 @@ impl Expect {
             && self.rpc_error.is_none()
             && self.tool_error.is_none()
             && self.client.is_none()
+            && self.any_of.iter().all(Expect::is_empty)
             && self.session_ids.is_none()
     }
 
@@ -215,7 +221,11 @@ impl Expect {
     }
 
     pub(crate) fn texts(&self) -> Vec<&str> {
-        self.fields_with_texts().into_iter().map(|(_, text)| text).collect()
+        let mut texts: Vec<&str> = self.fields_with_texts().into_iter().map(|(_, text)| text).collect();
+        for alternative in &self.any_of {
+            texts.extend(alternative.texts());
+        }
+        texts
     }
 }
 

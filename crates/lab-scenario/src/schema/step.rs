@@ -335,6 +335,10 @@ pub struct OAuth {
     pub headers: BTreeMap<String, String>,
     /// `[client_id, secret]` sent with HTTP Basic.
     pub basic: Option<[String; 2]>,
+    /// `authorize` against a third-party AS run with `--login`: `false` stops at its first page
+    /// with a form (its login page, following its own redirects) instead of signing in, so the
+    /// page itself is judged.
+    pub sign_in: Option<bool>,
 }
 
 /// `mcp`'s fields.
