@@ -142,6 +142,10 @@ pub(crate) fn check(expect: &Expect, seen: &Observation, vars: &Vars) -> Vec<Str
     }
     if !expect.challenge.is_empty() || !expect.challenge_present.is_empty() || !expect.challenge_absent.is_empty() {
         match seen.challenge() {
+            None if !seen.header_values("www-authenticate").is_empty() => fail(
+                "challenge: WWW-Authenticate cannot be read as Bearer challenges (RFC 9110 §11.6.1; O21 §5.3.1 allows only %x20-21 / %x23-5B / %x5D-7E in error_description)"
+                    .to_owned(),
+            ),
             None => fail("challenge: no Bearer challenge in WWW-Authenticate".to_owned()),
             Some(challenge) => {
                 for (name, wanted) in &expect.challenge {

@@ -38,7 +38,10 @@ pub fn scan_logs(paths: &[PathBuf], outcomes: &[Outcome]) -> Outcome {
             .to_owned(),
         refs: ["MCP-1125 §Token Theft", "RS-22", "CL-27", "O21 §7.1.3.7"].map(str::to_owned).to_vec(),
         verdict: Verdict::Defended,
-        quote: Some("MCP-1125 §Token Theft: \"Clients and servers MUST implement secure token storage\"".to_owned()),
+        quote: Some(
+            "MCP-1125 §Token Theft: \"Attackers who obtain tokens stored by the client, or tokens cached or logged on the server can access protected resources with requests that appear legitimate to resource servers. Clients and servers MUST implement secure token storage and follow OAuth best practices\"".to_owned(),
+        ),
+        should_quote: None,
         remedy: Some(
             "Log no token, code, verifier, secret or password: redact them where requests are logged.".to_owned(),
         ),

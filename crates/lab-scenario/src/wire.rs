@@ -168,6 +168,7 @@ impl Run {
                 let encoded: String =
                     url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs.iter()).finish();
                 request = request.header("content-type", "application/x-www-form-urlencoded").body(encoded.clone());
+                self.transcript.push(">   content-type: application/x-www-form-urlencoded".to_owned());
                 Some(encoded)
             }
             Payload::Json(value) => {

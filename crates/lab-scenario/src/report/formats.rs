@@ -19,7 +19,7 @@ pub fn json(outcomes: &[Outcome]) -> Value {
                 "area": outcome.entry.area,
                 "summary": scenario.summary,
                 "refs": scenario.refs,
-                "quote": scenario.quote,
+                "quote": outcome.quote(),
                 "remedy": scenario.remedy,
                 "expected": scenario.verdict.name(),
                 "observed": outcome.observed(),
@@ -191,6 +191,7 @@ pub fn sarif(outcomes: &[Outcome]) -> Value {
                 "locations": location,
                 "properties": {
                     "grade": standing.name(),
+                    "quote": outcome.quote(),
                     "remedy": outcome.entry.scenario.remedy,
                     "transcript": outcome.transcript.as_ref().map(|path| path.display().to_string()),
                 },

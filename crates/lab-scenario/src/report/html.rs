@@ -96,7 +96,7 @@ fn section(outcome: &Outcome) -> String {
         html_escape(&scenario.refs.join(", "))
     );
     let finding = matches!(outcome.standing(), Standing::Finding(_));
-    if finding && let Some(quote) = &scenario.quote {
+    if finding && let Some(quote) = outcome.quote() {
         out.push_str(&format!("<blockquote>{}</blockquote>", html_escape(quote)));
     }
     if finding && let Some(remedy) = &scenario.remedy {

@@ -75,6 +75,16 @@ impl Standing {
 }
 
 impl Outcome {
+    /// The sentence a report quotes beside the outcome: the SHOULD's for an advisory (when the
+    /// file names it), else the scenario's.
+    pub fn quote(&self) -> Option<&str> {
+        let scenario = &self.entry.scenario;
+        match self.finding() {
+            Some(Verdict::Advisory) => scenario.should_quote.as_deref().or(scenario.quote.as_deref()),
+            _ => scenario.quote.as_deref(),
+        }
+    }
+
     pub fn status(&self) -> Status {
         if self.not_applicable.is_some() {
             return Status::NotApplicable;

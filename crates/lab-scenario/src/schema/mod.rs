@@ -41,6 +41,9 @@ pub struct Scenario {
     /// The sentence of the specification the attack's expectations stand on, quoted with its
     /// source (`O21 §4.1.2.1: "…"`); reports show it beside every finding.
     pub quote: Option<String>,
+    /// The sentence its `should` expectations stand on, where it is another than `quote`'s:
+    /// reports show it beside an advisory.
+    pub should_quote: Option<String>,
     /// One line: what a target that fails this scenario should change.
     pub remedy: Option<String>,
     /// Set when the scenario tests a decision of the lab's own (a rule marked L in the
