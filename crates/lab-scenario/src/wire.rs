@@ -12,6 +12,23 @@ use crate::outcome::{Detail, ExchangeRecord, Party};
 use crate::runner::Run;
 use crate::vars::Vars;
 
+/// How long an event stream is read before the step judges what arrived.
+const STREAM_WAIT: Duration = Duration::from_secs(2);
+
+/// What an event stream sends within `wait`, at most `limit` bytes; the stream is then dropped.
+async fn read_stream_prefix(mut response: reqwest::Response, limit: usize, wait: Duration) -> Vec<u8> {
+    let mut body = Vec::new();
+    let deadline = tokio::time::Instant::now() + wait;
+    while body.len() < limit {
+        match tokio::time::timeout_at(deadline, response.chunk()).await {
+            Ok(Ok(Some(chunk))) => body.extend_from_slice(&chunk[..chunk.len().min(limit - body.len())]),
+            // The stream ended, broke, or kept quiet past the wait: what came is the answer.
+            _ => break,
+        }
+    }
+    body
+}
+
 /// How much of a body a report shows of an exchange.
 const EXCERPT: usize = 600;
 
@@ -202,10 +219,18 @@ impl Run {
             .iter()
             .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
             .collect();
-        // A third-party server's answer is read to a bound, like every body the lab reads.
-        let body = lab_mcp_server::verify::read_bounded(response, crate::third_party::MAX_PAGE_BYTES * 4)
-            .await
-            .map_err(StepError::Body)?;
+        // A third-party server's answer is read to a bound, like every body the lab reads. An event
+        // stream may stay open for as long as the server likes (a GET's stream, TR-1125): what
+        // arrives within a short wait is what the step saw.
+        let stream =
+            headers.iter().any(|(name, value)| name == "content-type" && value.starts_with("text/event-stream"));
+        let body = if stream {
+            read_stream_prefix(response, crate::third_party::MAX_PAGE_BYTES * 4, STREAM_WAIT).await
+        } else {
+            lab_mcp_server::verify::read_bounded(response, crate::third_party::MAX_PAGE_BYTES * 4)
+                .await
+                .map_err(StepError::Body)?
+        };
         self.transcript.push(format!("< {status}"));
         for (name, value) in &headers {
             self.transcript.push(format!("<   {name}: {}", lab_client::redact_header(name, value)));
