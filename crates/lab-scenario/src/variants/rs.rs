@@ -115,7 +115,10 @@ fn a_token_sent_twice_may_be_refused_with_any_client_error() {
         r#"{"jsonrpc":"2.0","error":{"code":-32000,"message":"Not Acceptable: Client must accept both application/json and text/event-stream"},"id":null}"#,
     );
     allowed(id, label, &typescript);
-    assert!(!should(id, label, &typescript).is_empty());
+    assert!(!should(id, label, &typescript).is_empty(), "a 406 answers the Accept header, not the token");
+    // A 415 refuses the form body, which a server taking tokens in the header only may do.
+    let unsupported = answer(415, &[("content-type", "text/plain")], "Unsupported Media Type");
+    assert_eq!(judge(id, label, &unsupported, &vars()), (vec![], vec![]));
     // The lab's answer meets the SHOULD.
     let lab = answer(
         400,
