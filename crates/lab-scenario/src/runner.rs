@@ -172,6 +172,24 @@ impl Run {
                 }
             };
             if let Err(error) = self.capture(step, &observation) {
+                // A setup step that answered as expected but lacks what a capture takes (a refresh
+                // token, which an AS may not issue) shows the target does not offer what the
+                // scenario tests: not applicable, not broken.
+                if !attack
+                    && self.target.is_external()
+                    && check(&crate::judge::project(&step.expect, self.projection(step)), &observation, &self.vars)
+                        .is_empty()
+                {
+                    ending.inapplicable = Some(format!(
+                        "the answer to step `{}` has no {}: the target does not offer what the scenario tests",
+                        step.label(),
+                        match &error {
+                            StepError::Capture { spec, .. } => format!("`{spec}`"),
+                            other => other.to_string(),
+                        }
+                    ));
+                    break;
+                }
                 if self.target.rs_url.is_some()
                     && step
                         .capture
@@ -226,7 +244,13 @@ impl Run {
                 status: observation.status,
             });
             if setup_failed {
-                ending.broken = Some(format!("setup step {} `{}` did not answer as expected", index + 1, step.label()));
+                // A finding an earlier attack step established stands: a control that fails after
+                // it (a code the attack already consumed) ends the run without erasing it.
+                let established = reports.iter().any(|report| report.attack && !report.failures.is_empty());
+                if !established {
+                    ending.broken =
+                        Some(format!("setup step {} `{}` did not answer as expected", index + 1, step.label()));
+                }
                 break;
             }
         }
@@ -407,6 +431,34 @@ mod tests {
             "summary = \"s\"\nverdict = \"defended\"\n[[step]]\ndo = \"http\"\nurl = \"{url}\"\nrepeat = 5\nexpect = {{ session_ids = {{ visible_ascii = true }} }}\n"
         ));
         let report = run_against("errors", &failing, &Target::default()).await.unwrap();
+        assert_eq!(report.observed, Observed::Verdict(Verdict::Nonconforming), "{}", report.explanation());
+    }
+
+    #[tokio::test]
+    async fn a_precondition_the_target_lacks_is_not_applicable_and_a_finding_survives_a_later_control() {
+        let system = Target { as_issuer: Some("https://127.0.0.1:1".into()), ..Target::default() };
+        // The setup answered as expected but has no refresh token to take: not applicable.
+        let (url, _) = scripted_target(Vec::new()).await;
+        let text = format!(
+            "summary = \"s\"\nverdict = \"defended\"\n[[step]]\nname = \"tokens\"\ndo = \"http\"\nurl = \"{url}\"\ncapture = {{ rt = \"json:/refresh_token\" }}\nexpect = {{ status = 200 }}\n[[step]]\ndo = \"http\"\nurl = \"{url}\"\nattack = true\nexpect = {{ status = 200 }}\n"
+        );
+        let report = run_with("no-refresh", &scenario(&text), &system, no_sleep).await.unwrap();
+        assert!(
+            matches!(&report.observed, Observed::Inapplicable(reason) if reason.contains("step `tokens` has no `json:/refresh_token`")),
+            "{}",
+            report.explanation()
+        );
+        // Against the lab itself the same is a broken run: the lab must offer what it tests.
+        let (url, _) = scripted_target(Vec::new()).await;
+        let lab_text = text.replace("127.0.0.1:1", "unused").replace(&url, &url);
+        let report = run_with("lab", &scenario(&lab_text), &Target::default(), no_sleep).await.unwrap();
+        assert!(matches!(report.observed, Observed::Broken(_)), "{}", report.explanation());
+        // An attack that failed stands though a control after it fails too.
+        let (url, _) = scripted_target(Vec::new()).await;
+        let text = format!(
+            "summary = \"s\"\nverdict = \"defended\"\n[[step]]\ndo = \"http\"\nurl = \"{url}\"\nattack = true\nexpect = {{ status = 400 }}\n[[step]]\nname = \"control\"\ndo = \"http\"\nurl = \"{url}\"\nexpect = {{ status = 201 }}\n"
+        );
+        let report = run_with("finding", &scenario(&text), &system, no_sleep).await.unwrap();
         assert_eq!(report.observed, Observed::Verdict(Verdict::Nonconforming), "{}", report.explanation());
     }
 
