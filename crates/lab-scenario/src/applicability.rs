@@ -80,7 +80,9 @@ fn needs_the_lab_rs(step: &Step, target: &Target) -> Option<String> {
             return Some("it runs the lab's client or switches the lab's profiles".to_owned());
         }
         StepAction::Clock(_) => return Some("the third-party server does not share the lab's clock".to_owned()),
-        StepAction::Mcp(mcp) if !mcp.in_session() && mcp.method() == "tools/call" => {
+        // A tool call outside any session becomes `initialize` at a third-party server, which opens
+        // one: what the step tests of sessions is lost, unless it names a session itself.
+        StepAction::Mcp(mcp) if !mcp.in_session() && mcp.method() == "tools/call" && !names_a_session(mcp) => {
             return Some("it tests how the lab's resource server keeps sessions".to_owned());
         }
         StepAction::Mcp(mcp) if mcp.in_session() && !["tools/call", "initialize", "ping"].contains(&mcp.method()) => {
@@ -88,10 +90,12 @@ fn needs_the_lab_rs(step: &Step, target: &Target) -> Option<String> {
         }
         _ => {}
     }
-    if step.action.rs_target() == Some(RsTarget::Twin) {
-        return Some("it uses the lab's twin resource server".to_owned());
-    }
     None
+}
+
+/// Whether an `mcp` step sends a session id of its own choosing.
+pub(crate) fn names_a_session(mcp: &crate::schema::Mcp) -> bool {
+    mcp.headers.keys().any(|name| name.eq_ignore_ascii_case("mcp-session-id"))
 }
 
 /// The rules of [`not_applicable`] that only a running system adds; the resource-server rules
@@ -274,7 +278,11 @@ mod tests {
         assert!(reason("personas", defended("do = \"register\"")).contains("shop"));
         // The lab's client runs against an MCP server that trusts the lab AS, never a twin.
         assert_eq!(reason("flows", defended("do = \"client\"")), "");
-        assert!(reason("flows", defended("do = \"client\"\ntarget = \"twin\"")).contains("twin"));
+        // A control at the lab's twin RS is the lab's own server: nothing to judge the target by, but
+        // no reason to skip the scenario either.
+        assert_eq!(reason("flows", defended("do = \"client\"\ntarget = \"twin\"")), "");
+        let named = defended("do = \"mcp\"\nsession = false\nheaders = { mcp-session-id = \"${session}\" }");
+        assert_eq!(reason("transport", named), "", "a step naming a session tests the target's sessions");
         assert!(reason("rs-validation", one_step("vulnerable", "", "do = \"register\"")).contains("weak profiles"));
         let lab_rule = scenario(
             "summary = \"s\"\nlab_rule = \"AS-42: a reused challenge is refused\"\nverdict = \"defended\"\n[[step]]\ndo = \"mcp\"\nexpect = { status = 401 }\n",

@@ -30,7 +30,8 @@ impl Run {
             // A third-party server has none of the lab shop's tools; the authorization layer in
             // front of every method is what these scenarios test. In a session `ping` reaches it
             // (every MCP server answers it, and it opens no new session); alone, `initialize`.
-            method = if step.in_session() { "ping" } else { "initialize" }.to_owned();
+            let in_a_session = step.in_session() || crate::applicability::names_a_session(step);
+            method = if in_a_session { "ping" } else { "initialize" }.to_owned();
         }
         let params = if method == "ping" {
             json!({})
