@@ -104,6 +104,8 @@ pub(crate) fn http_level(expect: &Expect, json_rpc: bool) -> Expect {
         challenge_absent: expect.challenge_absent.clone(),
         body_not_contains: expect.body_not_contains.clone(),
         session_ids: expect.session_ids.clone(),
+        // How the conforming client ended is the client's own, whatever server it talked to.
+        client: expect.client.clone(),
         any_of: expect.any_of.iter().map(|alternative| http_level(alternative, json_rpc)).collect(),
         json: if json { expect.json.clone() } else { Default::default() },
         json_present: if json { expect.json_present.clone() } else { Vec::new() },
