@@ -13,29 +13,39 @@ pub(crate) struct Ending {
     pub(crate) inapplicable: Option<String>,
 }
 
-/// The conclusion of a run from its step reports. Broken wins over not applicable, and both over
-/// a grade. Then the grade: `vulnerable` when an attack step's expectations failed and its
-/// exploit held; `nonconforming` when one failed and no exploit was confirmed (a MUST broken);
-/// `advisory` when every MUST held but a SHOULD (a step's `should`) did not; else `defended`.
-pub(crate) fn conclude(reports: &[StepReport], ending: Ending, canary_hits: usize) -> Observed {
-    let broken =
-        ending.broken.or_else(|| (canary_hits > 0).then(|| format!("the SSRF canary was reached {canary_hits} times")));
-    if let Some(reason) = broken {
-        return Observed::Broken(reason);
-    }
-    if let Some(reason) = ending.inapplicable {
-        return Observed::Inapplicable(reason);
-    }
+/// The conclusion of a run from its step reports. A finding an attack step established stands
+/// whatever happened after it: `vulnerable` when an attack step's expectations failed and its
+/// exploit held, `nonconforming` when one failed and no exploit was confirmed (a MUST broken).
+/// Without one, a run that broke could not conclude, and one that found nothing to test did not
+/// apply; otherwise `advisory` when a SHOULD (a step's `should`) did not hold, else `defended`.
+pub(crate) fn conclude(reports: &[StepReport], ending: Ending) -> Observed {
     let failed = reports.iter().any(|step| step.attack && !step.failures.is_empty());
     if exploit_confirmed(reports) {
         Observed::Verdict(Verdict::Vulnerable)
     } else if failed {
         Observed::Verdict(Verdict::Nonconforming)
+    } else if let Some(reason) = ending.broken {
+        Observed::Broken(reason)
+    } else if let Some(reason) = ending.inapplicable {
+        Observed::Inapplicable(reason)
     } else if reports.iter().any(|step| !step.advisories.is_empty()) {
         Observed::Verdict(Verdict::Advisory)
     } else {
         Observed::Verdict(Verdict::Defended)
     }
+}
+
+/// The report of SSRF canary hits: a request the target made where it never should, which is the
+/// attack succeeding (the canary counts only what reached it).
+pub(crate) fn canary_report(hits: usize) -> Option<StepReport> {
+    (hits > 0).then(|| StepReport {
+        label: "the SSRF canary".to_owned(),
+        attack: true,
+        failures: vec![format!("the SSRF canary was reached {hits} times")],
+        exploit_failures: Some(Vec::new()),
+        advisories: Vec::new(),
+        status: None,
+    })
 }
 
 /// Whether an attack succeeded by its own exploit's measure, not just failed its defence.
@@ -55,6 +65,10 @@ pub(crate) struct Projection {
     /// …and it was a JSON-RPC request, whose results are the lab shop's: its JSON is not
     /// comparable either (a plain HTTP request's, such as a metadata document's, is).
     pub(crate) json_rpc: bool,
+    /// …and it was a call of one of the lab shop's tools, sent as `ping` or `initialize`: only a
+    /// refusal (of a bad token, say) says anything of the target; what a working call returns is
+    /// the shop's.
+    pub(crate) tool_call: bool,
     /// The AS does not advertise RFC 9207 `iss`, so its absence is no fault here.
     pub(crate) iss_optional: bool,
     /// The answer followed a submitted sign-in form.
@@ -63,6 +77,9 @@ pub(crate) struct Projection {
 
 /// `expect` as the target of the step is held to it.
 pub(crate) fn project(expect: &Expect, how: Projection) -> Expect {
+    if how.third_party_rs && how.tool_call && !expects_refusal(expect) {
+        return Expect::default();
+    }
     let mut expect = if how.third_party_rs { http_level(expect, how.json_rpc) } else { expect.clone() };
     // RFC 9207 §2.4: `iss` in the authorization response is required only of an AS that
     // advertises it; whether it does is `discovery/iss-parameter`'s question.
@@ -76,6 +93,17 @@ pub(crate) fn project(expect: &Expect, how: Projection) -> Expect {
         expect.status_in = Some(vec![302, 303]);
     }
     expect
+}
+
+/// Whether `expect` asks for a refusal (a client-error status), rather than a working answer.
+fn expects_refusal(expect: &Expect) -> bool {
+    let refusal = |status: u16| (400..500).contains(&status);
+    expect.status.is_some_and(refusal)
+        || expect
+            .status_in
+            .as_ref()
+            .is_some_and(|statuses| !statuses.is_empty() && statuses.iter().copied().all(refusal))
+        || expect.status_between.is_some_and(|[low, high]| refusal(low) && refusal(high))
 }
 
 /// The HTTP-level part of an expectation: what any MCP server answers, without the lab shop's
@@ -206,7 +234,7 @@ mod tests {
 
     #[test]
     fn the_grade_follows_the_attack_steps_their_exploits_and_the_shoulds() {
-        let conclude = |reports: &[StepReport]| conclude(reports, Ending::default(), 0);
+        let conclude = |reports: &[StepReport]| conclude(reports, Ending::default());
         let defended = [step(false, &[], None), step(true, &[], Some(&["x"]))];
         assert_eq!(conclude(&defended), Observed::Verdict(Verdict::Defended));
         // A failed defence whose exploit held: the attack worked.
@@ -231,15 +259,19 @@ mod tests {
     }
 
     #[test]
-    fn a_canary_hit_or_a_broken_step_is_never_a_verdict() {
+    fn a_canary_hit_is_a_confirmed_attack_and_a_finding_outlives_what_broke_after_it() {
+        let mut reports = vec![step(true, &[], None)];
+        reports.extend(canary_report(2));
+        assert_eq!(conclude(&reports, Ending::default()), Observed::Verdict(Verdict::Vulnerable));
+        assert!(canary_report(0).is_none());
         let defended = [step(true, &[], None)];
-        assert!(
-            matches!(conclude(&defended, Ending::default(), 2), Observed::Broken(reason) if reason.contains("canary was reached 2"))
-        );
-        let ending = Ending { broken: Some("setup".into()), inapplicable: Some("none".into()) };
-        assert_eq!(conclude(&defended, ending, 0), Observed::Broken("setup".into()));
-        let ending = Ending { broken: None, inapplicable: Some("no sessions".into()) };
-        assert_eq!(conclude(&defended, ending, 0), Observed::Inapplicable("no sessions".into()));
+        let ending = || Ending { broken: Some("setup".into()), inapplicable: Some("none".into()) };
+        assert_eq!(conclude(&defended, ending()), Observed::Broken("setup".into()));
+        let ending_na = Ending { broken: None, inapplicable: Some("no sessions".into()) };
+        assert_eq!(conclude(&defended, ending_na), Observed::Inapplicable("no sessions".into()));
+        // An attack that failed before the run broke or turned out not to apply still counts.
+        assert_eq!(conclude(&[step(true, &["status"], None)], ending()), Observed::Verdict(Verdict::Nonconforming));
+        assert_eq!(conclude(&[step(true, &["status"], Some(&[]))], ending()), Observed::Verdict(Verdict::Vulnerable));
     }
 
     fn expect(text: &str) -> Expect {
@@ -261,6 +293,18 @@ mod tests {
         assert_eq!(project(&full, Projection::default()).json.len(), 1);
         let document = project(&full, Projection { third_party_rs: true, ..Projection::default() });
         assert_eq!((document.json.len(), document.tool_error), (1, None));
+    }
+
+    #[test]
+    fn a_shop_tool_call_at_a_third_party_keeps_only_its_refusals() {
+        let how = Projection { third_party_rs: true, json_rpc: true, tool_call: true, ..Projection::default() };
+        // What a working call of the shop returns says nothing of someone else's server ...
+        assert!(project(&expect("status = 200\nbody_not_contains = [\"A-1002\"]\n"), how).is_empty());
+        assert!(project(&expect("body_not_contains = [\"4111\"]\n"), how).is_empty());
+        // ... a refusal of a bad token does.
+        let refused = project(&expect("status = 401\nchallenge = { error = \"invalid_token\" }\n"), how);
+        assert_eq!((refused.status, refused.challenge.len()), (Some(401), 1));
+        assert!(!project(&expect("status_in = [401, 429]\n"), how).is_empty());
     }
 
     #[test]

@@ -160,9 +160,10 @@ impl Run {
                 }
                 Err(error) => {
                     ending.broken = Some(format!("step {} `{}` failed to {error}", index + 1, step.label()));
+                    // A step that could not run is no defence that failed: never counted as an attack.
                     reports.push(StepReport {
                         label: step.label(),
-                        attack,
+                        attack: false,
                         failures: vec![format!("failed to {error}")],
                         exploit_failures: None,
                         advisories: Vec::new(),
@@ -254,7 +255,8 @@ impl Run {
                 break;
             }
         }
-        let observed = crate::judge::conclude(&reports, ending, self.lab.canary().hits());
+        reports.extend(crate::judge::canary_report(self.lab.canary().hits()));
+        let observed = crate::judge::conclude(&reports, ending);
         // Secrets the run learnt are scrubbed from everything it reports, as a last line of
         // defence behind the redaction of known fields.
         let secrets = self.vars.secrets();
@@ -317,10 +319,12 @@ impl Run {
             .as_ref()
             .is_some_and(|metadata| metadata.authorization_response_iss_parameter_supported != Some(true));
         let json_rpc = matches!(step.action, crate::schema::StepAction::Mcp(_) | crate::schema::StepAction::Client(_));
+        let tool_call = matches!(&step.action, crate::schema::StepAction::Mcp(mcp) if mcp.method() == "tools/call");
         Projection {
             third_party: self.target.is_external(),
             third_party_rs,
             json_rpc,
+            tool_call,
             iss_optional,
             after_form: self.signed_in,
         }
