@@ -281,3 +281,50 @@ fn the_protected_resource_metadata_names_the_url_clients_use() {
     let none = answer(200, &[JSON], r#"{"resource":"https://rs.example/mcp","authorization_servers":[]}"#);
     assert!(!must(id, label, &none).is_empty());
 }
+
+#[test]
+fn a_challenge_may_name_any_metadata_url() {
+    // RFC 9728 §5.1: the challenge names the metadata URL; nothing fixes it to the well-known URL
+    // built from the resource (what §3.3 checks is the document's resource).
+    let elsewhere = r#"Bearer resource_metadata="https://meta.example/prm/mcp.json""#;
+    let invalid = r#"Bearer error="invalid_token", resource_metadata="https://meta.example/prm/mcp.json""#;
+    for (id, label, challenge) in [
+        ("attacks/rs-validation/no-token", "mcp", elsewhere),
+        ("attacks/rs-validation/token-in-query", "the token in the query only", elsewhere),
+        ("attacks/rs-validation/prm-document", "the 401 challenge names the metadata", elsewhere),
+        ("attacks/rs-validation/expired-token", "the expired token", invalid),
+        ("attacks/rs-validation/wrong-audience-twin-rs", "the twin's token presented to the RS", invalid),
+        ("attacks/transport/local-unauthenticated-access", "POST tools/call from loopback, no token", elsewhere),
+        ("attacks/transport/local-unauthenticated-access", "GET (the SSE stream), no token", elsewhere),
+        ("attacks/transport/local-unauthenticated-access", "DELETE (end a session), no token", elsewhere),
+        ("attacks/transport/session-without-token", "the session id alone", elsewhere),
+        ("flows/six-step-flow", "1: unauthenticated initialize gets 401 and a challenge", elsewhere),
+    ] {
+        allowed(id, label, &answer(401, &[("www-authenticate", challenge)], ""));
+        // A challenge that names no metadata still fails.
+        let bare = if challenge == invalid { r#"Bearer error="invalid_token""# } else { r#"Bearer realm="mcp""# };
+        assert!(!must(id, label, &answer(401, &[("www-authenticate", bare)], "")).is_empty(), "{id}: {label}");
+    }
+    // The step-up challenge's metadata URL is a SHOULD, and any URL meets it.
+    let (id, label) = ("attacks/scope/insufficient-scope-step-up", "create_return with mcp:read");
+    let step_up = answer(
+        403,
+        &[("www-authenticate", r#"Bearer error="insufficient_scope", resource_metadata="https://meta.example/prm""#)],
+        "",
+    );
+    assert_eq!(judge(id, label, &step_up, &vars()), (vec![], vec![]));
+}
+
+#[test]
+fn a_method_not_offered_may_be_answered_405_without_a_token() {
+    let id = "attacks/transport/local-unauthenticated-access";
+    for label in ["GET (the SSE stream), no token", "DELETE (end a session), no token"] {
+        let not_offered = answer(405, &[("allow", "POST")], "");
+        assert_eq!(judge(id, label, &not_offered, &vars()), (vec![], vec![]), "{label}");
+        // Served without a token, or refused with a status that says nothing, fails.
+        assert!(!must(id, label, &answer(200, &[("content-type", "text/event-stream")], ": ping\n\n")).is_empty());
+        assert!(!must(id, label, &answer(404, &[], "")).is_empty(), "{label}");
+    }
+    // POST is the transport's own method: a 405 there is no answer to a missing token.
+    assert!(!must(id, "POST tools/call from loopback, no token", &answer(405, &[], "")).is_empty());
+}
