@@ -33,21 +33,39 @@ pub struct Trace {
     pub exchanges: Vec<Exchange>,
 }
 
-/// Redacts the secret parameters of a URL or form body (`code=…` becomes `code=[redacted]`).
+/// Redacts the secret parameters of a URL or form body (`code=…` becomes `code=[redacted]`), in
+/// the query and in the fragment, where an implicit-style answer puts its tokens.
 pub fn redact_query(text: &str) -> String {
-    let (prefix, query) = match text.split_once('?') {
-        Some((prefix, query)) => (format!("{prefix}?"), query),
-        None if text.contains('=') && !text.contains("://") => (String::new(), text),
-        None => return text.to_owned(),
+    let (before, fragment) = match text.split_once('#') {
+        Some((before, fragment)) => (before, Some(fragment)),
+        None => (text, None),
     };
-    let redacted: Vec<String> = query
+    let (prefix, query) = match before.split_once('?') {
+        Some((prefix, query)) => (format!("{prefix}?"), Some(query)),
+        None if before.contains('=') && !before.contains("://") => (String::new(), Some(before)),
+        None => (before.to_owned(), None),
+    };
+    let mut out = match query {
+        Some(query) => format!("{prefix}{}", redact_pairs(query)),
+        None => prefix,
+    };
+    if let Some(fragment) = fragment {
+        out.push('#');
+        out.push_str(&redact_pairs(fragment));
+    }
+    out
+}
+
+/// `name=value&…` with every credential's value redacted.
+fn redact_pairs(pairs: &str) -> String {
+    pairs
         .split('&')
         .map(|pair| match pair.split_once('=') {
             Some((name, _)) if is_secret_name(name) => format!("{name}=[redacted]"),
             _ => pair.to_owned(),
         })
-        .collect();
-    format!("{prefix}{}", redacted.join("&"))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 /// Redacts secret members of a JSON document, at any depth.
@@ -91,11 +109,15 @@ pub fn redact_body(body: &str) -> String {
     if let Ok(value) = serde_json::from_str::<Value>(body) {
         return redact_json(&value).to_string();
     }
-    if body.starts_with("event:") || body.starts_with("id:") || body.starts_with("data:") {
+    // An event stream: any of its field lines, or a comment (`:`) or `retry:` first.
+    let stream = ["event:", "id:", "data:", "retry:", ":"].iter().any(|start| body.starts_with(start))
+        || body.lines().any(|line| line.starts_with("data:"));
+    if stream {
         return body
             .lines()
-            .map(|line| match line.strip_prefix("data: ") {
-                Some(data) => format!("data: {}", redact_body(data)),
+            // `data:` with or without its optional space (the event-stream format allows both).
+            .map(|line| match line.strip_prefix("data:") {
+                Some(data) => format!("data: {}", redact_body(data.strip_prefix(' ').unwrap_or(data))),
                 None => line.to_owned(),
             })
             .collect::<Vec<_>>()
@@ -113,6 +135,17 @@ mod tests {
         assert!(is_secret_name("registration_access_token") && !is_secret_name("code_challenge"));
         let json = redact_body(r#"{"client_id":"c","registration_access_token":"RAT-123","error":{"code":-32600}}"#);
         assert!(!json.contains("RAT-123") && json.contains("-32600"), "{json}");
+    }
+
+    #[test]
+    fn a_token_in_a_fragment_or_a_compact_event_stream_is_redacted() {
+        assert_eq!(
+            redact_query("http://127.0.0.1:5/cb#access_token=AT-123&token_type=bearer&state=s"),
+            "http://127.0.0.1:5/cb#access_token=[redacted]&token_type=bearer&state=s"
+        );
+        assert_eq!(redact_query("http://h/cb?code=C#id_token=I"), "http://h/cb?code=[redacted]#id_token=[redacted]");
+        let stream = redact_body("event: message\ndata:{\"access_token\":\"AT-456\"}\n");
+        assert!(!stream.contains("AT-456"), "{stream}");
     }
 
     #[test]

@@ -120,6 +120,13 @@ impl Run {
         {
             self.vars.set("code", code);
         }
+        // A credential answered in the fragment (an AS that honours an implicit-style request) is
+        // one the run held: redacted everywhere and looked for in logs.
+        for (name, value) in seen.fragment_params() {
+            if lab_client::is_secret_name(&name) {
+                self.vars.remember(&name, &value);
+            }
+        }
         Ok(seen)
     }
 

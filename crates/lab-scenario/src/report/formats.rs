@@ -30,6 +30,7 @@ pub fn json(outcomes: &[Outcome]) -> Value {
                 "steps": report.map(|report| report.steps.iter().map(|step| json!({
                     "label": step.label, "attack": step.attack, "status": step.status,
                     "failures": step.failures, "advisories": step.advisories,
+                    "exploit_failures": step.exploit_failures,
                 })).collect::<Vec<_>>()),
                 "exchanges": report.map(|report| &report.exchanges),
                 "transcript": outcome.transcript.as_ref().map(|path| path.display().to_string()),
@@ -165,28 +166,29 @@ pub fn sarif(outcomes: &[Outcome]) -> Value {
         }
         let index = outcomes.iter().position(|known| std::ptr::eq(known, outcome)).unwrap_or(0);
         let location = json!([{"physicalLocation": {"artifactLocation": {"uri": format!("scenarios/{}.toml", outcome.entry.id)}}}]);
-        let checks: Vec<String> = match &outcome.result {
+        // Each broken check at its own level: a MUST at the outcome's, a SHOULD always a note.
+        let level = sarif_level(standing);
+        let checks: Vec<(String, &str)> = match &outcome.result {
             Ok(report) => {
-                let mut checks: Vec<String> = broken_steps(report)
-                    .into_iter()
-                    .flat_map(|(label, failures, advisories)| {
-                        failures.iter().map(move |failure| format!("step `{label}`: {failure}")).chain(
-                            advisories.iter().map(move |advisory| format!("step `{label}` (SHOULD): {advisory}")),
-                        )
-                    })
-                    .collect();
+                let mut checks: Vec<(String, &str)> = Vec::new();
+                for (label, failures, advisories) in broken_steps(report) {
+                    checks.extend(failures.iter().map(|failure| (format!("step `{label}`: {failure}"), level)));
+                    checks.extend(
+                        advisories.iter().map(|advisory| (format!("step `{label}` (SHOULD): {advisory}"), "note")),
+                    );
+                }
                 if checks.is_empty() {
-                    checks.push(report.explanation());
+                    checks.push((report.explanation(), level));
                 }
                 checks
             }
-            Err(error) => vec![error.clone()],
+            Err(error) => vec![(error.clone(), level)],
         };
-        for check in checks {
+        for (check, level) in checks {
             results.push(json!({
                 "ruleId": outcome.entry.id,
                 "ruleIndex": index,
-                "level": sarif_level(standing),
+                "level": level,
                 "message": {"text": format!("{}: {check}", outcome.explanation().lines().next().unwrap_or(""))},
                 "locations": location,
                 "properties": {
