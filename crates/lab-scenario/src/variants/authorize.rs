@@ -217,7 +217,7 @@ fn metadata_lists_hold_what_the_as_supports() {
         "RFC 8414 metadata",
         &seen(&serde_json::json!({ "code_challenge_methods_supported": ["plain", "S256"] })),
     );
-    assert!(!must(id, "RFC 8414 metadata", &seen(&serde_json::json!({ "issuer": "https://as.example" }))).is_empty());
+    assert!(!must(id, "OpenID configuration", &seen(&serde_json::json!({ "issuer": "https://as.example" }))).is_empty());
     // An AS that does not advertise RFC 9207 breaks no MUST of the metadata step: an advisory.
     let id = "attacks/discovery/iss-parameter";
     let without = seen(&serde_json::json!({ "issuer": "https://as.example" }));
@@ -259,4 +259,36 @@ fn registration_errors_are_the_ones_rfc_7591_allows() {
     assert!(!should(id, label, &invalid_request).is_empty());
     let issued = answer(200, &[("content-type", "application/json")], r#"{"access_token":"at","token_type":"Bearer"}"#);
     assert!(!must(id, label, &issued).is_empty());
+}
+
+#[test]
+fn nothing_issued_is_no_exploit() {
+    // An accepted registration, a metadata member left out, a redirect without iss: each breaks a
+    // MUST (nonconforming), but nothing was issued that an attacker holds, so no step claims an
+    // exploit (`vulnerable`).
+    for id in [
+        "attacks/registration/dcr-redirect-http-nonloopback",
+        "attacks/discovery/pkce-methods-advertised",
+        "attacks/discovery/pkce-methods-advertised-nonconforming",
+        "attacks/discovery/iss-parameter",
+        "attacks/discovery/iss-parameter-nonconforming",
+    ] {
+        let scenario = super::scenario(id);
+        assert!(scenario.steps.iter().all(|step| step.exploit.is_none()), "{id} claims an exploit");
+        assert!(scenario.quote.as_deref().is_some_and(|quote| quote.contains("MUST")), "{id}: {:?}", scenario.quote);
+    }
+    // The registration still fails when it accepts the URI.
+    let id = "attacks/registration/dcr-redirect-http-nonloopback";
+    let registered = answer(201, &[("content-type", "application/json")], r#"{"client_id":"c"}"#);
+    assert!(!must(id, "register", &registered).is_empty());
+    assert!(super::scenario(id).quote.unwrap_or_default().contains("MUST be either `localhost` or use HTTPS"));
+    // The RFC 8414 member is OPTIONAL: its absence is an advisory. The OpenID configuration of an
+    // AS serving it MUST include it (MCP-1125).
+    let id = "attacks/discovery/pkce-methods-advertised";
+    let without = answer(200, &[("content-type", "application/json")], r#"{"issuer":"https://as.example"}"#);
+    allowed(id, "RFC 8414 metadata", &without);
+    assert!(!should(id, "RFC 8414 metadata", &without).is_empty());
+    assert!(!must(id, "OpenID configuration", &without).is_empty());
+    let with = answer(200, &[("content-type", "application/json")], r#"{"code_challenge_methods_supported":["S256"]}"#);
+    assert_eq!(judge(id, "OpenID configuration", &with, &vars()), (vec![], vec![]));
 }
