@@ -110,19 +110,25 @@ fn a_redirect_uri_or_client_error_may_be_any_4xx_page_without_location() {
 
 #[test]
 fn an_ignored_scope_may_be_denied_or_partly_granted() {
-    // scope=* and mcp:* ignored leave nothing to grant: access_denied, with the exact state and iss.
+    // O21 §1.4.1: the AS may refuse the scope (access_denied, invalid_scope) or ignore it and
+    // return a code; the state and iss are echoed either way.
     let id = "attacks/authorize/scope-wildcard-escalation";
-    for label in ["scope=*", "scope=mcp:*"] {
+    for label in ["scope=*", "scope=mcp:*", "a known scope plus an unknown one"] {
         allowed(id, label, &refused_303("access_denied"));
-        assert!(!must(id, label, &code_303()).is_empty(), "{label}");
+        allowed(id, label, &refused_303("invalid_scope"));
+        assert_eq!(judge(id, label, &code_303(), &vars()), (vec![], vec![]), "{label}: the scope ignored");
+        // A code without the state, an error that is no OAuth code, or a 307 still fails.
+        assert!(!must(id, label, &redirect(303, &format!("code=c-1&{ISS}"))).is_empty(), "{label}");
+        assert!(!must(id, label, &refused_303("wildcard_forbidden")).is_empty(), "{label}");
+        assert!(!must(id, label, &redirect(307, &format!("code=c-1&{STATE}&{ISS}"))).is_empty(), "{label}");
     }
-    // The unknown scope ignored, the known one granted (O21 §1.4.1).
-    allowed(id, "a known scope plus an unknown one", &code_303());
     let id = "attacks/authorize/scope-beyond-registration";
     let with_scope = redirect(303, &format!("error=invalid_scope&scope=mcp%3Awrite&{STATE}&{ISS}"));
     allowed(id, "authorize", &with_scope);
     allowed(id, "authorize", &refused_303("access_denied"));
-    assert!(!must(id, "authorize", &code_303()).is_empty());
+    allowed(id, "authorize", &code_303());
+    assert!(!must(id, "authorize", &redirect(303, &format!("code=c-1&state=other&{ISS}"))).is_empty());
+    assert!(!must(id, "authorize", &refused_303("scope_not_registered")).is_empty());
     // The registration may name the scope the AS substituted (RFC 7591 §3.2.1).
     let registered = answer(201, &[("content-type", "application/json")], r#"{"client_id":"c","scope":"openid"}"#);
     allowed(id, "register", &registered);

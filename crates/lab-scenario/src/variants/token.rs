@@ -220,3 +220,58 @@ fn every_attack_file_of_these_areas_quotes_its_sentence_and_says_its_remedy() {
         }
     }
 }
+
+#[test]
+fn a_refresh_may_ignore_the_added_scope_and_only_an_added_scope_is_an_exploit() {
+    let id = "attacks/refresh/refresh-scope-escalation";
+    let scenario = super::scenario(id);
+    let how = crate::judge::Projection { third_party: true, ..crate::judge::Projection::default() };
+    let exploit = |label: &str, seen: &crate::expect::Observation| {
+        let step = scenario.steps.iter().find(|step| step.label() == label).expect("the step");
+        let exploit = step.exploit.as_ref().expect("an exploit");
+        crate::expect::check(&crate::judge::project(exploit, how), seen, &vars()).is_empty()
+    };
+    let granted = |scope: &str| {
+        answer(
+            200,
+            &[JSON, ("cache-control", "no-store")],
+            &format!(r#"{{"access_token":"at-2","token_type":"Bearer","refresh_token":"rt-2","scope":"{scope}"}}"#),
+        )
+    };
+    for (label, added) in [("mcp:read mcp:admin", "mcp:admin"), ("mcp:write", "mcp:write")] {
+        // O21 §1.4.1: the added scope ignored, the original one issued and named: no MUST broken,
+        // no exploit.
+        assert_eq!(judge(id, label, &granted("mcp:read"), &vars()), (vec![], vec![]), "{label}");
+        assert!(!exploit(label, &granted("mcp:read")));
+        // A refusal with another code than invalid_scope: an advisory.
+        allowed(id, label, &error(400, "invalid_request"));
+        assert!(!should(id, label, &error(400, "invalid_request")).is_empty());
+        assert_eq!(judge(id, label, &error(400, "invalid_scope"), &vars()), (vec![], vec![]));
+        // The added scope granted: the escalation shown.
+        let escalated = granted(&format!("mcp:read {added}"));
+        assert!(!must(id, label, &escalated).is_empty(), "{label}");
+        assert!(exploit(label, &escalated), "{label}");
+        // A token that does not say its scope (REQUIRED when it differs, O21 §3.2.3) breaks the
+        // MUST, but shows no escalation.
+        assert!(!must(id, label, &issued()).is_empty(), "{label}");
+        assert!(!exploit(label, &issued()), "{label}");
+    }
+    // A refresh for another resource: the answer does not show the token's audience, so a token
+    // issued is a MUST broken, not a confirmed exploit.
+    for id in ["attacks/refresh/refresh-resource-escalation", "attacks/refresh/refresh-resource-escalation-nonconforming"] {
+        assert!(super::scenario(id).steps.iter().all(|step| step.exploit.is_none()), "{id}");
+    }
+}
+
+#[test]
+fn the_password_grant_may_be_refused_as_unauthorized_client() {
+    let id = "attacks/token/ropc-and-implicit-grants";
+    for label in ["password grant with alice's credentials", "implicit grant"] {
+        let unauthorized = error(400, "unauthorized_client");
+        allowed(id, label, &unauthorized);
+        assert!(!should(id, label, &unauthorized).is_empty(), "{label}: the exact code is a SHOULD");
+        assert_eq!(judge(id, label, &error(400, "unsupported_grant_type"), &vars()), (vec![], vec![]));
+        assert!(!must(id, label, &error(400, "invalid_grant")).is_empty(), "{label}");
+        assert!(!must(id, label, &issued()).is_empty(), "{label}");
+    }
+}
