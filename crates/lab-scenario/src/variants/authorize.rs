@@ -106,6 +106,15 @@ fn a_redirect_uri_or_client_error_may_be_any_4xx_page_without_location() {
     }
     let id = "attacks/registration/dcr-client-id-squat";
     allowed(id, "the victim client did not gain the attacker's redirect", &html_page("invalid_redirect_uri"));
+    // Refusing a registration that names a client_id is as safe as issuing a fresh one.
+    let squat = "attacker asks for the victim's client_id with its own redirect";
+    let json = ("content-type", "application/json");
+    allowed(id, squat, &answer(400, &[json], r#"{"error":"invalid_client_metadata"}"#));
+    allowed(id, squat, &answer(201, &[json], r#"{"client_id":"fresh-42"}"#));
+    assert!(!must(id, squat, &answer(201, &[json], r#"{"client_id":"client-0123456789"}"#)).is_empty());
+    // With no attacker client, the control's request is refused too, and holds.
+    allowed(id, "control: the attacker's client is its own", &html_page("invalid_client"));
+    allowed(id, "control: the attacker's client is its own", &code_303());
 }
 
 #[test]
@@ -176,6 +185,10 @@ fn a_reflected_origin_shows_cors_as_well_as_a_star() {
     };
     allowed(id, control, &metadata("https://evil.example"));
     allowed(id, control, &metadata("*"));
+    // RFC 8414 does not require CORS on the metadata: the control holds without it.
+    let plain = answer(200, &[("content-type", "application/json")], "{}");
+    assert_eq!(judge(id, control, &plain, &vars()), (vec![], vec![]));
+    assert!(!must(id, control, &answer(404, &[], "")).is_empty());
     // /authorize answered with a 303 to the login page and no CORS header.
     let login = answer(303, &[("location", "/interaction/x")], "");
     allowed(id, "cross-origin GET /authorize", &login);
@@ -204,9 +217,23 @@ fn metadata_lists_hold_what_the_as_supports() {
         answer(200, &[("content-type", "application/json; charset=utf-8")], &document.to_string())
     };
     allowed(id, "http", &seen(&document));
+    // Listing implicit or password says what the AS supports (RFC 8414 §2): leaving them out is
+    // the lab's choice, not a MUST.
     let mut implicit = document.clone();
-    implicit["grant_types_supported"] = serde_json::json!(["authorization_code", "implicit"]);
-    assert!(!must(id, "http", &seen(&implicit)).is_empty());
+    implicit["grant_types_supported"] = serde_json::json!(["authorization_code", "implicit", "password"]);
+    allowed(id, "http", &seen(&implicit));
+    // Endpoints elsewhere than the lab's paths: the document itself is where a client reads them.
+    let mut elsewhere = document.clone();
+    elsewhere["token_endpoint"] = serde_json::json!("https://tokens.as.example/oauth2/token");
+    allowed(id, "http", &seen(&elsewhere));
+    // grant_types_supported omitted defaults to ["authorization_code", "implicit"], and a list
+    // without code: both still fail.
+    let mut omitted = document.clone();
+    omitted.as_object_mut().expect("an object").remove("grant_types_supported");
+    assert!(!must(id, "http", &seen(&omitted)).is_empty());
+    let mut no_code = document.clone();
+    no_code["response_types_supported"] = serde_json::json!(["token"]);
+    assert!(!must(id, "http", &seen(&no_code)).is_empty());
     let oidc = serde_json::json!({
         "issuer": "https://as.example",
         "authorization_endpoint": "https://as.example/authorize",

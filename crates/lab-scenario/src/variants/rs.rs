@@ -192,6 +192,14 @@ fn sessions_are_held_to_what_the_transport_allows() {
     let id = "attacks/transport/session-terminated";
     allowed(id, "end the session", &answer(200, &[], ""));
     allowed(id, "end the session", &answer(204, &[], ""));
+    // A server that does not let clients end sessions answers 405 (TR-1125): the session lives on
+    // and the next request may be served; a 404 after a DELETE that ended it is held against the
+    // lab.
+    allowed(id, "end the session", &answer(405, &[("allow", "GET, POST")], ""));
+    allowed(id, "the ended session", &alices_data());
+    allowed(id, "the ended session", &answer(404, &[], ""));
+    assert!(!must(id, "end the session", &answer(500, &[], "")).is_empty());
+    assert!(!must(id, "the ended session", &answer(500, &[], "")).is_empty());
     // An initialize naming an unknown session may be refused, or served with the server's own id.
     let id = "attacks/transport/session-fixation";
     let label = "initialize with an attacker-chosen session id";
