@@ -266,7 +266,12 @@ fn check_step(step: &Step, attack: bool) -> Result<(), (&'static str, String)> {
     {
         return Err(("as", "`do = \"profile\"` needs `as` or `rs`".to_owned()));
     }
-    for (field, expect) in [("exploit", &step.exploit), ("should", &step.should), ("lab_only", &step.lab_only)] {
+    for (field, expect) in [
+        ("exploit", &step.exploit),
+        ("should", &step.should),
+        ("lab_only", &step.lab_only),
+        ("not_applicable_if", &step.not_applicable_if),
+    ] {
         if expect.as_ref().is_some_and(Expect::is_empty) {
             return Err((field, format!("the step `{}` has an empty `{field}`: it would always hold", step.label())));
         }

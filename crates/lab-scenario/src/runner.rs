@@ -206,6 +206,15 @@ impl Run {
                 break;
             }
             let how = self.projection(step);
+            if let Some(condition) = &step.not_applicable_if
+                && check(&crate::judge::project(condition, how), &observation, &self.vars).is_empty()
+            {
+                ending.inapplicable = Some(format!(
+                    "the answer to step `{}` shows the target does not offer what the scenario tests",
+                    step.label()
+                ));
+                break;
+            }
             let judge =
                 |expect: &crate::schema::Expect| check(&crate::judge::project(expect, how), &observation, &self.vars);
             // An attack step with nothing left to judge against this target (every expectation

@@ -38,6 +38,9 @@ pub struct Step {
     /// What a SHOULD of the specification asks of the answer: a miss is an `advisory` finding,
     /// never a failed defence.
     pub should: Option<Expect>,
+    /// An answer that shows the target does not offer what the scenario tests (a `405` to a
+    /// DELETE that would end a session): when it holds, the scenario is not applicable.
+    pub not_applicable_if: Option<Expect>,
     /// What the lab's own servers answer beyond what any specification demands (its wording, its
     /// choice among allowed answers): held against the lab only, never against a third party.
     pub lab_only: Option<Expect>,

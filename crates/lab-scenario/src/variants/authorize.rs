@@ -250,7 +250,9 @@ fn metadata_lists_hold_what_the_as_supports() {
         "RFC 8414 metadata",
         &seen(&serde_json::json!({ "code_challenge_methods_supported": ["plain", "S256"] })),
     );
-    assert!(!must(id, "OpenID configuration", &seen(&serde_json::json!({ "issuer": "https://as.example" }))).is_empty());
+    assert!(
+        !must(id, "OpenID configuration", &seen(&serde_json::json!({ "issuer": "https://as.example" }))).is_empty()
+    );
     // An AS that does not advertise RFC 9207 breaks no MUST of the metadata step: an advisory.
     let id = "attacks/discovery/iss-parameter";
     let without = seen(&serde_json::json!({ "issuer": "https://as.example" }));

@@ -192,12 +192,15 @@ fn sessions_are_held_to_what_the_transport_allows() {
     let id = "attacks/transport/session-terminated";
     allowed(id, "end the session", &answer(200, &[], ""));
     allowed(id, "end the session", &answer(204, &[], ""));
-    // A server that does not let clients end sessions answers 405 (TR-1125): the session lives on
-    // and the next request may be served; a 404 after a DELETE that ended it is held against the
-    // lab.
+    // A server that does not let clients end sessions answers 405 (TR-1125): the scenario is then
+    // not applicable (`not_applicable_if`); after a DELETE that ended it, the session must be gone.
     allowed(id, "end the session", &answer(405, &[("allow", "GET, POST")], ""));
-    allowed(id, "the ended session", &alices_data());
+    let step = scenario(id).steps.into_iter().find(|step| step.label() == "end the session");
+    let condition = step.and_then(|step| step.not_applicable_if).expect("a 405 ends the scenario");
+    assert!(crate::expect::check(&condition, &answer(405, &[], ""), &vars()).is_empty());
+    assert!(!crate::expect::check(&condition, &answer(204, &[], ""), &vars()).is_empty());
     allowed(id, "the ended session", &answer(404, &[], ""));
+    assert!(!must(id, "the ended session", &alices_data()).is_empty(), "a session that outlives its end");
     assert!(!must(id, "end the session", &answer(500, &[], "")).is_empty());
     assert!(!must(id, "the ended session", &answer(500, &[], "")).is_empty());
     // An initialize naming an unknown session may be refused, or served with the server's own id.

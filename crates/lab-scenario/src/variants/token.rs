@@ -258,7 +258,9 @@ fn a_refresh_may_ignore_the_added_scope_and_only_an_added_scope_is_an_exploit() 
     }
     // A refresh for another resource: the answer does not show the token's audience, so a token
     // issued is a MUST broken, not a confirmed exploit.
-    for id in ["attacks/refresh/refresh-resource-escalation", "attacks/refresh/refresh-resource-escalation-nonconforming"] {
+    for id in
+        ["attacks/refresh/refresh-resource-escalation", "attacks/refresh/refresh-resource-escalation-nonconforming"]
+    {
         assert!(super::scenario(id).steps.iter().all(|step| step.exploit.is_none()), "{id}");
     }
 }
