@@ -87,6 +87,10 @@ pub(crate) struct RunArgs {
     /// report names each transcript's path.
     #[arg(long, value_name = "DIR", default_value = "mcp-authlab-transcripts")]
     pub(crate) transcripts: PathBuf,
+    /// The scope to ask the `--as-url` AS for in authorization and client-credentials requests
+    /// (default: the lab's `mcp:read`, or none when the AS's metadata lists scopes without it).
+    #[arg(long, value_name = "SCOPE", requires = "as_url")]
+    pub(crate) scope: Option<String>,
     /// A second resource the `--as-url` AS knows (another MCP server's URL): it stands in for the
     /// lab's twin RS, so the audience-per-resource scenarios apply (RFC 8707).
     #[arg(long, value_name = "URI", requires = "as_url")]
@@ -216,6 +220,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         redirect_uri: args.redirect_uri.clone(),
         resource: args.as_url.is_some().then(|| args.resource.clone()),
         second_resource: args.second_resource.clone(),
+        scope: args.scope.clone(),
         login,
         confidential_client,
         ..lab_scenario::Target::default()

@@ -34,6 +34,9 @@ pub struct Target {
     pub redirect_uri: Option<String>,
     /// The resource indicator (RFC 8707) sent to an AS tested without its MCP server.
     pub resource: Option<String>,
+    /// The scope the runner's authorization and client-credentials requests ask a third-party AS
+    /// for (`--scope`), instead of the lab's `mcp:read`.
+    pub scope: Option<String>,
     /// A second resource the third-party AS knows (`--second-resource`): it stands in for the
     /// lab's twin RS as `${twin_resource}`, so the audience-per-resource scenarios apply.
     pub second_resource: Option<String>,
@@ -67,8 +70,46 @@ impl Target {
             && register.headers.is_empty()
     }
 
+    /// The scope the runner asks for: `--scope`; else, from an AS whose metadata lists scopes
+    /// without the lab's `mcp:read`, none (the AS then applies its default, O21 §3.2.2.1); else
+    /// `mcp:read`.
+    pub(crate) fn requested_scope(&self) -> Option<String> {
+        if let Some(scope) = &self.scope {
+            return Some(scope.clone());
+        }
+        let foreign = self.as_issuer.is_some()
+            && self
+                .as_metadata
+                .as_ref()
+                .and_then(|metadata| metadata.scopes_supported.as_ref())
+                .is_some_and(|scopes| !scopes.iter().any(|scope| scope == "mcp:read"));
+        (!foreign).then(|| "mcp:read".to_owned())
+    }
+
     /// The user a third-party AS signs in: `--login`'s, or `alice`, whom it must approve.
     pub(crate) fn signed_in_user(&self) -> &str {
         self.login.as_ref().map_or("alice", |login| login.user.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_scope_asked_for_is_the_users_the_lab_s_or_none_for_an_as_with_its_own() {
+        assert_eq!(Target::default().requested_scope().as_deref(), Some("mcp:read"));
+        let own = |scopes: &[&str]| Target {
+            as_issuer: Some("https://as.example".into()),
+            as_metadata: Some(lab_proto::metadata::AuthorizationServerMetadata {
+                scopes_supported: Some(scopes.iter().map(|scope| (*scope).to_owned()).collect()),
+                ..Default::default()
+            }),
+            ..Target::default()
+        };
+        assert_eq!(own(&["files:read", "openid"]).requested_scope(), None, "the AS's default applies");
+        assert_eq!(own(&["mcp:read", "openid"]).requested_scope().as_deref(), Some("mcp:read"));
+        let chosen = Target { scope: Some("files:read".into()), ..own(&["files:read"]) };
+        assert_eq!(chosen.requested_scope().as_deref(), Some("files:read"));
     }
 }

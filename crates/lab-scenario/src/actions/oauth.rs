@@ -85,16 +85,19 @@ impl Run {
         self.vars.set("verifier", verifier);
         self.vars.set("challenge", challenge.clone());
         self.vars.set("state", state.clone());
-        let defaults = [
+        let mut defaults = vec![
             ("response_type", "code".to_owned()),
             ("client_id", self.var_or_empty("client_id")),
             ("redirect_uri", self.var_or_empty("redirect_uri")),
-            ("scope", "mcp:read".to_owned()),
             ("state", state),
             ("code_challenge", challenge),
             ("code_challenge_method", "S256".to_owned()),
             ("resource", self.resource()),
         ];
+        // The lab's `mcp:read`, unless the AS under test names other scopes (`Target::requested_scope`).
+        if let Some(scope) = self.target.requested_scope() {
+            defaults.insert(3, ("scope", scope));
+        }
         let params = self.params(&defaults, &step.with, &step.remove, &step.add)?;
         let query: String = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(params.iter()).finish();
         let headers = self.headers(&step.headers, step.basic.as_ref())?;
@@ -148,11 +151,12 @@ impl Run {
                 ("client_id", self.var_or_empty("client_id")),
                 ("resource", resource),
             ],
-            Endpoint::ClientCredentials => vec![
-                ("grant_type", "client_credentials".to_owned()),
-                ("scope", "mcp:read".to_owned()),
-                ("resource", resource),
-            ],
+            Endpoint::ClientCredentials => {
+                let mut defaults = vec![("grant_type", "client_credentials".to_owned())];
+                defaults.extend(self.target.requested_scope().map(|scope| ("scope", scope)));
+                defaults.push(("resource", resource));
+                defaults
+            }
             Endpoint::Revoke => {
                 vec![("token", self.var_or_empty("access_token")), ("client_id", self.var_or_empty("client_id"))]
             }
