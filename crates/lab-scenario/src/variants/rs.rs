@@ -339,3 +339,95 @@ fn a_method_not_offered_may_be_answered_405_without_a_token() {
     // POST is the transport's own method: a 405 there is no answer to a missing token.
     assert!(!must(id, "POST tools/call from loopback, no token", &answer(405, &[], "")).is_empty());
 }
+
+/// The steps that send a JSON-RPC message without a token (or with a session id alone), where
+/// the quoted MUSTs ask for a 401 and nothing else.
+const TOKENLESS_MESSAGES: [(&str, &str); 9] = [
+    ("attacks/transport/unauthenticated-jsonrpc-methods", "ping, no token"),
+    ("attacks/transport/unauthenticated-jsonrpc-methods", "tools/list, no token"),
+    ("attacks/transport/unauthenticated-jsonrpc-methods", "resources/list, no token"),
+    ("attacks/transport/unauthenticated-jsonrpc-methods", "prompts/list, no token"),
+    ("attacks/transport/notification-without-token", "notifications/initialized, no token"),
+    ("attacks/transport/notification-without-token", "a JSON-RPC response, no token"),
+    ("attacks/transport/session-id-without-token-methods", "ping with the session id alone"),
+    ("attacks/transport/session-id-without-token-methods", "tools/list with the session id alone"),
+    ("attacks/transport/session-id-without-token-methods", "a notification with the session id alone"),
+];
+
+#[test]
+fn every_method_and_message_without_a_token_gets_401_whatever_the_server() {
+    let tools = answer(
+        200,
+        &[JSON],
+        r#"{"jsonrpc":"2.0","id":2,"result":{"tools":[{"name":"search","inputSchema":{"type":"object"}}]}}"#,
+    );
+    for (id, label) in TOKENLESS_MESSAGES {
+        // A third party's 401: the SDKs' challenge breaks only SHOULDs, a bare one none.
+        allowed(id, label, &sdk_unauthorized());
+        assert!(!should(id, label, &sdk_unauthorized()).is_empty(), "{id}: {label}");
+        assert_eq!(judge(id, label, &lab_unauthorized(), &vars()), (vec![], vec![]), "{id}: {label}");
+        let elsewhere =
+            answer(401, &[("www-authenticate", r#"Bearer resource_metadata="https://meta.example/prm""#)], "");
+        assert!(must(id, label, &elsewhere).is_empty(), "{id}: {label}");
+        // Served, accepted, or refused with a status that asks for no token, fails.
+        assert!(!must(id, label, &served()).is_empty(), "{id}: {label}");
+        assert!(!must(id, label, &tools).is_empty(), "{id}: {label}");
+        assert!(!must(id, label, &answer(202, &[], "")).is_empty(), "{id}: {label}: a notification accepted");
+        assert!(!must(id, label, &answer(400, &[], "")).is_empty(), "{id}: {label}");
+        // Only a list actually served is an exploit; a 202 accepts a message and serves nothing.
+        if label.starts_with("tools/list") {
+            assert_eq!(exploit_holds(id, label, &tools), Some(true), "{id}: {label}");
+            assert_eq!(exploit_holds(id, label, &sdk_unauthorized()), Some(false), "{id}: {label}");
+        } else if !label.contains("/list") {
+            assert_eq!(exploit_holds(id, label, &answer(202, &[], "")), None, "{id}: {label}");
+        }
+    }
+}
+
+#[test]
+fn a_sessions_stream_and_its_end_need_the_token_or_a_405() {
+    let stream = ("attacks/transport/session-stream-without-token", "GET alice's stream with the session id alone");
+    let delete = ("attacks/transport/session-delete-without-token", "DELETE alice's session with the session id alone");
+    for (id, label) in [stream, delete] {
+        // A server that offers no stream, or does not let clients end sessions, answers 405.
+        assert_eq!(judge(id, label, &answer(405, &[("allow", "POST")], ""), &vars()), (vec![], vec![]), "{label}");
+        assert_eq!(judge(id, label, &lab_unauthorized(), &vars()), (vec![], vec![]), "{label}");
+        allowed(id, label, &sdk_unauthorized());
+        // Served or ended without a token fails; so does a refusal that says nothing of the token.
+        assert!(!must(id, label, &answer(200, &[("content-type", "text/event-stream")], ": ping\n\n")).is_empty());
+        assert!(!must(id, label, &answer(204, &[], "")).is_empty(), "{label}");
+        assert!(!must(id, label, &answer(404, &[], "")).is_empty(), "{label}");
+    }
+    let (id, label) = stream;
+    let opened = answer(200, &[("content-type", "text/event-stream")], ": ping\n\n");
+    assert_eq!(exploit_holds(id, label, &opened), Some(true), "alice's stream opened for anyone");
+    assert_eq!(exploit_holds(id, label, &answer(405, &[], "")), Some(false));
+    // After the refused DELETE alice's session answers her; a 404 shows it was ended.
+    let (id, label) = ("attacks/transport/session-delete-without-token", "alice's session still answers her");
+    allowed(id, label, &answer(200, &[JSON], r#"{"jsonrpc":"2.0","id":3,"result":{}}"#));
+    assert!(!must(id, label, &answer(404, &[], "")).is_empty());
+}
+
+#[test]
+fn a_bad_token_in_a_live_session_gets_401_and_invalid_token_is_the_should() {
+    let id = "attacks/transport/bad-token-in-valid-session";
+    let invalid = answer(
+        401,
+        &[("www-authenticate", &format!(r#"Bearer error="invalid_token", resource_metadata="{PRM}""#))],
+        "",
+    );
+    for label in ["ping in alice's session with a bad token", "tools/list in alice's session with a bad token"] {
+        assert_eq!(judge(id, label, &invalid, &vars()), (vec![], vec![]), "{label}");
+        assert_eq!(judge(id, label, &sdk_unauthorized(), &vars()), (vec![], vec![]), "{label}");
+        // A 401 without the error code breaks only RFC 6750's SHOULD.
+        allowed(id, label, &lab_unauthorized());
+        assert!(!should(id, label, &lab_unauthorized()).is_empty(), "{label}");
+        // Served in the session, or refused for the session rather than the token, fails.
+        assert!(!must(id, label, &served()).is_empty(), "{label}");
+        assert!(!must(id, label, &answer(404, &[], "")).is_empty(), "{label}");
+        assert!(!must(id, label, &answer(400, &[], "")).is_empty(), "{label}");
+    }
+    let label = "tools/list in alice's session with a bad token";
+    let tools = answer(200, &[JSON], r#"{"jsonrpc":"2.0","id":21,"result":{"tools":[]}}"#);
+    assert_eq!(exploit_holds(id, label, &tools), Some(true));
+}
