@@ -431,3 +431,85 @@ fn a_bad_token_in_a_live_session_gets_401_and_invalid_token_is_the_should() {
     let tools = answer(200, &[JSON], r#"{"jsonrpc":"2.0","id":21,"result":{"tools":[]}}"#);
     assert_eq!(exploit_holds(id, label, &tools), Some(true));
 }
+
+/// A 401 refusing a bad token, as the SDKs answer it: `error="invalid_token"` and the metadata.
+fn invalid_token_401() -> Observation {
+    let challenge =
+        format!(r#"Bearer error="invalid_token", error_description="Invalid token", resource_metadata="{PRM}""#);
+    answer(401, &[JSON, ("www-authenticate", &challenge)], r#"{"error":"invalid_token"}"#)
+}
+
+/// A 401 challenge naming the metadata and no error code, as for a request without a token.
+fn bare_401() -> Observation {
+    answer(401, &[("www-authenticate", &format!(r#"Bearer resource_metadata="{PRM}""#))], "")
+}
+
+#[test]
+fn a_token_outside_the_bearer_header_is_answered_like_no_token() {
+    for (id, label) in [
+        ("attacks/rs-validation/token-in-cookie", "the token in cookies only"),
+        ("attacks/rs-validation/token-in-custom-header", "the token in custom headers only"),
+        ("attacks/rs-validation/token-basic-scheme", "the token under the Basic scheme"),
+    ] {
+        // Either 401 breaks no MUST; the error code and the missing scope are advisories only.
+        allowed(id, label, &sdk_unauthorized());
+        assert!(!should(id, label, &sdk_unauthorized()).is_empty(), "{id}");
+        allowed(id, label, &invalid_token_401());
+        allowed(id, label, &bare_401());
+        assert_eq!(judge(id, label, &lab_unauthorized(), &vars()), (vec![], vec![]), "{id}");
+        // Served with the token where the control showed no token is refused: the attack worked.
+        assert!(!must(id, label, &served()).is_empty(), "{id}");
+        assert_eq!(exploit_holds(id, label, &served()), Some(true), "{id}");
+        // A refusal that is not 401 says nothing of authorization.
+        assert!(!must(id, label, &answer(404, &[], "")).is_empty(), "{id}");
+    }
+}
+
+#[test]
+fn an_empty_bearer_token_may_be_refused_as_malformed_or_missing() {
+    let id = "attacks/rs-validation/bearer-empty-token";
+    for label in ["Bearer with an empty token", "Bearer followed by spaces only"] {
+        allowed(id, label, &sdk_unauthorized());
+        allowed(id, label, &invalid_token_401());
+        allowed(id, label, &bare_401());
+        // A 400 invalid_request (O21 §5.3.2), even one without a challenge.
+        allowed(id, label, &answer(400, &[("www-authenticate", r#"Bearer error="invalid_request""#)], ""));
+        allowed(id, label, &answer(400, &[("content-type", "text/plain")], "Bad Request"));
+        assert!(should(id, label, &bare_401()).is_empty(), "{label}: no SHOULD picks 400 over 401");
+        assert!(!must(id, label, &served()).is_empty(), "{label}");
+        assert_eq!(exploit_holds(id, label, &served()), Some(true), "{label}");
+        assert!(!must(id, label, &answer(403, &[], "")).is_empty(), "{label}");
+    }
+}
+
+#[test]
+fn a_refresh_token_or_a_code_is_no_access_token() {
+    for (id, label) in [
+        ("attacks/rs-validation/refresh-token-as-access-token", "the refresh token as a bearer token"),
+        ("attacks/rs-validation/authorization-code-as-access-token", "the authorization code as a bearer token"),
+    ] {
+        assert_eq!(judge(id, label, &invalid_token_401(), &vars()), (vec![], vec![]), "{id}");
+        // Not a JWT: the error code is O21 §5.3.1's SHOULD, not RFC 9068 §4's MUST.
+        allowed(id, label, &bare_401());
+        assert!(!should(id, label, &bare_401()).is_empty(), "{id}");
+        assert!(!must(id, label, &served()).is_empty(), "{id}");
+        assert_eq!(exploit_holds(id, label, &served()), Some(true), "{id}");
+        assert!(!must(id, label, &answer(400, &[], "")).is_empty(), "{id}: MCP-1125 asks 401 of an invalid token");
+    }
+}
+
+#[test]
+fn a_jwt_failing_validation_is_refused_with_invalid_token() {
+    for (id, label) in [
+        ("attacks/rs-validation/exp-missing", "the token without exp"),
+        ("attacks/rs-validation/iss-missing", "the token without iss"),
+        ("attacks/rs-validation/token-extra-character", "the token with an A appended"),
+    ] {
+        assert_eq!(judge(id, label, &invalid_token_401(), &vars()), (vec![], vec![]), "{id}");
+        allowed(id, label, &sdk_unauthorized());
+        // RFC 9068 §4: a failed JWT check MUST carry invalid_token.
+        assert!(!must(id, label, &bare_401()).is_empty(), "{id}");
+        assert!(!must(id, label, &served()).is_empty(), "{id}");
+        assert_eq!(exploit_holds(id, label, &served()), Some(true), "{id}");
+    }
+}
