@@ -140,6 +140,15 @@ pub(crate) fn check(expect: &Expect, seen: &Observation, vars: &Vars) -> Vec<Str
             fail(format!("header {name}: expected absent, got {value:?}"));
         }
     }
+    if let Some(wanted) = expect.challenged
+        && seen.challenge().is_some() != wanted
+    {
+        fail(if wanted {
+            "challenge: expected a Bearer challenge in WWW-Authenticate, got none that can be read".to_owned()
+        } else {
+            "challenge: expected no Bearer challenge, got one".to_owned()
+        });
+    }
     if !expect.challenge.is_empty() || !expect.challenge_present.is_empty() || !expect.challenge_absent.is_empty() {
         match seen.challenge() {
             None if !seen.header_values("www-authenticate").is_empty() => fail(

@@ -128,6 +128,7 @@ pub(crate) fn http_level(expect: &Expect, json_rpc: bool) -> Expect {
             .collect(),
         header_absent: expect.header_absent.clone(),
         challenge: expect.challenge.clone(),
+        challenged: expect.challenged,
         challenge_present: expect.challenge_present.clone(),
         challenge_absent: expect.challenge_absent.clone(),
         body_not_contains: expect.body_not_contains.clone(),

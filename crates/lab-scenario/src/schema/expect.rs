@@ -85,6 +85,9 @@ pub struct Expect {
     /// Parameters of the `Bearer` challenge in `WWW-Authenticate` that must equal these values.
     #[serde(default)]
     pub challenge: BTreeMap<String, String>,
+    /// `true`: a `Bearer` challenge is in `WWW-Authenticate`, whatever its parameters (O21
+    /// §5.3.1: a 401 "MUST include the HTTP `WWW-Authenticate` response header field").
+    pub challenged: Option<bool>,
     /// Parameters of the `Bearer` challenge that must be present and not empty, whatever their
     /// value (a `scope`, whose value is the server's own).
     #[serde(default)]
@@ -171,6 +174,7 @@ impl Expect {
             && self.header_contains.is_empty()
             && self.header_absent.is_empty()
             && self.challenge.is_empty()
+            && self.challenged.is_none()
             && self.challenge_present.is_empty()
             && self.challenge_absent.is_empty()
             && self.redirect.is_empty()

@@ -90,12 +90,12 @@ fn a_request_without_a_token_may_carry_an_error_code_and_no_scope_as_advisories(
             "",
         );
         assert_eq!(judge(id, label, &other_scope, &vars()), (vec![], vec![]), "{id}");
-        // Served, or a 401 that does not say where the metadata is, fails.
+        // Served, or a 401 without a Bearer challenge, fails; one that does not name the metadata
+        // is an advisory (MCP-1125's other way is the well-known URI).
         assert!(!must(id, label, &served()).is_empty(), "{id}");
-        assert!(
-            !must(id, label, &answer(401, &[("www-authenticate", r#"Bearer realm="mcp""#)], "")).is_empty(),
-            "{id}"
-        );
+        assert!(!must(id, label, &answer(401, &[], "")).is_empty(), "{id}");
+        let unnamed = answer(401, &[("www-authenticate", r#"Bearer realm="mcp""#)], "");
+        assert!(must(id, label, &unnamed).is_empty() && !should(id, label, &unnamed).is_empty(), "{id}");
     }
 }
 
@@ -312,9 +312,13 @@ fn a_challenge_may_name_any_metadata_url() {
         ("flows/six-step-flow", "1: unauthenticated initialize gets 401 and a challenge", elsewhere),
     ] {
         allowed(id, label, &answer(401, &[("www-authenticate", challenge)], ""));
-        // A challenge that names no metadata still fails.
+        // A challenge that names no metadata breaks no MUST (MCP-1125 lets a server publish it at
+        // the well-known URI instead, which prm-document checks): an advisory.
         let bare = if challenge == invalid { r#"Bearer error="invalid_token""# } else { r#"Bearer realm="mcp""# };
-        assert!(!must(id, label, &answer(401, &[("www-authenticate", bare)], "")).is_empty(), "{id}: {label}");
+        allowed(id, label, &answer(401, &[("www-authenticate", bare)], ""));
+        assert!(!should(id, label, &answer(401, &[("www-authenticate", bare)], "")).is_empty(), "{id}: {label}");
+        // A 401 without any Bearer challenge fails the MUST (O21 §5.3.1).
+        assert!(!must(id, label, &answer(401, &[], "")).is_empty(), "{id}: {label}");
     }
     // The step-up challenge's metadata URL is a SHOULD, and any URL meets it.
     let (id, label) = ("attacks/scope/insufficient-scope-step-up", "create_return with mcp:read");
