@@ -73,10 +73,12 @@ impl Observation {
         if let Some((_, error)) = self.fragment_params().into_iter().find(|(name, _)| name == "error") {
             return Some(error);
         }
-        if let Some(error) = self.json.as_ref().and_then(|json| json.get("error")).and_then(Value::as_str) {
-            return Some(error.to_owned());
+        // A resource server's error code is its Bearer challenge's (RFC 6750 §3); the body of its
+        // 401 is unspecified, so a challenge's `error` comes before a body's.
+        if let Some(error) = self.challenge().and_then(|challenge| challenge.param("error").map(str::to_owned)) {
+            return Some(error);
         }
-        self.challenge().and_then(|challenge| challenge.param("error").map(str::to_owned))
+        self.json.as_ref().and_then(|json| json.get("error")).and_then(Value::as_str).map(str::to_owned)
     }
 }
 

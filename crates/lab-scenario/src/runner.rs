@@ -172,14 +172,27 @@ impl Run {
                     break;
                 }
             };
+            // Before anything is taken from the answer: an answer that shows the target lacks what
+            // the scenario tests (no refresh token, a 405) ends it as not applicable. A condition
+            // with nothing left to judge at this target never holds.
+            let how = self.projection(step);
+            if let Some(condition) = &step.not_applicable_if {
+                let condition = crate::judge::project(condition, how);
+                if !condition.is_empty() && check(&condition, &observation, &self.vars).is_empty() {
+                    ending.inapplicable = Some(format!(
+                        "the answer to step `{}` shows the target does not offer what the scenario tests",
+                        step.label()
+                    ));
+                    break;
+                }
+            }
             if let Err(error) = self.capture(step, &observation) {
                 // A setup step that answered as expected but lacks what a capture takes (a refresh
                 // token, which an AS may not issue) shows the target does not offer what the
                 // scenario tests: not applicable, not broken.
                 if !attack
                     && self.target.is_external()
-                    && check(&crate::judge::project(&step.expect, self.projection(step)), &observation, &self.vars)
-                        .is_empty()
+                    && check(&crate::judge::project(&step.expect, how), &observation, &self.vars).is_empty()
                 {
                     ending.inapplicable = Some(format!(
                         "the answer to step `{}` has no {}: the target does not offer what the scenario tests",
@@ -203,16 +216,6 @@ impl Run {
                     break;
                 }
                 ending.broken = Some(format!("step {} `{}` failed to {error}", index + 1, step.label()));
-                break;
-            }
-            let how = self.projection(step);
-            if let Some(condition) = &step.not_applicable_if
-                && check(&crate::judge::project(condition, how), &observation, &self.vars).is_empty()
-            {
-                ending.inapplicable = Some(format!(
-                    "the answer to step `{}` shows the target does not offer what the scenario tests",
-                    step.label()
-                ));
                 break;
             }
             let judge =

@@ -95,7 +95,7 @@ fn a_request_without_a_token_may_carry_an_error_code_and_no_scope_as_advisories(
         assert!(!must(id, label, &served()).is_empty(), "{id}");
         assert!(!must(id, label, &answer(401, &[], "")).is_empty(), "{id}");
         let unnamed = answer(401, &[("www-authenticate", r#"Bearer realm="mcp""#)], "");
-        assert!(must(id, label, &unnamed).is_empty() && !should(id, label, &unnamed).is_empty(), "{id}");
+        assert!(must(id, label, &unnamed).is_empty(), "{id}");
     }
 }
 
@@ -312,11 +312,12 @@ fn a_challenge_may_name_any_metadata_url() {
         ("flows/six-step-flow", "1: unauthenticated initialize gets 401 and a challenge", elsewhere),
     ] {
         allowed(id, label, &answer(401, &[("www-authenticate", challenge)], ""));
-        // A challenge that names no metadata breaks no MUST (MCP-1125 lets a server publish it at
-        // the well-known URI instead, which prm-document checks): an advisory.
+        // A challenge that names no metadata breaks no MUST, nor a SHOULD: MCP-1125 lets a server
+        // publish it at the well-known URI instead, which prm-document checks.
         let bare = if challenge == invalid { r#"Bearer error="invalid_token""# } else { r#"Bearer realm="mcp""# };
         allowed(id, label, &answer(401, &[("www-authenticate", bare)], ""));
-        assert!(!should(id, label, &answer(401, &[("www-authenticate", bare)], "")).is_empty(), "{id}: {label}");
+        let advisories = should(id, label, &answer(401, &[("www-authenticate", bare)], ""));
+        assert!(!advisories.iter().any(|advisory| advisory.contains("resource_metadata")), "{id}: {advisories:?}");
         // A 401 without any Bearer challenge fails the MUST (O21 §5.3.1).
         assert!(!must(id, label, &answer(401, &[], "")).is_empty(), "{id}: {label}");
     }
@@ -449,23 +450,18 @@ fn bare_401() -> Observation {
 }
 
 #[test]
-fn a_token_outside_the_bearer_header_is_answered_like_no_token() {
+fn a_token_outside_the_bearer_header_is_the_labs_rule_only() {
     for (id, label) in [
         ("attacks/rs-validation/token-in-cookie", "the token in cookies only"),
         ("attacks/rs-validation/token-in-custom-header", "the token in custom headers only"),
         ("attacks/rs-validation/token-basic-scheme", "the token under the Basic scheme"),
     ] {
-        // Either 401 breaks no MUST; the error code and the missing scope are advisories only.
-        allowed(id, label, &sdk_unauthorized());
-        assert!(!should(id, label, &sdk_unauthorized()).is_empty(), "{id}");
-        allowed(id, label, &invalid_token_401());
-        allowed(id, label, &bare_401());
+        // RFC 6750 §5.3 and §2 let a server accept other carriers: the file is the lab's rule,
+        // never held against a third party, and no exploit is claimed.
+        assert!(scenario(id).lab_rule.is_some(), "{id}");
+        assert_eq!(exploit_holds(id, label, &served()), None, "{id}");
         assert_eq!(judge(id, label, &lab_unauthorized(), &vars()), (vec![], vec![]), "{id}");
-        // Served with the token where the control showed no token is refused: the attack worked.
-        assert!(!must(id, label, &served()).is_empty(), "{id}");
-        assert_eq!(exploit_holds(id, label, &served()), Some(true), "{id}");
-        // A refusal that is not 401 says nothing of authorization.
-        assert!(!must(id, label, &answer(404, &[], "")).is_empty(), "{id}");
+        assert!(!must(id, label, &served()).is_empty(), "{id}: the lab itself must refuse");
     }
 }
 
@@ -507,13 +503,22 @@ fn a_jwt_failing_validation_is_refused_with_invalid_token() {
     for (id, label) in [
         ("attacks/rs-validation/exp-missing", "the token without exp"),
         ("attacks/rs-validation/iss-missing", "the token without iss"),
-        ("attacks/rs-validation/token-extra-character", "the token with an A appended"),
     ] {
         assert_eq!(judge(id, label, &invalid_token_401(), &vars()), (vec![], vec![]), "{id}");
         allowed(id, label, &sdk_unauthorized());
         // RFC 9068 §4: a failed JWT check MUST carry invalid_token.
         assert!(!must(id, label, &bare_401()).is_empty(), "{id}");
         assert!(!must(id, label, &served()).is_empty(), "{id}");
-        assert_eq!(exploit_holds(id, label, &served()), Some(true), "{id}");
+        // The token is still signed by the trusted AS, so serving it breaks the MUST but
+        // confirms no exploit: nobody gained access they were not granted.
+        assert_eq!(exploit_holds(id, label, &served()), None, "{id}");
     }
+    // One appended character: the token may be opaque to the target, so the error code is
+    // RFC 6750 §3's SHOULD, not RFC 9068 §4's MUST.
+    let (id, label) = ("attacks/rs-validation/token-extra-character", "the token with an A appended");
+    assert_eq!(judge(id, label, &invalid_token_401(), &vars()), (vec![], vec![]), "{id}");
+    allowed(id, label, &bare_401());
+    assert!(!should(id, label, &bare_401()).is_empty(), "{id}");
+    assert!(!must(id, label, &served()).is_empty(), "{id}");
+    assert_eq!(exploit_holds(id, label, &served()), None, "{id}");
 }
