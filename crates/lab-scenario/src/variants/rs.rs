@@ -522,3 +522,15 @@ fn a_jwt_failing_validation_is_refused_with_invalid_token() {
     assert!(!must(id, label, &served()).is_empty(), "{id}");
     assert_eq!(exploit_holds(id, label, &served()), None, "{id}");
 }
+
+#[test]
+fn a_string_exp_is_advised_against_not_held_against_a_lenient_parser() {
+    let (id, label) = ("attacks/rs-validation/exp-not-a-number", "the token whose exp is a string");
+    assert_eq!(judge(id, label, &invalid_token_401(), &vars()), (vec![], vec![]));
+    // PyJWT reads "9999999999" as the date it spells: RFC 7519 §4.1.4's MUST binds the issuer.
+    allowed(id, label, &served());
+    assert!(!should(id, label, &served()).is_empty());
+    assert_eq!(exploit_holds(id, label, &served()), None);
+    // A refusal is an authorization error, not a crash.
+    assert!(!must(id, label, &answer(500, &[], "")).is_empty());
+}
