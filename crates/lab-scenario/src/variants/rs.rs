@@ -534,3 +534,25 @@ fn a_string_exp_is_advised_against_not_held_against_a_lenient_parser() {
     // A refusal is an authorization error, not a crash.
     assert!(!must(id, label, &answer(500, &[], "")).is_empty());
 }
+
+#[test]
+fn the_six_step_flow_holds_any_mcp_server_to_what_the_specifications_say() {
+    let id = "flows/six-step-flow";
+    let json = ("content-type", "application/json");
+    // Step 2: the issuer may be written with a trailing slash; the resource must be identical.
+    let prm = |resource: &str| {
+        answer(200, &[json], &format!(r#"{{"resource":"{resource}","authorization_servers":["https://as.example/"]}}"#))
+    };
+    allowed(id, "2: protected resource metadata", &prm("https://rs.example/mcp"));
+    assert!(!must(id, "2: protected resource metadata", &prm("https://rs.example/mcp/")).is_empty());
+    // Step 6: the token is served, or found too small for this server's scopes (MCP-1125).
+    let label = "6: bearer call";
+    allowed(id, label, &served());
+    allowed(
+        id,
+        label,
+        &answer(403, &[("www-authenticate", r#"Bearer error="insufficient_scope", scope="files:read""#)], ""),
+    );
+    assert!(!must(id, label, &invalid_token_401()).is_empty(), "a valid token refused");
+    assert!(!must(id, label, &answer(403, &[], "")).is_empty(), "a 403 that names no scope problem");
+}
