@@ -282,6 +282,15 @@ fn check_step(step: &Step, attack: bool) -> Result<(), (&'static str, String)> {
             format!("the attack step `{}` has an empty `expect` and no `should`: it could never fail", step.label()),
         ));
     }
+    if let StepAction::Forge(forge) = &step.action
+        && !forge.header.is_empty()
+        && forge.kind != crate::schema::ForgeKind::Resign
+    {
+        return Err((
+            "header",
+            "`header` is only for `kind = \"resign\"`: other kinds fix their own header".to_owned(),
+        ));
+    }
     for expect in step.expectations() {
         if expect.client.is_some() && !matches!(step.action, StepAction::Client(_)) {
             return Err(("expect", "`expect.client` is only for `do = \"client\"`".to_owned()));
@@ -460,5 +469,14 @@ mod tests {
         ))
         .unwrap_err();
         assert_eq!(error.line, 3, "{error}");
+    }
+
+    #[test]
+    fn a_forged_header_is_only_for_a_resigned_token() {
+        let step = "[[step]]\ndo = \"forge\"\nkind = \"none\"\nheader = { crit = [\"x\"] }\n[[step]]\ndo = \"mcp\"\nexpect = { status = 401 }\n";
+        let error = parse_text(&format!("{HEAD}{step}")).unwrap_err();
+        assert_eq!(error.field.as_deref(), Some("header"), "{error}");
+        assert!(error.message.contains("only for `kind = \"resign\"`"), "{error}");
+        parse_text(&format!("{HEAD}{}", step.replace("\"none\"", "\"resign\""))).unwrap();
     }
 }

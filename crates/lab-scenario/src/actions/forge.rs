@@ -79,7 +79,9 @@ impl Run {
         let attacker = || SigningKey::generate(SigningAlg::Es256).map_err(|error| forge_error(&error));
         let encode = |value: &Value| b64url_encode(value.to_string().as_bytes());
         let token = match kind {
-            ForgeKind::Resign => jwks_server.mint_jwt(&typ, &claims).map_err(|error| forge_error(&error))?,
+            ForgeKind::Resign => {
+                jwks_server.mint_jwt_with_header(&typ, &step.header, &claims).map_err(|error| forge_error(&error))?
+            }
             ForgeKind::None => {
                 format!("{}.{}.", encode(&json!({"alg": "none", "typ": typ, "kid": as_kid})), encode(&claims))
             }

@@ -423,6 +423,10 @@ pub struct Forge {
     /// Claims to set on top of a conforming token for alice (`null` drops a claim).
     #[serde(default)]
     pub claims: BTreeMap<String, Value>,
+    /// For `kind = "resign"`: JOSE header members to add to the AS's `alg`, `typ` and `kid`
+    /// (`crit` naming an extension no one supports, say).
+    #[serde(default)]
+    pub header: BTreeMap<String, Value>,
     /// Claims to drop.
     #[serde(default)]
     pub remove: Vec<String>,

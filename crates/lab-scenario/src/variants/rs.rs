@@ -503,6 +503,7 @@ fn a_jwt_failing_validation_is_refused_with_invalid_token() {
     for (id, label) in [
         ("attacks/rs-validation/exp-missing", "the token without exp"),
         ("attacks/rs-validation/iss-missing", "the token without iss"),
+        ("attacks/rs-validation/crit-unknown-extension", "the token with an unsupported critical extension"),
     ] {
         assert_eq!(judge(id, label, &invalid_token_401(), &vars()), (vec![], vec![]), "{id}");
         allowed(id, label, &sdk_unauthorized());
