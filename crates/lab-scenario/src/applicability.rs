@@ -14,8 +14,17 @@ use crate::target::Target;
 const PORTABLE_AREAS: [&str; 5] = ["rs-validation", "transport", "flows", "scope", "privacy"];
 
 /// The areas that apply to a running system: its AS and the MCP server that trusts it.
-const SYSTEM_AREAS: [&str; 8] =
-    ["discovery", "authorize", "token", "refresh", "registration", "introspection", "rs-validation", "transport"];
+const SYSTEM_AREAS: [&str; 9] = [
+    "discovery",
+    "authorize",
+    "token",
+    "refresh",
+    "registration",
+    "introspection",
+    "rs-validation",
+    "transport",
+    "flows",
+];
 
 /// The variables that name the MCP server; a step that uses one calls it.
 const RS_VARIABLES: [&str; 4] = ["prm", "rs_origin", "rs_host", "resource"];
@@ -378,7 +387,10 @@ mod tests {
             ..Target::default()
         };
         let reason = |area: &str, scenario: Scenario| not_applicable(area, &scenario, &system);
-        for area in ["discovery", "authorize", "token", "refresh", "registration", "introspection", "rs-validation"] {
+        // The flows too: the six steps end to end are what a running system is for.
+        for area in
+            ["discovery", "authorize", "token", "refresh", "registration", "introspection", "rs-validation", "flows"]
+        {
             assert_eq!(reason(area, defended("do = \"register\"")), None, "{area}");
         }
         // Against an RS alone the AS areas stay the lab's.
