@@ -291,6 +291,13 @@ fn check_step(step: &Step, attack: bool) -> Result<(), (&'static str, String)> {
             "`header` is only for `kind = \"resign\"`: other kinds fix their own header".to_owned(),
         ));
     }
+    if let StepAction::Forge(forge) = &step.action
+        && let Some(name) = forge.header.keys().find(|name| ["alg", "typ", "kid"].contains(&name.as_str()))
+    {
+        // The AS's key decides alg and kid, and typ has its own field: a header that replaced
+        // them would sign something else than the file says.
+        return Err(("header", format!("`header` adds members; `{name}` is the signing key's or `typ`'s own")));
+    }
     for expect in step.expectations() {
         if expect.client.is_some() && !matches!(step.action, StepAction::Client(_)) {
             return Err(("expect", "`expect.client` is only for `do = \"client\"`".to_owned()));
@@ -478,5 +485,8 @@ mod tests {
         assert_eq!(error.field.as_deref(), Some("header"), "{error}");
         assert!(error.message.contains("only for `kind = \"resign\"`"), "{error}");
         parse_text(&format!("{HEAD}{}", step.replace("\"none\"", "\"resign\""))).unwrap();
+        let error = parse_text(&format!("{HEAD}{}", step.replace("\"none\"", "\"resign\"").replace("crit", "alg")))
+            .unwrap_err();
+        assert!(error.message.contains("`alg` is the signing key's"), "{error}");
     }
 }

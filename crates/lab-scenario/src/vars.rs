@@ -41,6 +41,9 @@ pub(crate) fn written_forms(value: &str) -> Vec<String> {
     if encoded == value { vec![value.to_owned()] } else { vec![value.to_owned(), encoded] }
 }
 
+/// The name under which a bearer value sent is remembered when no variable held it.
+pub(crate) const SENT_BEARER: &str = "bearer_token";
+
 /// At most this many credentials are remembered per run; a scenario uses a handful.
 const MAX_USED: usize = 4096;
 
@@ -89,9 +92,11 @@ impl Vars {
         secrets
     }
 
-    /// Every credential the run held, with the variable that held it.
+    /// Every credential the run held, with the variable that held it, for `--scan-log`. A bearer
+    /// value no variable held (a literal fake token of a scenario file) is redacted but is no
+    /// credential: a server that logs it leaks nothing.
     pub(crate) fn used_secrets(&self) -> Vec<(String, String)> {
-        self.used.clone()
+        self.used.iter().filter(|(name, _)| name != SENT_BEARER).cloned().collect()
     }
 
     /// Replaces every `${name}`; an unknown name is an error naming it.
@@ -162,6 +167,18 @@ mod tests {
         assert!(error.contains("`${code}`") && error.contains("authorization code"), "{error}");
         assert!(!error.contains("access_token") && !error.contains("eyJ"), "{error}");
         assert_eq!(vars.expand("${x}").unwrap_err(), "unknown variable `${x}`");
+    }
+
+    #[test]
+    fn a_literal_bearer_value_is_redacted_but_no_credential_to_scan_logs_for() {
+        let mut vars = Vars::default();
+        vars.set("access_token", "eyJ-a-long-token-value");
+        vars.remember(SENT_BEARER, "eyJ-a-long-token-value");
+        vars.remember(SENT_BEARER, "not-a-valid-access-token");
+        assert!(vars.secrets().contains(&"not-a-valid-access-token".to_owned()));
+        let scanned = vars.used_secrets();
+        assert!(scanned.iter().all(|(_, value)| value != "not-a-valid-access-token"), "{scanned:?}");
+        assert!(scanned.iter().any(|(name, _)| name == "access_token"), "the real one stays");
     }
 
     #[test]

@@ -525,12 +525,12 @@ fn a_jwt_failing_validation_is_refused_with_invalid_token() {
 }
 
 #[test]
-fn a_string_exp_is_advised_against_not_held_against_a_lenient_parser() {
+fn a_string_exp_is_not_held_against_a_lenient_parser() {
     let (id, label) = ("attacks/rs-validation/exp-not-a-number", "the token whose exp is a string");
     assert_eq!(judge(id, label, &invalid_token_401(), &vars()), (vec![], vec![]));
     // PyJWT reads "9999999999" as the date it spells: RFC 7519 §4.1.4's MUST binds the issuer.
     allowed(id, label, &served());
-    assert!(!should(id, label, &served()).is_empty());
+    assert!(should(id, label, &served()).is_empty(), "no SHOULD binds the server here");
     assert_eq!(exploit_holds(id, label, &served()), None);
     // A refusal is an authorization error, not a crash.
     assert!(!must(id, label, &answer(500, &[], "")).is_empty());
@@ -554,6 +554,7 @@ fn the_six_step_flow_holds_any_mcp_server_to_what_the_specifications_say() {
         label,
         &answer(403, &[("www-authenticate", r#"Bearer error="insufficient_scope", scope="files:read""#)], ""),
     );
+    allowed(id, label, &answer(403, &[], ""));
     assert!(!must(id, label, &invalid_token_401()).is_empty(), "a valid token refused");
-    assert!(!must(id, label, &answer(403, &[], "")).is_empty(), "a 403 that names no scope problem");
+    assert!(!must(id, label, &answer(500, &[], "")).is_empty(), "a crash");
 }
