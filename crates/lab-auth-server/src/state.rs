@@ -322,14 +322,7 @@ impl AuthServer {
     /// claims" forgeries need (`iss-mismatch`, `typ-confusion`, `aud-prefix-confusion`). Tokens
     /// minted here are not recorded, so introspection reports them inactive.
     pub fn mint_jwt(&self, typ: &str, claims: &serde_json::Value) -> Result<String, KeyError> {
-        let now = self.clock().now();
-        let key = {
-            let mut store = self.store();
-            store.keys.tick(now);
-            store.keys.active()
-        };
-        let key = key.ok_or(KeyError::NO_ACTIVE_KEY)?;
-        key.sign_jwt(typ, claims)
+        self.mint_jwt_with_header(typ, &std::collections::BTreeMap::new(), claims)
     }
 
     /// Like [`Self::mint_jwt`], with `extra` members added to the JOSE header: the scenario
@@ -340,9 +333,6 @@ impl AuthServer {
         extra: &std::collections::BTreeMap<String, serde_json::Value>,
         claims: &serde_json::Value,
     ) -> Result<String, KeyError> {
-        if extra.is_empty() {
-            return self.mint_jwt(typ, claims);
-        }
         let now = self.clock().now();
         let key = {
             let mut store = self.store();
@@ -350,6 +340,7 @@ impl AuthServer {
             store.keys.active()
         };
         let key = key.ok_or(KeyError::NO_ACTIVE_KEY)?;
+        // The header `sign_jwt` writes, with the extra members on top.
         let mut header = serde_json::json!({"alg": key.alg().name(), "typ": typ, "kid": key.kid()});
         for (name, value) in extra {
             header[name] = value.clone();

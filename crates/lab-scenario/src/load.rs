@@ -282,21 +282,18 @@ fn check_step(step: &Step, attack: bool) -> Result<(), (&'static str, String)> {
             format!("the attack step `{}` has an empty `expect` and no `should`: it could never fail", step.label()),
         ));
     }
-    if let StepAction::Forge(forge) = &step.action
-        && !forge.header.is_empty()
-        && forge.kind != crate::schema::ForgeKind::Resign
-    {
-        return Err((
-            "header",
-            "`header` is only for `kind = \"resign\"`: other kinds fix their own header".to_owned(),
-        ));
-    }
-    if let StepAction::Forge(forge) = &step.action
-        && let Some(name) = forge.header.keys().find(|name| ["alg", "typ", "kid"].contains(&name.as_str()))
-    {
+    if let StepAction::Forge(forge) = &step.action {
+        if !forge.header.is_empty() && forge.kind != crate::schema::ForgeKind::Resign {
+            return Err((
+                "header",
+                "`header` is only for `kind = \"resign\"`: other kinds fix their own header".to_owned(),
+            ));
+        }
         // The AS's key decides alg and kid, and typ has its own field: a header that replaced
         // them would sign something else than the file says.
-        return Err(("header", format!("`header` adds members; `{name}` is the signing key's or `typ`'s own")));
+        if let Some(name) = forge.header.keys().find(|name| ["alg", "typ", "kid"].contains(&name.as_str())) {
+            return Err(("header", format!("`header` adds members; `{name}` is the signing key's or `typ`'s own")));
+        }
     }
     for expect in step.expectations() {
         if expect.client.is_some() && !matches!(step.action, StepAction::Client(_)) {
