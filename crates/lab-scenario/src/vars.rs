@@ -12,6 +12,9 @@ pub(crate) struct Vars {
     /// replaces `access_token`, but the old token was sent too and must be redacted (and looked
     /// for in logs) as well.
     used: Vec<(String, String)>,
+    /// Values sent that no variable held (a scenario's literal fake bearer token): redacted like
+    /// a credential, but none, so `--scan-log` does not look for them.
+    redacted: Vec<String>,
 }
 
 /// The variables that hold credentials besides those whose names say so (`…token`, `…secret`,
@@ -40,9 +43,6 @@ pub(crate) fn written_forms(value: &str) -> Vec<String> {
     let encoded: String = url::form_urlencoded::byte_serialize(value.as_bytes()).collect();
     if encoded == value { vec![value.to_owned()] } else { vec![value.to_owned(), encoded] }
 }
-
-/// The name under which a bearer value sent is remembered when no variable held it.
-pub(crate) const SENT_BEARER: &str = "bearer_token";
 
 /// At most this many credentials are remembered per run; a scenario uses a handful.
 const MAX_USED: usize = 4096;
@@ -74,6 +74,15 @@ impl Vars {
         }
     }
 
+    /// Redacts `value` from every report without counting it as a credential: a bearer value a
+    /// step sent that may be a scenario's literal fake token, which a server that logs it does
+    /// not leak. Short values are left alone, as in [`Self::remember`].
+    pub(crate) fn redact(&mut self, value: &str) {
+        if value.len() >= 8 && self.redacted.len() < MAX_USED && !self.redacted.iter().any(|known| known == value) {
+            self.redacted.push(value.to_owned());
+        }
+    }
+
     /// Every credential the run held, for the transcript's redaction: all it remembered and the
     /// current ones (in case more were used than it remembers), each also as a form or query
     /// string carries it ([`written_forms`]).
@@ -82,7 +91,8 @@ impl Vars {
             is_secret(name) && (value.len() >= 8 || (HELD_NOT_SENT.contains(&name.as_str()) && !value.is_empty()))
         });
         let mut secrets: Vec<String> = Vec::new();
-        for value in self.used.iter().map(|(_, value)| value).chain(current.map(|(_, value)| value)) {
+        let held = self.used.iter().map(|(_, value)| value).chain(current.map(|(_, value)| value));
+        for value in held.chain(&self.redacted) {
             for form in written_forms(value) {
                 if !secrets.contains(&form) {
                     secrets.push(form);
@@ -92,11 +102,9 @@ impl Vars {
         secrets
     }
 
-    /// Every credential the run held, with the variable that held it, for `--scan-log`. A bearer
-    /// value no variable held (a literal fake token of a scenario file) is redacted but is no
-    /// credential: a server that logs it leaks nothing.
+    /// Every credential the run held, with the variable that held it, for `--scan-log`.
     pub(crate) fn used_secrets(&self) -> Vec<(String, String)> {
-        self.used.iter().filter(|(name, _)| name != SENT_BEARER).cloned().collect()
+        self.used.clone()
     }
 
     /// Replaces every `${name}`; an unknown name is an error naming it.
@@ -173,8 +181,8 @@ mod tests {
     fn a_literal_bearer_value_is_redacted_but_no_credential_to_scan_logs_for() {
         let mut vars = Vars::default();
         vars.set("access_token", "eyJ-a-long-token-value");
-        vars.remember(SENT_BEARER, "eyJ-a-long-token-value");
-        vars.remember(SENT_BEARER, "not-a-valid-access-token");
+        vars.redact("eyJ-a-long-token-value");
+        vars.redact("not-a-valid-access-token");
         assert!(vars.secrets().contains(&"not-a-valid-access-token".to_owned()));
         let scanned = vars.used_secrets();
         assert!(scanned.iter().all(|(_, value)| value != "not-a-valid-access-token"), "{scanned:?}");

@@ -274,11 +274,11 @@ impl Run {
 pub(crate) fn remember_sent_credentials(vars: &mut Vars, headers: &[(String, String)], payload: &Payload) {
     for (_, value) in headers.iter().filter(|(name, _)| name.eq_ignore_ascii_case("authorization")) {
         // Whatever a step sends as a bearer token (a genuine one with a character added, say) is
-        // scrubbed as a whole from every report; one a variable held is remembered under its name.
+        // scrubbed as a whole from every report; one a variable held is a credential already.
         if let Some((scheme, token)) = value.split_once(' ')
             && scheme.eq_ignore_ascii_case("bearer")
         {
-            vars.remember(crate::vars::SENT_BEARER, token.trim());
+            vars.redact(token.trim());
         }
         if let Ok((_, secret)) = lab_proto::basic::parse(value) {
             // The encoded pair, as a log would print the header, and the secret in it.
