@@ -283,11 +283,18 @@ fn check_step(step: &Step, attack: bool) -> Result<(), (&'static str, String)> {
         ));
     }
     if let StepAction::Forge(forge) = &step.action {
-        if !forge.header.is_empty() && forge.kind != crate::schema::ForgeKind::Resign {
+        use crate::schema::ForgeKind;
+        if !forge.header.is_empty() && forge.kind != ForgeKind::Resign {
             return Err((
                 "header",
                 "`header` is only for `kind = \"resign\"`: other kinds fix their own header".to_owned(),
             ));
+        }
+        if forge.alg.is_some() && forge.kind != ForgeKind::None {
+            return Err(("alg", "`alg` is only for `kind = \"none\"`: other kinds sign with a key's own".to_owned()));
+        }
+        if forge.omit_typ && (forge.kind != ForgeKind::Resign || forge.typ.is_some()) {
+            return Err(("omit_typ", "`omit_typ` is only for `kind = \"resign\"`, without `typ`".to_owned()));
         }
         // The AS's key decides alg and kid, and typ has its own field: a header that replaced
         // them would sign something else than the file says.
@@ -485,5 +492,20 @@ mod tests {
         let error = parse_text(&format!("{HEAD}{}", step.replace("\"none\"", "\"resign\"").replace("crit", "alg")))
             .unwrap_err();
         assert!(error.message.contains("`alg` is the signing key's"), "{error}");
+        // `typ` is dropped by its own flag, on a resigned token, and not beside `typ`.
+        let resign = step.replace("\"none\"", "\"resign\"").replace("header = { crit = [\"x\"] }", "omit_typ = true");
+        parse_text(&format!("{HEAD}{resign}")).unwrap();
+        let error =
+            parse_text(&format!("{HEAD}{}", resign.replace("omit_typ", "typ = \"JWT\"\nomit_typ"))).unwrap_err();
+        assert_eq!(error.field.as_deref(), Some("omit_typ"), "{error}");
+        parse_text(&format!("{HEAD}{}", resign.replace("\"resign\"", "\"none\""))).unwrap_err();
+    }
+
+    #[test]
+    fn an_alg_spelling_is_only_for_an_unsecured_token() {
+        let step = "[[step]]\ndo = \"forge\"\nkind = \"none\"\nalg = \"NONE\"\n[[step]]\ndo = \"mcp\"\nexpect = { status = 401 }\n";
+        parse_text(&format!("{HEAD}{step}")).unwrap();
+        let error = parse_text(&format!("{HEAD}{}", step.replace("\"none\"", "\"stripped\""))).unwrap_err();
+        assert_eq!(error.field.as_deref(), Some("alg"), "{error}");
     }
 }

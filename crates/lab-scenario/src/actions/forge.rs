@@ -1,7 +1,8 @@
 //! The `forge` step: tokens an attacker could make. Re-signed by the lab AS's own key ("right
 //! key, wrong claims"), `alg: none`, HS256 keyed with the public key, attacker keys under an
 //! unknown or a borrowed `kid`, embedded and remote keys (`jwk`, `jku`, `x5u`, the latter two on
-//! the SSRF canary), and a genuine token with its payload edited.
+//! the SSRF canary), a genuine token with its payload edited, and the AS's header over an empty or
+//! all-zero signature.
 
 use lab_auth_server::SigningAlg;
 use lab_auth_server::keys::SigningKey;
@@ -14,6 +15,23 @@ use crate::schema::{Forge, ForgeKind};
 
 fn forge_error(error: &dyn std::fmt::Display) -> StepError {
     StepError::Forge(error.to_string())
+}
+
+/// How many bytes a signature by `jwk` has: twice the coordinate size for ECDSA (RFC 7518 §3.4),
+/// 64 for Ed25519 (RFC 8037 §3.1), the modulus length for RSA (RFC 8017 §8.1.1).
+fn signature_length(jwk: &Value) -> Result<usize, StepError> {
+    let member = |name: &str| jwk[name].as_str().unwrap_or_default();
+    match (member("kty"), member("crv")) {
+        ("EC", "P-256") | ("OKP", "Ed25519") => Ok(64),
+        ("EC", "P-384") => Ok(96),
+        ("EC", "P-521") => Ok(132),
+        ("RSA", _) => {
+            let modulus = lab_proto::jose::b64url_decode(member("n")).map_err(|error| forge_error(&error))?;
+            // The unsigned big-endian modulus may carry a leading zero octet.
+            Ok(modulus.iter().skip_while(|byte| **byte == 0).count())
+        }
+        (kty, crv) => Err(StepError::Forge(format!("no signature length known for a `{kty}` key on `{crv}`"))),
+    }
 }
 
 impl Run {
@@ -80,10 +98,21 @@ impl Run {
         let encode = |value: &Value| b64url_encode(value.to_string().as_bytes());
         let token = match kind {
             ForgeKind::Resign => {
-                jwks_server.mint_jwt_with_header(&typ, &step.header, &claims).map_err(|error| forge_error(&error))?
+                let mut header = step.header.clone();
+                if step.omit_typ {
+                    header.insert("typ".to_owned(), Value::Null);
+                }
+                jwks_server.mint_jwt_with_header(&typ, &header, &claims).map_err(|error| forge_error(&error))?
             }
             ForgeKind::None => {
-                format!("{}.{}.", encode(&json!({"alg": "none", "typ": typ, "kid": as_kid})), encode(&claims))
+                let alg = step.alg.as_deref().unwrap_or("none");
+                format!("{}.{}.", encode(&json!({"alg": alg, "typ": typ, "kid": as_kid})), encode(&claims))
+            }
+            ForgeKind::Stripped | ForgeKind::ZeroSignature => {
+                let alg = as_key["alg"].as_str().unwrap_or("ES256");
+                let input = format!("{}.{}", encode(&json!({"alg": alg, "typ": typ, "kid": as_kid})), encode(&claims));
+                let length = if kind == ForgeKind::Stripped { 0 } else { signature_length(as_key)? };
+                format!("{input}.{}", b64url_encode(&vec![0; length]))
             }
             ForgeKind::Hs256 => {
                 let secret = as_key["x"].as_str().or_else(|| as_key["n"].as_str()).unwrap_or_default();
@@ -117,5 +146,23 @@ impl Run {
             }
         };
         Ok(token)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::signature_length;
+    use serde_json::json;
+
+    #[test]
+    fn a_zero_signature_is_as_long_as_the_key_makes_one() {
+        assert_eq!(signature_length(&json!({"kty": "EC", "crv": "P-256"})).unwrap(), 64);
+        assert_eq!(signature_length(&json!({"kty": "OKP", "crv": "Ed25519"})).unwrap(), 64);
+        // A 2048-bit modulus written with a leading zero octet is still 256 bytes long.
+        let mut modulus = vec![0u8];
+        modulus.extend([0xc3; 256]);
+        let n = lab_proto::jose::b64url_encode(&modulus);
+        assert_eq!(signature_length(&json!({"kty": "RSA", "n": n})).unwrap(), 256);
+        assert!(signature_length(&json!({"kty": "oct"})).is_err());
     }
 }

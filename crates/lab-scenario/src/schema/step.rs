@@ -427,11 +427,17 @@ pub struct Forge {
     /// (`crit` naming an extension no one supports, say).
     #[serde(default)]
     pub header: BTreeMap<String, Value>,
+    /// For `kind = "none"`: how `alg` is spelled (`none` unless set), since a verifier that
+    /// refuses `none` may still take `NONE`.
+    pub alg: Option<String>,
     /// Claims to drop.
     #[serde(default)]
     pub remove: Vec<String>,
     /// The `typ` header (`at+jwt` unless set).
     pub typ: Option<String>,
+    /// For `kind = "resign"`: no `typ` header at all (TOML has no `null` to say it with `typ`).
+    #[serde(default)]
+    pub omit_typ: bool,
     /// For `kind = "tamper"`: the token to tamper with (`${access_token}` unless set).
     pub token: Option<String>,
     /// The variable that receives the token (`forged` unless set).
@@ -523,6 +529,11 @@ pub enum ForgeKind {
     X5u,
     /// The captured token with its payload edited and its signature kept.
     Tamper,
+    /// The AS's own header (`alg`, `typ`, `kid`) with an empty signature.
+    Stripped,
+    /// The AS's own header with a signature of zero bytes as long as the AS's algorithm makes
+    /// them: ECDSA's `r = s = 0` (CVE-2022-21449) and their RSA and EdDSA counterparts.
+    ZeroSignature,
 }
 
 /// Where a captured value comes from.

@@ -525,6 +525,29 @@ fn a_jwt_failing_validation_is_refused_with_invalid_token() {
 }
 
 #[test]
+fn a_keyless_token_served_is_an_exploit_and_an_untyped_one_a_must_broken() {
+    // Tokens anyone can write without a key: served, the attack is confirmed.
+    for (id, label) in [
+        ("attacks/rs-validation/alg-none-spelling", "alg None"),
+        ("attacks/rs-validation/alg-none-spelling", "alg NONE"),
+        ("attacks/rs-validation/signature-stripped", "mcp"),
+        ("attacks/rs-validation/signature-zero", "mcp"),
+    ] {
+        assert_eq!(judge(id, label, &invalid_token_401(), &vars()), (vec![], vec![]), "{id}");
+        allowed(id, label, &sdk_unauthorized());
+        assert!(!must(id, label, &served()).is_empty(), "{id}");
+        assert_eq!(exploit_holds(id, label, &alices_data()), Some(true), "{id}");
+        assert_eq!(exploit_holds(id, label, &invalid_token_401()), Some(false), "{id}");
+    }
+    // A token without typ is still the trusted AS's: a MUST broken, no exploit.
+    let (id, label) = ("attacks/rs-validation/typ-missing", "no typ");
+    assert_eq!(judge(id, label, &invalid_token_401(), &vars()), (vec![], vec![]));
+    allowed(id, label, &sdk_unauthorized());
+    assert!(!must(id, label, &alices_data()).is_empty());
+    assert_eq!(exploit_holds(id, label, &alices_data()), None);
+}
+
+#[test]
 fn a_string_exp_is_not_held_against_a_lenient_parser() {
     let (id, label) = ("attacks/rs-validation/exp-not-a-number", "the token whose exp is a string");
     assert_eq!(judge(id, label, &invalid_token_401(), &vars()), (vec![], vec![]));
