@@ -1,9 +1,12 @@
 // An MCP server written the way the official TypeScript SDK's documentation shows: Express, the
 // Streamable HTTP transport, the SDK's `requireBearerAuth` middleware and its metadata router,
-// trusting the MCP Auth Lab authorization server. Access tokens are checked with `jose` against
-// the lab's JWKS (issuer, audience and the RFC 9068 `typ`), as a careful developer would; every
-// other behaviour is the SDK's default. Run with:
+// trusting the MCP Auth Lab authorization server, with sessions kept as in the SDK's README and its
+// `simpleStreamableHttp` example (a transport per session, an in-memory event store for
+// resumability). Access tokens are checked with `jose` against the lab's JWKS (issuer, audience and
+// the RFC 9068 `typ`), as a careful developer would; every other behaviour is the SDK's default.
+// Run with:
 //   NODE_EXTRA_CA_CERTS=../../certs/ca.pem node server.mjs
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
 import express from 'express';
@@ -14,6 +17,8 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import { requireBearerAuth } from '@modelcontextprotocol/sdk/server/auth/middleware/bearerAuth.js';
 import { mcpAuthMetadataRouter, getOAuthProtectedResourceMetadataUrl } from '@modelcontextprotocol/sdk/server/auth/router.js';
 import { InvalidTokenError } from '@modelcontextprotocol/sdk/server/auth/errors.js';
+import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import { InMemoryEventStore } from '@modelcontextprotocol/sdk/examples/shared/inMemoryEventStore.js';
 
 const issuer = process.env.LAB_ISSUER ?? 'https://127.0.0.1:9443';
 const port = Number(process.env.PORT ?? 7443);
@@ -64,19 +69,44 @@ app.use(
   }),
 );
 const auth = requireBearerAuth({ verifier, resourceMetadataUrl: getOAuthProtectedResourceMetadataUrl(resource), expectedResource: resource });
+// The sessions, by id, as the SDK's example keeps them (not bound to the user: the example does
+// not, and neither does this server, so the battery judges what an SDK user gets).
+const transports = new Map();
+const sessionNotFound = { jsonrpc: '2.0', error: { code: -32001, message: 'Session not found' }, id: null };
+
 app.post('/mcp', auth, async (req, res) => {
-  // Stateless, as in the SDK's example: a server and a transport per request.
-  const server = buildServer();
-  const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
-  res.on('close', () => {
-    transport.close();
-    server.close();
+  const sessionId = req.headers['mcp-session-id'];
+  if (sessionId) {
+    const transport = transports.get(sessionId);
+    if (!transport) return res.status(404).json(sessionNotFound);
+    return transport.handleRequest(req, res, req.body);
+  }
+  if (!isInitializeRequest(req.body)) {
+    return res
+      .status(400)
+      .json({ jsonrpc: '2.0', error: { code: -32000, message: 'Bad Request: No valid session ID provided' }, id: null });
+  }
+  const transport = new StreamableHTTPServerTransport({
+    sessionIdGenerator: () => randomUUID(),
+    eventStore: new InMemoryEventStore(),
+    onsessioninitialized: (id) => transports.set(id, transport),
   });
-  await server.connect(transport);
+  transport.onclose = () => {
+    if (transport.sessionId) transports.delete(transport.sessionId);
+  };
+  await buildServer().connect(transport);
   await transport.handleRequest(req, res, req.body);
 });
-app.get('/mcp', auth, (_req, res) => res.status(405).set('Allow', 'POST').end());
-app.delete('/mcp', auth, (_req, res) => res.status(405).set('Allow', 'POST').end());
+// A session's SSE stream (resumable with Last-Event-ID) and its end, as the example serves them.
+const sessionRequest = async (req, res) => {
+  const sessionId = req.headers['mcp-session-id'];
+  if (!sessionId) return res.status(400).send('Missing session ID');
+  const transport = transports.get(sessionId);
+  if (!transport) return res.status(404).json(sessionNotFound);
+  await transport.handleRequest(req, res);
+};
+app.get('/mcp', auth, sessionRequest);
+app.delete('/mcp', auth, sessionRequest);
 
 https
   .createServer({ key: readFileSync(`${certs}/server-key.pem`), cert: readFileSync(`${certs}/server.pem`) }, app)
