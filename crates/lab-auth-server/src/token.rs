@@ -18,7 +18,7 @@ use crate::profile::AsProfile;
 use crate::records::{AccessRecord, Grant, RefreshRecord};
 use crate::request::{ClientEndpoint, ClientRefusal, ClientRequest, PresentedClient};
 use crate::resource::{Redemption, redeemed_resources, validate_resource};
-use crate::state::{AuthServer, MAX_ENTRIES};
+use crate::state::{AuthServer, MAX_ENTRIES, Store};
 
 /// The token endpoint's opening.
 #[derive(Debug)]
@@ -123,15 +123,6 @@ fn authorization_code(server: &AuthServer, request: &TokenRequest) -> Result<Res
         return Err(invalid_grant("redirect_uri differs from the authorization request"));
     }
     let resources = redeemed_resources(server, *profile, form, &record.resources, Redemption::Code)?;
-    // AS-27: a second valid redemption is refused and revokes what the first produced. The checks
-    // above come first, so an attacker without the verifier cannot trigger the revocation.
-    if let Some(first_grant) = &record.redeemed_grant
-        && *profile != AsProfile::NoCodeReplayCheck
-    {
-        server.revoke_grant(first_grant);
-        tracing::warn!(client_id = %client.client_id, "authorization code replayed; its tokens were revoked");
-        return Err(invalid_grant("authorization code was already used"));
-    }
     let grant = Grant {
         client_id: client.client_id.clone(),
         sub: record.sub.clone(),
@@ -141,8 +132,24 @@ fn authorization_code(server: &AuthServer, request: &TokenRequest) -> Result<Res
         revoked: false,
     };
     let issue_refresh = client.grant_types.iter().any(|grant_type| grant_type == "refresh_token");
-    let (grant_id, response) = issue(server, grant, issue_refresh)?;
-    server.store().mark_code_redeemed(&code, grant_id);
+    // O21 §4.1.3 (single use) and AS-27: whether the code was redeemed is read, and the code
+    // marked redeemed, in one critical section with the minting, so that of two concurrent
+    // redemptions exactly one gets tokens and the other counts as a replay. The checks above come
+    // first, so an attacker without the verifier cannot trigger the revocation.
+    let mut store = server.store();
+    let redeemed =
+        store.code(&code).ok_or_else(|| invalid_grant("authorization code is unknown"))?.redeemed_grant.clone();
+    if let Some(first_grant) = redeemed
+        && *profile != AsProfile::NoCodeReplayCheck
+    {
+        let revoked = store.revoke_grant(&first_grant);
+        drop(store);
+        server.announce_revoked(&revoked);
+        tracing::warn!(client_id = %client.client_id, "authorization code replayed; its tokens were revoked");
+        return Err(invalid_grant("authorization code was already used"));
+    }
+    let (grant_id, response) = issue(server, &mut store, grant, issue_refresh)?;
+    store.mark_code_redeemed(&code, grant_id);
     Ok(response)
 }
 
@@ -152,14 +159,31 @@ fn refresh_token(server: &AuthServer, request: &TokenRequest) -> Result<Response
     let presented = RefreshToken::new(form.require("refresh_token")?);
     let scope = form.get("scope")?;
     let digest = secret_digest(presented.secret());
-    let (record, grant) = {
+    // O21 §4.3.1, RFC 9700 §4.14.2: the record is read, checked, rotated and its successor minted
+    // in one critical section, so two concurrent refreshes cannot each get a live successor and a
+    // revocation is either seen here or sees the new access token. Only the scope and resource of
+    // the request are checked before, as they are the same whatever the store holds.
+    let grant_scope = {
         let store = server.store();
-        let record =
-            store.refresh_tokens.get(&digest).cloned().ok_or_else(|| invalid_grant("refresh token is unknown"))?;
-        let grant =
-            store.grants.get(&record.grant_id).cloned().ok_or_else(|| invalid_grant("refresh token is unknown"))?;
-        (record, grant)
+        let record = store.refresh_tokens.get(&digest).ok_or_else(|| invalid_grant("refresh token is unknown"))?;
+        let grant = store.grants.get(&record.grant_id).ok_or_else(|| invalid_grant("refresh token is unknown"))?;
+        (grant.scope.clone(), grant.resources.clone())
     };
+    let scope = match scope {
+        None => grant_scope.0.clone(),
+        Some(requested) => {
+            if !lab_proto::scope::split(requested).iter().all(|token| LabScope::parse(token).is_some())
+                || !lab_proto::scope::is_subset(requested, &grant_scope.0)
+            {
+                return Err(OAuthError::bad_request(OAuthErrorCode::InvalidScope, "scope exceeds the original grant"));
+            }
+            lab_proto::scope::split(requested).join(" ")
+        }
+    };
+    let resources = redeemed_resources(server, *profile, form, &grant_scope.1, Redemption::Refresh)?;
+    let mut store = server.store();
+    let record = store.refresh_tokens.get(&digest).cloned().ok_or_else(|| invalid_grant("refresh token is unknown"))?;
+    let grant = store.grants.get(&record.grant_id).cloned().ok_or_else(|| invalid_grant("refresh token is unknown"))?;
     // O21 §4.3.1: bound to the client it was issued to.
     if record.client_id != client.client_id {
         return Err(invalid_grant("refresh token was issued to another client"));
@@ -173,39 +197,23 @@ fn refresh_token(server: &AuthServer, request: &TokenRequest) -> Result<Response
     if record.rotated && *profile != AsProfile::NoRefreshRotation {
         // AS-33 (O21 §4.3.1, BCP §4.14.2): reuse of a rotated token kills the whole family,
         // including the legitimate holder's newest token.
-        server.revoke_grant(&record.grant_id);
+        let revoked = store.revoke_grant(&record.grant_id);
+        drop(store);
+        server.announce_revoked(&revoked);
         tracing::warn!(client_id = %client.client_id, "rotated refresh token reused; the grant was revoked");
         return Err(invalid_grant("refresh token was already used"));
     }
-    let scope = match scope {
-        None => grant.scope.clone(),
-        Some(requested) => {
-            if !lab_proto::scope::split(requested).iter().all(|token| LabScope::parse(token).is_some())
-                || !lab_proto::scope::is_subset(requested, &grant.scope)
-            {
-                return Err(OAuthError::bad_request(OAuthErrorCode::InvalidScope, "scope exceeds the original grant"));
-            }
-            lab_proto::scope::split(requested).join(" ")
-        }
-    };
-    let resources = redeemed_resources(server, *profile, form, &grant.resources, Redemption::Refresh)?;
-    if *profile == AsProfile::NoRefreshRotation {
+    let refresh = if *profile == AsProfile::NoRefreshRotation {
         // Weak: the same refresh token stays valid and is handed back.
-        let access = mint_access_token(server, &record.grant_id, &grant, &scope, &resources)?;
-        let body = TokenResponse {
-            access_token: access,
-            token_type: "Bearer".to_owned(),
-            expires_in: Some(server.inner.config.lifetimes.access_token),
-            refresh_token: Some(presented),
-            scope: Some(scope),
-        };
-        return Ok(json_no_store(StatusCode::OK, &body));
-    }
-    if let Some(old) = server.store().refresh_tokens.get_mut(&digest) {
-        old.rotated = true;
-    }
-    let access = mint_access_token(server, &record.grant_id, &grant, &scope, &resources)?;
-    let refresh = new_refresh_token(server, &record.grant_id, &client.client_id)?;
+        presented
+    } else {
+        if let Some(old) = store.refresh_tokens.get_mut(&digest) {
+            old.rotated = true;
+        }
+        new_refresh_token(server, &mut store, &record.grant_id, &client.client_id)?
+    };
+    let access = mint_access_token(server, &mut store, &record.grant_id, &grant, &scope, &resources)?;
+    drop(store);
     let body = TokenResponse {
         access_token: access,
         token_type: "Bearer".to_owned(),
@@ -253,27 +261,29 @@ fn client_credentials(server: &AuthServer, request: &TokenRequest) -> Result<Res
         auth_time: None,
         revoked: false,
     };
-    Ok(issue(server, grant, false)?.1)
+    Ok(issue(server, &mut server.store(), grant, false)?.1)
 }
 
-/// Stores a grant and answers with its first tokens.
-fn issue(server: &AuthServer, grant: Grant, with_refresh: bool) -> Result<(String, Response), OAuthError> {
+/// Stores a grant and answers with its first tokens, all under the caller's hold of the store.
+fn issue(
+    server: &AuthServer,
+    store: &mut Store,
+    grant: Grant,
+    with_refresh: bool,
+) -> Result<(String, Response), OAuthError> {
     let grant_id = lab_proto::random_token(16).map_err(|_| OAuthError::server_error())?;
-    {
-        let now = server.clock().now();
-        let mut store = server.store();
-        store.prune(now);
-        if store.grants.len() >= MAX_ENTRIES {
-            return Err(OAuthError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                OAuthErrorCode::TemporarilyUnavailable,
-                "too many grants",
-            ));
-        }
-        store.grants.insert(grant_id.clone(), grant.clone());
+    store.prune(server.clock().now());
+    if store.grants.len() >= MAX_ENTRIES {
+        return Err(OAuthError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            OAuthErrorCode::TemporarilyUnavailable,
+            "too many grants",
+        ));
     }
-    let access = mint_access_token(server, &grant_id, &grant, &grant.scope, &grant.resources)?;
-    let refresh = if with_refresh { Some(new_refresh_token(server, &grant_id, &grant.client_id)?) } else { None };
+    store.grants.insert(grant_id.clone(), grant.clone());
+    let access = mint_access_token(server, store, &grant_id, &grant, &grant.scope, &grant.resources)?;
+    let refresh =
+        if with_refresh { Some(new_refresh_token(server, store, &grant_id, &grant.client_id)?) } else { None };
     let body = TokenResponse {
         access_token: access,
         token_type: "Bearer".to_owned(),
@@ -286,10 +296,15 @@ fn issue(server: &AuthServer, grant: Grant, with_refresh: bool) -> Result<(Strin
     Ok((grant_id, json_no_store(StatusCode::OK, &body)))
 }
 
-fn new_refresh_token(server: &AuthServer, grant_id: &str, client_id: &str) -> Result<RefreshToken, OAuthError> {
+fn new_refresh_token(
+    server: &AuthServer,
+    store: &mut Store,
+    grant_id: &str,
+    client_id: &str,
+) -> Result<RefreshToken, OAuthError> {
     let token = RefreshToken::new(lab_proto::random_token(32).map_err(|_| OAuthError::server_error())?);
     let now = server.clock().now();
-    server.store().refresh_tokens.insert(
+    store.refresh_tokens.insert(
         secret_digest(token.secret()),
         RefreshRecord {
             grant_id: grant_id.to_owned(),
@@ -306,6 +321,7 @@ fn new_refresh_token(server: &AuthServer, grant_id: &str, client_id: &str) -> Re
 /// and the `scope` (AS-35, AS-29).
 pub(crate) fn mint_access_token(
     server: &AuthServer,
+    store: &mut Store,
     grant_id: &str,
     grant: &Grant,
     scope: &str,
@@ -332,14 +348,10 @@ pub(crate) fn mint_access_token(
     if let (Some(auth_time), Some(members)) = (grant.auth_time, claims.as_object_mut()) {
         members.insert("auth_time".into(), json!(auth_time));
     }
-    let key = {
-        let mut store = server.store();
-        store.keys.tick(now);
-        store.keys.active()
-    };
-    let key = key.ok_or_else(OAuthError::server_error)?;
+    store.keys.tick(now);
+    let key = store.keys.active().ok_or_else(OAuthError::server_error)?;
     let token = AccessToken::new(key.sign_jwt("at+jwt", &claims).map_err(|_| OAuthError::server_error())?);
-    server.store().access_tokens.insert(
+    store.access_tokens.insert(
         jti,
         AccessRecord {
             grant_id: grant_id.to_owned(),

@@ -1,13 +1,15 @@
 //! The lab over real TLS on loopback: discovery for both issuers, a taken port, a full
 //! authorization code flow, and client ID metadata documents fetched from a helper host; the
 //! resource servers and the upstream API in [`rs`]; the conforming client's full flows in
-//! [`client`]; a person signing in with Chromium in [`browser`].
+//! [`client`]; a person signing in with Chromium in [`browser`]; races, floods and abuse in
+//! [`hardening`].
 //!
 //! Every lab here is [`LabConfig::ephemeral`]: port 0 and a CA in memory, so tests run in
 //! parallel and leave nothing on disk.
 
 mod browser;
 mod client;
+mod hardening;
 mod rs;
 
 use std::collections::HashMap;

@@ -1,0 +1,141 @@
+//! The lab's own servers under concurrency and abuse (issue 14): what holds when many callers
+//! race, flood or misbehave at once, over real TLS on loopback.
+
+use anyhow::{Context, ensure};
+use lab_harness::{LabConfig, RunningLab};
+use lab_proto::pkce::{generate_verifier, s256_challenge};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::{REDIRECT_URI, authorize, code_from, lab_with, redeem, register_public_client};
+
+/// How many callers race in each round, and how many rounds: the race this guards against was
+/// seen once in 30 rounds of four, so many rounds of eight make it near certain to show.
+const RACERS: usize = 8;
+const ROUNDS: usize = 12;
+
+async fn alice_lab() -> anyhow::Result<RunningLab> {
+    lab_with(LabConfig { auto_approve: Some("alice".to_owned()), ..LabConfig::ephemeral() }).await
+}
+
+/// `POST /token` with `form` from a client of its own (its own connection), returning the status
+/// and the JSON body.
+async fn token_request(lab: &RunningLab, form: Vec<(&'static str, String)>) -> anyhow::Result<(StatusCode, Value)> {
+    let client = lab.http_client()?;
+    let response = client.post(format!("{}/token", lab.issuer())).form(&form).send().await?;
+    let status = response.status();
+    Ok((status, response.json().await.context("token response is not JSON")?))
+}
+
+/// Whether the lab RS serves `token` (an `initialize`), or refuses it with 401.
+async fn rs_accepts(lab: &RunningLab, token: &str) -> anyhow::Result<bool> {
+    let response = lab
+        .http_client()?
+        .post(lab.resource())
+        .header(reqwest::header::ACCEPT, "application/json, text/event-stream")
+        .bearer_auth(token)
+        .json(&json!({
+            "jsonrpc": "2.0", "id": 1, "method": "initialize",
+            "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}
+        }))
+        .send()
+        .await?;
+    match response.status() {
+        StatusCode::OK => Ok(true),
+        StatusCode::UNAUTHORIZED => Ok(false),
+        other => anyhow::bail!("the RS answered {other}"),
+    }
+}
+
+/// Runs `RACERS` copies of one token request at once, on a multi-threaded runtime, each on its
+/// own connection, and returns the answers.
+async fn race(lab: &RunningLab, form: Vec<(&'static str, String)>) -> anyhow::Result<Vec<(StatusCode, Value)>> {
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(RACERS));
+    let mut tasks = Vec::new();
+    for _ in 0..RACERS {
+        let (lab_issuer, form, barrier) = (lab.issuer().to_owned(), form.clone(), barrier.clone());
+        let client = lab.http_client()?;
+        tasks.push(tokio::spawn(async move {
+            // The connection is opened before the barrier, so the requests leave together.
+            client.get(format!("{lab_issuer}/.well-known/oauth-authorization-server")).send().await?;
+            barrier.wait().await;
+            let response = client.post(format!("{lab_issuer}/token")).form(&form).send().await?;
+            let status = response.status();
+            anyhow::Ok((status, response.json::<Value>().await?))
+        }));
+    }
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await??);
+    }
+    Ok(answers)
+}
+
+/// O21 §4.1.3 ("a single use"), AS-27: of many concurrent redemptions of one code exactly one
+/// gets tokens, every other is `invalid_grant`, and, being a replay of a valid redemption, revokes
+/// what the winner got.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_redemptions_of_one_code_yield_tokens_once() -> anyhow::Result<()> {
+    let lab = alice_lab().await?;
+    let client = lab.http_client()?;
+    for round in 0..ROUNDS {
+        // A client per round: each round's losers count as failures against their client.
+        let client_id = register_public_client(&lab, &client).await?;
+        let verifier = generate_verifier()?;
+        let code = code_from(&lab, &authorize(&lab, &client, &client_id, &s256_challenge(verifier.secret())).await?)?;
+        let form = vec![
+            ("grant_type", "authorization_code".to_owned()),
+            ("code", code),
+            ("code_verifier", verifier.secret().to_owned()),
+            ("client_id", client_id),
+            ("redirect_uri", REDIRECT_URI.to_owned()),
+            ("resource", lab.resource().to_owned()),
+        ];
+        let answers = race(&lab, form).await?;
+        let winners: Vec<_> = answers.iter().filter(|(status, _)| *status == StatusCode::OK).collect();
+        ensure!(winners.len() == 1, "round {round}: {} redemptions got tokens", winners.len());
+        for (status, body) in answers.iter().filter(|(status, _)| *status != StatusCode::OK) {
+            ensure!(*status == StatusCode::BAD_REQUEST && body["error"] == "invalid_grant", "round {round}: {body}");
+        }
+        let token = winners[0].1["access_token"].as_str().context("no access_token")?;
+        ensure!(!rs_accepts(&lab, token).await?, "round {round}: the replay did not revoke the winner's token");
+    }
+    lab.shutdown().await;
+    Ok(())
+}
+
+/// O21 §4.3.1, RFC 9700 §4.14.2: of many concurrent refreshes of one refresh token exactly one
+/// gets a successor; the others are reuse of a rotated token, which revokes the whole grant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_refreshes_of_one_token_rotate_once() -> anyhow::Result<()> {
+    let lab = alice_lab().await?;
+    let client = lab.http_client()?;
+    for round in 0..ROUNDS {
+        let client_id = register_public_client(&lab, &client).await?;
+        let verifier = generate_verifier()?;
+        let code = code_from(&lab, &authorize(&lab, &client, &client_id, &s256_challenge(verifier.secret())).await?)?;
+        let tokens = redeem(&lab, &client, &client_id, &code, verifier.secret()).await?;
+        let refresh = tokens["refresh_token"].as_str().context("no refresh_token")?.to_owned();
+        let form = vec![
+            ("grant_type", "refresh_token".to_owned()),
+            ("refresh_token", refresh),
+            ("client_id", client_id.clone()),
+            ("resource", lab.resource().to_owned()),
+        ];
+        let answers = race(&lab, form).await?;
+        let winners: Vec<_> = answers.iter().filter(|(status, _)| *status == StatusCode::OK).collect();
+        ensure!(winners.len() == 1, "round {round}: {} refreshes got a successor", winners.len());
+        // The reuse revoked the family: the winner's successor is dead too.
+        let successor = winners[0].1["refresh_token"].as_str().context("no refresh_token")?.to_owned();
+        let (status, body) = token_request(
+            &lab,
+            vec![("grant_type", "refresh_token".to_owned()), ("refresh_token", successor), ("client_id", client_id)],
+        )
+        .await?;
+        ensure!(status == StatusCode::BAD_REQUEST && body["error"] == "invalid_grant", "round {round}: {body}");
+        let token = winners[0].1["access_token"].as_str().context("no access_token")?;
+        ensure!(!rs_accepts(&lab, token).await?, "round {round}: the winner's access token outlived the reuse");
+    }
+    lab.shutdown().await;
+    Ok(())
+}
