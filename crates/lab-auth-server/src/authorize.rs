@@ -451,9 +451,14 @@ pub(crate) async fn consent(
             "the form was not submitted from the sign-in page",
         );
     }
+    // Single use, as for codes (O21 §4.1.3): the sign-in is taken out of the store in one step, so
+    // of two concurrent submissions of one page only one goes on; a wrong password or a denial
+    // ends it too.
+    if server.store().pending.remove(request_id).is_none() {
+        return bad(StatusCode::BAD_REQUEST, OAuthErrorCode::InvalidRequest, "this sign-in was already submitted");
+    }
     let request = pending.request;
     if form.get("action").ok().flatten() != Some("approve") {
-        server.store().pending.remove(request_id);
         return error_redirect(
             &server,
             &request.redirect_uri,
@@ -470,7 +475,6 @@ pub(crate) async fn consent(
             let password = form.get("password").ok().flatten().unwrap_or("");
             let valid = server.user(username).is_some_and(|user| secrets_equal(user.password.secret(), password));
             if !valid {
-                server.store().pending.remove(request_id);
                 return render_consent(
                     &server,
                     request,
@@ -482,7 +486,6 @@ pub(crate) async fn consent(
             username.to_owned()
         }
     };
-    server.store().pending.remove(request_id);
     let redirect = approve(&server, &request, &username);
     // O21 §7.5.4, AS-21: 303 so the browser does not re-POST the password to the client.
     let mut response = redirect.into_response(StatusCode::SEE_OTHER);

@@ -103,6 +103,36 @@ async fn login_and_approval_redirect_with_303_and_set_host_cookies() {
     }
 }
 
+/// One sign-in page yields one code, however many times it is submitted at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_sign_in_page_submitted_concurrently_yields_one_code() {
+    let lab = std::sync::Arc::new(Lab::new());
+    let client_id = lab.register_public().await;
+    for round in 0..10 {
+        let page = std::sync::Arc::new(open_page(&lab, &client_id).await);
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(8));
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let (lab, page, barrier) = (lab.clone(), page.clone(), barrier.clone());
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    log_in(&lab, &page).await
+                })
+            })
+            .collect();
+        let mut codes = 0;
+        for task in tasks {
+            let answer = task.await.unwrap();
+            if answer.redirect_param("code").is_some() {
+                codes += 1;
+            } else {
+                assert_eq!(answer.status, StatusCode::BAD_REQUEST, "round {round}: {}", answer.text());
+            }
+        }
+        assert_eq!(codes, 1, "round {round}: one page gave {codes} codes");
+    }
+}
+
 #[tokio::test]
 async fn consent_post_without_the_csrf_token_is_forbidden() {
     let lab = Lab::new();

@@ -179,11 +179,15 @@ impl Lab {
     }
 
     pub(crate) async fn post_form_with(&self, uri: &str, pairs: &[(&str, &str)], headers: &[(&str, &str)]) -> Resp {
-        let mut serializer = url::form_urlencoded::Serializer::new(String::new());
-        for (key, value) in pairs {
-            serializer.append_pair(key, value);
-        }
-        self.post_raw(uri, "application/x-www-form-urlencoded", serializer.finish().into_bytes(), headers).await
+        // Built before the await: the serializer is not `Send`, and concurrency tests spawn this.
+        let body = {
+            let mut serializer = url::form_urlencoded::Serializer::new(String::new());
+            for (key, value) in pairs {
+                serializer.append_pair(key, value);
+            }
+            serializer.finish().into_bytes()
+        };
+        self.post_raw(uri, "application/x-www-form-urlencoded", body, headers).await
     }
 
     pub(crate) async fn post_raw(
