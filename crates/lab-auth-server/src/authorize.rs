@@ -17,7 +17,7 @@ use crate::http::{Form, html_response, secrets_equal};
 use crate::page::{ConsentPage, consent_page, error_page};
 use crate::profile::AsProfile;
 use crate::records::{Client, ClientSource, CodeRecord, PendingAuthorization, ValidatedRequest};
-use crate::redirect::{is_loopback_redirect, redirect_host, redirect_matches};
+use crate::redirect::{is_loopback_redirect, redirect_host, redirect_matches, redirect_port};
 use crate::resource::validate_resource;
 use crate::state::{AuthServer, CodeIssueError, MAX_ENTRIES};
 use crate::{cimd, consent, cookies};
@@ -171,7 +171,7 @@ pub(crate) async fn authorize(State(server): State<AuthServer>, headers: HeaderM
     }
     let session_user = cookies::session_user(&server, &headers);
     if let Some(user) = &session_user
-        && consent::covers(&server, &headers, user, &request.client_id, &request.scope)
+        && consent::covers(&server, &headers, user, &request)
     {
         return approve(&server, &request, user).into_response(StatusCode::FOUND);
     }
@@ -391,6 +391,7 @@ fn render_consent(
         client_name: &request.client_name,
         client_id: &request.client_id,
         redirect_host: redirect_host(&request.redirect_uri),
+        redirect_port: redirect_port(&request.redirect_uri),
         localhost_redirect: is_loopback_redirect(&request.redirect_uri),
         client_origin: match request.client_source {
             ClientSource::PreRegistered => "registered by the lab operator",
@@ -491,7 +492,7 @@ pub(crate) async fn consent(
     let mut response = redirect.into_response(StatusCode::SEE_OTHER);
     for value in [
         cookies::session_cookie(&server, &username, now),
-        consent::remember(&server, &headers, &username, &request.client_id, &request.scope),
+        consent::remember(&server, &headers, &username, &request),
         cookies::clear_csrf_cookie(),
     ] {
         if let Ok(value) = HeaderValue::from_str(&value) {

@@ -50,6 +50,9 @@ pub(crate) struct ConsentPage<'a> {
     pub(crate) client_name: &'a str,
     pub(crate) client_id: &'a str,
     pub(crate) redirect_host: &'a str,
+    /// The redirect's explicit port: on loopback the port is what tells one local program from
+    /// another, so the user sees it (MCP security best practices: localhost redirect impersonation).
+    pub(crate) redirect_port: Option<&'a str>,
     pub(crate) localhost_redirect: bool,
     /// How the AS knows the client: shown so the user can judge it (SBP Confused Deputy).
     pub(crate) client_origin: &'a str,
@@ -93,7 +96,11 @@ pub(crate) fn consent_page(page: &ConsentPage<'_>) -> String {
         escape_html(page.client_id),
         escape_html(page.client_origin)
     ));
-    body.push_str(&format!("<dt>Returns to</dt><dd><strong>{}</strong></dd>", escape_html(page.redirect_host)));
+    body.push_str(&format!("<dt>Returns to</dt><dd><strong>{}</strong>", escape_html(page.redirect_host)));
+    if let Some(port) = page.redirect_port {
+        body.push_str(&format!(", port <strong>{}</strong>", escape_html(port)));
+    }
+    body.push_str("</dd>");
     for resource in page.resources {
         body.push_str(&format!("<dt>Server</dt><dd><code>{}</code></dd>", escape_html(resource)));
     }

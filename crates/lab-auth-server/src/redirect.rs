@@ -64,6 +64,13 @@ pub(crate) fn redirect_host(uri: &str) -> &str {
     host_of(authority_of(rest))
 }
 
+/// The explicit port of a redirect URI, to show on the consent page.
+pub(crate) fn redirect_port(uri: &str) -> Option<&str> {
+    let rest = uri.split_once("://").map_or(uri, |(_, rest)| rest);
+    let authority = authority_of(rest);
+    authority[host_of(authority).len()..].strip_prefix(':').filter(|port| !port.is_empty())
+}
+
 fn authority_of(rest: &str) -> &str {
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     &rest[..end]
@@ -153,6 +160,10 @@ mod tests {
         assert_eq!(redirect_host("https://[::1]:5/cb"), "[::1]");
         assert_eq!(redirect_host("https://app.example/cb"), "app.example");
         assert!(is_loopback_redirect("http://localhost:1/cb"));
+        assert_eq!(redirect_port("http://127.0.0.1:53682/callback"), Some("53682"));
+        assert_eq!(redirect_port("http://[::1]:8080/cb"), Some("8080"));
+        assert_eq!(redirect_port("http://127.0.0.1/callback"), None);
+        assert_eq!(redirect_port("https://app.example/cb?x=a:1"), None);
         assert!(!is_loopback_redirect("https://localhost:1/cb"));
     }
 }

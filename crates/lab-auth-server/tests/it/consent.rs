@@ -59,7 +59,7 @@ async fn page_names_client_scopes_and_redirect_host_and_cannot_be_framed() {
     // AS-18: client name, scopes and the redirect host; localhost warning (MCP-1125).
     assert!(html.contains("Test Client wants access"));
     assert!(html.contains("<code>mcp:read</code>") && html.contains("<code>mcp:write</code>"));
-    assert!(html.contains("<strong>127.0.0.1</strong>"));
+    assert!(html.contains("<strong>127.0.0.1</strong>, port <strong>53682</strong>"), "{html}");
     assert!(html.contains("localhost"));
     assert!(html.contains("registered itself"));
     assert!(!html.contains("alice-pass"), "passwords are never shown");
@@ -231,6 +231,38 @@ async fn consent_is_remembered_per_client_only() {
         )
         .await;
     assert_eq!(forged.status, StatusCode::OK, "a forged consent cookie must not skip the page");
+}
+
+/// Localhost redirect impersonation (O21 §7.3, MCP security best practices): a consent remembered
+/// for a public client at one loopback port approves nothing for another program that names the
+/// same client at another port; the page it gets shows that port.
+#[tokio::test]
+async fn remembered_consent_is_bound_to_the_exact_redirect_uri() {
+    let lab = Lab::new();
+    let client_id = lab.register_public().await;
+    let approved = log_in(&lab, &open_page(&lab, &client_id).await).await;
+    let cookies =
+        format!("{}; {}", cookie_pair(&approved, "__Host-lab_session"), cookie_pair(&approved, "__Host-lab_consent"));
+    let at = |redirect: &str| {
+        format!("/authorize?{}", lab.params(&client_id, &pkce().challenge).set("redirect_uri", redirect).query())
+    };
+    let same = lab.get_with(&at(REDIRECT), &[("cookie", &cookies)]).await;
+    assert_eq!(same.status, StatusCode::FOUND, "the approved redirect is remembered");
+    let other_port = lab.get_with(&at("http://127.0.0.1:40001/callback"), &[("cookie", &cookies)]).await;
+    assert_eq!(other_port.status, StatusCode::OK, "another port needs the page again");
+    assert_eq!(other_port.location(), None);
+    assert!(other_port.text().contains("port <strong>40001</strong>"), "{}", other_port.text());
+    // Nor does it cover another resource than the one shown.
+    let twin = lab
+        .get_with(
+            &format!(
+                "/authorize?{}",
+                lab.params(&client_id, &pkce().challenge).set("resource", crate::support::TWIN).query()
+            ),
+            &[("cookie", &cookies)],
+        )
+        .await;
+    assert_eq!(twin.status, StatusCode::OK, "another resource needs the page again");
 }
 
 #[tokio::test]
