@@ -35,9 +35,13 @@ pub(crate) struct ClientArgs {
     /// Sent as `login_hint`: the lab's headless mode signs in as this user.
     #[arg(long, value_name = "NAME")]
     pub(crate) user: Option<String>,
-    /// A pre-registered client id (skips registration).
-    #[arg(long, value_name = "ID")]
+    /// A pre-registered client id (skips registration at that client's AS, `--client-issuer`).
+    #[arg(long, value_name = "ID", requires = "client_issuer")]
     pub(crate) client_id: Option<String>,
+    /// The issuer of the AS the pre-registered client belongs to: its id and secret go to that AS
+    /// only, never to another one a server's metadata names (CL-12, SEP-2352).
+    #[arg(long, value_name = "ISSUER", value_parser = parse_issuer, requires = "client_id")]
+    pub(crate) client_issuer: Option<String>,
     /// The pre-registered client's secret.
     #[arg(long, value_name = "SECRET", requires = "client_id")]
     pub(crate) client_secret: Option<String>,
@@ -66,6 +70,17 @@ fn parse_json_object(text: &str) -> Result<Value, String> {
         Ok(value) if value.is_object() => Ok(value),
         Ok(_) => Err("expected a JSON object, e.g. '{\"order_id\":\"A-1001\"}'".to_owned()),
         Err(error) => Err(format!("expected a JSON object: {error}")),
+    }
+}
+
+/// An issuer identifier: an https URL without query or fragment (RFC 8414 §2).
+fn parse_issuer(text: &str) -> Result<String, String> {
+    let valid = url::Url::parse(text)
+        .is_ok_and(|url| url.scheme() == "https" && url.query().is_none() && url.fragment().is_none());
+    if valid {
+        Ok(text.to_owned())
+    } else {
+        Err("expected an issuer: an https URL without query or fragment".to_owned())
     }
 }
 
@@ -145,8 +160,12 @@ pub(crate) async fn run(args: ClientArgs) -> anyhow::Result<std::process::ExitCo
         } else {
             TokenEndpointAuthMethod::None
         });
-        config.pre_registered =
-            Some(PreRegistered { issuer: None, client_id: client_id.clone(), client_secret, auth_method });
+        config.pre_registered = Some(PreRegistered {
+            issuer: args.client_issuer.clone(),
+            client_id: client_id.clone(),
+            client_secret,
+            auth_method,
+        });
     }
     config.login_hint = args.user.clone();
     config.scope = args.scope.clone();

@@ -11,7 +11,9 @@ use crate::http::NetworkPolicy;
 /// Credentials issued out of band (MCP-1125 §Client Registration Approaches: first choice).
 #[derive(Debug, Clone)]
 pub struct PreRegistered {
-    /// The issuer these credentials belong to (CL-12: never used with another AS).
+    /// The issuer these credentials belong to (CL-12, SEP-2352: never used with, nor sent to,
+    /// another AS). `None` pins the first AS the run discovers, for harnesses that hand out a
+    /// client id without naming its AS (the conformance suite); a person names it.
     pub issuer: Option<String>,
     pub client_id: String,
     pub client_secret: Option<ClientSecret>,

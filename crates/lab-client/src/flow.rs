@@ -322,11 +322,20 @@ impl McpClient {
             return Ok(existing.clone());
         }
         self.emit(Event::Step { number: 4, title: "client registration" });
-        let credentials = if let Some(pre) = self
-            .config
-            .pre_registered
-            .clone()
-            .filter(|pre| pre.issuer.as_ref().is_none_or(|issuer| issuer == &discovered.issuer))
+        // CL-12, SEP-2352: pre-registered credentials go to their own AS only. An unnamed AS is
+        // pinned to the first one discovered, so a later (migrated or hostile) AS gets nothing.
+        if let Some(pre) = &mut self.config.pre_registered {
+            let issuer = pre.issuer.get_or_insert_with(|| discovered.issuer.clone());
+            if *issuer != discovered.issuer {
+                let note = format!(
+                    "the pre-registered client belongs to {issuer}; nothing of it is sent to {}",
+                    discovered.issuer
+                );
+                self.emit(Event::Note(note));
+            }
+        }
+        let credentials = if let Some(pre) =
+            self.config.pre_registered.clone().filter(|pre| pre.issuer.as_ref() == Some(&discovered.issuer))
         {
             ClientCredentials {
                 client_id: pre.client_id,

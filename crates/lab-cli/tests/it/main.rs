@@ -46,6 +46,16 @@ fn unknown_filters_and_flags_are_clear_errors() {
     let output = mcp_authlab().args(["check-client", "--command", "true", "--persona", "nice"]).output().unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("unknown persona `nice`"));
+    // A pre-registered client names its AS (CL-12), as an issuer.
+    let output = mcp_authlab().args(["client", "https://127.0.0.1:1/mcp", "--client-id", "c"]).output().unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--client-issuer"), "{output:?}");
+    let output = mcp_authlab()
+        .args(["client", "https://127.0.0.1:1/mcp", "--client-id", "c", "--client-issuer", "http://as.example"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("expected an issuer"), "{output:?}");
 }
 
 #[test]

@@ -149,6 +149,37 @@ async fn pre_registered_confidential_client() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// CL-12, SEP-2352: credentials pre-registered at another AS are neither used with nor sent to the
+/// AS the server names; the client registers there instead.
+#[tokio::test]
+async fn credentials_of_another_issuer_are_never_sent() -> anyhow::Result<()> {
+    let lab = headless(|_| {}).await?;
+    let mut config = client_config(&lab, lab.resource());
+    config.pre_registered = Some(PreRegistered {
+        issuer: Some("https://as.elsewhere.example".into()),
+        client_id: "elsewhere-client".into(),
+        client_secret: Some(ClientSecret::new("elsewhere-secret-0123456789")),
+        auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
+    });
+    let mut client = McpClient::new(config)?;
+    client.connect().await?;
+    ensure!(client.credentials().expect("credentials").how == "dynamic registration");
+    for exchange in client.trace().exchanges {
+        ensure!(!exchange.url.contains("elsewhere-client"), "the client id went to {}", exchange.url);
+        ensure!(
+            exchange
+                .request_headers
+                .iter()
+                .all(|(name, _)| name != "authorization" || !exchange.url.ends_with("/token")),
+            "a client secret went to {}",
+            exchange.url
+        );
+        ensure!(!exchange.request_body.as_deref().unwrap_or_default().contains("elsewhere-client"));
+    }
+    lab.shutdown().await;
+    Ok(())
+}
+
 #[tokio::test]
 async fn client_id_metadata_document() -> anyhow::Result<()> {
     let lab = headless(|_| {}).await?;
