@@ -86,7 +86,8 @@ impl Default for Lifetimes {
 /// Rate limits (AS-41, lab decision: O21 §7.7, RFC 6585 §4).
 #[derive(Debug, Clone, Copy)]
 pub struct RateLimits {
-    /// Failed token requests allowed per client (or caller) in `window_seconds`.
+    /// Failed token requests allowed per caller, client and credential presented (a code, a
+    /// refresh token or a client secret) in `window_seconds`.
     pub token_failures: u32,
     /// Registrations allowed per caller in `window_seconds`.
     pub registrations: u32,

@@ -26,7 +26,7 @@ pub(crate) async fn register(
     {
         // AS-41 (`dcr-flood`): every attempt counts, successful or not.
         let mut store = server.store();
-        if let Err(retry_after) = store.registrations.check(caller, limits.registrations, limits.window_seconds, now) {
+        if let Err(retry_after) = store.registrations.check(caller, limits.registrations, now) {
             return OAuthError::too_many_requests(retry_after).into_response();
         }
         store.registrations.record(caller, now);

@@ -101,27 +101,43 @@ pub(crate) struct ClientRequest<E> {
 }
 
 impl<E> ClientRequest<E> {
-    /// The key failed token requests are counted under: the caller and the client, so a guesser
-    /// cannot lock other callers out of a client (AS-41).
+    /// The key failed token requests are counted under (AS-41): see [`rate_key`].
     pub(crate) fn rate_key(&self) -> String {
-        format!("{}|{}", self.caller.key(), self.presented.client_id())
+        let secret = match &self.presented {
+            PresentedClient::Basic { client_secret, .. } | PresentedClient::Post { client_secret, .. } => {
+                Some(client_secret.secret())
+            }
+            PresentedClient::Public { .. } => None,
+        };
+        rate_key(&self.caller, self.presented.client_id(), &self.form, secret)
     }
+}
+
+/// The key of the AS-41 failure count: the caller, the client it names and the credential it
+/// presents (a code, else a refresh token, else its client secret). One caller's failures then
+/// throttle only attempts at that same credential, so nobody can lock out an honest client that
+/// presents its own (on loopback every caller shares one address, and a client id is anyone's to
+/// name). The limiter stores keys as digests, so their length costs nothing.
+fn rate_key(caller: &Caller, client_id: &str, form: &Form, client_secret: Option<&str>) -> String {
+    let grant_credential = ["code", "refresh_token"].into_iter().find_map(|name| form.get(name).ok().flatten());
+    let credential = grant_credential.or(client_secret).unwrap_or_default();
+    format!("{}\n{client_id}\n{credential}", caller.key())
 }
 
 /// A request refused in its opening, with what the rate limits need to count it.
 #[derive(Debug)]
 pub(crate) struct ClientRefusal {
-    pub(crate) caller: Caller,
-    /// The client the request names, read without checking anything: only a rate-limit key.
-    pub(crate) claimed_client_id: String,
+    /// The AS-41 key of what the request claimed (client, credential), read without checking
+    /// anything.
+    rate_key: String,
     pub(crate) now: u64,
     pub(crate) error: OAuthError,
 }
 
 impl ClientRefusal {
     /// The same key as [`ClientRequest::rate_key`], from what the request claimed.
-    pub(crate) fn rate_key(&self) -> String {
-        format!("{}|{}", self.caller.key(), self.claimed_client_id)
+    pub(crate) fn rate_key(&self) -> &str {
+        &self.rate_key
     }
 }
 
@@ -140,8 +156,7 @@ impl<E: ClientEndpoint> FromRequest<AuthServer> for ClientRequest<E> {
         let caller = Caller::of(request.extensions());
         let headers = request.headers().clone();
         let refuse = |body: Option<&[u8]>, error| ClientRefusal {
-            caller: caller.clone(),
-            claimed_client_id: claimed_client_id(&headers, body),
+            rate_key: claimed_rate_key(&caller, &headers, body),
             now,
             error,
         };
@@ -175,11 +190,17 @@ fn authenticate_form<E: ClientEndpoint>(
     Ok((form, presented, client))
 }
 
-/// The client a request names, without checking anything: any content type, the Basic header or
-/// the body's `client_id`, or nothing.
-fn claimed_client_id(headers: &HeaderMap, body: Option<&[u8]>) -> String {
+/// The AS-41 key of what a refused request claims, without checking anything: any content type,
+/// the Basic header or the body's `client_id`, or nothing.
+fn claimed_rate_key(caller: &Caller, headers: &HeaderMap, body: Option<&[u8]>) -> String {
     let form = body.and_then(|body| Form::parse(body).ok()).unwrap_or_default();
-    presented_client(headers, &form, "").map(|presented| presented.client_id().to_owned()).unwrap_or_default()
+    match presented_client(headers, &form, "") {
+        Ok(
+            PresentedClient::Basic { client_id, client_secret } | PresentedClient::Post { client_id, client_secret },
+        ) => rate_key(caller, &client_id, &form, Some(client_secret.secret())),
+        Ok(PresentedClient::Public { client_id }) => rate_key(caller, &client_id, &form, None),
+        Err(_) => rate_key(caller, "", &form, None),
+    }
 }
 
 /// What a caller presented to identify itself at the token, introspection or revocation endpoint.
@@ -340,7 +361,10 @@ mod tests {
         assert!(matches!(request.presented, PresentedClient::Public { .. }));
         assert_eq!(request.form.get("x").unwrap(), Some("1"));
         assert_eq!((request.now, request.profile), (1_800_000_000, AsProfile::Conforming));
-        assert_eq!(request.rate_key(), format!("local|{}", lab::PUBLIC_CLIENT_ID));
+        assert_eq!(request.rate_key(), format!("local\n{}\n", lab::PUBLIC_CLIENT_ID));
+        // The credential presented is part of the key: a code, else a refresh token.
+        let code = form(&format!("client_id={}&code=c-1&refresh_token=r-1", lab::PUBLIC_CLIENT_ID));
+        assert_eq!(extract::<Plain>(code).await.unwrap().rate_key(), format!("local\n{}\nc-1", lab::PUBLIC_CLIENT_ID));
         let basic = post("application/x-www-form-urlencoded", "", Some(&confidential_basic()));
         let request = extract::<Plain>(basic).await.unwrap();
         assert_eq!(request.client.client_id, lab::CONFIDENTIAL_CLIENT_ID);
@@ -363,7 +387,7 @@ mod tests {
             (StatusCode::BAD_REQUEST, &OAuthErrorCode::InvalidRequest)
         );
         // The rate limits still count the refusal against the client the body names.
-        assert_eq!(json.rate_key(), format!("local|{id}"));
+        assert_eq!(json.rate_key(), format!("local\n{id}\n"));
         let not_utf8 = extract::<Strict>(form(&format!("client_id={id}&x=%ff"))).await.unwrap_err();
         assert_eq!(not_utf8.error.body.error, OAuthErrorCode::InvalidRequest);
         assert_eq!(not_utf8.error.status, StatusCode::BAD_REQUEST, "not the endpoint's authentication error");
@@ -373,7 +397,7 @@ mod tests {
     async fn a_repeated_first_parameter_is_refused_before_the_client_is_looked_at() {
         let strict = extract::<Strict>(form("grant_type=a&grant_type=b&client_id=nobody")).await.unwrap_err();
         assert_eq!(strict.error.body.error, OAuthErrorCode::InvalidRequest);
-        assert_eq!(strict.claimed_client_id, "nobody");
+        assert_eq!(strict.rate_key(), "local\nnobody\n");
         let plain = extract::<Plain>(form("grant_type=a&grant_type=b&client_id=nobody")).await.unwrap_err();
         assert_eq!(plain.error.body.error, OAuthErrorCode::InvalidClient, "only the endpoint that reads it first");
     }
@@ -387,13 +411,15 @@ mod tests {
         );
         let anonymous = extract::<Plain>(form("x=1")).await.unwrap_err();
         assert_eq!(anonymous.error.status, StatusCode::UNAUTHORIZED);
-        assert_eq!(anonymous.claimed_client_id, "");
+        assert_eq!(anonymous.rate_key(), "local\n\n");
         let wrong_secret = lab_proto::basic::authorization(lab::CONFIDENTIAL_CLIENT_ID, "wrong");
         let basic = extract::<Plain>(post("application/x-www-form-urlencoded", "", Some(&wrong_secret))).await;
         let basic = basic.unwrap_err();
         assert_eq!(basic.error.status, StatusCode::UNAUTHORIZED);
         assert_eq!(basic.error.www_authenticate.as_deref(), Some(format!("Basic realm=\"{}\"", lab::ISSUER).as_str()));
-        assert_eq!(basic.claimed_client_id, lab::CONFIDENTIAL_CLIENT_ID);
+        // A refused secret is the credential of its key: guessing one secret after another is not
+        // what AS-41 throttles (the lab's secrets are published or 256-bit), locking the client out is.
+        assert_eq!(basic.rate_key(), format!("local\n{}\nwrong", lab::CONFIDENTIAL_CLIENT_ID));
         let confidential_without_secret = form(&format!("client_id={}", lab::CONFIDENTIAL_CLIENT_ID));
         let refused = extract::<Plain>(confidential_without_secret).await.unwrap_err();
         assert_eq!(

@@ -33,36 +33,76 @@ pub(crate) enum CodeIssueError {
     Full,
 }
 
-/// A sliding-window counter per key (AS-41).
-#[derive(Debug, Default)]
+/// How many events a limiter remembers in all keys together: at the cap the oldest are forgotten,
+/// so a flood of distinct keys costs bounded memory and constant work per request, and can only
+/// make the limiter forget (never lock anyone out).
+const MAX_LIMITER_EVENTS: usize = 100_000;
+
+/// A sliding-window counter per key (AS-41). Keys are stored as their SHA-256, so a key's length
+/// (a client id of 64 KiB, say) costs nothing; events are kept in one time-ordered queue, so expiry
+/// and eviction take the front, amortised O(1), never a scan.
+#[derive(Debug)]
 pub(crate) struct RateLimiter {
-    events: HashMap<String, VecDeque<u64>>,
+    window: u64,
+    events: HashMap<[u8; 32], VecDeque<u64>>,
+    /// Every remembered event, oldest first, with its key.
+    order: VecDeque<([u8; 32], u64)>,
 }
 
 impl RateLimiter {
-    /// `Err(retry_after)` when `key` has `limit` events in the window ending now.
-    pub(crate) fn check(&mut self, key: &str, limit: u32, window: u64, now: u64) -> Result<(), u64> {
-        let Some(events) = self.events.get_mut(key) else { return Ok(()) };
-        while events.front().is_some_and(|&at| at + window <= now) {
+    pub(crate) fn new(window: u64) -> Self {
+        Self { window, events: HashMap::new(), order: VecDeque::new() }
+    }
+
+    fn digest(key: &str) -> [u8; 32] {
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, key.as_bytes());
+        let mut bytes = [0; 32];
+        bytes.copy_from_slice(digest.as_ref());
+        bytes
+    }
+
+    /// Forgets the oldest event: its key's oldest too, since both queues are in time order.
+    fn forget_oldest(&mut self) {
+        let Some((key, _)) = self.order.pop_front() else { return };
+        if let Some(events) = self.events.get_mut(&key) {
             events.pop_front();
+            if events.is_empty() {
+                self.events.remove(&key);
+            }
         }
+    }
+
+    fn expire(&mut self, now: u64) {
+        while self.order.front().is_some_and(|(_, at)| at + self.window <= now) {
+            self.forget_oldest();
+        }
+    }
+
+    /// `Err(retry_after)` when `key` has `limit` events in the window ending now.
+    pub(crate) fn check(&mut self, key: &str, limit: u32, now: u64) -> Result<(), u64> {
+        self.expire(now);
+        let Some(events) = self.events.get(&Self::digest(key)) else { return Ok(()) };
         if events.len() >= limit as usize {
             let oldest = events.front().copied().unwrap_or(now);
-            return Err((oldest + window).saturating_sub(now).max(1));
+            return Err((oldest + self.window).saturating_sub(now).max(1));
         }
         Ok(())
     }
 
     pub(crate) fn record(&mut self, key: &str, now: u64) {
-        if self.events.len() >= MAX_ENTRIES && !self.events.contains_key(key) {
-            self.events.retain(|_, events| events.back().is_some_and(|&at| at + 3600 > now));
+        self.expire(now);
+        let key = Self::digest(key);
+        self.events.entry(key).or_default().push_back(now);
+        self.order.push_back((key, now));
+        while self.order.len() > MAX_LIMITER_EVENTS {
+            self.forget_oldest();
         }
-        let events = self.events.entry(key.to_owned()).or_default();
-        events.push_back(now);
-        // A key never needs more history than the largest limit.
-        while events.len() > 1_000 {
-            events.pop_front();
-        }
+    }
+
+    /// How many keys are remembered (for tests of the bound).
+    #[cfg(test)]
+    pub(crate) fn keys(&self) -> usize {
+        self.events.len()
     }
 }
 
@@ -264,8 +304,8 @@ impl AuthServer {
             pending: HashMap::new(),
             seen_challenges: HashMap::new(),
             keys,
-            token_failures: RateLimiter::default(),
-            registrations: RateLimiter::default(),
+            token_failures: RateLimiter::new(config.rate_limits.window_seconds),
+            registrations: RateLimiter::new(config.rate_limits.window_seconds),
         };
         Ok(Self {
             inner: Arc::new(Inner {
@@ -431,5 +471,40 @@ impl AuthServer {
     /// An endpoint URL under the issuer.
     pub(crate) fn endpoint(&self, path: &str) -> String {
         format!("{}{path}", self.inner.config.issuer)
+    }
+}
+
+#[cfg(test)]
+mod limiter_tests {
+    use super::{MAX_LIMITER_EVENTS, RateLimiter};
+
+    #[test]
+    fn a_key_is_limited_in_its_window_and_released_after_it() {
+        let mut limiter = RateLimiter::new(60);
+        for at in 0..3 {
+            assert_eq!(limiter.check("k", 3, 100 + at), Ok(()));
+            limiter.record("k", 100 + at);
+        }
+        assert_eq!(limiter.check("k", 3, 110), Err(50), "retry when the oldest event leaves the window");
+        assert_eq!(limiter.check("other", 3, 110), Ok(()));
+        assert_eq!(limiter.check("k", 3, 160), Ok(()), "the oldest event left the window");
+        assert_eq!(limiter.check("k", 3, 200), Ok(()));
+        assert_eq!(limiter.keys(), 0, "expired keys are forgotten");
+    }
+
+    #[test]
+    fn a_flood_of_distinct_and_long_keys_stays_bounded() {
+        let mut limiter = RateLimiter::new(60);
+        // Keys as long as a client id may be cost their digest only (one long key shows it; all of
+        // them long would only slow the test down).
+        let long = "x".repeat(16);
+        limiter.record(&"y".repeat(64 * 1024), 5);
+        for index in 0..MAX_LIMITER_EVENTS + 1_000 {
+            limiter.record(&format!("{long}{index}"), 5);
+        }
+        assert!(limiter.keys() <= MAX_LIMITER_EVENTS);
+        // The newest keys are remembered; the oldest were forgotten, never a lockout.
+        assert_eq!(limiter.check(&format!("{long}{}", MAX_LIMITER_EVENTS + 999), 1, 5), Err(60));
+        assert_eq!(limiter.check(&format!("{long}0"), 1, 5), Ok(()));
     }
 }

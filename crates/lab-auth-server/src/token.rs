@@ -33,16 +33,18 @@ type TokenRequest = ClientRequest<TokenEndpoint>;
 
 /// `POST /token`.
 pub(crate) async fn token(State(server): State<AuthServer>, request: Result<TokenRequest, ClientRefusal>) -> Response {
-    // Failures are counted per caller address and client, so a guesser cannot lock other callers
-    // out of a client, and a long scenario battery against one lab does not trip over itself.
+    // Failures are counted per caller address, client and the credential presented (the code, the
+    // refresh token or the client secret), so what is throttled is guessing at one credential (a
+    // verifier for a stolen code, say), and nobody's failures lock out an honest redemption of
+    // another code: on loopback every caller has the same address, and the client id is anyone's
+    // to name. Codes, refresh tokens and the lab's generated secrets are 256-bit random, so
+    // guessing a new one each time gets nowhere (O21 §7.7 asks them to be unguessable).
     let (caller, now) = match &request {
         Ok(request) => (request.rate_key(), request.now),
-        Err(refusal) => (refusal.rate_key(), refusal.now),
+        Err(refusal) => (refusal.rate_key().to_owned(), refusal.now),
     };
     let limits = server.inner.config.rate_limits;
-    if let Err(retry_after) =
-        server.store().token_failures.check(&caller, limits.token_failures, limits.window_seconds, now)
-    {
+    if let Err(retry_after) = server.store().token_failures.check(&caller, limits.token_failures, now) {
         return OAuthError::too_many_requests(retry_after).into_response();
     }
     match request.map_err(|refusal| refusal.error).and_then(|request| handle(&server, &request)) {

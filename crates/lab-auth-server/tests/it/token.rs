@@ -519,22 +519,60 @@ async fn failed_token_requests_are_rate_limited() {
             .await
         }
     };
-    // `token-endpoint-bruteforce`: 10 failures are answered, the 11th is throttled.
-    for attempt in 0..10 {
-        assert_eq!(guess(format!("guess-{attempt}")).await.error(), "invalid_grant");
+    // `token-endpoint-bruteforce`: 10 failures with one code are answered, the 11th is throttled.
+    for _ in 0..10 {
+        assert_eq!(guess("guess-0".to_owned()).await.error(), "invalid_grant");
     }
-    let throttled = guess("guess-10".to_owned()).await;
+    let throttled = guess("guess-0".to_owned()).await;
     assert_eq!(throttled.status, StatusCode::TOO_MANY_REQUESTS);
     let retry_after: u64 = throttled.header("retry-after").unwrap().parse().unwrap();
     assert!((1..=60).contains(&retry_after));
-    // Another client from the same caller is not locked out.
+    // Another code of the same client is not locked out, nor is another client.
+    assert_eq!(guess("guess-1".to_owned()).await.error(), "invalid_grant");
     let other = lab.register_public().await;
     let pkce = pkce();
     let code = lab.code(&lab.params(&other, &pkce.challenge)).await;
     assert_eq!(lab.redeem(&other, &code, &pkce.verifier).await.status, StatusCode::OK);
     // The window slides on the shared clock.
     lab.clock.advance(60);
-    assert_eq!(guess("guess-11".to_owned()).await.error(), "invalid_grant");
+    assert_eq!(guess("guess-0".to_owned()).await.error(), "invalid_grant");
+}
+
+/// Issue 14, item 5: failures anyone can send in the name of a public client (bad codes, a wrong
+/// verifier for a stolen code, malformed requests) never lock that client's honest users out of
+/// redeeming their own code or refreshing their own token.
+#[tokio::test]
+async fn a_flood_of_failures_in_a_clients_name_locks_no_honest_user_out() {
+    let lab = Lab::auto();
+    let client_id = lab.register_public().await;
+    let pkce = pkce();
+    let code = lab.code(&lab.params(&client_id, &pkce.challenge)).await;
+    // Alice's tokens, from the same client.
+    let alices = crate::support::pkce();
+    let alices_code = lab.code(&lab.params(&client_id, &alices.challenge)).await;
+    let tokens = lab.redeem(&client_id, &alices_code, &alices.verifier).await.json();
+    let flood = [
+        vec![("grant_type", "authorization_code"), ("code", "bad-code"), ("code_verifier", "v")],
+        vec![("grant_type", "authorization_code"), ("code", code.as_str()), ("code_verifier", "wrong-verifier")],
+        vec![("grant_type", "refresh_token"), ("refresh_token", "bad-refresh-token")],
+        vec![("grant_type", "nonsense")],
+        vec![("grant_type", "authorization_code")],
+    ];
+    for _ in 0..12 {
+        for form in &flood {
+            let mut form = form.clone();
+            form.extend([("client_id", client_id.as_str()), ("resource", RS)]);
+            let answer = lab.post_form("/token", &form).await;
+            assert!(answer.status.is_client_error(), "{}", answer.text());
+        }
+    }
+    // The verifier guesses against the stolen code are throttled by now, so the code's honest
+    // holder waits like its attacker; every other credential of the client still works.
+    let pkce = crate::support::pkce();
+    let fresh = lab.code(&lab.params(&client_id, &pkce.challenge)).await;
+    assert_eq!(lab.redeem(&client_id, &fresh, &pkce.verifier).await.status, StatusCode::OK);
+    let refreshed = lab.refresh(&client_id, tokens["refresh_token"].as_str().unwrap(), &[]).await;
+    assert_eq!(refreshed.status, StatusCode::OK, "{}", refreshed.text());
 }
 
 #[tokio::test]
