@@ -2,7 +2,9 @@
 // Streamable HTTP transport, the SDK's `requireBearerAuth` middleware and its metadata router,
 // trusting the MCP Auth Lab authorization server, with sessions kept as in the SDK's README and its
 // `simpleStreamableHttp` example (a transport per session, an in-memory event store for
-// resumability). Access tokens are checked with `jose` against the lab's JWKS (issuer, audience and
+// resumability, the example's 404 and 400 answers). Left out of the example, as the battery does
+// not touch them: its cap of 1000 sessions, its idle-session reaping, its JSON-RPC 500 on a thrown
+// error, and `createMcpExpressApp()` (its Host check is the lab's own rule, `dns-rebinding-host`). Access tokens are checked with `jose` against the lab's JWKS (issuer, audience and
 // the RFC 9068 `typ`), as a careful developer would; every other behaviour is the SDK's default.
 // Run with:
 //   NODE_EXTRA_CA_CERTS=../../certs/ca.pem node server.mjs

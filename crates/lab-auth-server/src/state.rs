@@ -366,7 +366,8 @@ impl AuthServer {
     }
 
     /// Like [`Self::mint_jwt`], with `extra` members added to the JOSE header: the scenario
-    /// runner's forgeries that only a header tells apart (an unknown `crit` extension).
+    /// runner's forgeries that only a header tells apart (an unknown `crit` extension). A null
+    /// member drops the member of that name (`typ`, for a token without one).
     pub fn mint_jwt_with_header(
         &self,
         typ: &str,
@@ -393,6 +394,15 @@ impl AuthServer {
             }
         }
         key.sign_jws(&header, claims)
+    }
+
+    /// The public JWK of the key that signs now (the JWKS may also hold a retiring or a
+    /// published-ahead key): forgeries that borrow the AS's header take its `kid` and `alg`.
+    pub fn active_jwk(&self) -> Option<serde_json::Value> {
+        let now = self.clock().now();
+        let mut store = self.store();
+        store.keys.tick(now);
+        store.keys.active().map(|key| key.jwk().clone())
     }
 
     /// The published JWKS.

@@ -155,7 +155,7 @@ fn toml_action(text: &str, index: usize) -> Option<String> {
 
 /// Every field some action reads: an unknown field that is one of these is one the step's own
 /// action does not use.
-const ACTION_FIELDS: [&str; 31] = [
+const ACTION_FIELDS: [&str; 34] = [
     "target",
     "with",
     "remove",
@@ -187,6 +187,9 @@ const ACTION_FIELDS: [&str; 31] = [
     "nbf_in",
     "iat_in",
     "sign_in",
+    "header",
+    "alg",
+    "omit_typ",
 ];
 
 /// Parses and checks a scenario file's text.
@@ -290,11 +293,21 @@ fn check_step(step: &Step, attack: bool) -> Result<(), (&'static str, String)> {
                 "`header` is only for `kind = \"resign\"`: other kinds fix their own header".to_owned(),
             ));
         }
-        if forge.alg.is_some() && forge.kind != ForgeKind::None {
-            return Err(("alg", "`alg` is only for `kind = \"none\"`: other kinds sign with a key's own".to_owned()));
+        match (&forge.alg, forge.kind) {
+            (Some(_), kind) if kind != ForgeKind::None => {
+                return Err(("alg", "`alg` is only for `kind = \"none\"`: other kinds fix their own `alg`".to_owned()));
+            }
+            // Another spelling of `none`: anything else would be another forgery than the kind says.
+            (Some(alg), _) if !alg.eq_ignore_ascii_case("none") => {
+                return Err(("alg", format!("`alg` spells `none` in another case, got `{alg}`")));
+            }
+            _ => {}
         }
-        if forge.omit_typ && (forge.kind != ForgeKind::Resign || forge.typ.is_some()) {
-            return Err(("omit_typ", "`omit_typ` is only for `kind = \"resign\"`, without `typ`".to_owned()));
+        if forge.omit_typ && forge.kind != ForgeKind::Resign {
+            return Err(("omit_typ", "`omit_typ` is only for `kind = \"resign\"`".to_owned()));
+        }
+        if forge.omit_typ && forge.typ.is_some() {
+            return Err(("omit_typ", "`omit_typ` drops the `typ` that `typ` sets: give one of the two".to_owned()));
         }
         // The AS's key decides alg and kid, and typ has its own field: a header that replaced
         // them would sign something else than the file says.
@@ -498,7 +511,13 @@ mod tests {
         let error =
             parse_text(&format!("{HEAD}{}", resign.replace("omit_typ", "typ = \"JWT\"\nomit_typ"))).unwrap_err();
         assert_eq!(error.field.as_deref(), Some("omit_typ"), "{error}");
-        parse_text(&format!("{HEAD}{}", resign.replace("\"resign\"", "\"none\""))).unwrap_err();
+        let error = parse_text(&format!("{HEAD}{}", resign.replace("\"resign\"", "\"none\""))).unwrap_err();
+        assert_eq!(error.field.as_deref(), Some("omit_typ"), "{error}");
+        // A field of another action is named as such.
+        let error =
+            parse_text(&format!("{HEAD}[[step]]\ndo = \"mcp\"\nomit_typ = true\nexpect = {{ status = 401 }}\n"))
+                .unwrap_err();
+        assert!(error.message.contains("is not used by `do = \"mcp\"`"), "{error}");
     }
 
     #[test]
@@ -507,5 +526,7 @@ mod tests {
         parse_text(&format!("{HEAD}{step}")).unwrap();
         let error = parse_text(&format!("{HEAD}{}", step.replace("\"none\"", "\"stripped\""))).unwrap_err();
         assert_eq!(error.field.as_deref(), Some("alg"), "{error}");
+        let error = parse_text(&format!("{HEAD}{}", step.replace("NONE", "ES256"))).unwrap_err();
+        assert!(error.message.contains("spells `none`"), "{error}");
     }
 }

@@ -28,7 +28,10 @@ fn signature_length(jwk: &Value) -> Result<usize, StepError> {
         ("RSA", _) => {
             let modulus = lab_proto::jose::b64url_decode(member("n")).map_err(|error| forge_error(&error))?;
             // The unsigned big-endian modulus may carry a leading zero octet.
-            Ok(modulus.iter().skip_while(|byte| **byte == 0).count())
+            match modulus.iter().skip_while(|byte| **byte == 0).count() {
+                0 => Err(StepError::Forge("the AS's RSA key has no modulus".to_owned())),
+                length => Ok(length),
+            }
         }
         (kty, crv) => Err(StepError::Forge(format!("no signature length known for a `{kty}` key on `{crv}`"))),
     }
@@ -91,8 +94,10 @@ impl Run {
             }
         }
         let typ = step.typ.clone().unwrap_or_else(|| "at+jwt".to_owned());
-        let jwks = jwks_server.jwks();
-        let as_key = &jwks["keys"][0];
+        // The key that signs now: during a rotation the JWKS also lists a retiring key, perhaps of
+        // another algorithm, which a borrowed header must not name.
+        let as_key = jwks_server.active_jwk().ok_or_else(|| StepError::Forge("the AS has no active key".to_owned()))?;
+        let as_key = &as_key;
         let as_kid = as_key["kid"].as_str().unwrap_or_default().to_owned();
         let attacker = || SigningKey::generate(SigningAlg::Es256).map_err(|error| forge_error(&error));
         let encode = |value: &Value| b64url_encode(value.to_string().as_bytes());
@@ -109,7 +114,8 @@ impl Run {
                 format!("{}.{}.", encode(&json!({"alg": alg, "typ": typ, "kid": as_kid})), encode(&claims))
             }
             ForgeKind::Stripped | ForgeKind::ZeroSignature => {
-                let alg = as_key["alg"].as_str().unwrap_or("ES256");
+                let alg =
+                    as_key["alg"].as_str().ok_or_else(|| StepError::Forge("the AS's key names no `alg`".to_owned()))?;
                 let input = format!("{}.{}", encode(&json!({"alg": alg, "typ": typ, "kid": as_kid})), encode(&claims));
                 let length = if kind == ForgeKind::Stripped { 0 } else { signature_length(as_key)? };
                 format!("{input}.{}", b64url_encode(&vec![0; length]))
@@ -163,6 +169,11 @@ mod tests {
         modulus.extend([0xc3; 256]);
         let n = lab_proto::jose::b64url_encode(&modulus);
         assert_eq!(signature_length(&json!({"kty": "RSA", "n": n})).unwrap(), 256);
+        let n = lab_proto::jose::b64url_encode(&[0xc3; 384]);
+        assert_eq!(signature_length(&json!({"kty": "RSA", "n": n})).unwrap(), 384);
+        assert_eq!(signature_length(&json!({"kty": "EC", "crv": "P-384"})).unwrap(), 96);
+        assert_eq!(signature_length(&json!({"kty": "EC", "crv": "P-521"})).unwrap(), 132);
+        assert!(signature_length(&json!({"kty": "RSA", "n": ""})).is_err(), "no modulus, no length");
         assert!(signature_length(&json!({"kty": "oct"})).is_err());
     }
 }

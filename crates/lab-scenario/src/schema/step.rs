@@ -532,7 +532,8 @@ pub enum ForgeKind {
     /// The AS's own header (`alg`, `typ`, `kid`) with an empty signature.
     Stripped,
     /// The AS's own header with a signature of zero bytes as long as the AS's algorithm makes
-    /// them: ECDSA's `r = s = 0` (CVE-2022-21449) and their RSA and EdDSA counterparts.
+    /// them: ECDSA's `r = s = 0` (CVE-2022-21449). For RSA and EdDSA keys the zeros only keep the
+    /// length right, so the check reaches the verifier rather than a length test.
     ZeroSignature,
 }
 
