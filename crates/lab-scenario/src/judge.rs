@@ -75,9 +75,28 @@ pub(crate) struct Projection {
     pub(crate) after_form: bool,
 }
 
+impl Projection {
+    /// How `step`'s expectations apply when `external` (someone else's servers) and, with
+    /// `rs_target`, an MCP server of theirs is under test: only the steps that reach that server
+    /// are cut down to the HTTP level (tool results are the lab shop's); an AS step keeps every
+    /// expectation. The runner and the variants harness both build it here, so the harness holds
+    /// an answer to what a real run would.
+    pub(crate) fn of(step: &crate::schema::Step, external: bool, rs_target: bool) -> Self {
+        use crate::schema::StepAction;
+        Self {
+            third_party: external,
+            third_party_rs: rs_target && crate::applicability::reaches_rs(step, &["resource", "prm", "rs_origin"]),
+            json_rpc: matches!(step.action, StepAction::Mcp(_) | StepAction::Client(_)),
+            tool_call: matches!(&step.action, StepAction::Mcp(mcp) if mcp.method() == "tools/call"),
+            iss_optional: false,
+            after_form: false,
+        }
+    }
+}
+
 /// `expect` as the target of the step is held to it.
 pub(crate) fn project(expect: &Expect, how: Projection) -> Expect {
-    if how.third_party_rs && how.tool_call && !expects_refusal(expect) {
+    if how.third_party_rs && how.tool_call && !about_a_refusal(expect) {
         return Expect::default();
     }
     let mut expect = if how.third_party_rs { http_level(expect, how.json_rpc) } else { expect.clone() };
@@ -93,6 +112,21 @@ pub(crate) fn project(expect: &Expect, how: Projection) -> Expect {
         expect.status_in = Some(vec![302, 303]);
     }
     expect
+}
+
+/// Whether `expect` is about a refusal: it asks for a client-error status, or names no status and
+/// only the shape of a refusal (a `should` on the challenge a refusal carries). What a working tool
+/// call returns is the lab shop's; how a server refuses is its own.
+fn about_a_refusal(expect: &Expect) -> bool {
+    let names_a_status = expect.status.is_some() || expect.status_in.is_some() || expect.status_between.is_some();
+    let refusal_shape = !expect.challenge.is_empty()
+        || expect.challenged.is_some()
+        || !expect.challenge_present.is_empty()
+        || !expect.challenge_absent.is_empty()
+        || expect.error.is_some()
+        || expect.error_in.is_some()
+        || expect.header_contains.contains_key("www-authenticate");
+    expects_refusal(expect) || (!names_a_status && refusal_shape)
 }
 
 /// Whether `expect` asks for a refusal (a client-error status), rather than a working answer.

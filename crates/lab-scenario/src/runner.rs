@@ -321,24 +321,15 @@ impl Run {
 
     /// How this step's expectations apply to the target it reached.
     fn projection(&self, step: &Step) -> Projection {
-        // Only the steps that reach a third-party MCP server are cut down to the HTTP level (tool
-        // results are the lab shop's); the AS steps of a running system keep every expectation.
-        let third_party_rs =
-            self.target.rs_url.is_some() && crate::applicability::reaches_rs(step, &["resource", "prm", "rs_origin"]);
         let iss_optional = self
             .target
             .as_metadata
             .as_ref()
             .is_some_and(|metadata| metadata.authorization_response_iss_parameter_supported != Some(true));
-        let json_rpc = matches!(step.action, crate::schema::StepAction::Mcp(_) | crate::schema::StepAction::Client(_));
-        let tool_call = matches!(&step.action, crate::schema::StepAction::Mcp(mcp) if mcp.method() == "tools/call");
         Projection {
-            third_party: self.target.is_external(),
-            third_party_rs,
-            json_rpc,
-            tool_call,
             iss_optional,
             after_form: self.signed_in,
+            ..Projection::of(step, self.target.is_external(), self.target.rs_url.is_some())
         }
     }
 

@@ -22,12 +22,17 @@ fn should(id: &str, label: &str, seen: &Observation) -> Vec<String> {
 }
 
 /// Whether the `exploit` of step `label` of scenario `id` holds for `seen` (`None`: it states
-/// none, so a failed defence there is a MUST broken, never a confirmed attack).
+/// none, so a failed defence there is a MUST broken, never a confirmed attack). As in a real run,
+/// an exploit with nothing left to judge at a third-party server (a tool call's result) does not
+/// hold.
 fn exploit_holds(id: &str, label: &str, seen: &Observation) -> Option<bool> {
     let scenario = scenario(id);
     let step = scenario.steps.iter().find(|step| step.label() == label).expect("the step");
-    let how = Projection { third_party: true, ..Projection::default() };
-    step.exploit.as_ref().map(|exploit| check(&project(exploit, how), seen, &vars()).is_empty())
+    let how = Projection::of(step, true, true);
+    step.exploit.as_ref().map(|exploit| {
+        let projected = project(exploit, how);
+        !projected.is_empty() && check(&projected, seen, &vars()).is_empty()
+    })
 }
 
 /// Both SDKs' answer to a request without a usable token: the MUST parts (401, a Bearer challenge
@@ -236,7 +241,8 @@ fn sessions_are_held_to_what_the_transport_allows() {
         answer(200, &[JSON], r#"{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"B-2001"}]}}"#);
     allowed(id, label, &bobs);
     assert!(!should(id, label, &bobs).is_empty());
-    assert!(!must(id, label, &alices_data()).is_empty());
+    // What a tool call returns is the lab shop's: at a third party only the refusal is judged.
+    assert!(!should(id, label, &alices_data()).is_empty());
     // Resuming another user's stream: refused, or at least nothing of alice's replayed.
     let (id, label) = ("attacks/transport/sse-resume-cross-user", "bob resumes alice's stream");
     allowed(id, label, &answer(405, &[("allow", "POST, DELETE")], ""));
@@ -526,18 +532,23 @@ fn a_jwt_failing_validation_is_refused_with_invalid_token() {
 
 #[test]
 fn a_keyless_token_served_is_an_exploit_and_an_untyped_one_a_must_broken() {
-    // Tokens anyone can write without a key: served, the attack is confirmed.
+    // Tokens anyone can write without a key: an `initialize` served to one (where a request
+    // without a token is refused, which each file checks first) confirms the attack; a refusal of
+    // any kind confirms nothing.
     for (id, label) in [
+        ("attacks/rs-validation/alg-none", "mcp"),
         ("attacks/rs-validation/alg-none-spelling", "alg None"),
         ("attacks/rs-validation/alg-none-spelling", "alg NONE"),
         ("attacks/rs-validation/signature-stripped", "mcp"),
         ("attacks/rs-validation/signature-zero", "mcp"),
+        ("attacks/rs-validation/alg-confusion-hs256", "mcp"),
     ] {
         assert_eq!(judge(id, label, &invalid_token_401(), &vars()), (vec![], vec![]), "{id}");
         allowed(id, label, &sdk_unauthorized());
         assert!(!must(id, label, &served()).is_empty(), "{id}");
-        assert_eq!(exploit_holds(id, label, &alices_data()), Some(true), "{id}");
+        assert_eq!(exploit_holds(id, label, &served()), Some(true), "{id}");
         assert_eq!(exploit_holds(id, label, &invalid_token_401()), Some(false), "{id}");
+        assert_eq!(exploit_holds(id, label, &answer(400, &[], "bad token")), Some(false), "{id}");
     }
     // A token without typ is still the trusted AS's: a MUST broken, no exploit.
     let (id, label) = ("attacks/rs-validation/typ-missing", "no typ");

@@ -225,9 +225,9 @@ fn every_attack_file_of_these_areas_quotes_its_sentence_and_says_its_remedy() {
 fn a_refresh_may_ignore_the_added_scope_and_only_an_added_scope_is_an_exploit() {
     let id = "attacks/refresh/refresh-scope-escalation";
     let scenario = super::scenario(id);
-    let how = crate::judge::Projection { third_party: true, ..crate::judge::Projection::default() };
     let exploit = |label: &str, seen: &crate::expect::Observation| {
         let step = scenario.steps.iter().find(|step| step.label() == label).expect("the step");
+        let how = crate::judge::Projection::of(step, true, true);
         let exploit = step.exploit.as_ref().expect("an exploit");
         crate::expect::check(&crate::judge::project(exploit, how), seen, &vars()).is_empty()
     };
