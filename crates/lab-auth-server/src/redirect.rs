@@ -9,6 +9,17 @@ pub(crate) fn validate_redirect_uri(uri: &str) -> Result<(), String> {
     if uri.contains('#') {
         return Err("redirect URIs must not contain a fragment (O21 §2.3)".to_owned());
     }
+    // RFC 3986 §2: what a URI may hold. A `\` (or `|`, `^`, `{`…) is no URI character, and
+    // browsers repair it their own way (WHATWG reads `\` as `/`), so the host the consent page
+    // shows and the one a browser goes to could differ.
+    if let Some(bad) = uri.chars().find(|c| !is_uri_char(*c)) {
+        return Err(format!("redirect URIs may hold only the characters RFC 3986 allows, not {bad:?}"));
+    }
+    if !percent_encoding_is_valid(uri) {
+        return Err(
+            "redirect URIs must write `%` only as a percent-encoding of two hex digits (RFC 3986 §2.1)".to_owned()
+        );
+    }
     let Some((scheme, rest)) = uri.split_once("://") else {
         return Err("redirect URIs must be absolute http(s) URIs".to_owned());
     };
@@ -22,6 +33,9 @@ pub(crate) fn validate_redirect_uri(uri: &str) -> Result<(), String> {
     if authority.contains('*') {
         return Err("redirect URIs must not contain wildcards".to_owned());
     }
+    if !port_is_valid(authority) {
+        return Err("a redirect URI's port must be digits (RFC 3986 §3.2.3)".to_owned());
+    }
     match scheme {
         "https" => Ok(()),
         // BCP §2.6, MCP-1125 §Communication Security: plain http only for loopback.
@@ -29,6 +43,20 @@ pub(crate) fn validate_redirect_uri(uri: &str) -> Result<(), String> {
         "http" => Err("http redirect URIs are allowed only for loopback hosts".to_owned()),
         _ => Err(format!("redirect URI scheme {scheme:?} is not allowed, only https or loopback http")),
     }
+}
+
+/// RFC 3986 §2.2 and §2.3: unreserved and reserved characters, and `%` (checked apart).
+fn is_uri_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "-._~:/?#[]@!$&'()*+,;=%".contains(c)
+}
+
+fn percent_encoding_is_valid(uri: &str) -> bool {
+    let bytes = uri.as_bytes();
+    bytes
+        .iter()
+        .enumerate()
+        .filter(|(_, byte)| **byte == b'%')
+        .all(|(index, _)| bytes.get(index + 1..index + 3).is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit)))
 }
 
 /// Whether `requested` matches `registered`: identical strings (RFC 3986 §6.2.1 simple comparison),
@@ -109,6 +137,8 @@ mod tests {
             "http://[::1]:8080/cb",
             "http://localhost/cb",
             "https://app.example/cb?x=1",
+            "https://app.example/c%20b",
+            "https://[::1]:8443/cb",
         ] {
             assert!(validate_redirect_uri(ok).is_ok(), "{ok}");
         }
@@ -124,6 +154,13 @@ mod tests {
             "https:///cb",
             "http://127.0.0.1.evil.example/cb",
             "https://app.example/c b",
+            // A browser reads `\` as `/`: the page would show one host, the browser visit another.
+            "https://app.example\\@evil.example/cb",
+            "http://127.0.0.1\\.evil.example/cb",
+            "https://app.example/cb\\..",
+            "https://app.example/c|b",
+            "https://app.example/%zz",
+            "https://app.example:80a/cb",
         ] {
             assert!(validate_redirect_uri(bad).is_err(), "{bad}");
         }
