@@ -13,11 +13,12 @@ use lab_proto::OAuthErrorCode;
 use lab_proto::pkce::{self, CodeChallengeMethod};
 use lab_proto::scope::LabScope;
 
-use crate::http::{Form, html_response, secrets_equal};
+use crate::http::{Form, html_response, secret_digest, secrets_equal};
 use crate::page::{ConsentPage, consent_page, error_page};
 use crate::profile::AsProfile;
 use crate::records::{Client, ClientSource, CodeRecord, PendingAuthorization, ValidatedRequest};
 use crate::redirect::{is_loopback_redirect, redirect_host, redirect_matches, redirect_port};
+use crate::request::Caller;
 use crate::resource::validate_resource;
 use crate::state::{AuthServer, CodeIssueError, MAX_ENTRIES};
 use crate::{cimd, consent, cookies};
@@ -412,9 +413,19 @@ fn render_consent(
     response
 }
 
+/// Whether `password` is `username`'s. Both sides are digested first, so the comparison runs in
+/// constant time over equal lengths whatever was typed, and an unknown user costs the same as a
+/// known one (no timing tells which user names exist).
+fn password_matches(server: &AuthServer, username: &str, password: &str) -> bool {
+    let user = server.user(username);
+    let expected = secret_digest(user.map_or("\0no such user", |user| user.password.secret()));
+    secrets_equal(&expected, &secret_digest(password)) && user.is_some()
+}
+
 /// `POST /consent`: the login + consent form.
 pub(crate) async fn consent(
     State(server): State<AuthServer>,
+    caller: Caller,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -474,8 +485,31 @@ pub(crate) async fn consent(
         None => {
             let username = form.get("username").ok().flatten().unwrap_or("");
             let password = form.get("password").ok().flatten().unwrap_or("");
-            let valid = server.user(username).is_some_and(|user| secrets_equal(user.password.secret(), password));
-            if !valid {
+            // O21 §7.7 (passwords must not be guessable at speed): failures are limited per user
+            // and, more loosely, per caller address; the limit is checked before the password.
+            let limit = server.inner.config.rate_limits.sign_in_failures;
+            let keys = [(format!("user\n{username}"), limit), (format!("caller\n{}", caller.key()), limit * 5)];
+            let throttled = {
+                let mut store = server.store();
+                keys.iter().find_map(|(key, limit)| store.sign_in_failures.check(key, *limit, now).err())
+            };
+            if let Some(retry_after) = throttled {
+                let mut response = render_consent(
+                    &server,
+                    request,
+                    None,
+                    Some("Too many failed sign-ins: wait a minute, then try again."),
+                    StatusCode::TOO_MANY_REQUESTS,
+                );
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+                return response;
+            }
+            if !password_matches(&server, username, password) {
+                let mut store = server.store();
+                for (key, _) in &keys {
+                    store.sign_in_failures.record(key, now);
+                }
+                drop(store);
                 return render_consent(
                     &server,
                     request,

@@ -89,6 +89,9 @@ pub struct RateLimits {
     /// Failed token requests allowed per caller, client and credential presented (a code, a
     /// refresh token or a client secret) in `window_seconds`.
     pub token_failures: u32,
+    /// Failed sign-ins allowed per user in `window_seconds` (five times as many per caller
+    /// address, which on loopback every local program shares).
+    pub sign_in_failures: u32,
     /// Registrations allowed per caller in `window_seconds`.
     pub registrations: u32,
     pub window_seconds: u64,
@@ -96,7 +99,7 @@ pub struct RateLimits {
 
 impl Default for RateLimits {
     fn default() -> Self {
-        Self { token_failures: 10, registrations: 30, window_seconds: 60 }
+        Self { token_failures: 10, sign_in_failures: 10, registrations: 30, window_seconds: 60 }
     }
 }
 

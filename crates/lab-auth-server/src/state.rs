@@ -123,6 +123,8 @@ pub(crate) struct Store {
     pub(crate) seen_challenges: HashMap<String, u64>,
     pub(crate) keys: KeyRing,
     pub(crate) token_failures: RateLimiter,
+    /// Failed passwords at `POST /consent`, per user and per caller address.
+    pub(crate) sign_in_failures: RateLimiter,
     pub(crate) registrations: RateLimiter,
 }
 
@@ -305,6 +307,7 @@ impl AuthServer {
             seen_challenges: HashMap::new(),
             keys,
             token_failures: RateLimiter::new(config.rate_limits.window_seconds),
+            sign_in_failures: RateLimiter::new(config.rate_limits.window_seconds),
             registrations: RateLimiter::new(config.rate_limits.window_seconds),
         };
         Ok(Self {

@@ -178,6 +178,37 @@ async fn wrong_password_gets_no_code_and_deny_returns_access_denied() {
     assert_eq!(denied.redirect_param("iss").as_deref(), Some(ISSUER));
 }
 
+/// O21 §7.7: passwords cannot be guessed at speed. Ten failures for one user throttle that user's
+/// sign-in (the right password included) for the window, tell the caller when to retry, and leave
+/// other users alone; an unknown user name is throttled the same way.
+#[tokio::test]
+async fn failed_sign_ins_are_limited_per_user() {
+    let lab = Lab::new();
+    let client_id = lab.register_public().await;
+    let sign_in = |user: &'static str, password: &'static str| {
+        let lab = &lab;
+        let client_id = client_id.clone();
+        async move {
+            let page = open_page(lab, &client_id).await;
+            let cookies = cookie_pair(&page, "__Host-lab_csrf");
+            submit(lab, &page, &[("username", user), ("password", password), ("action", "approve")], &cookies).await
+        }
+    };
+    for _ in 0..10 {
+        assert_eq!(sign_in("alice", "guess").await.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(sign_in("nobody", "guess").await.status, StatusCode::UNAUTHORIZED);
+    }
+    let throttled = sign_in("alice", "alice-pass").await;
+    assert_eq!(throttled.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(throttled.header("retry-after").is_some());
+    assert!(throttled.text().contains("Too many failed sign-ins"));
+    assert_eq!(throttled.location(), None, "no code while throttled");
+    assert_eq!(sign_in("nobody", "guess").await.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(sign_in("bob", "bob-pass").await.status, StatusCode::SEE_OTHER, "another user signs in");
+    lab.clock.advance(60);
+    assert_eq!(sign_in("alice", "alice-pass").await.status, StatusCode::SEE_OTHER);
+}
+
 #[tokio::test]
 async fn consent_is_remembered_per_client_only() {
     let lab = Lab::new();
