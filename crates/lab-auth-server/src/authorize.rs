@@ -139,34 +139,33 @@ pub(crate) async fn authorize(State(server): State<AuthServer>, headers: HeaderM
             "redirect_uri does not match any URI registered for this client",
         );
     }
-    // From here on errors are redirects to a URI the client registered.
+    // From here on errors are redirects to a URI the client registered (O21 §4.1.2.1), if that URI
+    // is trusted: a pre-registered client's, or a loopback one, which leads back to the user's own
+    // machine. Anyone can register an https redirect of their own, and redirecting an error there
+    // before the user has seen anything would make the AS an open redirector (RFC 9700 §4.11.2):
+    // such errors are shown as a page.
+    let trusted_redirect = client.source == ClientSource::PreRegistered || is_loopback_redirect(&redirect_uri);
+    let fail = |state: Option<&str>, code: OAuthErrorCode, description: &str| {
+        if trusted_redirect {
+            error_redirect(&server, &redirect_uri, state, code, description).into_response(StatusCode::FOUND)
+        } else {
+            page_error(&headers, StatusCode::BAD_REQUEST, code, description)
+        }
+    };
     let state = match form.get("state") {
         Ok(state) => state.map(str::to_owned),
-        Err(_) => {
-            return error_redirect(&server, &redirect_uri, None, OAuthErrorCode::InvalidRequest, "state is repeated")
-                .into_response(StatusCode::FOUND);
-        }
+        Err(_) => return fail(None, OAuthErrorCode::InvalidRequest, "state is repeated"),
     };
     let request = match validate(&server, &form, &client, &redirect_uri, state.clone()) {
         Ok(request) => request,
-        Err((code, description)) => {
-            return error_redirect(&server, &redirect_uri, state.as_deref(), code, &description)
-                .into_response(StatusCode::FOUND);
-        }
+        Err((code, description)) => return fail(state.as_deref(), code, &description),
     };
     let auto_approve = server.store().auto_approve.clone();
     if let Some(default_user) = auto_approve {
         // Headless mode (design §2): approve at once as the hinted or the default user.
         let username = request.login_hint.clone().unwrap_or(default_user);
         if server.user(&username).is_none() {
-            return error_redirect(
-                &server,
-                &redirect_uri,
-                state.as_deref(),
-                OAuthErrorCode::AccessDenied,
-                "login_hint names no lab user",
-            )
-            .into_response(StatusCode::FOUND);
+            return fail(state.as_deref(), OAuthErrorCode::AccessDenied, "login_hint names no lab user");
         }
         return approve(&server, &request, &username).into_response(StatusCode::FOUND);
     }

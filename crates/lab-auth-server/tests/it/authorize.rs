@@ -268,3 +268,29 @@ async fn confidential_clients_may_skip_pkce_but_public_ones_may_not() {
         .await;
     assert_error_redirect(&public, "invalid_request");
 }
+
+/// RFC 9700 §4.11.2: an error for a client anyone could register with an https redirect of its own
+/// is shown as a page, never redirected before the user saw anything (the AS would be an open
+/// redirector); a pre-registered client's or a loopback redirect still gets the error redirect.
+#[tokio::test]
+async fn errors_are_redirected_only_to_trusted_redirect_uris() {
+    let lab = Lab::auto();
+    let attacker = lab
+        .post_json(
+            "/register",
+            &serde_json::json!({"redirect_uris": ["https://attacker.example/cb"], "token_endpoint_auth_method": "none"}),
+        )
+        .await
+        .json();
+    let attacker = attacker["client_id"].as_str().unwrap();
+    let bogus = |client_id: &str, redirect: &str| {
+        lab.params(client_id, &pkce().challenge).set("redirect_uri", redirect).set("response_type", "token")
+    };
+    let page = lab.authorize(&bogus(attacker, "https://attacker.example/cb")).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.text());
+    assert_eq!(page.location(), None, "no redirect to the attacker's URI");
+    let loopback = lab.register_public().await;
+    let redirected = lab.authorize(&bogus(&loopback, REDIRECT)).await;
+    assert_eq!(redirected.status, StatusCode::FOUND);
+    assert_eq!(redirected.redirect_param("error").as_deref(), Some("unsupported_response_type"));
+}
