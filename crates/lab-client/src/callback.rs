@@ -1,6 +1,7 @@
 //! The loopback redirect listener (O21 §8.4.2, RFC 8252 §7.3): the browser brings the
-//! authorization response here. It answers one `/callback` request and never redirects anywhere
-//! (CL-17: no open redirector on the callback).
+//! authorization response here. It takes the one `/callback` request that carries the flow's
+//! `state`, ignores any other, and never redirects anywhere (CL-17: no open redirector on the
+//! callback).
 
 use std::time::Duration;
 
@@ -29,8 +30,12 @@ impl CallbackListener {
         Ok(Self { listener, redirect_uri: format!("http://127.0.0.1:{port}/callback") })
     }
 
-    /// Waits for the browser's `GET /callback?…` and returns its query.
-    pub(crate) async fn wait(&self, timeout: Duration) -> Result<String, ClientError> {
+    /// Waits for the browser's `GET /callback?…` whose `state` is `expected_state`, and returns its
+    /// query. Any local program can send a callback: one with another `state` is answered 400 and
+    /// ignored, and the wait goes on until the right one comes or the time is up (CL-14: it never
+    /// reaches the token request, nor ends the sign-in the user is still doing).
+    pub(crate) async fn wait(&self, timeout: Duration, expected_state: &str) -> Result<String, ClientError> {
+        let ignored = std::sync::atomic::AtomicUsize::new(0);
         tokio::time::timeout(timeout, async {
             loop {
                 let Ok((mut stream, _)) = self.listener.accept().await else { continue };
@@ -52,6 +57,16 @@ impl CallbackListener {
                 let request = String::from_utf8_lossy(&buffer);
                 let target = request.lines().next().and_then(|line| line.split(' ').nth(1)).unwrap_or("");
                 if let Some(query) = target.strip_prefix("/callback?") {
+                    if AuthorizationResponse::parse(query).state.as_deref() != Some(expected_state) {
+                        ignored.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let page = "<!doctype html><title>MCP Auth Lab</title><p>This response is not for the sign-in in progress; it was ignored.</p>";
+                        let response = format!(
+                            "HTTP/1.1 400 Bad Request\r\ncontent-type: text/html; charset=utf-8\r\ncache-control: no-store\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{page}",
+                            page.len()
+                        );
+                        let _ = stream.write_all(response.as_bytes()).await;
+                        continue;
+                    }
                     let page = "<!doctype html><title>MCP Auth Lab</title><p>Signed in. You can close this window and return to the terminal.</p>";
                     let response = format!(
                         "HTTP/1.1 200 OK\r\ncontent-type: text/html; charset=utf-8\r\ncache-control: no-store\r\nreferrer-policy: no-referrer\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{page}",
@@ -64,7 +79,11 @@ impl CallbackListener {
             }
         })
         .await
-        .map_err(|_| ClientError::Config(format!("no authorization response arrived within {} s", timeout.as_secs())))
+        .map_err(|_| {
+            let ignored = ignored.load(std::sync::atomic::Ordering::Relaxed);
+            let note = if ignored > 0 { format!(" ({ignored} with another state were ignored)") } else { String::new() };
+            ClientError::Config(format!("no authorization response arrived within {} s{note}", timeout.as_secs()))
+        })
     }
 }
 
@@ -103,6 +122,39 @@ impl AuthorizationResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Sends `GET target` to the listener and returns the status line of its answer.
+    async fn get(port: u16, target: &str) -> String {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        stream.write_all(format!("GET {target} HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n").as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.unwrap();
+        answer.lines().next().unwrap_or_default().to_owned()
+    }
+
+    #[tokio::test]
+    async fn a_callback_with_another_state_is_ignored_and_the_right_one_awaited() {
+        let listener = CallbackListener::bind(0).await.unwrap();
+        let port: u16 =
+            listener.redirect_uri.rsplit(':').next().unwrap().trim_end_matches("/callback").parse().unwrap();
+        let waiting = tokio::spawn(async move { listener.wait(Duration::from_secs(10), "the-state").await });
+        // Another local program's callback first: refused, and the wait goes on.
+        assert_eq!(get(port, "/callback?code=planted&state=forged").await, "HTTP/1.1 400 Bad Request");
+        assert_eq!(get(port, "/callback?code=planted").await, "HTTP/1.1 400 Bad Request");
+        assert_eq!(get(port, "/callback?code=real&state=the-state").await, "HTTP/1.1 200 OK");
+        assert_eq!(waiting.await.unwrap().unwrap(), "code=real&state=the-state");
+    }
+
+    #[tokio::test]
+    async fn the_wait_ends_at_its_timeout_and_counts_what_it_ignored() {
+        let listener = CallbackListener::bind(0).await.unwrap();
+        let port: u16 =
+            listener.redirect_uri.rsplit(':').next().unwrap().trim_end_matches("/callback").parse().unwrap();
+        let waiting = tokio::spawn(async move { listener.wait(Duration::from_millis(500), "the-state").await });
+        assert_eq!(get(port, "/callback?code=planted&state=forged").await, "HTTP/1.1 400 Bad Request");
+        let error = waiting.await.unwrap().unwrap_err().to_string();
+        assert!(error.contains("1 with another state were ignored"), "{error}");
+    }
 
     #[test]
     fn the_code_is_a_secret_from_the_moment_it_is_read() {

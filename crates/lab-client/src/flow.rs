@@ -465,7 +465,7 @@ impl McpClient {
             None => {
                 self.emit(Event::OpenInBrowser(authorization_url.clone()));
                 let listener = self.listener.as_ref().ok_or_else(|| ClientError::Config("no listener".into()))?;
-                listener.wait(self.config.callback_timeout).await?
+                listener.wait(self.config.callback_timeout, &state).await?
             }
         };
         let response = AuthorizationResponse::parse(&callback_query);
