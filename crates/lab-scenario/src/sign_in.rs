@@ -59,6 +59,7 @@ impl Run {
                     };
                     submitted = true;
                     let mut action = parse(&form.action)?;
+                    password_may_go(&form, &action, &as_origin, login).map_err(StepError::SignIn)?;
                     if form.method == "GET" {
                         action.query_pairs_mut().extend_pairs(form.fields.iter());
                         (action, "GET", Payload::None)
@@ -93,5 +94,58 @@ impl Run {
             self.cookies.retain(|(site, known, _)| !(*site == origin && *known == name));
             self.cookies.push((origin.clone(), name, value));
         }
+    }
+}
+
+/// Whether `form`, sent to `action`, may carry the password: only to the AS that asked for it, as
+/// an https form of the AS's own origin, in a POST body (a GET would put it in a URL, and so in
+/// logs and histories). A form without the password (a consent page) may go anywhere the AS sends.
+fn password_may_go(
+    form: &crate::third_party::Form,
+    action: &url::Url,
+    as_origin: &url::Origin,
+    login: &crate::Login,
+) -> Result<(), String> {
+    let carries_password = form.fields.iter().any(|(_, value)| value == login.password());
+    if carries_password && (action.origin() != *as_origin || action.scheme() != "https" || form.method != "POST") {
+        return Err(format!(
+            "the login form would send the password by {} to {}, not by POST to the AS's own https origin: it was not sent",
+            form.method,
+            action.origin().ascii_serialization()
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::password_may_go;
+    use crate::third_party::Form;
+
+    #[test]
+    fn the_password_goes_only_by_post_to_the_as_own_https_origin() {
+        let login = crate::Login::new("alice", "alice-pass");
+        let as_origin = url::Url::parse("https://as.example/authorize").unwrap().origin();
+        let form = |method: &str, password: &str| Form {
+            action: String::new(),
+            method: method.to_owned(),
+            fields: vec![("username".to_owned(), "alice".to_owned()), ("password".to_owned(), password.to_owned())],
+        };
+        let to = |url: &str| url::Url::parse(url).unwrap();
+        assert!(
+            password_may_go(&form("POST", "alice-pass"), &to("https://as.example/login"), &as_origin, &login).is_ok()
+        );
+        for (method, action) in [
+            ("POST", "https://evil.example/login"),
+            ("POST", "http://as.example/login"),
+            ("POST", "https://as.example:8443/login"),
+            ("GET", "https://as.example/login"),
+        ] {
+            let refused = password_may_go(&form(method, "alice-pass"), &to(action), &as_origin, &login);
+            assert!(refused.is_err(), "{method} {action}");
+            assert!(!refused.unwrap_err().contains("alice-pass"), "the refusal never shows the password");
+        }
+        // A consent form carries no password: the AS's own affair.
+        assert!(password_may_go(&form("GET", ""), &to("https://other.example/consent"), &as_origin, &login).is_ok());
     }
 }
