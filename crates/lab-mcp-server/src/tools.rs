@@ -370,7 +370,12 @@ pub(crate) fn execute(
             if !eligible {
                 return Outcome::Error(format!("order {order_id} has not been delivered yet and cannot be returned"));
             }
-            let id = format!("R-{}", 3001 + shop.returns.len());
+            // Unguessable, so that an id says nothing of how many returns there are (an admin's
+            // figure) and cannot be enumerated.
+            let Ok(suffix) = lab_proto::random_token(9) else {
+                return Outcome::Error("the return could not be recorded".to_owned());
+            };
+            let id = format!("R-{suffix}");
             shop.returns.push(ReturnRequest {
                 id: id.clone(),
                 order_id: order_id.clone(),

@@ -7,7 +7,7 @@ use lab_proto::jsonrpc::code;
 use serde_json::{Value, json};
 
 use super::Refusal;
-use super::permission::permission;
+use super::permission::{is_admin_user, permission};
 use crate::principal::Principal;
 use crate::profile::RsProfile;
 use crate::server::McpServer;
@@ -59,11 +59,18 @@ pub(super) async fn dispatch(
             tracing::info!(tool = name, principal = %principal.key(), error = matches!(outcome, Outcome::Error(_)), "tool called");
             Ok(outcome.to_result())
         }
-        "resources/list" => Ok(json!({"resources": [
-            {"uri": "commerce://catalog/categories", "name": "categories", "title": "Product categories", "mimeType": "application/json"},
-            {"uri": ANALYTICS_URI, "name": "analytics-daily", "title": "Daily analytics", "mimeType": "application/json",
-             "annotations": {"audience": ["assistant"], "priority": 0.3}},
-        ]})),
+        "resources/list" => {
+            let mut resources = vec![
+                json!({"uri": "commerce://catalog/categories", "name": "categories", "title": "Product categories", "mimeType": "application/json"}),
+            ];
+            // The seed's permission matrix, for listing too: a customer is not even told the
+            // admin-only analytics exist (an admin whose token lacks mcp:admin is, and steps up).
+            if is_admin_user(server, principal) {
+                resources.push(json!({"uri": ANALYTICS_URI, "name": "analytics-daily", "title": "Daily analytics",
+                    "mimeType": "application/json", "annotations": {"audience": ["assistant"], "priority": 0.3}}));
+            }
+            Ok(json!({"resources": resources}))
+        }
         "resources/read" => {
             let uri = params
                 .and_then(|params| params.get("uri"))

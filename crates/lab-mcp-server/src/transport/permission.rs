@@ -11,6 +11,11 @@ use crate::profile::RsProfile;
 use crate::server::McpServer;
 use crate::tools::{self, Level, Outcome};
 
+/// Whether the principal is a user with the admin role (whatever its token's scope).
+pub(super) fn is_admin_user(server: &McpServer, principal: &Principal) -> bool {
+    principal.user_id().and_then(|user| server.shop().customers.get(user).map(|customer| customer.admin)).unwrap_or(false)
+}
+
 /// The seed's permission matrix. `Ok(None)`: allowed. `Ok(Some(outcome))`: a tool error that
 /// tells the caller it cannot do this (no step-up would help). `Err`: an HTTP refusal (401 for an
 /// anonymous caller, 403 `insufficient_scope` for a scope the caller could still obtain).
@@ -31,11 +36,7 @@ pub(super) fn permission(server: &McpServer, principal: &Principal, level: Level
         PrincipalKind::User => {}
     }
     if level == Level::Admin {
-        let is_admin = principal
-            .user_id()
-            .and_then(|user| server.shop().customers.get(user).map(|customer| customer.admin))
-            .unwrap_or(false);
-        if !is_admin {
+        if !is_admin_user(server, principal) {
             return Ok(Some(Outcome::Error("this tool needs the admin role".to_owned())));
         }
     }

@@ -66,6 +66,15 @@ async fn write_tools_with_a_read_token_get_a_step_up_challenge() {
     let result =
         lab.call(&stepped_up, "create_return", json!({"order_id":"A-1001","reason":"too small"})).await.tool_result();
     assert_eq!(result["structuredContent"]["status"], "requested");
+    // Return ids are unguessable: two returns tell nothing of how many there are.
+    let second =
+        lab.call(&stepped_up, "create_return", json!({"order_id":"A-1001","reason":"too big"})).await.tool_result();
+    let ids = [&result, &second].map(|result| result["structuredContent"]["return_id"].as_str().unwrap().to_owned());
+    assert_ne!(ids[0], ids[1]);
+    for id in &ids {
+        assert!(id.starts_with("R-") && id.len() >= 14, "{id}");
+        assert!(!id[2..].chars().all(|c| c.is_ascii_digit()), "not a counter: {id}");
+    }
 }
 
 #[tokio::test]
