@@ -80,6 +80,14 @@ impl NetworkPolicy {
             }
             other => return Err(refused(format!("scheme {other}: is never fetched"))),
         }
+        // An allowed host name may resolve to a special address, but only on the ports allowed
+        // with it: `lab.internal:9446` allows nothing on `lab.internal:22`.
+        if let Host::Domain(name) = &host
+            && self.allows_host(name)
+            && !self.allows(&authority)
+        {
+            return Err(refused(format!("{authority} is allowed only on the ports given with it")));
+        }
         if special && !self.allows(&authority) {
             return Err(refused(format!(
                 "{authority} is a loopback, private or link-local address that is not allowed"
@@ -89,11 +97,14 @@ impl NetworkPolicy {
     }
 }
 
-/// Addresses that must not be reached unless allowed: what an SSRF would aim at.
+/// Addresses that must not be reached unless allowed: what an SSRF would aim at. Everything but
+/// global unicast is special, after the IANA special-purpose registries (RFC 6890 and its
+/// updates); IPv6 addresses that embed an IPv4 address (mapped, NAT64, 6to4) are judged by it,
+/// the rest of `::/96`, Teredo and the other IETF assignments in `2001::/23` are refused.
 pub fn is_special(address: IpAddr) -> bool {
     match address {
         IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
+            let [a, b, c, _] = v4.octets();
             v4.is_loopback()
                 || v4.is_private()
                 || v4.is_link_local()
@@ -103,21 +114,36 @@ pub fn is_special(address: IpAddr) -> bool {
                 || v4.is_documentation()
                 || a == 0
                 || (a == 100 && (64..128).contains(&b))
+                || (a == 192 && b == 0 && c == 0)
+                || (a == 192 && b == 88 && c == 99)
                 || (a == 198 && (18..20).contains(&b))
                 || a >= 240
         }
         IpAddr::V6(v6) => {
-            if let Some(mapped) = v6.to_ipv4_mapped() {
-                return is_special(IpAddr::V4(mapped));
+            let segments = v6.segments();
+            let embedded = |high: u16, low: u16| {
+                let [a, b] = high.to_be_bytes();
+                let [c, d] = low.to_be_bytes();
+                is_special(IpAddr::V4(std::net::Ipv4Addr::new(a, b, c, d)))
+            };
+            match segments {
+                // IPv4-mapped: the IPv4 address is what is reached.
+                [0, 0, 0, 0, 0, 0xffff, high, low] => embedded(high, low),
+                // Loopback, unspecified and the deprecated IPv4-compatible `::a.b.c.d`.
+                [0, 0, 0, 0, 0, 0, _, _] => true,
+                // NAT64 well-known prefix (RFC 6052): judged by the IPv4 address it translates to.
+                [0x64, 0xff9b, 0, 0, 0, 0, high, low] => embedded(high, low),
+                // 6to4 (RFC 3056): the relay reaches the embedded IPv4 address.
+                [0x2002, high, low, ..] => embedded(high, low),
+                // IETF protocol assignments (Teredo 2001::/32, ORCHID, …) and documentation.
+                [0x2001, second, ..] if second < 0x0200 || second == 0x0db8 => true,
+                // Documentation (RFC 9637).
+                [first, ..] if first & 0xfff0 == 0x3ff0 => true,
+                // Global unicast is 2000::/3; everything outside it (ULA fc00::/7, link-local
+                // fe80::/10, site-local fec0::/10, multicast ff00::/8, discard 100::/64, the local
+                // NAT64 64:ff9b:1::/48, …) is special.
+                [first, ..] => first & 0xe000 != 0x2000,
             }
-            let first = v6.segments()[0];
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80
-                || first == 0x2001 && v6.segments()[1] == 0x0db8
-                || first == 0x64 && v6.segments()[1] == 0xff9b
         }
     }
 }
@@ -356,13 +382,52 @@ mod tests {
 
     #[test]
     fn special_ranges() {
-        for address in
-            ["100.64.0.1", "198.18.0.1", "240.0.0.1", "224.0.0.1", "255.255.255.255", "2001:db8::1", "64:ff9b::7f00:2"]
-        {
+        for address in [
+            "100.64.0.1",
+            "198.18.0.1",
+            "240.0.0.1",
+            "224.0.0.1",
+            "255.255.255.255",
+            "192.0.0.8",
+            "192.88.99.1",
+            "2001:db8::1",
+            "64:ff9b::7f00:2",
+            "64:ff9b::a9fe:a9fe",
+            // Issue 14, item 15: what the first classification missed.
+            "::127.0.0.1",
+            "::169.254.169.254",
+            "::8.8.8.8",
+            "2002:7f00:1::1",
+            "2002:a9fe:a9fe::",
+            "fec0::1",
+            "2001::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "64:ff9b:1::1",
+            "100::1",
+            "3fff::1",
+            "fd00::1",
+            "fe80::1",
+            "ff02::1",
+            "::ffff:10.0.0.1",
+            "::1",
+            "::",
+        ] {
             assert!(is_special(address.parse().unwrap()), "{address}");
         }
-        for address in ["93.184.216.34", "2606:4700::1111", "1.1.1.1"] {
+        for address in
+            ["93.184.216.34", "2606:4700::1111", "1.1.1.1", "64:ff9b::808:808", "2002:808:808::1", "::ffff:1.1.1.1"]
+        {
             assert!(!is_special(address.parse().unwrap()), "{address}");
         }
+    }
+
+    #[test]
+    fn an_allowed_host_name_is_allowed_on_its_ports_only() {
+        let policy = NetworkPolicy { allowed_authorities: vec!["lab.internal:9446".into()] };
+        assert!(check(&policy, "https://lab.internal:9446/client.json").is_ok());
+        assert!(check(&policy, "https://lab.internal:22/").is_err());
+        assert!(check(&policy, "https://lab.internal/").is_err());
+        let any_port = NetworkPolicy { allowed_authorities: vec!["lab.internal:*".into()] };
+        assert!(check(&any_port, "https://lab.internal:22/").is_ok());
     }
 }
