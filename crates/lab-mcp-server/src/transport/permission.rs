@@ -13,7 +13,10 @@ use crate::tools::{self, Level, Outcome};
 
 /// Whether the principal is a user with the admin role (whatever its token's scope).
 pub(super) fn is_admin_user(server: &McpServer, principal: &Principal) -> bool {
-    principal.user_id().and_then(|user| server.shop().customers.get(user).map(|customer| customer.admin)).unwrap_or(false)
+    principal
+        .user_id()
+        .and_then(|user| server.shop().customers.get(user).map(|customer| customer.admin))
+        .unwrap_or(false)
 }
 
 /// The seed's permission matrix. `Ok(None)`: allowed. `Ok(Some(outcome))`: a tool error that
@@ -35,10 +38,8 @@ pub(super) fn permission(server: &McpServer, principal: &Principal, level: Level
         }
         PrincipalKind::User => {}
     }
-    if level == Level::Admin {
-        if !is_admin_user(server, principal) {
-            return Ok(Some(Outcome::Error("this tool needs the admin role".to_owned())));
-        }
+    if level == Level::Admin && !is_admin_user(server, principal) {
+        return Ok(Some(Outcome::Error("this tool needs the admin role".to_owned())));
     }
     if !lab_proto::scope::covers(&principal.scope, needed) {
         return Err(Dispatch::Refused(server.insufficient_scope(principal, needed)));
