@@ -1,14 +1,24 @@
 //! Loopback listeners and the TLS hosts that serve routers on them.
 
+use std::future::Future;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum_server::Handle;
+use axum_server::accept::Accept;
 use axum_server::tls_rustls::RustlsConfig;
 use lab_pki::ServerConfig;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::HarnessError;
@@ -38,6 +48,99 @@ pub(crate) fn bind_loopback_on(ip: Ipv4Addr, port: u16, role: &'static str) -> R
     Ok(listener)
 }
 
+/// The bounds every TLS listener of the lab keeps, so that a slow, idle or greedy client holds
+/// nothing for long and cannot starve the others (issue 14, item 12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// The TLS handshake.
+    pub handshake: Duration,
+    /// From the handshake to the first request's complete headers.
+    pub first_request: Duration,
+    /// A later request's headers on a kept-alive connection.
+    pub header_read: Duration,
+    /// A request, its body included, until its answer starts (a stream may then go on).
+    pub request: Duration,
+    /// Connections open at once; one more is closed before its handshake.
+    pub max_connections: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            handshake: Duration::from_secs(10),
+            first_request: Duration::from_secs(10),
+            header_read: Duration::from_secs(30),
+            request: Duration::from_secs(60),
+            max_connections: 1024,
+        }
+    }
+}
+
+/// An acceptor that lets at most as many connections in as it has permits, each holding its
+/// permit until it closes.
+#[derive(Clone)]
+struct Limited<A> {
+    inner: A,
+    permits: Arc<Semaphore>,
+}
+
+impl<A, I, S> Accept<I, S> for Limited<A>
+where
+    A: Accept<I, S>,
+    A::Future: Send + 'static,
+    A::Stream: Send + 'static,
+    A::Service: Send + 'static,
+{
+    type Stream = Permitted<A::Stream>;
+    type Service = A::Service;
+    type Future = Pin<Box<dyn Future<Output = io::Result<(Self::Stream, Self::Service)>> + Send>>;
+
+    fn accept(&self, stream: I, service: S) -> Self::Future {
+        let permit = self.permits.clone().try_acquire_owned();
+        let accepting = self.inner.accept(stream, service);
+        Box::pin(async move {
+            // Over the cap the connection is dropped before its handshake costs anything.
+            let permit = permit.map_err(|_| io::Error::other("too many connections"))?;
+            let (stream, service) = accepting.await?;
+            Ok((Permitted { stream, _permit: permit }, service))
+        })
+    }
+}
+
+/// A connection's stream with the permit it holds while open.
+struct Permitted<T> {
+    stream: T,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Permitted<T> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Permitted<T> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
+/// Answers 408 to a request whose handling (its body read included) outlasts the limit.
+async fn request_deadline(State(limit): State<Duration>, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => (StatusCode::REQUEST_TIMEOUT, "the request took too long\n").into_response(),
+    }
+}
+
 /// A router served over TLS on a loopback listener.
 ///
 /// [`TlsHost::shutdown`] stops it gracefully; dropping it stops it at once, so a test that fails
@@ -61,15 +164,31 @@ impl TlsHost {
         tls: Arc<ServerConfig>,
         role: &'static str,
     ) -> Result<TlsHost, HarnessError> {
+        Self::serve_with(listener, router, tls, role, ConnectionLimits::default())
+    }
+
+    /// [`TlsHost::serve`] with other connection limits (tests use short ones).
+    pub fn serve_with(
+        listener: TcpListener,
+        router: Router,
+        tls: Arc<ServerConfig>,
+        role: &'static str,
+        limits: ConnectionLimits,
+    ) -> Result<TlsHost, HarnessError> {
         let addr = listener.local_addr().map_err(|source| HarnessError::Serve {
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             role,
             source,
         })?;
         let handle = Handle::new();
-        let server = axum_server::from_tcp_rustls(listener, RustlsConfig::from_config(tls))
+        let router = router.layer(axum::middleware::from_fn_with_state(limits.request, request_deadline));
+        let permits = Arc::new(Semaphore::new(limits.max_connections));
+        let mut server = axum_server::from_tcp_rustls(listener, RustlsConfig::from_config(tls))
             .map_err(|source| HarnessError::Serve { addr, role, source })?
+            .map(|acceptor| Limited { inner: acceptor.handshake_timeout(limits.handshake), permits })
+            .first_request_timeout(limits.first_request)
             .handle(handle.clone());
+        server.http_builder().http1().header_read_timeout(limits.header_read);
         let task = tokio::spawn(async move {
             if let Err(error) = server.serve(router.into_make_service_with_connect_info::<SocketAddr>()).await {
                 tracing::error!(%addr, role, %error, "server stopped with an error");

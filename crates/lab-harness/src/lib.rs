@@ -30,7 +30,7 @@ pub use config::{
     UnknownVerifyMode, VerifyMode,
 };
 pub use error::HarnessError;
-pub use host::{SHUTDOWN_GRACE, TlsHost, bind_loopback, http_client};
+pub use host::{ConnectionLimits, SHUTDOWN_GRACE, TlsHost, bind_loopback, http_client};
 pub use lab::{RunningLab, SIGNING_KEY_FILE, start};
 pub use requests::{REQUEST_LOG_CAPACITY, RequestLog, RequestRecord};
 pub use role::{AS_ROLE, CANARY_ROLE, CIMD_ROLE, RS_ROLE, TWIN_ROLE, UPSTREAM_ROLE};

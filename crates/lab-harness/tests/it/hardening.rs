@@ -139,3 +139,66 @@ async fn concurrent_refreshes_of_one_token_rotate_once() -> anyhow::Result<()> {
     lab.shutdown().await;
     Ok(())
 }
+
+/// Issue 14, item 12: a connection that never completes its handshake is dropped at the handshake
+/// timeout, one over the cap is dropped at once, a request that outlasts its deadline gets 408, and
+/// other callers are served meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_slow_and_surplus_connections_are_dropped_while_others_are_served() -> anyhow::Result<()> {
+    use std::time::Duration;
+
+    use axum::Router;
+    use axum::routing::get;
+    use lab_harness::{ConnectionLimits, TlsHost, bind_loopback};
+    use tokio::io::AsyncReadExt as _;
+    use tokio::net::TcpStream;
+
+    let ca = lab_pki::LabCa::generate()?;
+    let tls = ca.issue_lab_leaf()?.server_config(&ca)?;
+    let limits = ConnectionLimits {
+        handshake: Duration::from_secs(1),
+        first_request: Duration::from_secs(1),
+        header_read: Duration::from_secs(1),
+        request: Duration::from_millis(500),
+        max_connections: 3,
+    };
+    let router = Router::new().route("/", get(|| async { "ok" })).route(
+        "/slow",
+        get(|| async {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            "late"
+        }),
+    );
+    let host = TlsHost::serve_with(bind_loopback(0, "limits test")?, router, tls, "limits test", limits)?;
+    // A client that keeps no connection open after its answer, so only the idle ones hold permits.
+    let client = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(ca.cert_pem().as_bytes())?])
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    // Whether the server closes `stream` within `within`.
+    async fn closed(stream: &mut TcpStream, within: Duration) -> bool {
+        let mut byte = [0_u8; 1];
+        matches!(tokio::time::timeout(within, stream.read(&mut byte)).await, Ok(Ok(0) | Err(_)))
+    }
+    let settle = || tokio::time::sleep(Duration::from_millis(200));
+
+    let mut idle = vec![TcpStream::connect(host.addr()).await?, TcpStream::connect(host.addr()).await?];
+    settle().await;
+    let answer = client.get(host.url("/")).send().await?;
+    ensure!(answer.status() == StatusCode::OK, "served beside two idle connections: {}", answer.status());
+    settle().await;
+    idle.push(TcpStream::connect(host.addr()).await?);
+    settle().await;
+    let mut surplus = TcpStream::connect(host.addr()).await?;
+    ensure!(closed(&mut surplus, Duration::from_millis(500)).await, "a fourth connection over the cap of 3 is dropped");
+    for stream in &mut idle {
+        ensure!(closed(stream, Duration::from_secs(3)).await, "an idle connection outlived the handshake timeout");
+    }
+    let answer = client.get(host.url("/slow")).send().await?;
+    ensure!(answer.status() == StatusCode::REQUEST_TIMEOUT, "a slow request got {}", answer.status());
+    let answer = client.get(host.url("/")).send().await?;
+    ensure!(answer.status() == StatusCode::OK);
+    host.shutdown().await;
+    Ok(())
+}
