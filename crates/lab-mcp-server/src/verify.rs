@@ -243,7 +243,11 @@ impl JwtVerifier {
     /// Refuses the token `jti` from now on (until its `exp`, after which it is refused anyway),
     /// and drops its cached verification: what the AS's revocation back channel calls.
     pub fn revoke(&self, jti: &str, exp: u64) {
-        self.revoked.insert(jti, exp, self.clock.now(), self.leeway);
+        // Past the list's bound it fails closed by `exp`; cached verifications cannot tell, so
+        // they go (a revocation flood is the only way there).
+        if self.revoked.insert(jti, exp, self.clock.now(), self.leeway) {
+            self.cache.clear();
+        }
         self.cache.forget(jti);
     }
 
@@ -332,7 +336,7 @@ impl JwtVerifier {
             Err(Failure::Rejected(rejection)) => Err(rejection),
             Ok((principal, Validity { jti, exp, nbf })) => {
                 let entry = CachedToken { principal: principal.clone(), jti: jti.into(), exp, nbf, until: u64::MAX };
-                self.cache.insert(digest, entry, now, self.leeway, |jti| self.revoked.contains(jti));
+                self.cache.insert(digest, entry, now, self.leeway, |jti, exp| self.revoked.contains(jti, exp));
                 Ok(principal)
             }
         })
@@ -417,7 +421,7 @@ impl JwtVerifier {
             decode_json(parts.payload).map_err(|_| reject("token lacks required claims or they are malformed"))?;
         self.check_claims(&claims.iss, |resource| claims.aud.contains(resource), claims.exp, claims.nbf, checks)?;
         // RFC 7009 §2: the AS revoked it, and told this RS.
-        if self.revoked.contains(&claims.jti) {
+        if self.revoked.contains(&claims.jti, claims.exp) {
             return Err(reject("token was revoked").into());
         }
         let times = Validity { jti: claims.jti, exp: claims.exp, nbf: claims.nbf };
@@ -601,14 +605,16 @@ impl IntrospectionVerifier {
         let (principal, Validity { jti, exp, nbf }) = self.ask_with_times(token, checks).await?;
         let entry =
             CachedToken { principal: principal.clone(), jti: jti.into(), exp, nbf, until: now.saturating_add(ttl) };
-        self.answers.insert(digest, entry, now, self.leeway, |jti| self.revoked.contains(jti));
+        self.answers.insert(digest, entry, now, self.leeway, |jti, exp| self.revoked.contains(jti, exp));
         Ok(principal)
     }
 
     /// Drops a revoked token's reused answer, and keeps an answer that was on its way from being
     /// reused; the AS itself answers `active: false` from then on.
     pub fn revoke(&self, jti: &str, exp: u64) {
-        self.revoked.insert(jti, exp, self.clock.now(), self.leeway);
+        if self.revoked.insert(jti, exp, self.clock.now(), self.leeway) {
+            self.answers.clear();
+        }
         self.answers.forget(jti);
     }
 

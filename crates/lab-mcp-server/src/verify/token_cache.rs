@@ -94,10 +94,10 @@ impl TokenCache {
         entry: CachedToken,
         now: u64,
         leeway: u64,
-        revoked: impl Fn(&str) -> bool,
+        revoked: impl Fn(&str, u64) -> bool,
     ) {
         let mut entries = self.entries.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if revoked(&entry.jti) {
+        if revoked(&entry.jti, entry.exp) {
             return;
         }
         if entries.len() >= MAX_CACHED_TOKENS && self.swept_at.swap(now, std::sync::atomic::Ordering::Relaxed) != now {
