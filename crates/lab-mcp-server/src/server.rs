@@ -116,6 +116,35 @@ pub(crate) struct Session {
 
 /// How many sessions the RS keeps; idle ones go first.
 pub(crate) const MAX_SESSIONS: usize = 10_000;
+/// How many sessions one principal (a user, or a client acting for itself) keeps at once.
+pub(crate) const MAX_SESSIONS_PER_PRINCIPAL: usize = 64;
+
+/// Which session makes room for a new one of the principal `key`, if any must: past its own
+/// cap, that principal's least recently used; past the global cap, the least recently used of
+/// whichever principal holds the most. One principal (or many clients acting for themselves) can
+/// then only push out its own sessions, never a user's few.
+pub(crate) fn session_to_evict(sessions: &HashMap<String, Session>, key: &str) -> Option<String> {
+    let least_recent = |owner: &str| {
+        sessions
+            .iter()
+            .filter(|(_, session)| session.principal_key == owner)
+            .min_by_key(|(_, session)| session.last_seen)
+            .map(|(id, _)| id.clone())
+    };
+    let own = sessions.values().filter(|session| session.principal_key == key).count();
+    if own >= MAX_SESSIONS_PER_PRINCIPAL {
+        return least_recent(key);
+    }
+    if sessions.len() < MAX_SESSIONS {
+        return None;
+    }
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for session in sessions.values() {
+        *counts.entry(&session.principal_key).or_default() += 1;
+    }
+    let (largest, _) = counts.into_iter().max_by_key(|(_, count)| *count)?;
+    least_recent(largest)
+}
 /// Idle sessions end after this long.
 pub(crate) const SESSION_IDLE_SECONDS: u64 = 3600;
 
@@ -287,5 +316,44 @@ impl McpServer {
         }
         events.push_back(now);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod session_tests {
+    use std::collections::HashMap;
+
+    use super::{MAX_SESSIONS, MAX_SESSIONS_PER_PRINCIPAL, Session, session_to_evict};
+    use crate::principal::Principal;
+
+    fn session(owner: &str, last_seen: u64) -> Session {
+        let principal = Principal::from_token(owner.to_owned(), "c".to_owned(), "mcp:read".to_owned());
+        Session { principal_key: principal.key(), protocol_version: "2025-11-25".to_owned(), principal, last_seen }
+    }
+
+    #[test]
+    fn a_principal_past_its_cap_evicts_its_own_oldest_session() {
+        let mut sessions = HashMap::new();
+        sessions.insert("bob-1".to_owned(), session("bob", 1));
+        for index in 0..MAX_SESSIONS_PER_PRINCIPAL {
+            sessions.insert(format!("mallory-{index}"), session("mallory", 10 + index as u64));
+        }
+        assert_eq!(session_to_evict(&sessions, "user:mallory").as_deref(), Some("mallory-0"));
+        assert_eq!(session_to_evict(&sessions, "user:bob"), None);
+    }
+
+    #[test]
+    fn at_the_global_cap_the_largest_holder_makes_room() {
+        let mut sessions = HashMap::new();
+        sessions.insert("bob-1".to_owned(), session("bob", 1));
+        // Many principals (clients acting for themselves, say), each under its own cap.
+        for index in 0..MAX_SESSIONS - 1 {
+            let owner = format!("client-{}", index / 50);
+            sessions.insert(format!("s-{index}"), session(&owner, 100 + index as u64));
+        }
+        sessions.insert("s-extra".to_owned(), session("client-0", 5));
+        let evicted = session_to_evict(&sessions, "user:carol").expect("room is made");
+        assert_ne!(evicted, "bob-1", "bob's one session, the least recently used of all, stays");
+        assert_eq!(evicted, "s-extra", "the largest holder's least recently used goes");
     }
 }

@@ -325,11 +325,8 @@ fn initialize(
         if sessions.len() >= MAX_SESSIONS {
             sessions.retain(|_, session| session.last_seen + SESSION_IDLE_SECONDS > now);
         }
-        if sessions.len() >= MAX_SESSIONS {
-            let oldest = sessions.iter().min_by_key(|(_, session)| session.last_seen).map(|(id, _)| id.clone());
-            if let Some(oldest) = oldest {
-                sessions.remove(&oldest);
-            }
+        if let Some(evicted) = crate::server::session_to_evict(&sessions, &principal.key()) {
+            sessions.remove(&evicted);
         }
         sessions.insert(
             session_id.clone(),
