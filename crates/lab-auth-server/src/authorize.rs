@@ -20,7 +20,7 @@ use crate::records::{Client, ClientSource, CodeRecord, PendingAuthorization, Val
 use crate::redirect::{is_loopback_redirect, redirect_host, redirect_matches, redirect_port};
 use crate::request::Caller;
 use crate::resource::validate_resource;
-use crate::state::{AuthServer, CodeIssueError, MAX_ENTRIES};
+use crate::state::{AuthServer, MAX_ENTRIES};
 use crate::{cimd, consent, cookies};
 
 /// The scope granted when a client asks for none.
@@ -91,6 +91,10 @@ fn page_error(headers: &HeaderMap, status: StatusCode, code: OAuthErrorCode, des
     html_response(status, error_page(code.as_str(), description))
 }
 
+/// The longest `state` the AS keeps (a lab decision: O21 sets no bound; clients use a few dozen
+/// bytes).
+const MAX_STATE_BYTES: usize = 2048;
+
 /// `GET /authorize`.
 pub(crate) async fn authorize(State(server): State<AuthServer>, headers: HeaderMap, uri: Uri) -> Response {
     let query = uri.query().unwrap_or("");
@@ -153,6 +157,11 @@ pub(crate) async fn authorize(State(server): State<AuthServer>, headers: HeaderM
         }
     };
     let state = match form.get("state") {
+        Ok(state) if state.is_some_and(|state| state.len() > MAX_STATE_BYTES) => {
+            // Not echoed: a sign-in page holds its request, and a 64 KiB state in each of many
+            // would fill the store (issue 14, item 6).
+            return fail(None, OAuthErrorCode::InvalidRequest, "state is longer than 2048 bytes");
+        }
         Ok(state) => state.map(str::to_owned),
         Err(_) => return fail(None, OAuthErrorCode::InvalidRequest, "state is repeated"),
     };
@@ -344,11 +353,13 @@ fn approve(server: &AuthServer, request: &ValidatedRequest, username: &str) -> R
     let code = match issued {
         Ok(code) => code,
         Err(error) => {
-            let code = match error {
-                CodeIssueError::Random => OAuthErrorCode::ServerError,
-                CodeIssueError::Full => OAuthErrorCode::TemporarilyUnavailable,
-            };
-            return error_redirect(server, &request.redirect_uri, state, code, &error.to_string());
+            return error_redirect(
+                server,
+                &request.redirect_uri,
+                state,
+                OAuthErrorCode::ServerError,
+                &error.to_string(),
+            );
         }
     };
     tracing::info!(client_id = %request.client_id, user = %user.username, scope = %request.scope, "authorization code issued");
@@ -367,20 +378,11 @@ fn render_consent(
     };
     let now = server.clock().now();
     let page_lifetime = server.inner.config.lifetimes.login_page;
-    {
-        let mut store = server.store();
-        store.prune(now);
-        if store.pending.len() >= MAX_ENTRIES {
-            return html_response(
-                StatusCode::SERVICE_UNAVAILABLE,
-                error_page("temporarily_unavailable", "too many sign-ins in progress"),
-            );
-        }
-        store.pending.insert(
-            request_id.clone(),
-            PendingAuthorization { request: request.clone(), csrf: csrf.clone(), expires_at: now + page_lifetime },
-        );
-    }
+    server.store().open_sign_in(
+        request_id.clone(),
+        PendingAuthorization { request: request.clone(), csrf: csrf.clone(), expires_at: now + page_lifetime },
+        now,
+    );
     let scopes = lab_proto::scope::split(&request.scope);
     let known_users: Vec<&str> = server.inner.config.users.iter().map(|user| user.username.as_str()).collect();
     let action = format!("{}/consent", server.inner.path_prefix);

@@ -16,6 +16,7 @@ mod cimd;
 pub mod config;
 mod consent;
 mod cookies;
+mod expiring;
 mod http;
 mod introspect;
 pub mod keys;

@@ -8,6 +8,7 @@ use lab_proto::{AuthorizationCode, Clock};
 
 use crate::cimd::{DocumentFetcher, HttpDocumentFetcher};
 use crate::config::{AuthServerConfig, User};
+use crate::expiring::Expiring;
 use crate::http::secret_digest;
 use crate::keys::{KeyError, KeyRing, SigningAlg};
 use crate::profile::AsProfile;
@@ -24,13 +25,11 @@ pub const KEY_PUBLISH_LEAD_SECONDS: u64 = 60;
 /// How long a code challenge is remembered to detect its reuse (AS-42).
 const CHALLENGE_MEMORY_SECONDS: u64 = 24 * 3600;
 
-/// Why no authorization code could be issued.
+/// Why no authorization code could be issued (a full store makes room instead of refusing).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum CodeIssueError {
     #[error("random source failed")]
     Random,
-    #[error("too many pending codes")]
-    Full,
 }
 
 /// How many events a limiter remembers in all keys together: at the cap the oldest are forgotten,
@@ -106,21 +105,41 @@ impl RateLimiter {
     }
 }
 
-/// Everything that changes while the AS runs.
+/// How many sign-ins one client may have open at once; its oldest goes first (issue 14, item 6).
+pub(crate) const MAX_PENDING_PER_CLIENT: usize = 100;
+/// How many sign-ins may be open at once; the client with the most makes room.
+pub(crate) const MAX_PENDING: usize = 10_000;
+/// How many codes one client may have outstanding (or remembered for replay detection).
+pub(crate) const MAX_CODES_PER_CLIENT: usize = 1_000;
+/// How many code challenges are remembered per client for AS-42.
+pub(crate) const MAX_CHALLENGES_PER_CLIENT: usize = 10_000;
+/// How many live grants one principal (a user, or a client acting for itself) holds; past it,
+/// its oldest grant is revoked with its tokens (issue 14, item 3).
+pub(crate) const MAX_GRANTS_PER_PRINCIPAL: usize = 1_000;
+
+/// Everything that changes while the AS runs. Every store ends its entries at a deadline, in
+/// deadline order ([`Expiring`]), and caps them per client or principal, so that no caller's
+/// flood fills a store for everyone else.
 #[derive(Debug)]
 pub(crate) struct Store {
     pub(crate) profile: AsProfile,
     pub(crate) auto_approve: Option<String>,
     pub(crate) clients: HashMap<String, Client>,
-    /// Codes by the digest of the code; written only by [`Store::issue_code`], so that no path can
-    /// store a code in the clear or forget the challenge it carries.
-    codes: HashMap<String, CodeRecord>,
-    pub(crate) grants: HashMap<String, Grant>,
-    pub(crate) refresh_tokens: HashMap<String, RefreshRecord>,
-    pub(crate) access_tokens: HashMap<String, AccessRecord>,
-    pub(crate) pending: HashMap<String, PendingAuthorization>,
-    /// Code challenges seen recently, with when they may be forgotten (AS-42).
-    pub(crate) seen_challenges: HashMap<String, u64>,
+    /// Codes by the digest of the code, owned by their client; written only by
+    /// [`Store::issue_code`], so that no path can store a code in the clear or forget the challenge
+    /// it carries. A code is kept 10 minutes past its expiry to detect its replay (AS-27).
+    codes: Expiring<CodeRecord>,
+    /// Grants by id, owned by their principal (`sub`), each until the last code or token that
+    /// refers to it ends.
+    pub(crate) grants: Expiring<Grant>,
+    /// Refresh tokens by digest, owned by their grant.
+    pub(crate) refresh_tokens: Expiring<RefreshRecord>,
+    /// Minted access tokens by `jti`, owned by their grant, kept an hour past `exp`.
+    pub(crate) access_tokens: Expiring<AccessRecord>,
+    /// Open sign-ins by request id, owned by their client.
+    pub(crate) pending: Expiring<PendingAuthorization>,
+    /// Code challenges seen recently (AS-42), owned by their client.
+    pub(crate) seen_challenges: Expiring<()>,
     pub(crate) keys: KeyRing,
     pub(crate) token_failures: RateLimiter,
     /// Failed passwords at `POST /consent`, per user and per caller address.
@@ -128,38 +147,75 @@ pub(crate) struct Store {
     pub(crate) registrations: RateLimiter,
 }
 
+/// How long a code is remembered after it expires, to detect its replay.
+const CODE_MEMORY_SECONDS: u64 = 600;
+/// How long a minted access token's record outlives its `exp` (introspection answers `active:
+/// false` meanwhile, and a revocation still finds it).
+const ACCESS_RECORD_SECONDS: u64 = 3600;
+
 impl Store {
-    /// Drops what has expired, so the maps stay bounded by activity in the recent past.
+    /// Drops what has expired: the front of each store's deadline order, never a scan.
     pub(crate) fn prune(&mut self, now: u64) {
-        self.codes.retain(|_, code| code.expires_at + 600 > now);
-        self.pending.retain(|_, pending| pending.expires_at > now);
-        self.seen_challenges.retain(|_, forget_at| *forget_at > now);
-        self.refresh_tokens.retain(|_, refresh| refresh.expires_at > now);
-        self.access_tokens.retain(|_, access| access.exp + 3600 > now);
-        let live_grants: std::collections::HashSet<&String> = self
-            .refresh_tokens
-            .values()
-            .map(|refresh| &refresh.grant_id)
-            .chain(self.access_tokens.values().map(|access| &access.grant_id))
-            .chain(self.codes.values().filter_map(|code| code.redeemed_grant.as_ref()))
-            .collect();
-        let keep: std::collections::HashSet<String> = live_grants.into_iter().cloned().collect();
-        self.grants.retain(|id, _| keep.contains(id));
+        self.codes.expire(now);
+        self.pending.expire(now);
+        self.seen_challenges.expire(now);
+        self.refresh_tokens.expire(now);
+        self.access_tokens.expire(now);
+        self.grants.expire(now);
+    }
+
+    /// Opens a sign-in. Past the client's cap its oldest open sign-in ends; past the global cap,
+    /// the oldest of the client with the most.
+    pub(crate) fn open_sign_in(&mut self, request_id: String, pending: PendingAuthorization, now: u64) {
+        self.prune(now);
+        let client_id = pending.request.client_id.clone();
+        if self.pending.owned(&client_id) >= MAX_PENDING_PER_CLIENT
+            && let Some(oldest) = self.pending.oldest_of(&client_id)
+        {
+            self.pending.remove(&oldest);
+        }
+        if self.pending.len() >= MAX_PENDING
+            && let Some(oldest) = self.pending.oldest_of_largest_owner()
+        {
+            self.pending.remove(&oldest);
+        }
+        let deadline = pending.expires_at;
+        self.pending.insert(request_id, pending, deadline, Some(&client_id));
     }
 
     /// Issues an authorization code for `record` (O21 §4.1.2): a fresh random value, stored only
     /// under its digest, with the record's code challenge remembered so that a client reusing it is
-    /// refused (AS-42). This is the only place a code enters the store.
+    /// refused (AS-42). This is the only place a code enters the store. Past the client's cap (or
+    /// the global one) the oldest code of that client (or of the client with the most) goes.
     pub(crate) fn issue_code(&mut self, record: CodeRecord, now: u64) -> Result<AuthorizationCode, CodeIssueError> {
         let code = AuthorizationCode::new(lab_proto::random_token(32).map_err(|_| CodeIssueError::Random)?);
         self.prune(now);
-        if self.codes.len() >= MAX_ENTRIES {
-            return Err(CodeIssueError::Full);
+        let client_id = record.client_id.clone();
+        if self.codes.owned(&client_id) >= MAX_CODES_PER_CLIENT
+            && let Some(oldest) = self.codes.oldest_of(&client_id)
+        {
+            self.codes.remove(&oldest);
+        }
+        if self.codes.len() >= MAX_ENTRIES
+            && let Some(oldest) = self.codes.oldest_of_largest_owner()
+        {
+            self.codes.remove(&oldest);
         }
         if let Some((challenge, _)) = &record.challenge {
-            self.seen_challenges.insert(challenge.clone(), now + CHALLENGE_MEMORY_SECONDS);
+            if self.seen_challenges.owned(&client_id) >= MAX_CHALLENGES_PER_CLIENT
+                && let Some(oldest) = self.seen_challenges.oldest_of(&client_id)
+            {
+                self.seen_challenges.remove(&oldest);
+            }
+            if self.seen_challenges.len() >= MAX_ENTRIES
+                && let Some(oldest) = self.seen_challenges.oldest_of_largest_owner()
+            {
+                self.seen_challenges.remove(&oldest);
+            }
+            self.seen_challenges.insert(challenge.clone(), (), now + CHALLENGE_MEMORY_SECONDS, Some(&client_id));
         }
-        self.codes.insert(secret_digest(code.secret()), record);
+        let deadline = record.expires_at + CODE_MEMORY_SECONDS;
+        self.codes.insert(secret_digest(code.secret()), record, deadline, Some(&client_id));
         Ok(code)
     }
 
@@ -168,11 +224,64 @@ impl Store {
         self.codes.get(&secret_digest(code.secret()))
     }
 
-    /// Marks a code as redeemed into `grant_id`, so a second redemption can revoke it (AS-27).
+    /// Marks a code as redeemed into `grant_id`, so a second redemption can revoke it (AS-27): the
+    /// grant lives at least as long as the code is remembered.
     pub(crate) fn mark_code_redeemed(&mut self, code: &AuthorizationCode, grant_id: String) {
-        if let Some(record) = self.codes.get_mut(&secret_digest(code.secret())) {
-            record.redeemed_grant = Some(grant_id);
+        let digest = secret_digest(code.secret());
+        if let Some(record) = self.codes.get_mut(&digest) {
+            record.redeemed_grant = Some(grant_id.clone());
+            let deadline = record.expires_at + CODE_MEMORY_SECONDS;
+            self.grants.extend(&grant_id, deadline);
         }
+    }
+
+    /// Stores a new grant for its principal. Past the principal's cap its oldest grant is revoked
+    /// with its tokens, and past the global cap the oldest grant of the principal with the most:
+    /// a flood only ever revokes the flooder's own grants. Returns what was revoked, for the
+    /// revocation listeners.
+    #[must_use = "the revocation listeners must hear of the revoked access tokens"]
+    pub(crate) fn store_grant(&mut self, grant_id: String, grant: Grant, now: u64) -> Vec<RevokedAccessToken> {
+        self.prune(now);
+        let mut revoked = Vec::new();
+        let sub = grant.sub.clone();
+        if self.grants.owned(&sub) >= MAX_GRANTS_PER_PRINCIPAL
+            && let Some(oldest) = self.grants.oldest_of(&sub)
+        {
+            revoked.extend(self.drop_grant(&oldest));
+        }
+        if self.grants.len() >= MAX_ENTRIES
+            && let Some(oldest) = self.grants.oldest_of_largest_owner()
+        {
+            revoked.extend(self.drop_grant(&oldest));
+        }
+        // Until its first token extends it, a grant lives as long as a code would.
+        self.grants.insert(grant_id, grant, now + CODE_MEMORY_SECONDS, Some(&sub));
+        revoked
+    }
+
+    /// Revokes a grant with its tokens and forgets all of them.
+    fn drop_grant(&mut self, grant_id: &str) -> Vec<RevokedAccessToken> {
+        let revoked = self.revoke_grant(grant_id);
+        for digest in self.refresh_tokens.keys_of(grant_id) {
+            self.refresh_tokens.remove(&digest);
+        }
+        // Access records stay until they end, so introspection keeps answering `active: false`.
+        self.grants.remove(grant_id);
+        revoked
+    }
+
+    /// Stores a refresh token's record under its grant, which then lives at least as long.
+    pub(crate) fn store_refresh_token(&mut self, digest: String, record: RefreshRecord) {
+        let (grant_id, deadline) = (record.grant_id.clone(), record.expires_at);
+        self.grants.extend(&grant_id, deadline);
+        self.refresh_tokens.insert(digest, record, deadline, Some(&grant_id));
+    }
+
+    /// Stores a minted access token's record under its grant, which then lives at least as long.
+    pub(crate) fn store_access_token(&mut self, jti: String, record: AccessRecord) {
+        let (grant_id, deadline) = (record.grant_id.clone(), record.exp + ACCESS_RECORD_SECONDS);
+        self.grants.extend(&grant_id, deadline);
+        self.access_tokens.insert(jti, record, deadline, Some(&grant_id));
     }
 
     /// Revokes a grant and everything minted from it (AS-27, AS-33, AS-39), and returns the access
@@ -182,14 +291,18 @@ impl Store {
         if let Some(grant) = self.grants.get_mut(grant_id) {
             grant.revoked = true;
         }
-        for refresh in self.refresh_tokens.values_mut().filter(|refresh| refresh.grant_id == grant_id) {
-            refresh.revoked = true;
+        for digest in self.refresh_tokens.keys_of(grant_id) {
+            if let Some(refresh) = self.refresh_tokens.get_mut(&digest) {
+                refresh.revoked = true;
+            }
         }
         let mut revoked = Vec::new();
-        for (jti, access) in self.access_tokens.iter_mut().filter(|(_, access)| access.grant_id == grant_id) {
-            if !access.revoked {
+        for jti in self.access_tokens.keys_of(grant_id) {
+            if let Some(access) = self.access_tokens.get_mut(&jti)
+                && !access.revoked
+            {
                 access.revoked = true;
-                revoked.push(RevokedAccessToken { jti: jti.clone(), exp: access.exp });
+                revoked.push(RevokedAccessToken { jti, exp: access.exp });
             }
         }
         revoked
@@ -299,12 +412,12 @@ impl AuthServer {
             profile: config.profile,
             auto_approve: config.auto_approve.clone(),
             clients,
-            codes: HashMap::new(),
-            grants: HashMap::new(),
-            refresh_tokens: HashMap::new(),
-            access_tokens: HashMap::new(),
-            pending: HashMap::new(),
-            seen_challenges: HashMap::new(),
+            codes: Expiring::default(),
+            grants: Expiring::default(),
+            refresh_tokens: Expiring::default(),
+            access_tokens: Expiring::default(),
+            pending: Expiring::default(),
+            seen_challenges: Expiring::default(),
             keys,
             token_failures: RateLimiter::new(config.rate_limits.window_seconds),
             sign_in_failures: RateLimiter::new(config.rate_limits.window_seconds),

@@ -18,7 +18,7 @@ use crate::profile::AsProfile;
 use crate::records::{AccessRecord, Grant, RefreshRecord};
 use crate::request::{ClientEndpoint, ClientRefusal, ClientRequest, PresentedClient};
 use crate::resource::{Redemption, redeemed_resources, validate_resource};
-use crate::state::{AuthServer, MAX_ENTRIES, Store};
+use crate::state::{AuthServer, RevokedAccessToken, Store};
 
 /// The token endpoint's opening.
 #[derive(Debug)]
@@ -150,8 +150,10 @@ fn authorization_code(server: &AuthServer, request: &TokenRequest) -> Result<Res
         tracing::warn!(client_id = %client.client_id, "authorization code replayed; its tokens were revoked");
         return Err(invalid_grant("authorization code was already used"));
     }
-    let (grant_id, response) = issue(server, &mut store, grant, issue_refresh)?;
+    let (grant_id, response, revoked) = issue(server, &mut store, grant, issue_refresh)?;
     store.mark_code_redeemed(&code, grant_id);
+    drop(store);
+    server.announce_revoked(&revoked);
     Ok(response)
 }
 
@@ -263,26 +265,22 @@ fn client_credentials(server: &AuthServer, request: &TokenRequest) -> Result<Res
         auth_time: None,
         revoked: false,
     };
-    Ok(issue(server, &mut server.store(), grant, false)?.1)
+    let (_, response, revoked) = issue(server, &mut server.store(), grant, false)?;
+    server.announce_revoked(&revoked);
+    Ok(response)
 }
 
 /// Stores a grant and answers with its first tokens, all under the caller's hold of the store.
+/// Also returns the access tokens revoked to make room under the principal's cap (issue 14,
+/// item 3), which the caller announces once the store is unlocked.
 fn issue(
     server: &AuthServer,
     store: &mut Store,
     grant: Grant,
     with_refresh: bool,
-) -> Result<(String, Response), OAuthError> {
+) -> Result<(String, Response, Vec<RevokedAccessToken>), OAuthError> {
     let grant_id = lab_proto::random_token(16).map_err(|_| OAuthError::server_error())?;
-    store.prune(server.clock().now());
-    if store.grants.len() >= MAX_ENTRIES {
-        return Err(OAuthError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            OAuthErrorCode::TemporarilyUnavailable,
-            "too many grants",
-        ));
-    }
-    store.grants.insert(grant_id.clone(), grant.clone());
+    let revoked = store.store_grant(grant_id.clone(), grant.clone(), server.clock().now());
     let access = mint_access_token(server, store, &grant_id, &grant, &grant.scope, &grant.resources)?;
     let refresh =
         if with_refresh { Some(new_refresh_token(server, store, &grant_id, &grant.client_id)?) } else { None };
@@ -295,7 +293,7 @@ fn issue(
         scope: Some(grant.scope.clone()),
     };
     tracing::info!(client_id = %grant.client_id, sub = %grant.sub, scope = %grant.scope, "tokens issued");
-    Ok((grant_id, json_no_store(StatusCode::OK, &body)))
+    Ok((grant_id, json_no_store(StatusCode::OK, &body), revoked))
 }
 
 fn new_refresh_token(
@@ -306,7 +304,7 @@ fn new_refresh_token(
 ) -> Result<RefreshToken, OAuthError> {
     let token = RefreshToken::new(lab_proto::random_token(32).map_err(|_| OAuthError::server_error())?);
     let now = server.clock().now();
-    store.refresh_tokens.insert(
+    store.store_refresh_token(
         secret_digest(token.secret()),
         RefreshRecord {
             grant_id: grant_id.to_owned(),
@@ -353,7 +351,7 @@ pub(crate) fn mint_access_token(
     store.keys.tick(now);
     let key = store.keys.active().ok_or_else(OAuthError::server_error)?;
     let token = AccessToken::new(key.sign_jwt("at+jwt", &claims).map_err(|_| OAuthError::server_error())?);
-    store.access_tokens.insert(
+    store.store_access_token(
         jti,
         AccessRecord {
             grant_id: grant_id.to_owned(),

@@ -343,3 +343,26 @@ async fn malformed_consent_posts_get_clear_errors() {
     let huge = lab.post_raw("/consent", "application/x-www-form-urlencoded", vec![b'a'; 70 * 1024], &[]).await;
     assert_eq!(huge.status, StatusCode::PAYLOAD_TOO_LARGE);
 }
+
+/// Issue 14, item 6: one client's flood of sign-in pages ends its own oldest pages, never another
+/// client's, and an oversized `state` is refused before anything is stored.
+#[tokio::test]
+async fn open_sign_ins_are_capped_per_client() {
+    let lab = Lab::new();
+    let victim = lab.register_public().await;
+    let victims_page = open_page(&lab, &victim).await;
+    let flooder = lab.register_public().await;
+    let first = open_page(&lab, &flooder).await;
+    for _ in 0..100 {
+        open_page(&lab, &flooder).await;
+    }
+    let expired = log_in(&lab, &first).await;
+    assert_eq!(expired.status, StatusCode::BAD_REQUEST, "the flooder's oldest page ended");
+    assert!(expired.text().contains("expired"));
+    let approved = log_in(&lab, &victims_page).await;
+    assert_eq!(approved.status, StatusCode::SEE_OTHER, "another client's page is untouched");
+    let huge = lab.authorize(&lab.params(&victim, &pkce().challenge).set("state", &"s".repeat(2049))).await;
+    assert_eq!(huge.status, StatusCode::FOUND);
+    assert_eq!(huge.redirect_param("error").as_deref(), Some("invalid_request"));
+    assert_eq!(huge.redirect_param("state"), None, "an oversized state is not echoed");
+}

@@ -619,3 +619,33 @@ async fn every_credential_of_a_flow_is_recognized_and_nothing_else_is() {
         assert_eq!(recognize(other), None, "{other}");
     }
 }
+
+/// Issue 14, item 3: client-credentials tokens count against their client's own cap of live
+/// grants: past it the client's oldest grant is revoked, nobody else's, and nobody gets 503.
+#[tokio::test]
+async fn one_clients_grants_are_capped_without_denying_anyone_else() {
+    let lab = Lab::auto();
+    let basic = lab_proto::basic::authorization(
+        lab_auth_server::config::lab::CONFIDENTIAL_CLIENT_ID,
+        lab_auth_server::config::lab::CONFIDENTIAL_CLIENT_SECRET,
+    );
+    let client_credentials = || async {
+        let answer = lab
+            .post_form_with(
+                "/token",
+                &[("grant_type", "client_credentials"), ("resource", RS)],
+                &[("authorization", &basic)],
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+        answer.json()["access_token"].as_str().unwrap().to_owned()
+    };
+    let (_, alices) = lab.tokens("mcp:read").await;
+    let first = client_credentials().await;
+    for _ in 0..1_000 {
+        client_credentials().await;
+    }
+    assert_eq!(lab.introspect(&first).await.json()["active"], false, "the client's oldest grant made room");
+    let alices = alices["access_token"].as_str().unwrap();
+    assert_eq!(lab.introspect(alices).await.json()["active"], true, "alice's grant is untouched");
+}
