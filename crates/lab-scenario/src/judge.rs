@@ -79,8 +79,8 @@ impl Projection {
     /// How `step`'s expectations apply when `external` (someone else's servers) and, with
     /// `rs_target`, an MCP server of theirs is under test: only the steps that reach that server
     /// are cut down to the HTTP level (tool results are the lab shop's); an AS step keeps every
-    /// expectation. The runner and the variants harness both build it here, so the harness holds
-    /// an answer to what a real run would.
+    /// expectation. The runner and the variants harness both build it here; the runner then sets
+    /// what only a run knows (`iss_optional`, `after_form`), so the harness can only be stricter.
     pub(crate) fn of(step: &crate::schema::Step, external: bool, rs_target: bool) -> Self {
         use crate::schema::StepAction;
         Self {
@@ -126,7 +126,9 @@ fn about_a_refusal(expect: &Expect) -> bool {
         || expect.error.is_some()
         || expect.error_in.is_some()
         || expect.header_contains.contains_key("www-authenticate");
-    expects_refusal(expect) || (!names_a_status && refusal_shape)
+    let alternatives_refuse =
+        !expect.any_of.is_empty() && expect.any_of.iter().all(|alternative| about_a_refusal(alternative));
+    expects_refusal(expect) || (!names_a_status && refusal_shape) || alternatives_refuse
 }
 
 /// Whether `expect` asks for a refusal (a client-error status), rather than a working answer.
@@ -171,11 +173,20 @@ pub(crate) fn http_level(expect: &Expect, json_rpc: bool) -> Expect {
         client: expect.client.clone(),
         any_of: expect.any_of.iter().map(|alternative| http_level(alternative, json_rpc)).collect(),
         json: if json { expect.json.clone() } else { Default::default() },
-        json_present: if json { expect.json_present.clone() } else { Vec::new() },
+        // What MCP itself defines in an `initialize` result is comparable on any server.
+        json_present: expect.json_present.iter().filter(|pointer| json || mcp_defined(pointer)).cloned().collect(),
         json_absent: if json { expect.json_absent.clone() } else { Vec::new() },
         json_contains: if json { expect.json_contains.clone() } else { Default::default() },
         ..Default::default()
     }
+}
+
+/// A JSON pointer into what the MCP specification defines of an `initialize` result (its
+/// `serverInfo` and `protocolVersion`), as opposed to the lab shop's tool results.
+fn mcp_defined(pointer: &str) -> bool {
+    ["/result/serverInfo", "/result/protocolVersion"]
+        .iter()
+        .any(|defined| pointer == *defined || pointer.strip_prefix(defined).is_some_and(|rest| rest.starts_with('/')))
 }
 
 /// Credentials at least this long are scrubbed wherever they stand as a whole token; a shorter

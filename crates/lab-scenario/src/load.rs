@@ -299,7 +299,7 @@ fn check_step(step: &Step, attack: bool) -> Result<(), (&'static str, String)> {
             }
             // Another spelling of `none`: anything else would be another forgery than the kind says.
             (Some(alg), _) if !alg.eq_ignore_ascii_case("none") => {
-                return Err(("alg", format!("`alg` spells `none` in another case, got `{alg}`")));
+                return Err(("alg", format!("`alg` must be `none` in some case (`NONE`, `None`), got `{alg}`")));
             }
             _ => {}
         }
@@ -527,6 +527,6 @@ mod tests {
         let error = parse_text(&format!("{HEAD}{}", step.replace("\"none\"", "\"stripped\""))).unwrap_err();
         assert_eq!(error.field.as_deref(), Some("alg"), "{error}");
         let error = parse_text(&format!("{HEAD}{}", step.replace("NONE", "ES256"))).unwrap_err();
-        assert!(error.message.contains("spells `none`"), "{error}");
+        assert!(error.message.contains("must be `none` in some case"), "{error}");
     }
 }

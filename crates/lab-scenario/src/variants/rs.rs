@@ -549,6 +549,11 @@ fn a_keyless_token_served_is_an_exploit_and_an_untyped_one_a_must_broken() {
         assert_eq!(exploit_holds(id, label, &served()), Some(true), "{id}");
         assert_eq!(exploit_holds(id, label, &invalid_token_401()), Some(false), "{id}");
         assert_eq!(exploit_holds(id, label, &answer(400, &[], "bad token")), Some(false), "{id}");
+        // A 200 carrying a JSON-RPC error served nothing: no exploit (the MUST still fails).
+        let error_in_200 =
+            answer(200, &[JSON], r#"{"jsonrpc":"2.0","id":1,"error":{"code":-32600,"message":"invalid token"}}"#);
+        assert_eq!(exploit_holds(id, label, &error_in_200), Some(false), "{id}");
+        assert!(!must(id, label, &error_in_200).is_empty(), "{id}");
     }
     // A token without typ is still the trusted AS's: a MUST broken, no exploit.
     let (id, label) = ("attacks/rs-validation/typ-missing", "no typ");
