@@ -219,6 +219,29 @@ pub(crate) fn secrets_equal(left: &str, right: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    /// Issue 14: the form decoder, the redirect-URI rules and the client metadata document reader
+    /// return for every input, whatever it holds.
+    #[test]
+    fn the_request_parsers_never_panic() {
+        let forms: &[&[u8]] = &[
+            b"grant_type=authorization_code&code=c%2Bd&code_verifier=v&redirect_uri=http%3A%2F%2F127.0.0.1%2Fcb",
+            b"client_id=a&client_id=b&scope=mcp%3Aread+mcp%3Awrite&state=",
+        ];
+        for input in lab_proto::mutate::Mutations::new(forms).take(10_000) {
+            let _ = Form::parse(&input);
+            let text = String::from_utf8_lossy(&input);
+            let _ = crate::redirect::validate_redirect_uri(&text);
+            let _ = crate::redirect::redirect_matches("http://127.0.0.1/callback", &text);
+            let _ = (crate::redirect::redirect_host(&text), crate::redirect::redirect_port(&text));
+        }
+        let documents: &[&[u8]] = &[
+            br#"{"client_id":"https://app.example/c.json","client_name":"n","redirect_uris":["http://127.0.0.1/cb"],"token_endpoint_auth_method":"none"}"#,
+        ];
+        for input in lab_proto::mutate::Mutations::new(documents).take(5_000) {
+            let _ = crate::cimd::client_from_document("https://app.example/c.json", &input);
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -4,7 +4,8 @@
 //! documents (RFC 8414, OIDC Discovery, RFC 9728), registration messages (RFC 7591, client ID
 //! metadata documents), token messages and RFC 9068 claims, OAuth error codes, the
 //! `WWW-Authenticate` grammar, PKCE, resource indicators, the lab scopes, the parsing of named
-//! values ([`named`]), and the shared [`Clock`].
+//! values ([`named`]), the shared [`Clock`], and the deterministic mutation fuzzer the parsers'
+//! tests share ([`mutate`]).
 //!
 //! It deliberately does no IO (no files, no sockets) and has no async, and everything here is a
 //! pure function of its input except two reads of the operating system: [`Clock`] reads the system
@@ -19,6 +20,7 @@ pub mod error;
 pub mod jose;
 pub mod jsonrpc;
 pub mod metadata;
+pub mod mutate;
 pub mod named;
 pub mod pkce;
 pub mod registration;

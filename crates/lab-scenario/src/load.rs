@@ -355,6 +355,23 @@ mod tests {
 
     const HEAD: &str = "summary = \"s\"\nverdict = \"defended\"\n";
 
+    /// Issue 14: a scenario file of any content is read into a scenario or a located error, never
+    /// a panic (the catalogue's own files are the samples).
+    #[test]
+    fn the_scenario_reader_never_panics() {
+        let dir = crate::catalogue::default_dir().join("attacks/rs-validation");
+        let samples: Vec<Vec<u8>> = ["alg-none-spelling.toml", "typ-missing.toml", "exp-not-a-number.toml"]
+            .iter()
+            .map(|name| std::fs::read(dir.join(name)).unwrap())
+            .collect();
+        let samples: Vec<&[u8]> = samples.iter().map(Vec::as_slice).collect();
+        for input in lab_proto::mutate::Mutations::new(&samples).take(8_000) {
+            if let Err(error) = parse_text(&String::from_utf8_lossy(&input)) {
+                assert!(!error.message.is_empty());
+            }
+        }
+    }
+
     #[test]
     fn a_typo_names_file_line_and_field() {
         let error = parse_text(&format!("{HEAD}\n[[step]]\ndo = \"token\"\nexpect_stauts = 400\n")).unwrap_err();
