@@ -96,7 +96,12 @@ fn page_error(headers: &HeaderMap, status: StatusCode, code: OAuthErrorCode, des
 const MAX_STATE_BYTES: usize = 2048;
 
 /// `GET /authorize`.
-pub(crate) async fn authorize(State(server): State<AuthServer>, headers: HeaderMap, uri: Uri) -> Response {
+pub(crate) async fn authorize(
+    State(server): State<AuthServer>,
+    caller: Caller,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
     let query = uri.query().unwrap_or("");
     let form = match Form::parse(query.as_bytes()) {
         Ok(form) => form,
@@ -185,7 +190,7 @@ pub(crate) async fn authorize(State(server): State<AuthServer>, headers: HeaderM
         return approve(&server, &request, user).into_response(StatusCode::FOUND);
     }
     // AS-22: `prompt=none` never short-cuts a login; the user sees the page.
-    render_consent(&server, request, session_user.as_deref(), None, StatusCode::OK)
+    render_consent(&server, &caller, request, session_user.as_deref(), None, StatusCode::OK)
 }
 
 /// Looks up the client named by `client_id`, fetching its metadata document when it is a URL.
@@ -368,6 +373,7 @@ fn approve(server: &AuthServer, request: &ValidatedRequest, username: &str) -> R
 
 fn render_consent(
     server: &AuthServer,
+    caller: &Caller,
     request: ValidatedRequest,
     signed_in_as: Option<&str>,
     error: Option<&str>,
@@ -379,6 +385,7 @@ fn render_consent(
     let now = server.clock().now();
     let page_lifetime = server.inner.config.lifetimes.login_page;
     server.store().open_sign_in(
+        caller.key(),
         request_id.clone(),
         PendingAuthorization { request: request.clone(), csrf: csrf.clone(), expires_at: now + page_lifetime },
         now,
@@ -487,9 +494,11 @@ pub(crate) async fn consent(
             let username = form.get("username").ok().flatten().unwrap_or("");
             let password = form.get("password").ok().flatten().unwrap_or("");
             // O21 §7.7 (passwords must not be guessable at speed): failures are limited per user
-            // and, more loosely, per caller address; the limit is checked before the password.
+            // name and caller address, checked before the password. Not per address alone: on
+            // loopback every local program shares one, and fifty failures from anyone would lock
+            // out everyone's sign-in.
             let limit = server.inner.config.rate_limits.sign_in_failures;
-            let keys = [(format!("user\n{username}"), limit), (format!("caller\n{}", caller.key()), limit * 5)];
+            let keys = [(format!("user\n{username}\n{}", caller.key()), limit)];
             let throttled = {
                 let mut store = server.store();
                 keys.iter().find_map(|(key, limit)| store.sign_in_failures.check(key, *limit, now).err())
@@ -497,6 +506,7 @@ pub(crate) async fn consent(
             if let Some(retry_after) = throttled {
                 let mut response = render_consent(
                     &server,
+                    &caller,
                     request,
                     None,
                     Some("Too many failed sign-ins: wait a minute, then try again."),
@@ -513,6 +523,7 @@ pub(crate) async fn consent(
                 drop(store);
                 return render_consent(
                     &server,
+                    &caller,
                     request,
                     None,
                     Some("Wrong user name or password."),

@@ -144,7 +144,7 @@ pub(crate) async fn revoke(
             let exp = record.exp;
             drop(store);
             if newly {
-                server.announce_revoked(&[RevokedAccessToken { jti, exp }]);
+                server.announce_revoked(&[RevokedAccessToken { jti, client_id: client.client_id.clone(), exp }]);
             }
             tracing::info!(client_id = %client.client_id, "access token revoked");
         }

@@ -105,16 +105,17 @@ impl RateLimiter {
     }
 }
 
-/// How many sign-ins one client may have open at once; its oldest goes first (issue 14, item 6).
-pub(crate) const MAX_PENDING_PER_CLIENT: usize = 100;
+/// How many sign-ins one caller address may have open for one client; its oldest goes first
+/// (issue 14, item 6). Keyed by the address too, since anyone can name a public client.
+pub(crate) const MAX_PENDING_PER_CALLER: usize = 100;
 /// How many sign-ins may be open at once; the client with the most makes room.
 pub(crate) const MAX_PENDING: usize = 10_000;
 /// How many codes one client may have outstanding (or remembered for replay detection).
 pub(crate) const MAX_CODES_PER_CLIENT: usize = 1_000;
 /// How many code challenges are remembered per client for AS-42.
 pub(crate) const MAX_CHALLENGES_PER_CLIENT: usize = 10_000;
-/// How many live grants one principal (a user, or a client acting for itself) holds; past it,
-/// its oldest grant is revoked with its tokens (issue 14, item 3).
+/// How many live grants one principal (a user, or a client acting for itself) holds at one
+/// client; past it, its oldest grant there is revoked with its tokens (issue 14, item 3).
 pub(crate) const MAX_GRANTS_PER_PRINCIPAL: usize = 1_000;
 
 /// Everything that changes while the AS runs. Every store ends its entries at a deadline, in
@@ -164,13 +165,14 @@ impl Store {
         self.grants.expire(now);
     }
 
-    /// Opens a sign-in. Past the client's cap its oldest open sign-in ends; past the global cap,
-    /// the oldest of the client with the most.
-    pub(crate) fn open_sign_in(&mut self, request_id: String, pending: PendingAuthorization, now: u64) {
+    /// Opens a sign-in for a request from `caller`. Past the cap of that caller and client its
+    /// oldest open sign-in ends; past the global cap, the oldest of the caller and client with the
+    /// most. (On loopback every local program is one caller: the lab cannot tell them apart.)
+    pub(crate) fn open_sign_in(&mut self, caller: &str, request_id: String, pending: PendingAuthorization, now: u64) {
         self.prune(now);
-        let client_id = pending.request.client_id.clone();
-        if self.pending.owned(&client_id) >= MAX_PENDING_PER_CLIENT
-            && let Some(oldest) = self.pending.oldest_of(&client_id)
+        let owner = format!("{caller}\n{}", pending.request.client_id);
+        if self.pending.owned(&owner) >= MAX_PENDING_PER_CALLER
+            && let Some(oldest) = self.pending.oldest_of(&owner)
         {
             self.pending.remove(&oldest);
         }
@@ -180,7 +182,7 @@ impl Store {
             self.pending.remove(&oldest);
         }
         let deadline = pending.expires_at;
-        self.pending.insert(request_id, pending, deadline, Some(&client_id));
+        self.pending.insert(request_id, pending, deadline, Some(&owner));
     }
 
     /// Issues an authorization code for `record` (O21 §4.1.2): a fresh random value, stored only
@@ -243,9 +245,11 @@ impl Store {
     pub(crate) fn store_grant(&mut self, grant_id: String, grant: Grant, now: u64) -> Vec<RevokedAccessToken> {
         self.prune(now);
         let mut revoked = Vec::new();
-        let sub = grant.sub.clone();
-        if self.grants.owned(&sub) >= MAX_GRANTS_PER_PRINCIPAL
-            && let Some(oldest) = self.grants.oldest_of(&sub)
+        // Per principal and client: one client a user approved cannot push out the user's grants
+        // at another.
+        let owner = format!("{}\n{}", grant.sub, grant.client_id);
+        if self.grants.owned(&owner) >= MAX_GRANTS_PER_PRINCIPAL
+            && let Some(oldest) = self.grants.oldest_of(&owner)
         {
             revoked.extend(self.drop_grant(&oldest));
         }
@@ -255,7 +259,7 @@ impl Store {
             revoked.extend(self.drop_grant(&oldest));
         }
         // Until its first token extends it, a grant lives as long as a code would.
-        self.grants.insert(grant_id, grant, now + CODE_MEMORY_SECONDS, Some(&sub));
+        self.grants.insert(grant_id, grant, now + CODE_MEMORY_SECONDS, Some(&owner));
         revoked
     }
 
@@ -302,7 +306,7 @@ impl Store {
                 && !access.revoked
             {
                 access.revoked = true;
-                revoked.push(RevokedAccessToken { jti, exp: access.exp });
+                revoked.push(RevokedAccessToken { jti, client_id: access.client_id.clone(), exp: access.exp });
             }
         }
         revoked
@@ -331,6 +335,8 @@ pub(crate) struct Inner {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RevokedAccessToken {
     pub jti: String,
+    /// The client it was issued to: resource servers keep their revocation lists per client.
+    pub client_id: String,
     pub exp: u64,
 }
 

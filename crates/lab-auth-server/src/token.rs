@@ -281,9 +281,21 @@ fn issue(
 ) -> Result<(String, Response, Vec<RevokedAccessToken>), OAuthError> {
     let grant_id = lab_proto::random_token(16).map_err(|_| OAuthError::server_error())?;
     let revoked = store.store_grant(grant_id.clone(), grant.clone(), server.clock().now());
-    let access = mint_access_token(server, store, &grant_id, &grant, &grant.scope, &grant.resources)?;
-    let refresh =
-        if with_refresh { Some(new_refresh_token(server, store, &grant_id, &grant.client_id)?) } else { None };
+    let minted =
+        mint_access_token(server, store, &grant_id, &grant, &grant.scope, &grant.resources).and_then(|access| {
+            let refresh =
+                if with_refresh { Some(new_refresh_token(server, store, &grant_id, &grant.client_id)?) } else { None };
+            Ok((access, refresh))
+        });
+    let (access, refresh) = match minted {
+        Ok(minted) => minted,
+        Err(error) => {
+            // The error path returns no list, so the revocations are told at once (the listeners
+            // take only their own locks, never the store's).
+            server.announce_revoked(&revoked);
+            return Err(error);
+        }
+    };
     let body = TokenResponse {
         access_token: access,
         token_type: "Bearer".to_owned(),

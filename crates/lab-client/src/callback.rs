@@ -31,59 +31,94 @@ impl CallbackListener {
     }
 
     /// Waits for the browser's `GET /callback?…` whose `state` is `expected_state`, and returns its
-    /// query. Any local program can send a callback: one with another `state` is answered 400 and
-    /// ignored, and the wait goes on until the right one comes or the time is up (CL-14: it never
-    /// reaches the token request, nor ends the sign-in the user is still doing).
+    /// query. Any local program can connect: each connection is served in a task of its own with a
+    /// short read timeout (at most [`MAX_OPEN_CALLBACKS`] at once), so silent connections cannot
+    /// hold up the browser's, and a callback with another `state` is answered 400 and ignored; the
+    /// wait goes on until the right one comes or the time is up (CL-14: it never reaches the token
+    /// request, nor ends the sign-in the user is still doing).
     pub(crate) async fn wait(&self, timeout: Duration, expected_state: &str) -> Result<String, ClientError> {
-        let ignored = std::sync::atomic::AtomicUsize::new(0);
-        tokio::time::timeout(timeout, async {
-            loop {
-                let Ok((mut stream, _)) = self.listener.accept().await else { continue };
-                let mut buffer = Vec::new();
-                let mut chunk = [0_u8; 2048];
-                // Read until the end of the headers, bounded in size and time.
-                let read = tokio::time::timeout(Duration::from_secs(10), async {
-                    while !buffer.windows(4).any(|window| window == b"\r\n\r\n") && buffer.len() < MAX_REQUEST_BYTES {
-                        match stream.read(&mut chunk).await {
-                            Ok(0) | Err(_) => break,
-                            Ok(count) => buffer.extend_from_slice(&chunk[..count]),
-                        }
-                    }
-                })
-                .await;
-                if read.is_err() {
-                    continue;
+        let (found, mut received) = tokio::sync::mpsc::channel::<String>(1);
+        let ignored = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let deadline = tokio::time::sleep(timeout);
+        tokio::pin!(deadline);
+        // Dropped when the wait ends, which aborts whatever connections are still open.
+        let mut connections = tokio::task::JoinSet::new();
+        loop {
+            tokio::select! {
+                () = &mut deadline => {
+                    let ignored = ignored.load(std::sync::atomic::Ordering::Relaxed);
+                    let note = if ignored > 0 { format!(" ({ignored} with another state were ignored)") } else { String::new() };
+                    return Err(ClientError::Config(format!(
+                        "no authorization response arrived within {} s{note}",
+                        timeout.as_secs()
+                    )));
                 }
-                let request = String::from_utf8_lossy(&buffer);
-                let target = request.lines().next().and_then(|line| line.split(' ').nth(1)).unwrap_or("");
-                if let Some(query) = target.strip_prefix("/callback?") {
-                    if AuthorizationResponse::parse(query).state.as_deref() != Some(expected_state) {
-                        ignored.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let page = "<!doctype html><title>MCP Auth Lab</title><p>This response is not for the sign-in in progress; it was ignored.</p>";
-                        let response = format!(
-                            "HTTP/1.1 400 Bad Request\r\ncontent-type: text/html; charset=utf-8\r\ncache-control: no-store\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{page}",
-                            page.len()
-                        );
-                        let _ = stream.write_all(response.as_bytes()).await;
+                Some(query) = received.recv() => return Ok(query),
+                accepted = self.listener.accept() => {
+                    let Ok((stream, _)) = accepted else { continue };
+                    if connections.len() >= MAX_OPEN_CALLBACKS {
                         continue;
                     }
-                    let page = "<!doctype html><title>MCP Auth Lab</title><p>Signed in. You can close this window and return to the terminal.</p>";
-                    let response = format!(
-                        "HTTP/1.1 200 OK\r\ncontent-type: text/html; charset=utf-8\r\ncache-control: no-store\r\nreferrer-policy: no-referrer\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{page}",
-                        page.len()
-                    );
-                    let _ = stream.write_all(response.as_bytes()).await;
-                    return query.to_owned();
+                    connections.spawn(serve_callback(stream, expected_state.to_owned(), found.clone(), ignored.clone()));
                 }
-                let _ = stream.write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").await;
+                Some(_) = connections.join_next(), if !connections.is_empty() => {}
             }
-        })
-        .await
-        .map_err(|_| {
-            let ignored = ignored.load(std::sync::atomic::Ordering::Relaxed);
-            let note = if ignored > 0 { format!(" ({ignored} with another state were ignored)") } else { String::new() };
-            ClientError::Config(format!("no authorization response arrived within {} s{note}", timeout.as_secs()))
-        })
+        }
+    }
+}
+
+/// How many callback connections are served at once; more are closed at once.
+const MAX_OPEN_CALLBACKS: usize = 64;
+/// How long one connection may take to send its request line and headers.
+const CALLBACK_READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Serves one connection to the callback listener: the right callback's query goes to `found`.
+async fn serve_callback(
+    mut stream: tokio::net::TcpStream,
+    expected_state: String,
+    found: tokio::sync::mpsc::Sender<String>,
+    ignored: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    let mut buffer = Vec::new();
+    let mut chunk = [0_u8; 2048];
+    // Read until the end of the headers, bounded in size and time.
+    let read = tokio::time::timeout(CALLBACK_READ_TIMEOUT, async {
+        while !buffer.windows(4).any(|window| window == b"\r\n\r\n") && buffer.len() < MAX_REQUEST_BYTES {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(count) => buffer.extend_from_slice(&chunk[..count]),
+            }
+        }
+    })
+    .await;
+    if read.is_err() {
+        return;
+    }
+    let request = String::from_utf8_lossy(&buffer);
+    let target = request.lines().next().and_then(|line| line.split(' ').nth(1)).unwrap_or("");
+    let Some(query) = target.strip_prefix("/callback?") else {
+        let _ = stream.write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").await;
+        return;
+    };
+    let (status, page) = if AuthorizationResponse::parse(query).state.as_deref() == Some(expected_state.as_str()) {
+        (
+            "200 OK",
+            "<!doctype html><title>MCP Auth Lab</title><p>Signed in. You can close this window and return to the terminal.</p>",
+        )
+    } else {
+        ignored.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        (
+            "400 Bad Request",
+            "<!doctype html><title>MCP Auth Lab</title><p>This response is not for the sign-in in progress; it was ignored.</p>",
+        )
+    };
+    let response = format!(
+        "HTTP/1.1 {status}\r\ncontent-type: text/html; charset=utf-8\r\ncache-control: no-store\r\nreferrer-policy: no-referrer\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{page}",
+        page.len()
+    );
+    let _ = stream.write_all(response.as_bytes()).await;
+    if status == "200 OK" {
+        let _ = found.send(query.to_owned()).await;
     }
 }
 
@@ -138,7 +173,9 @@ mod tests {
         let port: u16 =
             listener.redirect_uri.rsplit(':').next().unwrap().trim_end_matches("/callback").parse().unwrap();
         let waiting = tokio::spawn(async move { listener.wait(Duration::from_secs(10), "the-state").await });
-        // Another local program's callback first: refused, and the wait goes on.
+        // A silent connection holds nothing up, and another local program's callback is refused
+        // while the wait goes on.
+        let _silent = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
         assert_eq!(get(port, "/callback?code=planted&state=forged").await, "HTTP/1.1 400 Bad Request");
         assert_eq!(get(port, "/callback?code=planted").await, "HTTP/1.1 400 Bad Request");
         assert_eq!(get(port, "/callback?code=real&state=the-state").await, "HTTP/1.1 200 OK");
@@ -150,7 +187,7 @@ mod tests {
         let listener = CallbackListener::bind(0).await.unwrap();
         let port: u16 =
             listener.redirect_uri.rsplit(':').next().unwrap().trim_end_matches("/callback").parse().unwrap();
-        let waiting = tokio::spawn(async move { listener.wait(Duration::from_millis(500), "the-state").await });
+        let waiting = tokio::spawn(async move { listener.wait(Duration::from_secs(2), "the-state").await });
         assert_eq!(get(port, "/callback?code=planted&state=forged").await, "HTTP/1.1 400 Bad Request");
         let error = waiting.await.unwrap().unwrap_err().to_string();
         assert!(error.contains("1 with another state were ignored"), "{error}");

@@ -131,8 +131,11 @@ pub(crate) fn session_to_evict(sessions: &HashMap<String, Session>, key: &str) -
             .min_by_key(|(_, session)| session.last_seen)
             .map(|(id, _)| id.clone())
     };
+    // Every anonymous caller (`--anonymous-public`) has one key: capping it would let one of them
+    // end all the others' sessions, so they meet only the global cap, where they are the largest
+    // holder first.
     let own = sessions.values().filter(|session| session.principal_key == key).count();
-    if own >= MAX_SESSIONS_PER_PRINCIPAL {
+    if key != "anonymous" && own >= MAX_SESSIONS_PER_PRINCIPAL {
         return least_recent(key);
     }
     if sessions.len() < MAX_SESSIONS {
@@ -251,12 +254,12 @@ impl McpServer {
         }
     }
 
-    /// The AS revoked the access token `jti` (valid until `exp`): it is refused from now on,
-    /// cached or not. The lab wires its AS's revocation back channel here.
-    pub fn revoke_access_token(&self, jti: &str, exp: u64) {
+    /// The AS revoked the access token `jti` of `client_id` (valid until `exp`): it is refused from
+    /// now on, cached or not. The lab wires its AS's revocation back channel here.
+    pub fn revoke_access_token(&self, jti: &str, client_id: &str, exp: u64) {
         match &self.inner.verifier {
-            Verifier::Jwt(verifier) => verifier.revoke(jti, exp),
-            Verifier::Introspection(verifier) => verifier.revoke(jti, exp),
+            Verifier::Jwt(verifier) => verifier.revoke(jti, client_id, exp),
+            Verifier::Introspection(verifier) => verifier.revoke(jti, client_id, exp),
         }
     }
 

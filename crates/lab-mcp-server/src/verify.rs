@@ -34,8 +34,8 @@ use serde_json::Value;
 
 pub(crate) use self::http::basic_authorization;
 pub use self::http::{HttpIntrospection, HttpKeySource, read_bounded};
-pub use self::revocations::MAX_REVOKED_TOKENS;
 use self::revocations::Revocations;
+pub use self::revocations::{MAX_REVOKED_PER_CLIENT, MAX_REVOKED_TOKENS};
 pub use self::token_cache::MAX_CACHED_TOKENS;
 use self::token_cache::{CachedToken, TokenCache, Validity, token_digest};
 use crate::principal::Principal;
@@ -242,12 +242,8 @@ impl JwtVerifier {
 
     /// Refuses the token `jti` from now on (until its `exp`, after which it is refused anyway),
     /// and drops its cached verification: what the AS's revocation back channel calls.
-    pub fn revoke(&self, jti: &str, exp: u64) {
-        // Past the list's bound it fails closed by `exp`; cached verifications cannot tell, so
-        // they go (a revocation flood is the only way there).
-        if self.revoked.insert(jti, exp, self.clock.now(), self.leeway) {
-            self.cache.clear();
-        }
+    pub fn revoke(&self, jti: &str, client_id: &str, exp: u64) {
+        self.revoked.insert(jti, client_id, exp, self.clock.now(), self.leeway);
         self.cache.forget(jti);
     }
 
@@ -328,7 +324,9 @@ impl JwtVerifier {
         }
         let digest = token_digest(token);
         let now = self.clock.now();
-        if let Some(principal) = self.cache.get(&digest, now, self.leeway) {
+        if let Some(principal) = self.cache.get(&digest, now, self.leeway, |entry| {
+            self.revoked.contains(&entry.jti, &entry.principal.client_id, entry.exp)
+        }) {
             return Some(Ok(principal));
         }
         Some(match self.run_with_times(token, checks, Signature::Verify) {
@@ -336,7 +334,9 @@ impl JwtVerifier {
             Err(Failure::Rejected(rejection)) => Err(rejection),
             Ok((principal, Validity { jti, exp, nbf })) => {
                 let entry = CachedToken { principal: principal.clone(), jti: jti.into(), exp, nbf, until: u64::MAX };
-                self.cache.insert(digest, entry, now, self.leeway, |jti, exp| self.revoked.contains(jti, exp));
+                self.cache.insert(digest, entry, now, self.leeway, |entry| {
+                    self.revoked.contains(&entry.jti, &entry.principal.client_id, entry.exp)
+                });
                 Ok(principal)
             }
         })
@@ -421,7 +421,7 @@ impl JwtVerifier {
             decode_json(parts.payload).map_err(|_| reject("token lacks required claims or they are malformed"))?;
         self.check_claims(&claims.iss, |resource| claims.aud.contains(resource), claims.exp, claims.nbf, checks)?;
         // RFC 7009 §2: the AS revoked it, and told this RS.
-        if self.revoked.contains(&claims.jti, claims.exp) {
+        if self.revoked.contains(&claims.jti, &claims.client_id, claims.exp) {
             return Err(reject("token was revoked").into());
         }
         let times = Validity { jti: claims.jti, exp: claims.exp, nbf: claims.nbf };
@@ -599,22 +599,24 @@ impl IntrospectionVerifier {
         }
         let digest = token_digest(token);
         let now = self.clock.now();
-        if let Some(principal) = self.answers.get(&digest, now, self.leeway) {
+        if let Some(principal) = self.answers.get(&digest, now, self.leeway, |entry| {
+            self.revoked.contains(&entry.jti, &entry.principal.client_id, entry.exp)
+        }) {
             return Ok(principal);
         }
         let (principal, Validity { jti, exp, nbf }) = self.ask_with_times(token, checks).await?;
         let entry =
             CachedToken { principal: principal.clone(), jti: jti.into(), exp, nbf, until: now.saturating_add(ttl) };
-        self.answers.insert(digest, entry, now, self.leeway, |jti, exp| self.revoked.contains(jti, exp));
+        self.answers.insert(digest, entry, now, self.leeway, |entry| {
+            self.revoked.contains(&entry.jti, &entry.principal.client_id, entry.exp)
+        });
         Ok(principal)
     }
 
     /// Drops a revoked token's reused answer, and keeps an answer that was on its way from being
     /// reused; the AS itself answers `active: false` from then on.
-    pub fn revoke(&self, jti: &str, exp: u64) {
-        if self.revoked.insert(jti, exp, self.clock.now(), self.leeway) {
-            self.answers.clear();
-        }
+    pub fn revoke(&self, jti: &str, client_id: &str, exp: u64) {
+        self.revoked.insert(jti, client_id, exp, self.clock.now(), self.leeway);
         self.answers.forget(jti);
     }
 

@@ -126,8 +126,7 @@ fn about_a_refusal(expect: &Expect) -> bool {
         || expect.error.is_some()
         || expect.error_in.is_some()
         || expect.header_contains.contains_key("www-authenticate");
-    let alternatives_refuse =
-        !expect.any_of.is_empty() && expect.any_of.iter().all(|alternative| about_a_refusal(alternative));
+    let alternatives_refuse = !expect.any_of.is_empty() && expect.any_of.iter().all(about_a_refusal);
     expects_refusal(expect) || (!names_a_status && refusal_shape) || alternatives_refuse
 }
 

@@ -1,21 +1,28 @@
-//! The revocation denylist: the `jti`s of access tokens the AS revoked, each until its `exp`.
+//! The revocation denylist: the `jti`s of access tokens the AS revoked, each until its `exp`, kept
+//! per client.
 //!
 //! A JWT carries no revocation status of its own, so the lab AS tells the RS of every access token
 //! it revokes (RFC 7009) through `McpServer::revoke_access_token`, and both verifiers consult this
-//! set: the JWT verifier refuses a listed `jti`, and both keep a listed token's verification out
-//! of their [`super::token_cache::TokenCache`].
+//! list: the JWT verifier refuses a listed `jti`, and both check it on every hit of their
+//! [`super::token_cache::TokenCache`].
+//!
+//! The list is bounded and fails closed (issue 14, item 8): past a client's bound, the client's
+//! entry that expires soonest is dropped and every token *of that client* expiring by then is
+//! refused; past the global bound, the same happens to the client with the most entries. So a
+//! revoked token stays refused until it expires whatever the load, and a flood of revocations (a
+//! client revoking its own tokens, or many clients doing so) only ever shortens the flooders' own
+//! tokens.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::RwLock;
 
-/// The most revoked `jti`s a verifier remembers one by one. Entries end at their token's `exp`,
-/// so only a revocation storm could fill it. Past the bound the list fails closed: the entry that
-/// expires soonest is dropped and every token expiring by then is refused (honest holders of such
-/// tokens refresh), so a flood of revocations can never make a revoked token valid again.
+/// The most revoked `jti`s the list keeps one by one, in all.
 pub const MAX_REVOKED_TOKENS: usize = 65_536;
+/// The most revoked `jti`s it keeps one by one for one client.
+pub const MAX_REVOKED_PER_CLIENT: usize = 4_096;
 
-/// Revoked `jti`s, told by the AS (a JWT carries no revocation status of its own). Empty in
-/// nearly every run, so the request path pays one atomic load for it.
+/// Revoked `jti`s, told by the AS. Empty in nearly every run, so the request path pays one atomic
+/// load for it.
 pub(super) struct Revocations {
     any: std::sync::atomic::AtomicBool,
     inner: RwLock<Inner>,
@@ -23,12 +30,34 @@ pub(super) struct Revocations {
 
 #[derive(Default)]
 struct Inner {
-    /// Each listed `jti` with its token's `exp`.
-    jtis: HashMap<Box<str>, u64>,
-    /// The same entries by `exp`, so expiry and eviction take the first, never a scan.
+    clients: HashMap<Box<str>, ClientList>,
+    /// Every listed entry by `exp`, for expiry: `(exp, client, jti)`.
+    by_exp: BTreeSet<(u64, Box<str>, Box<str>)>,
+}
+
+#[derive(Default)]
+struct ClientList {
+    /// The client's listed entries by `exp`: `(exp, jti)`.
     by_exp: BTreeSet<(u64, Box<str>)>,
-    /// Every token whose `exp` is at most this is refused: the watermark of evicted entries.
+    jtis: HashMap<Box<str>, u64>,
+    /// Every token of the client whose `exp` is at most this is refused.
     expiring_by: u64,
+}
+
+impl Inner {
+    fn total(&self) -> usize {
+        self.by_exp.len()
+    }
+
+    /// Drops the client's entry that expires soonest and refuses every token of the client that
+    /// expires by then.
+    fn evict_soonest(&mut self, client: &str) {
+        let Some(list) = self.clients.get_mut(client) else { return };
+        let Some((exp, jti)) = list.by_exp.pop_first() else { return };
+        list.jtis.remove(&jti);
+        list.expiring_by = list.expiring_by.max(exp);
+        self.by_exp.remove(&(exp, client.into(), jti));
+    }
 }
 
 impl Revocations {
@@ -36,70 +65,89 @@ impl Revocations {
         Self { any: std::sync::atomic::AtomicBool::new(false), inner: RwLock::new(Inner::default()) }
     }
 
-    /// Whether the token `jti`, expiring at `exp`, is revoked (or may be, past the bound).
-    pub(super) fn contains(&self, jti: &str, exp: u64) -> bool {
+    /// Whether the token `jti` of `client`, expiring at `exp`, is revoked (or may be, past the
+    /// bound).
+    pub(super) fn contains(&self, jti: &str, client: &str, exp: u64) -> bool {
         if !self.any.load(std::sync::atomic::Ordering::Acquire) {
             return false;
         }
         let inner = self.inner.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-        exp <= inner.expiring_by || inner.jtis.contains_key(jti)
+        inner.clients.get(client).is_some_and(|list| exp <= list.expiring_by || list.jtis.contains_key(jti))
     }
 
-    /// Lists `jti` until `exp` (plus the leeway). Returns whether the list had to fail closed (a
-    /// watermark was raised), after which cached verifications must be dropped.
-    pub(super) fn insert(&self, jti: &str, exp: u64, now: u64, leeway: u64) -> bool {
+    /// Lists `jti` of `client` until `exp` (plus the leeway).
+    pub(super) fn insert(&self, jti: &str, client: &str, exp: u64, now: u64, leeway: u64) {
         let mut inner = self.inner.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         // A token past `exp` + leeway is refused anyway: nobody needs to remember it.
-        while let Some(first) = inner.by_exp.first().filter(|(exp, _)| exp.saturating_add(leeway) <= now).cloned() {
+        while let Some(first) = inner.by_exp.first().filter(|(exp, ..)| exp.saturating_add(leeway) <= now).cloned() {
             inner.by_exp.remove(&first);
-            inner.jtis.remove(&first.1);
+            let (exp, client, jti) = first;
+            if let Some(list) = inner.clients.get_mut(&client) {
+                list.by_exp.remove(&(exp, jti.clone()));
+                list.jtis.remove(&jti);
+                if list.jtis.is_empty() && list.expiring_by.saturating_add(leeway) <= now {
+                    inner.clients.remove(&client);
+                }
+            }
         }
         self.any.store(true, std::sync::atomic::Ordering::Release);
-        if inner.jtis.contains_key(jti) || exp <= inner.expiring_by {
-            return false;
+        let list = inner.clients.entry(client.into()).or_default();
+        if list.jtis.contains_key(jti) || exp <= list.expiring_by {
+            return;
         }
-        let mut raised = false;
-        if inner.jtis.len() >= MAX_REVOKED_TOKENS
-            && let Some((soonest, evicted)) = inner.by_exp.pop_first()
-        {
-            inner.jtis.remove(&evicted);
-            inner.expiring_by = inner.expiring_by.max(soonest);
-            raised = true;
+        if list.jtis.len() >= MAX_REVOKED_PER_CLIENT {
+            inner.evict_soonest(client);
         }
-        inner.jtis.insert(jti.into(), exp);
-        inner.by_exp.insert((exp, jti.into()));
-        raised
+        if inner.total() >= MAX_REVOKED_TOKENS {
+            let largest =
+                inner.clients.iter().max_by_key(|(_, list)| list.jtis.len()).map(|(client, _)| client.clone());
+            if let Some(largest) = largest {
+                inner.evict_soonest(&largest);
+            }
+        }
+        let list = inner.clients.entry(client.into()).or_default();
+        list.jtis.insert(jti.into(), exp);
+        list.by_exp.insert((exp, jti.into()));
+        inner.by_exp.insert((exp, client.into(), jti.into()));
     }
 
     /// How many `jti`s are listed one by one (for tests of the bound).
     #[cfg(test)]
     pub(super) fn len(&self) -> usize {
-        self.inner.read().unwrap_or_else(std::sync::PoisonError::into_inner).jtis.len()
+        self.inner.read().unwrap_or_else(std::sync::PoisonError::into_inner).total()
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{MAX_REVOKED_TOKENS, Revocations};
+    use super::{MAX_REVOKED_PER_CLIENT, MAX_REVOKED_TOKENS, Revocations};
 
     #[test]
     fn a_revoked_token_stays_refused_until_it_expires_whatever_the_flood() {
         let revocations = Revocations::new();
-        assert!(!revocations.contains("stolen", 1_000));
-        revocations.insert("stolen", 1_000, 100, 30);
-        // An attacker revokes a flood of their own tokens, all expiring later than the stolen one.
-        for index in 0..MAX_REVOKED_TOKENS + 10 {
-            revocations.insert(&format!("own-{index}"), 2_000, 100, 30);
+        assert!(!revocations.contains("stolen", "victim", 1_000));
+        revocations.insert("stolen", "victim", 1_000, 100, 30);
+        // One client revokes a flood of its own tokens: only its own tokens are shortened.
+        for index in 0..MAX_REVOKED_PER_CLIENT + 10 {
+            revocations.insert(&format!("own-{index}"), "flooder", 2_000 + index as u64, 100, 30);
+        }
+        assert!(revocations.contains("stolen", "victim", 1_000), "the stolen token is still refused");
+        assert!(!revocations.contains("honest", "victim", 1_500), "the victim's other tokens are not");
+        assert!(revocations.contains("own-0", "flooder", 2_000), "the flooder's evicted entries fail closed");
+        assert!(revocations.contains("later", "flooder", 2_005), "and its tokens expiring by them");
+        // Many clients flooding together reach the global bound: the largest holders pay.
+        for client in 0..MAX_REVOKED_TOKENS / MAX_REVOKED_PER_CLIENT + 2 {
+            for index in 0..MAX_REVOKED_PER_CLIENT {
+                revocations.insert(&format!("t-{index}"), &format!("sybil-{client}"), 3_000, 100, 30);
+            }
         }
         assert!(revocations.len() <= MAX_REVOKED_TOKENS);
-        assert!(revocations.contains("stolen", 1_000), "the stolen token is still refused");
-        // Failing closed refuses honest tokens expiring by the evicted ones (the flood's own, at
-        // 2,000, once the stolen one was evicted); later ones are unaffected.
-        assert!(revocations.contains("honest", 1_500));
-        assert!(!revocations.contains("honest", 2_500));
+        assert!(revocations.contains("stolen", "victim", 1_000), "the victim's one entry is never the largest");
+        assert!(!revocations.contains("honest", "victim", 1_500));
         // Expired entries go first, and are forgotten.
-        revocations.insert("late", 5_000, 2_100, 30);
+        revocations.insert("late", "victim", 9_000, 7_000, 30);
         assert_eq!(revocations.len(), 1);
-        assert!(revocations.contains("late", 5_000));
+        assert!(revocations.contains("late", "victim", 9_000));
+        assert!(!revocations.contains("own-0", "flooder", 7_500), "an old watermark ends with its tokens");
     }
 }

@@ -67,13 +67,21 @@ impl TokenCache {
 
     /// The principal of a token verified before, if its entry still answers at `now`; a stale
     /// entry is dropped, and the caller verifies afresh.
-    pub(super) fn get(&self, digest: &[u8; 32], now: u64, leeway: u64) -> Option<Principal> {
+    /// An entry whose token `revoked` lists (one by one, or past the list's bound by its `exp`)
+    /// answers no more.
+    pub(super) fn get(
+        &self,
+        digest: &[u8; 32],
+        now: u64,
+        leeway: u64,
+        revoked: impl Fn(&CachedToken) -> bool,
+    ) -> Option<Principal> {
         let hit = self
             .entries
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(digest)
-            .map(|entry| entry.answers_at(now, leeway).then(|| entry.principal.clone()));
+            .map(|entry| (entry.answers_at(now, leeway) && !revoked(entry)).then(|| entry.principal.clone()));
         match hit {
             Some(Some(principal)) => Some(principal),
             Some(None) => {
@@ -94,10 +102,10 @@ impl TokenCache {
         entry: CachedToken,
         now: u64,
         leeway: u64,
-        revoked: impl Fn(&str, u64) -> bool,
+        revoked: impl Fn(&CachedToken) -> bool,
     ) {
         let mut entries = self.entries.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if revoked(&entry.jti, entry.exp) {
+        if revoked(&entry) {
             return;
         }
         if entries.len() >= MAX_CACHED_TOKENS && self.swept_at.swap(now, std::sync::atomic::Ordering::Relaxed) != now {

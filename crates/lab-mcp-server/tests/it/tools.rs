@@ -258,3 +258,30 @@ async fn anonymous_public_allows_only_public_tools() {
     let token = lab.alice().await;
     assert_eq!(lab.call_in(&token, &session, "list_orders", json!({})).await.status, StatusCode::NOT_FOUND);
 }
+
+/// Issue 14, item 14: a customer's resource listing does not name the admin-only analytics; an
+/// admin's does (even one whose token lacks mcp:admin: reading it then steps up).
+#[tokio::test]
+async fn the_resource_listing_names_only_what_the_caller_may_read() {
+    let lab = Lab::new();
+    let list = |token: String| {
+        let lab = &lab;
+        async move {
+            let session = lab.session(&token).await;
+            let response = lab
+                .post(Some(&token), Some(&session), &json!({"jsonrpc":"2.0","id":1,"method":"resources/list"}))
+                .await;
+            let listing = response.json();
+            listing["result"]["resources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|resource| resource["uri"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    let alice = list(lab.token_for("alice", "mcp:read", RS).await).await;
+    assert_eq!(alice, ["commerce://catalog/categories"]);
+    let carol = list(lab.token_for("carol", "mcp:read", RS).await).await;
+    assert!(carol.contains(&"commerce://analytics/daily".to_owned()), "{carol:?}");
+}
