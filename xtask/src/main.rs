@@ -39,6 +39,8 @@ commands:
                                extra args go to criterion, --quick also shortens the summary
   conformance [args...]        run the official MCP conformance suite's auth scenarios against
                                `mcp-authlab client` (needs npm; installs Node 22 from npm)
+  soak                         the proof under load: the lab over TLS under 200 connections
+                               against the RS and the AS, then beside floods (a few minutes)
   regen                        rewrite the generated scenario table and JSON Schema";
 
 fn main() -> ExitCode {
@@ -50,6 +52,7 @@ fn main() -> ExitCode {
         Some("test") => test(&rest),
         Some("bench") => bench(&rest),
         Some("conformance") => conformance(&rest),
+        Some("soak") if rest.is_empty() => soak(),
         Some("regen") if rest.is_empty() => regen(),
         Some("help" | "-h" | "--help") => {
             println!("{USAGE}");
@@ -191,6 +194,14 @@ fn bench(args: &[OsString]) -> Result<ExitCode, String> {
 
 /// `cargo xtask regen`: the freshness tests of the generated files rewrite them when
 /// `LAB_UPDATE=1` is set, so regeneration and its check cannot disagree.
+/// `cargo xtask soak`: the load test of `crates/lab-harness/tests/soak.rs`, which is not part of
+/// the default run (`test = false`), with its measurements printed.
+fn soak() -> Result<ExitCode, String> {
+    let mut command = cargo();
+    command.args(["test", "--package", "lab-harness", "--test", "soak", "--", "--nocapture"]);
+    run(command)
+}
+
 fn regen() -> Result<ExitCode, String> {
     let mut command = cargo();
     command.args(["test", "--quiet", "--package", "lab-scenario", "--test", "scenarios", "--", "generated"]);

@@ -23,12 +23,20 @@ pub(crate) struct Expiring<V> {
     entries: HashMap<String, Entry<V>>,
     by_deadline: BTreeSet<(u64, String)>,
     by_owner: HashMap<Box<str>, BTreeSet<(u64, String)>>,
+    /// Each owner by how many entries it has, so the largest is found without a scan.
+    by_size: BTreeSet<(usize, Box<str>)>,
     next_seq: u64,
 }
 
 impl<V> Default for Expiring<V> {
     fn default() -> Self {
-        Self { entries: HashMap::new(), by_deadline: BTreeSet::new(), by_owner: HashMap::new(), next_seq: 0 }
+        Self {
+            entries: HashMap::new(),
+            by_deadline: BTreeSet::new(),
+            by_owner: HashMap::new(),
+            by_size: BTreeSet::new(),
+            next_seq: 0,
+        }
     }
 }
 
@@ -40,7 +48,10 @@ impl<V> Expiring<V> {
         self.next_seq += 1;
         self.by_deadline.insert((deadline, key.clone()));
         if let Some(owner) = owner {
-            self.by_owner.entry(owner.into()).or_default().insert((seq, key.clone()));
+            let owned = self.by_owner.entry(owner.into()).or_default();
+            self.by_size.remove(&(owned.len(), owner.into()));
+            owned.insert((seq, key.clone()));
+            self.by_size.insert((owned.len(), owner.into()));
         }
         self.entries.insert(key, Entry { value, deadline, owner: owner.map(Into::into), seq });
     }
@@ -51,9 +62,12 @@ impl<V> Expiring<V> {
         if let Some(owner) = &entry.owner
             && let Some(owned) = self.by_owner.get_mut(owner)
         {
+            self.by_size.remove(&(owned.len(), owner.clone()));
             owned.remove(&(entry.seq, key.to_owned()));
             if owned.is_empty() {
                 self.by_owner.remove(owner);
+            } else {
+                self.by_size.insert((owned.len(), owner.clone()));
             }
         }
         Some(entry.value)
@@ -112,8 +126,8 @@ impl<V> Expiring<V> {
     /// The oldest entry of the owner with the most entries: what makes room at a global cap, so
     /// that a flood only ever pushes out the flooder's own entries.
     pub(crate) fn oldest_of_largest_owner(&self) -> Option<String> {
-        let (_, owned) = self.by_owner.iter().max_by_key(|(_, owned)| owned.len())?;
-        owned.first().map(|(_, key)| key.clone())
+        let (_, owner) = self.by_size.last()?;
+        self.oldest_of(owner)
     }
 }
 
@@ -131,6 +145,11 @@ mod tests {
         assert_eq!((map.len(), map.owned("alice"), map.owned("mallory")), (4, 2, 1));
         assert_eq!(map.keys_of("alice"), ["a", "b"]);
         assert_eq!(map.oldest_of_largest_owner().as_deref(), Some("a"));
+        map.insert("f".to_owned(), 6, 40, Some("mallory"));
+        map.insert("g".to_owned(), 7, 40, Some("mallory"));
+        assert_eq!(map.oldest_of_largest_owner().as_deref(), Some("c"), "mallory now holds the most");
+        map.remove("f");
+        map.remove("g");
         map.expire(10);
         assert_eq!(map.len(), 2, "c (5) and a (10) ended");
         assert_eq!((map.owned("alice"), map.owned("mallory")), (1, 0));

@@ -116,6 +116,7 @@ pub(crate) const MAX_CODES_PER_CLIENT: usize = 1_000;
 pub(crate) const MAX_CHALLENGES_PER_CLIENT: usize = 10_000;
 /// How many live grants one principal (a user, or a client acting for itself) holds at one
 /// client; past it, its oldest grant there is revoked with its tokens (issue 14, item 3).
+/// With [`MAX_RECORDS_PER_GRANT`] this bounds the token records too.
 pub(crate) const MAX_GRANTS_PER_PRINCIPAL: usize = 1_000;
 
 /// Everything that changes while the AS runs. Every store ends its entries at a deadline, in
@@ -150,9 +151,12 @@ pub(crate) struct Store {
 
 /// How long a code is remembered after it expires, to detect its replay.
 const CODE_MEMORY_SECONDS: u64 = 600;
-/// How long a minted access token's record outlives its `exp` (introspection answers `active:
-/// false` meanwhile, and a revocation still finds it).
-const ACCESS_RECORD_SECONDS: u64 = 3600;
+/// How long a minted access token's record outlives its `exp`: the resource servers' leeway and
+/// a margin (introspection answers a forgotten token `active: false` all the same).
+const ACCESS_RECORD_SECONDS: u64 = 60;
+/// How many access (and refresh) records one grant keeps: a client uses its newest token, and a
+/// refresh loop cannot grow a grant without bound.
+pub(crate) const MAX_RECORDS_PER_GRANT: usize = 4;
 
 impl Store {
     /// Drops what has expired: the front of each store's deadline order, never a scan.
@@ -263,29 +267,52 @@ impl Store {
         revoked
     }
 
-    /// Revokes a grant with its tokens and forgets all of them.
+    /// Revokes a grant with its tokens and forgets all of them (a forgotten access token is
+    /// inactive at introspection, and the resource servers were told).
     fn drop_grant(&mut self, grant_id: &str) -> Vec<RevokedAccessToken> {
         let revoked = self.revoke_grant(grant_id);
         for digest in self.refresh_tokens.keys_of(grant_id) {
             self.refresh_tokens.remove(&digest);
         }
-        // Access records stay until they end, so introspection keeps answering `active: false`.
+        for jti in self.access_tokens.keys_of(grant_id) {
+            self.access_tokens.remove(&jti);
+        }
         self.grants.remove(grant_id);
         revoked
     }
 
-    /// Stores a refresh token's record under its grant, which then lives at least as long.
+    /// Stores a refresh token's record under its grant, which then lives at least as long. A
+    /// grant keeps its [`MAX_RECORDS_PER_GRANT`] newest refresh records: older ones are rotated
+    /// out already, and only their reuse detection is lost.
     pub(crate) fn store_refresh_token(&mut self, digest: String, record: RefreshRecord) {
         let (grant_id, deadline) = (record.grant_id.clone(), record.expires_at);
+        if self.refresh_tokens.owned(&grant_id) >= MAX_RECORDS_PER_GRANT
+            && let Some(oldest) = self.refresh_tokens.oldest_of(&grant_id)
+        {
+            self.refresh_tokens.remove(&oldest);
+        }
         self.grants.extend(&grant_id, deadline);
         self.refresh_tokens.insert(digest, record, deadline, Some(&grant_id));
     }
 
     /// Stores a minted access token's record under its grant, which then lives at least as long.
-    pub(crate) fn store_access_token(&mut self, jti: String, record: AccessRecord) {
+    /// A grant keeps its [`MAX_RECORDS_PER_GRANT`] newest access tokens valid: the oldest beyond
+    /// them is revoked (and returned, for the resource servers), so no record is forgotten while
+    /// its token is still honoured.
+    #[must_use = "the revocation listeners must hear of the revoked access tokens"]
+    pub(crate) fn store_access_token(&mut self, jti: String, record: AccessRecord) -> Option<RevokedAccessToken> {
         let (grant_id, deadline) = (record.grant_id.clone(), record.exp + ACCESS_RECORD_SECONDS);
+        let mut revoked = None;
+        if self.access_tokens.owned(&grant_id) >= MAX_RECORDS_PER_GRANT
+            && let Some(oldest) = self.access_tokens.oldest_of(&grant_id)
+            && let Some(access) = self.access_tokens.remove(&oldest)
+            && !access.revoked
+        {
+            revoked = Some(RevokedAccessToken { jti: oldest, client_id: access.client_id, exp: access.exp });
+        }
         self.grants.extend(&grant_id, deadline);
         self.access_tokens.insert(jti, record, deadline, Some(&grant_id));
+        revoked
     }
 
     /// Revokes a grant and everything minted from it (AS-27, AS-33, AS-39), and returns the access

@@ -216,8 +216,12 @@ fn refresh_token(server: &AuthServer, request: &TokenRequest) -> Result<Response
         }
         new_refresh_token(server, &mut store, &record.grant_id, &client.client_id)?
     };
-    let access = mint_access_token(server, &mut store, &record.grant_id, &grant, &scope, &resources)?;
+    let mut revoked = Vec::new();
+    let minted = mint_access_token(server, &mut store, &mut revoked, &record.grant_id, &grant, &scope, &resources);
     drop(store);
+    // The grant's oldest access token beyond its newest few was revoked to make room.
+    server.announce_revoked(&revoked);
+    let access = minted?;
     let body = TokenResponse {
         access_token: access,
         token_type: "Bearer".to_owned(),
@@ -280,9 +284,9 @@ fn issue(
     with_refresh: bool,
 ) -> Result<(String, Response, Vec<RevokedAccessToken>), OAuthError> {
     let grant_id = lab_proto::random_token(16).map_err(|_| OAuthError::server_error())?;
-    let revoked = store.store_grant(grant_id.clone(), grant.clone(), server.clock().now());
-    let minted =
-        mint_access_token(server, store, &grant_id, &grant, &grant.scope, &grant.resources).and_then(|access| {
+    let mut revoked = store.store_grant(grant_id.clone(), grant.clone(), server.clock().now());
+    let minted = mint_access_token(server, store, &mut revoked, &grant_id, &grant, &grant.scope, &grant.resources)
+        .and_then(|access| {
             let refresh =
                 if with_refresh { Some(new_refresh_token(server, store, &grant_id, &grant.client_id)?) } else { None };
             Ok((access, refresh))
@@ -334,6 +338,7 @@ fn new_refresh_token(
 pub(crate) fn mint_access_token(
     server: &AuthServer,
     store: &mut Store,
+    revoked: &mut Vec<RevokedAccessToken>,
     grant_id: &str,
     grant: &Grant,
     scope: &str,
@@ -363,7 +368,7 @@ pub(crate) fn mint_access_token(
     store.keys.tick(now);
     let key = store.keys.active().ok_or_else(OAuthError::server_error)?;
     let token = AccessToken::new(key.sign_jwt("at+jwt", &claims).map_err(|_| OAuthError::server_error())?);
-    store.store_access_token(
+    let evicted = store.store_access_token(
         jti,
         AccessRecord {
             grant_id: grant_id.to_owned(),
@@ -376,5 +381,6 @@ pub(crate) fn mint_access_token(
             revoked: false,
         },
     );
+    revoked.extend(evicted);
     Ok(token)
 }
