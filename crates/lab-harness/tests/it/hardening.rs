@@ -204,3 +204,92 @@ async fn idle_slow_and_surplus_connections_are_dropped_while_others_are_served()
     host.shutdown().await;
     Ok(())
 }
+
+/// Issue 14, faults: the RS's JWT verifier, fetching the JWKS over TLS from an endpoint that goes
+/// down, answers garbage or answers slowly, keeps verifying with the keys it has and refuses an
+/// unknown `kid` without hanging; the AS rotating its key under load fails no honest token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rs_rides_out_a_failing_jwks_and_a_key_rotation() -> anyhow::Result<()> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU8, Ordering};
+    use std::time::Duration;
+
+    use axum::Router;
+    use axum::response::IntoResponse;
+    use axum::routing::get;
+    use lab_mcp_server::verify::{Checks, JwtVerifier};
+
+    const OK: u8 = 0;
+    const DOWN: u8 = 1;
+    const GARBAGE: u8 = 2;
+    const SLOW: u8 = 3;
+    let clock = lab_proto::Clock::frozen(1_800_000_000);
+    let lab = lab_with(LabConfig { clock: clock.clone(), ..LabConfig::ephemeral() }).await?;
+    // The JWKS endpoint the RS is pointed at: the AS's keys, or one of the faults.
+    let mode = Arc::new(AtomicU8::new(OK));
+    let (auth, served_mode) = (lab.auth_server().clone(), mode.clone());
+    let router = Router::new().route(
+        "/jwks",
+        get(move || {
+            let (auth, mode) = (auth.clone(), served_mode.clone());
+            async move {
+                match mode.load(Ordering::Relaxed) {
+                    DOWN => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+                    GARBAGE => "{\"keys\": [{\"kty\": \"EC\", \"crv\": ".into_response(),
+                    SLOW => {
+                        tokio::time::sleep(Duration::from_secs(30)).await;
+                        axum::Json(auth.jwks()).into_response()
+                    }
+                    _ => axum::Json(auth.jwks()).into_response(),
+                }
+            }
+        }),
+    );
+    let jwks_host = lab.start_helper_host(router)?;
+    let source = lab_mcp_server::HttpKeySource::new(lab.http_client()?, jwks_host.url("/jwks"));
+    let verifier =
+        JwtVerifier::new(lab.issuer().to_owned(), lab.resource().to_owned(), 30, clock.clone(), Arc::new(source));
+    let claims = |sub: &str| {
+        let now = clock.now();
+        json!({"iss": lab.issuer(), "sub": sub, "aud": lab.resource(), "exp": now + 300, "iat": now, "nbf": now,
+               "jti": lab_proto::random_token(12).unwrap_or_default(), "client_id": "lab-public-client", "scope": "mcp:read"})
+    };
+    let mint = |sub: &str| lab.auth_server().mint_jwt("at+jwt", &claims(sub));
+    // A token under a kid nobody published, which makes the verifier try the JWKS again.
+    let stranger = lab_auth_server::keys::SigningKey::generate(lab_auth_server::SigningAlg::Es256)?;
+    // Each verification must end, whatever the endpoint does (the fetch's own timeout is 5 s).
+    let verify = |token: String| {
+        let verifier = &verifier;
+        async move {
+            tokio::time::timeout(Duration::from_secs(20), verifier.verify(&token, Checks::STRICT))
+                .await
+                .map_err(|_| anyhow::anyhow!("a verification hung"))
+        }
+    };
+
+    ensure!(verify(mint("alice")?).await?.is_ok(), "the JWKS is fetched and the token verified");
+    for fault in [DOWN, GARBAGE, SLOW] {
+        mode.store(fault, Ordering::Relaxed);
+        // Past the refetch guard, so the unknown kid makes the verifier fetch again.
+        clock.advance(lab_mcp_server::MIN_REFETCH_SECONDS as i64);
+        ensure!(verify(mint("bob")?).await?.is_ok(), "fault {fault}: a new token of a known key is verified");
+        let refused = verify(stranger.sign_jwt("at+jwt", &claims("mallory"))?).await?;
+        ensure!(refused.is_err(), "fault {fault}: a token of an unknown key was accepted");
+    }
+    mode.store(OK, Ordering::Relaxed);
+
+    // The AS rotates its key while honest tokens keep coming: the new key is published before it
+    // signs, so tokens of the old key, then of the new one, are all verified.
+    let before = mint("alice")?;
+    lab.auth_server().rotate_keys(lab_auth_server::SigningAlg::Es256)?;
+    clock.advance(lab_mcp_server::MIN_REFETCH_SECONDS as i64);
+    ensure!(verify(before.clone()).await?.is_ok());
+    ensure!(verify(mint("alice")?).await?.is_ok(), "still the old key, during the publish lead");
+    clock.advance(lab_auth_server::KEY_PUBLISH_LEAD_SECONDS as i64);
+    let after = mint("alice")?;
+    ensure!(verify(after).await?.is_ok(), "a token of the new key");
+    ensure!(verify(before).await?.is_ok(), "an old key's token until it expires");
+    jwks_host.shutdown().await;
+    lab.shutdown().await;
+    Ok(())
+}
