@@ -126,7 +126,7 @@ async fn tool_call(
     session: &str,
     round: u64,
 ) -> Result<StatusCode, reqwest::Error> {
-    let message = if round % 2 == 0 {
+    let message = if round.is_multiple_of(2) {
         json!({"jsonrpc": "2.0", "id": round, "method": "tools/list"})
     } else {
         json!({"jsonrpc": "2.0", "id": round, "method": "tools/call", "params": {"name": "get_categories", "arguments": {}}})
