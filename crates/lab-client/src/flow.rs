@@ -79,6 +79,22 @@ impl std::fmt::Debug for McpClient {
 
 const ACCEPT_BOTH: &str = "application/json, text/event-stream";
 
+/// The pre-registered credentials usable at the AS `issuer` (CL-12, SEP-2352: only at their own
+/// AS), and a note when there are some for another AS. An unnamed AS is pinned to the first one
+/// asked about, so a later (migrated or hostile) AS gets nothing of them.
+fn pre_registered_for(
+    pre: &mut Option<crate::PreRegistered>,
+    issuer: &str,
+) -> (Option<crate::PreRegistered>, Option<String>) {
+    let Some(pre) = pre else { return (None, None) };
+    let own = pre.issuer.get_or_insert_with(|| issuer.to_owned());
+    if own == issuer {
+        (Some(pre.clone()), None)
+    } else {
+        (None, Some(format!("the pre-registered client belongs to {own}; nothing of it is sent to {issuer}")))
+    }
+}
+
 impl McpClient {
     pub fn new(config: ClientConfig) -> Result<Self, ClientError> {
         let http = Http::new(config.ca_pem.as_deref(), config.policy.clone())?;
@@ -322,21 +338,11 @@ impl McpClient {
             return Ok(existing.clone());
         }
         self.emit(Event::Step { number: 4, title: "client registration" });
-        // CL-12, SEP-2352: pre-registered credentials go to their own AS only. An unnamed AS is
-        // pinned to the first one discovered, so a later (migrated or hostile) AS gets nothing.
-        if let Some(pre) = &mut self.config.pre_registered {
-            let issuer = pre.issuer.get_or_insert_with(|| discovered.issuer.clone());
-            if *issuer != discovered.issuer {
-                let note = format!(
-                    "the pre-registered client belongs to {issuer}; nothing of it is sent to {}",
-                    discovered.issuer
-                );
-                self.emit(Event::Note(note));
-            }
+        let (usable, note) = pre_registered_for(&mut self.config.pre_registered, &discovered.issuer);
+        if let Some(note) = note {
+            self.emit(Event::Note(note));
         }
-        let credentials = if let Some(pre) =
-            self.config.pre_registered.clone().filter(|pre| pre.issuer.as_ref() == Some(&discovered.issuer))
-        {
+        let credentials = if let Some(pre) = usable {
             ClientCredentials {
                 client_id: pre.client_id,
                 client_secret: pre.client_secret,
@@ -760,4 +766,38 @@ fn error_text(answer: &Answer) -> String {
     let text = String::from_utf8_lossy(&answer.body);
     let text = crate::trace::redact_body(&text);
     text.chars().take(300).collect()
+}
+
+#[cfg(test)]
+mod pre_registered_tests {
+    use lab_proto::ClientSecret;
+    use lab_proto::registration::TokenEndpointAuthMethod;
+
+    use super::pre_registered_for;
+    use crate::PreRegistered;
+
+    fn credentials(issuer: Option<&str>) -> Option<PreRegistered> {
+        Some(PreRegistered {
+            issuer: issuer.map(str::to_owned),
+            client_id: "c".to_owned(),
+            client_secret: Some(ClientSecret::new("s-0123456789")),
+            auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
+        })
+    }
+
+    #[test]
+    fn credentials_go_to_their_own_issuer_only_and_an_unnamed_one_is_pinned_first() {
+        let mut named = credentials(Some("https://as.example"));
+        assert!(pre_registered_for(&mut named, "https://as.example").0.is_some());
+        let (usable, note) = pre_registered_for(&mut named, "https://evil.example");
+        assert!(usable.is_none());
+        assert!(note.is_some_and(|note| !note.contains("s-0123456789")), "the note never shows the secret");
+        // Unnamed (the conformance harness's client): the first AS asked about is its AS.
+        let mut unnamed = credentials(None);
+        assert!(pre_registered_for(&mut unnamed, "https://first.example").0.is_some());
+        assert!(pre_registered_for(&mut unnamed, "https://migrated.example").0.is_none(), "a later AS gets nothing");
+        assert!(pre_registered_for(&mut unnamed, "https://first.example").0.is_some());
+        let (usable, note) = pre_registered_for(&mut None, "https://as.example");
+        assert!(usable.is_none() && note.is_none());
+    }
 }
