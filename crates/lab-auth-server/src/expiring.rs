@@ -123,6 +123,26 @@ impl<V> Expiring<V> {
         self.by_owner.get(owner)?.first().map(|(_, key)| key.clone())
     }
 
+    /// Makes room for one more entry of `owner`: past `per_owner` entries its oldest goes, and
+    /// past `total` entries in all the oldest of the owner with the most, so a flood only ever
+    /// pushes out the flooder's own entries. Returns what went.
+    pub(crate) fn make_room(&mut self, owner: &str, per_owner: usize, total: usize) -> Vec<(String, V)> {
+        let mut evicted = Vec::new();
+        if self.owned(owner) >= per_owner
+            && let Some(oldest) = self.oldest_of(owner)
+            && let Some(value) = self.remove(&oldest)
+        {
+            evicted.push((oldest, value));
+        }
+        if self.len() >= total
+            && let Some(oldest) = self.oldest_of_largest_owner()
+            && let Some(value) = self.remove(&oldest)
+        {
+            evicted.push((oldest, value));
+        }
+        evicted
+    }
+
     /// The oldest entry of the owner with the most entries: what makes room at a global cap, so
     /// that a flood only ever pushes out the flooder's own entries.
     pub(crate) fn oldest_of_largest_owner(&self) -> Option<String> {
@@ -167,5 +187,16 @@ mod tests {
         assert_eq!((map.owned("alice"), map.owned("bob"), map.len()), (0, 1, 1));
         map.expire(49);
         assert_eq!(map.oldest_of("bob").as_deref(), Some("e"));
+        // Room: the owner's own oldest past its cap, then the largest owner's past the total.
+        map.insert("h".to_owned(), 8, 60, Some("bob"));
+        map.insert("i".to_owned(), 9, 60, Some("carol"));
+        let evicted = map.make_room("carol", 1, 2);
+        assert_eq!(
+            evicted.iter().map(|(key, _)| key.as_str()).collect::<Vec<_>>(),
+            ["i"],
+            "carol's own, then under the total"
+        );
+        let evicted = map.make_room("dave", 10, 2);
+        assert_eq!(evicted.iter().map(|(key, _)| key.as_str()).collect::<Vec<_>>(), ["e"], "bob holds the most");
     }
 }

@@ -175,16 +175,7 @@ impl Store {
     pub(crate) fn open_sign_in(&mut self, caller: &str, request_id: String, pending: PendingAuthorization, now: u64) {
         self.prune(now);
         let owner = format!("{caller}\n{}", pending.request.client_id);
-        if self.pending.owned(&owner) >= MAX_PENDING_PER_CALLER
-            && let Some(oldest) = self.pending.oldest_of(&owner)
-        {
-            self.pending.remove(&oldest);
-        }
-        if self.pending.len() >= MAX_PENDING
-            && let Some(oldest) = self.pending.oldest_of_largest_owner()
-        {
-            self.pending.remove(&oldest);
-        }
+        self.pending.make_room(&owner, MAX_PENDING_PER_CALLER, MAX_PENDING);
         let deadline = pending.expires_at;
         self.pending.insert(request_id, pending, deadline, Some(&owner));
     }
@@ -197,27 +188,9 @@ impl Store {
         let code = AuthorizationCode::new(lab_proto::random_token(32).map_err(|_| CodeIssueError::Random)?);
         self.prune(now);
         let client_id = record.client_id.clone();
-        if self.codes.owned(&client_id) >= MAX_CODES_PER_CLIENT
-            && let Some(oldest) = self.codes.oldest_of(&client_id)
-        {
-            self.codes.remove(&oldest);
-        }
-        if self.codes.len() >= MAX_ENTRIES
-            && let Some(oldest) = self.codes.oldest_of_largest_owner()
-        {
-            self.codes.remove(&oldest);
-        }
+        self.codes.make_room(&client_id, MAX_CODES_PER_CLIENT, MAX_ENTRIES);
         if let Some((challenge, _)) = &record.challenge {
-            if self.seen_challenges.owned(&client_id) >= MAX_CHALLENGES_PER_CLIENT
-                && let Some(oldest) = self.seen_challenges.oldest_of(&client_id)
-            {
-                self.seen_challenges.remove(&oldest);
-            }
-            if self.seen_challenges.len() >= MAX_ENTRIES
-                && let Some(oldest) = self.seen_challenges.oldest_of_largest_owner()
-            {
-                self.seen_challenges.remove(&oldest);
-            }
+            self.seen_challenges.make_room(&client_id, MAX_CHALLENGES_PER_CLIENT, MAX_ENTRIES);
             self.seen_challenges.insert(challenge.clone(), (), now + CHALLENGE_MEMORY_SECONDS, Some(&client_id));
         }
         let deadline = record.expires_at + CODE_MEMORY_SECONDS;
@@ -252,15 +225,8 @@ impl Store {
         // Per principal and client: one client a user approved cannot push out the user's grants
         // at another.
         let owner = format!("{}\n{}", grant.sub, grant.client_id);
-        if self.grants.owned(&owner) >= MAX_GRANTS_PER_PRINCIPAL
-            && let Some(oldest) = self.grants.oldest_of(&owner)
-        {
-            revoked.extend(self.drop_grant(&oldest));
-        }
-        if self.grants.len() >= MAX_ENTRIES
-            && let Some(oldest) = self.grants.oldest_of_largest_owner()
-        {
-            revoked.extend(self.drop_grant(&oldest));
+        for (evicted, _) in self.grants.make_room(&owner, MAX_GRANTS_PER_PRINCIPAL, MAX_ENTRIES) {
+            revoked.extend(self.drop_grant(&evicted));
         }
         // Until its first token extends it, a grant lives as long as a code would.
         self.grants.insert(grant_id, grant, now + CODE_MEMORY_SECONDS, Some(&owner));
@@ -286,11 +252,8 @@ impl Store {
     /// out already, and only their reuse detection is lost.
     pub(crate) fn store_refresh_token(&mut self, digest: String, record: RefreshRecord) {
         let (grant_id, deadline) = (record.grant_id.clone(), record.expires_at);
-        if self.refresh_tokens.owned(&grant_id) >= MAX_RECORDS_PER_GRANT
-            && let Some(oldest) = self.refresh_tokens.oldest_of(&grant_id)
-        {
-            self.refresh_tokens.remove(&oldest);
-        }
+        // Records are bounded through their grants, so no total of their own applies.
+        self.refresh_tokens.make_room(&grant_id, MAX_RECORDS_PER_GRANT, usize::MAX);
         self.grants.extend(&grant_id, deadline);
         self.refresh_tokens.insert(digest, record, deadline, Some(&grant_id));
     }
@@ -302,14 +265,12 @@ impl Store {
     #[must_use = "the revocation listeners must hear of the revoked access tokens"]
     pub(crate) fn store_access_token(&mut self, jti: String, record: AccessRecord) -> Option<RevokedAccessToken> {
         let (grant_id, deadline) = (record.grant_id.clone(), record.exp + ACCESS_RECORD_SECONDS);
-        let mut revoked = None;
-        if self.access_tokens.owned(&grant_id) >= MAX_RECORDS_PER_GRANT
-            && let Some(oldest) = self.access_tokens.oldest_of(&grant_id)
-            && let Some(access) = self.access_tokens.remove(&oldest)
-            && !access.revoked
-        {
-            revoked = Some(RevokedAccessToken { jti: oldest, client_id: access.client_id, exp: access.exp });
-        }
+        let revoked = self
+            .access_tokens
+            .make_room(&grant_id, MAX_RECORDS_PER_GRANT, usize::MAX)
+            .into_iter()
+            .find(|(_, access)| !access.revoked)
+            .map(|(jti, access)| RevokedAccessToken { jti, client_id: access.client_id, exp: access.exp });
         self.grants.extend(&grant_id, deadline);
         self.access_tokens.insert(jti, record, deadline, Some(&grant_id));
         revoked

@@ -71,6 +71,18 @@ async fn race(lab: &RunningLab, form: Vec<(&'static str, String)>) -> anyhow::Re
     Ok(answers)
 }
 
+/// A newly registered public client, a code for it and the code's verifier. A client per round:
+/// each round's losers count as failures against their client.
+async fn fresh_code(
+    lab: &RunningLab,
+    client: &reqwest::Client,
+) -> anyhow::Result<(String, String, lab_proto::PkceVerifier)> {
+    let client_id = register_public_client(lab, client).await?;
+    let verifier = generate_verifier()?;
+    let code = code_from(lab, &authorize(lab, client, &client_id, &s256_challenge(verifier.secret())).await?)?;
+    Ok((client_id, code, verifier))
+}
+
 /// O21 §4.1.3 ("a single use"), AS-27: of many concurrent redemptions of one code exactly one
 /// gets tokens, every other is `invalid_grant`, and, being a replay of a valid redemption, revokes
 /// what the winner got.
@@ -79,10 +91,7 @@ async fn concurrent_redemptions_of_one_code_yield_tokens_once() -> anyhow::Resul
     let lab = alice_lab().await?;
     let client = lab.http_client()?;
     for round in 0..ROUNDS {
-        // A client per round: each round's losers count as failures against their client.
-        let client_id = register_public_client(&lab, &client).await?;
-        let verifier = generate_verifier()?;
-        let code = code_from(&lab, &authorize(&lab, &client, &client_id, &s256_challenge(verifier.secret())).await?)?;
+        let (client_id, code, verifier) = fresh_code(&lab, &client).await?;
         let form = vec![
             ("grant_type", "authorization_code".to_owned()),
             ("code", code),
@@ -111,9 +120,7 @@ async fn concurrent_refreshes_of_one_token_rotate_once() -> anyhow::Result<()> {
     let lab = alice_lab().await?;
     let client = lab.http_client()?;
     for round in 0..ROUNDS {
-        let client_id = register_public_client(&lab, &client).await?;
-        let verifier = generate_verifier()?;
-        let code = code_from(&lab, &authorize(&lab, &client, &client_id, &s256_challenge(verifier.secret())).await?)?;
+        let (client_id, code, verifier) = fresh_code(&lab, &client).await?;
         let tokens = redeem(&lab, &client, &client_id, &code, verifier.secret()).await?;
         let refresh = tokens["refresh_token"].as_str().context("no refresh_token")?.to_owned();
         let form = vec![
