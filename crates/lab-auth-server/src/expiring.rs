@@ -190,7 +190,7 @@ mod tests {
         // Room: the owner's own oldest past its cap, then the largest owner's past the total.
         map.insert("h".to_owned(), 8, 60, Some("bob"));
         map.insert("i".to_owned(), 9, 60, Some("carol"));
-        let evicted = map.make_room("carol", 1, 2);
+        let evicted = map.make_room("carol", 1, 3);
         assert_eq!(
             evicted.iter().map(|(key, _)| key.as_str()).collect::<Vec<_>>(),
             ["i"],
