@@ -136,7 +136,7 @@ pub(crate) struct Store {
     pub(crate) grants: Expiring<Grant>,
     /// Refresh tokens by digest, owned by their grant.
     pub(crate) refresh_tokens: Expiring<RefreshRecord>,
-    /// Minted access tokens by `jti`, owned by their grant, kept an hour past `exp`.
+    /// Minted access tokens by `jti`, owned by their grant, kept until shortly after `exp`.
     pub(crate) access_tokens: Expiring<AccessRecord>,
     /// Open sign-ins by request id, owned by their client.
     pub(crate) pending: Expiring<PendingAuthorization>,
@@ -249,7 +249,8 @@ impl Store {
 
     /// Stores a refresh token's record under its grant, which then lives at least as long. A
     /// grant keeps its [`MAX_RECORDS_PER_GRANT`] newest refresh records: older ones are rotated
-    /// out already, and only their reuse detection is lost.
+    /// out already, and a token whose record went is still known by the grant id it starts with,
+    /// so its reuse still revokes the grant.
     pub(crate) fn store_refresh_token(&mut self, digest: String, record: RefreshRecord) {
         let (grant_id, deadline) = (record.grant_id.clone(), record.expires_at);
         // Records are bounded through their grants, so no total of their own applies.

@@ -168,8 +168,30 @@ fn refresh_token(server: &AuthServer, request: &TokenRequest) -> Result<Response
     // revocation is either seen here or sees the new access token. Only the scope and resource of
     // the request are checked before, as they are the same whatever the store holds.
     let grant_scope = {
-        let store = server.store();
-        let record = store.refresh_tokens.get(&digest).ok_or_else(|| invalid_grant("refresh token is unknown"))?;
+        let mut store = server.store();
+        let Some(record) = store.refresh_tokens.get(&digest) else {
+            // A grant keeps only its newest refresh records; an older one of a live grant (its id
+            // leads the token) is a rotated token reused, and fails closed as AS-33 says.
+            let reused_grant = presented
+                .secret()
+                .split_once('.')
+                .map(|(grant_id, _)| grant_id.to_owned())
+                .filter(|grant_id| {
+                    store
+                        .grants
+                        .get(grant_id)
+                        .is_some_and(|grant| grant.client_id == client.client_id && !grant.revoked)
+                })
+                .filter(|_| *profile != AsProfile::NoRefreshRotation);
+            if let Some(grant_id) = reused_grant {
+                let revoked = store.revoke_grant(&grant_id);
+                drop(store);
+                server.announce_revoked(&revoked);
+                tracing::warn!(client_id = %client.client_id, "an old rotated refresh token was reused; the grant was revoked");
+                return Err(invalid_grant("refresh token was already used"));
+            }
+            return Err(invalid_grant("refresh token is unknown"));
+        };
         let grant = store.grants.get(&record.grant_id).ok_or_else(|| invalid_grant("refresh token is unknown"))?;
         (grant.scope.clone(), grant.resources.clone())
     };
@@ -318,7 +340,10 @@ fn new_refresh_token(
     grant_id: &str,
     client_id: &str,
 ) -> Result<RefreshToken, OAuthError> {
-    let token = RefreshToken::new(lab_proto::random_token(32).map_err(|_| OAuthError::server_error())?);
+    // The grant's id leads the token, so a rotated token whose record was dropped is still known
+    // as this grant's, and its reuse still revokes the grant (AS-33).
+    let random = lab_proto::random_token(32).map_err(|_| OAuthError::server_error())?;
+    let token = RefreshToken::new(format!("{grant_id}.{random}"));
     let now = server.clock().now();
     store.store_refresh_token(
         secret_digest(token.secret()),

@@ -21,7 +21,9 @@ async fn code_exchange_mints_an_rfc9068_token() {
     assert_eq!(body["token_type"], "Bearer");
     assert_eq!(body["expires_in"], 300);
     assert_eq!(body["scope"], "mcp:read mcp:write");
-    assert_eq!(body["refresh_token"].as_str().unwrap().len(), 43, "AS-34: 256-bit refresh token");
+    // AS-34: 256 random bits, after the grant's id and a dot.
+    let (grant_id, random) = body["refresh_token"].as_str().unwrap().split_once('.').unwrap();
+    assert_eq!((grant_id.len(), random.len()), (22, 43), "AS-34: 256-bit refresh token");
     let (header, claims) = jwt_parts(body["access_token"].as_str().unwrap());
     // AS-35: RFC 9068 header and claims.
     assert_eq!(header["typ"], "at+jwt");
@@ -448,6 +450,30 @@ async fn refresh_rotates_and_reuse_revokes_the_family() {
     assert_eq!(lab.refresh(&client_id, rt2, &[]).await.error(), "invalid_grant");
     assert_eq!(lab.introspect(second["access_token"].as_str().unwrap()).await.json(), json!({"active": false}));
     assert_eq!(lab.introspect(first["access_token"].as_str().unwrap()).await.json(), json!({"active": false}));
+}
+
+/// AS-33 holds however many rotations ago the reused token was: a grant keeps only its newest
+/// refresh records, but an older token still names its grant, and its reuse revokes it.
+#[tokio::test]
+async fn reuse_of_a_token_rotated_long_ago_still_revokes_the_grant() {
+    let lab = Lab::auto();
+    let (client_id, first) = lab.tokens("mcp:read").await;
+    let stolen = first["refresh_token"].as_str().unwrap().to_owned();
+    let mut newest = stolen.clone();
+    for _ in 0..6 {
+        let next = lab.refresh(&client_id, &newest, &[]).await;
+        assert_eq!(next.status, StatusCode::OK, "{}", next.text());
+        newest = next.json()["refresh_token"].as_str().unwrap().to_owned();
+    }
+    let replay = lab.refresh(&client_id, &stolen, &[]).await;
+    assert_eq!(replay.error(), "invalid_grant");
+    assert!(replay.text().contains("already used"), "{}", replay.text());
+    assert_eq!(lab.refresh(&client_id, &newest, &[]).await.error(), "invalid_grant", "the whole family is revoked");
+    // A made-up token never revokes anything: only the grant's own holder knows its id.
+    let (other_client, tokens) = lab.tokens("mcp:read").await;
+    let live = tokens["refresh_token"].as_str().unwrap();
+    assert!(lab.refresh(&other_client, "made-up.token", &[]).await.text().contains("unknown"));
+    assert_eq!(lab.refresh(&other_client, live, &[]).await.status, StatusCode::OK);
 }
 
 #[tokio::test]
