@@ -141,10 +141,10 @@ pub(crate) async fn revoke(
                 return Err(not_yours());
             }
             let newly = !std::mem::replace(&mut record.revoked, true);
-            let exp = record.exp;
+            let announcement = RevokedAccessToken::of(jti, record);
             drop(store);
             if newly {
-                server.announce_revoked(&[RevokedAccessToken { jti, client_id: client.client_id.clone(), exp }]);
+                server.announce_revoked(&[announcement]);
             }
             tracing::info!(client_id = %client.client_id, "access token revoked");
         }

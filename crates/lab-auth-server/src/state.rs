@@ -151,9 +151,9 @@ pub(crate) struct Store {
 
 /// How long a code is remembered after it expires, to detect its replay.
 const CODE_MEMORY_SECONDS: u64 = 600;
-/// How long a minted access token's record outlives its `exp`: the resource servers' leeway and
-/// a margin (introspection answers a forgotten token `active: false` all the same).
-const ACCESS_RECORD_SECONDS: u64 = 60;
+/// How long a minted access token's record outlives its `exp` beyond the leeway (introspection
+/// answers a forgotten token `active: false` all the same).
+const RECORD_MARGIN_SECONDS: u64 = 30;
 /// How many access (and refresh) records one grant keeps: a client uses its newest token, and a
 /// refresh loop cannot grow a grant without bound.
 pub(crate) const MAX_RECORDS_PER_GRANT: usize = 4;
@@ -264,14 +264,23 @@ impl Store {
     /// them is revoked (and returned, for the resource servers), so no record is forgotten while
     /// its token is still honoured.
     #[must_use = "the revocation listeners must hear of the revoked access tokens"]
-    pub(crate) fn store_access_token(&mut self, jti: String, record: AccessRecord) -> Option<RevokedAccessToken> {
-        let (grant_id, deadline) = (record.grant_id.clone(), record.exp + ACCESS_RECORD_SECONDS);
+    pub(crate) fn store_access_token(
+        &mut self,
+        jti: String,
+        record: AccessRecord,
+        leeway: u64,
+    ) -> Option<RevokedAccessToken> {
+        // Kept while a resource server may still honour the token (its leeway), and a margin.
+        let (grant_id, deadline) = (record.grant_id.clone(), record.exp + leeway + RECORD_MARGIN_SECONDS);
+        let now = record.iat;
+        // A token already past `exp` + leeway is refused everywhere: telling the resource servers
+        // would only fill their lists (an honest client refreshes after expiry).
         let revoked = self
             .access_tokens
             .make_room(&grant_id, MAX_RECORDS_PER_GRANT, usize::MAX)
             .into_iter()
-            .find(|(_, access)| !access.revoked)
-            .map(|(jti, access)| RevokedAccessToken { jti, client_id: access.client_id, exp: access.exp });
+            .find(|(_, access)| !access.revoked && access.exp.saturating_add(leeway) > now)
+            .map(|(jti, access)| RevokedAccessToken::of(jti, &access));
         self.grants.extend(&grant_id, deadline);
         self.access_tokens.insert(jti, record, deadline, Some(&grant_id));
         revoked
@@ -295,7 +304,7 @@ impl Store {
                 && !access.revoked
             {
                 access.revoked = true;
-                revoked.push(RevokedAccessToken { jti, client_id: access.client_id.clone(), exp: access.exp });
+                revoked.push(RevokedAccessToken::of(jti, access));
             }
         }
         revoked
@@ -324,9 +333,17 @@ pub(crate) struct Inner {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RevokedAccessToken {
     pub jti: String,
-    /// The client it was issued to: resource servers keep their revocation lists per client.
+    /// The client it was issued to and its subject: resource servers keep their revocation lists
+    /// per client and subject, so one user's revocations never shorten another's tokens.
     pub client_id: String,
+    pub sub: String,
     pub exp: u64,
+}
+
+impl RevokedAccessToken {
+    pub(crate) fn of(jti: String, access: &AccessRecord) -> Self {
+        Self { jti, client_id: access.client_id.clone(), sub: access.sub.clone(), exp: access.exp }
+    }
 }
 
 /// A callback told of every access token the AS revokes.

@@ -405,6 +405,7 @@ pub(crate) fn mint_access_token(
             exp,
             revoked: false,
         },
+        server.inner.config.lifetimes.leeway,
     );
     revoked.extend(evicted);
     Ok(token)

@@ -165,9 +165,9 @@ pub async fn start(config: LabConfig) -> Result<RunningLab, HarnessError> {
         let (rs, twin_rs, upstream) = (rs.clone(), twin_rs.clone(), upstream_verifier.clone());
         server.on_access_token_revoked(move |revoked| {
             for token in revoked {
-                rs.revoke_access_token(&token.jti, &token.client_id, token.exp);
-                twin_rs.revoke_access_token(&token.jti, &token.client_id, token.exp);
-                upstream.revoke(&token.jti, &token.client_id, token.exp);
+                rs.revoke_access_token(&token.jti, &token.client_id, &token.sub, token.exp);
+                twin_rs.revoke_access_token(&token.jti, &token.client_id, &token.sub, token.exp);
+                upstream.revoke(&token.jti, &token.client_id, &token.sub, token.exp);
             }
         });
     }

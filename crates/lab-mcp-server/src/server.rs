@@ -254,12 +254,12 @@ impl McpServer {
         }
     }
 
-    /// The AS revoked the access token `jti` of `client_id` (valid until `exp`): it is refused from
-    /// now on, cached or not. The lab wires its AS's revocation back channel here.
-    pub fn revoke_access_token(&self, jti: &str, client_id: &str, exp: u64) {
+    /// The AS revoked the access token `jti` of `client_id` for `sub` (valid until `exp`): it is
+    /// refused from now on, cached or not. The lab wires its AS's revocation back channel here.
+    pub fn revoke_access_token(&self, jti: &str, client_id: &str, sub: &str, exp: u64) {
         match &self.inner.verifier {
-            Verifier::Jwt(verifier) => verifier.revoke(jti, client_id, exp),
-            Verifier::Introspection(verifier) => verifier.revoke(jti, client_id, exp),
+            Verifier::Jwt(verifier) => verifier.revoke(jti, client_id, sub, exp),
+            Verifier::Introspection(verifier) => verifier.revoke(jti, client_id, sub, exp),
         }
     }
 

@@ -35,6 +35,7 @@ use serde_json::Value;
 pub(crate) use self::http::basic_authorization;
 pub use self::http::{HttpIntrospection, HttpKeySource, read_bounded};
 use self::revocations::Revocations;
+use self::revocations::owner_key;
 pub use self::revocations::{MAX_REVOKED_PER_CLIENT, MAX_REVOKED_TOKENS};
 pub use self::token_cache::MAX_CACHED_TOKENS;
 use self::token_cache::{CachedToken, TokenCache, Validity, token_digest};
@@ -242,8 +243,8 @@ impl JwtVerifier {
 
     /// Refuses the token `jti` from now on (until its `exp`, after which it is refused anyway),
     /// and drops its cached verification: what the AS's revocation back channel calls.
-    pub fn revoke(&self, jti: &str, client_id: &str, exp: u64) {
-        self.revoked.insert(jti, client_id, exp, self.clock.now(), self.leeway);
+    pub fn revoke(&self, jti: &str, client_id: &str, sub: &str, exp: u64) {
+        self.revoked.insert(jti, &owner_key(client_id, sub), exp, self.clock.now(), self.leeway);
         self.cache.forget(jti);
     }
 
@@ -324,9 +325,7 @@ impl JwtVerifier {
         }
         let digest = token_digest(token);
         let now = self.clock.now();
-        if let Some(principal) = self.cache.get(&digest, now, self.leeway, |entry| {
-            self.revoked.contains(&entry.jti, &entry.principal.client_id, entry.exp)
-        }) {
+        if let Some(principal) = self.cache.get(&digest, now, self.leeway, |entry| self.revoked.lists(entry)) {
             return Some(Ok(principal));
         }
         Some(match self.run_with_times(token, checks, Signature::Verify) {
@@ -334,9 +333,7 @@ impl JwtVerifier {
             Err(Failure::Rejected(rejection)) => Err(rejection),
             Ok((principal, Validity { jti, exp, nbf })) => {
                 let entry = CachedToken { principal: principal.clone(), jti: jti.into(), exp, nbf, until: u64::MAX };
-                self.cache.insert(digest, entry, now, self.leeway, |entry| {
-                    self.revoked.contains(&entry.jti, &entry.principal.client_id, entry.exp)
-                });
+                self.cache.insert(digest, entry, now, self.leeway, |entry| self.revoked.lists(entry));
                 Ok(principal)
             }
         })
@@ -421,7 +418,7 @@ impl JwtVerifier {
             decode_json(parts.payload).map_err(|_| reject("token lacks required claims or they are malformed"))?;
         self.check_claims(&claims.iss, |resource| claims.aud.contains(resource), claims.exp, claims.nbf, checks)?;
         // RFC 7009 §2: the AS revoked it, and told this RS.
-        if self.revoked.contains(&claims.jti, &claims.client_id, claims.exp) {
+        if self.revoked.contains(&claims.jti, &owner_key(&claims.client_id, &claims.sub), claims.exp) {
             return Err(reject("token was revoked").into());
         }
         let times = Validity { jti: claims.jti, exp: claims.exp, nbf: claims.nbf };
@@ -599,24 +596,20 @@ impl IntrospectionVerifier {
         }
         let digest = token_digest(token);
         let now = self.clock.now();
-        if let Some(principal) = self.answers.get(&digest, now, self.leeway, |entry| {
-            self.revoked.contains(&entry.jti, &entry.principal.client_id, entry.exp)
-        }) {
+        if let Some(principal) = self.answers.get(&digest, now, self.leeway, |entry| self.revoked.lists(entry)) {
             return Ok(principal);
         }
         let (principal, Validity { jti, exp, nbf }) = self.ask_with_times(token, checks).await?;
         let entry =
             CachedToken { principal: principal.clone(), jti: jti.into(), exp, nbf, until: now.saturating_add(ttl) };
-        self.answers.insert(digest, entry, now, self.leeway, |entry| {
-            self.revoked.contains(&entry.jti, &entry.principal.client_id, entry.exp)
-        });
+        self.answers.insert(digest, entry, now, self.leeway, |entry| self.revoked.lists(entry));
         Ok(principal)
     }
 
     /// Drops a revoked token's reused answer, and keeps an answer that was on its way from being
     /// reused; the AS itself answers `active: false` from then on.
-    pub fn revoke(&self, jti: &str, client_id: &str, exp: u64) {
-        self.revoked.insert(jti, client_id, exp, self.clock.now(), self.leeway);
+    pub fn revoke(&self, jti: &str, client_id: &str, sub: &str, exp: u64) {
+        self.revoked.insert(jti, &owner_key(client_id, sub), exp, self.clock.now(), self.leeway);
         self.answers.forget(jti);
     }
 

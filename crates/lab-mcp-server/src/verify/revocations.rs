@@ -6,9 +6,10 @@
 //! list: the JWT verifier refuses a listed `jti`, and both check it on every hit of their
 //! [`super::token_cache::TokenCache`].
 //!
-//! The list is bounded and fails closed (issue 14, item 8): past a client's bound, the client's
-//! entry that expires soonest is dropped and every token *of that client* expiring by then is
-//! refused; past the global bound, the same happens to the client with the most entries. So a
+//! The list is kept per client and subject (the "owner" below) and is bounded and fails closed
+//! (issue 14, item 8): past an owner's bound, its entry that expires soonest is dropped and every
+//! token *of that owner* expiring by then is refused; past the global bound, the same happens to
+//! the owner with the most entries. So a
 //! revoked token stays refused until it expires whatever the load, and a flood of revocations (a
 //! client revoking its own tokens, or many clients doing so) only ever shortens the flooders' own
 //! tokens.
@@ -21,6 +22,12 @@ pub const MAX_REVOKED_TOKENS: usize = 65_536;
 /// The most revoked `jti`s it keeps one by one for one client.
 pub const MAX_REVOKED_PER_CLIENT: usize = 4_096;
 
+/// The key of a revocation list: the token's client and subject, so one user's revocations (or a
+/// client revoking its own tokens in bulk) never shorten another user's tokens at a shared client.
+pub(super) fn owner_key(client_id: &str, sub: &str) -> String {
+    format!("{client_id}\n{sub}")
+}
+
 /// Revoked `jti`s, told by the AS. Empty in nearly every run, so the request path pays one atomic
 /// load for it.
 pub(super) struct Revocations {
@@ -31,9 +38,16 @@ pub(super) struct Revocations {
 #[derive(Default)]
 struct Inner {
     clients: HashMap<Box<str>, ClientList>,
-    /// Every listed entry by `exp`, for expiry: `(exp, client, jti)`.
+    /// Every listed entry by `exp`, for expiry: `(exp, client, jti)`; and for each watermark, a
+    /// marker (`jti` [`WATERMARK`]) by which an owner whose entries all went is forgotten once its
+    /// watermark has passed too.
     by_exp: BTreeSet<(u64, Box<str>, Box<str>)>,
+    /// How many `jti`s are listed (the markers not counted).
+    listed: usize,
 }
+
+/// The `jti` of a watermark's marker: no JWT's (a NUL is no character a `jti` is written with).
+const WATERMARK: &str = "\0watermark";
 
 #[derive(Default)]
 struct ClientList {
@@ -46,7 +60,7 @@ struct ClientList {
 
 impl Inner {
     fn total(&self) -> usize {
-        self.by_exp.len()
+        self.listed
     }
 
     /// Drops the client's entry that expires soonest and refuses every token of the client that
@@ -57,6 +71,8 @@ impl Inner {
         list.jtis.remove(&jti);
         list.expiring_by = list.expiring_by.max(exp);
         self.by_exp.remove(&(exp, client.into(), jti));
+        self.listed -= 1;
+        self.by_exp.insert((exp, client.into(), WATERMARK.into()));
     }
 }
 
@@ -75,6 +91,12 @@ impl Revocations {
         inner.clients.get(client).is_some_and(|list| exp <= list.expiring_by || list.jtis.contains_key(jti))
     }
 
+    /// Whether a cached verification's token is revoked.
+    pub(super) fn lists(&self, entry: &super::token_cache::CachedToken) -> bool {
+        self.any.load(std::sync::atomic::Ordering::Acquire)
+            && self.contains(&entry.jti, &owner_key(&entry.principal.client_id, &entry.principal.sub), entry.exp)
+    }
+
     /// Lists `jti` of `client` until `exp` (plus the leeway).
     pub(super) fn insert(&self, jti: &str, client: &str, exp: u64, now: u64, leeway: u64) {
         let mut inner = self.inner.write().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -82,6 +104,9 @@ impl Revocations {
         while let Some(first) = inner.by_exp.first().filter(|(exp, ..)| exp.saturating_add(leeway) <= now).cloned() {
             inner.by_exp.remove(&first);
             let (exp, client, jti) = first;
+            if &*jti != WATERMARK {
+                inner.listed -= 1;
+            }
             if let Some(list) = inner.clients.get_mut(&client) {
                 list.by_exp.remove(&(exp, jti.clone()));
                 list.jtis.remove(&jti);
@@ -109,12 +134,19 @@ impl Revocations {
         list.jtis.insert(jti.into(), exp);
         list.by_exp.insert((exp, jti.into()));
         inner.by_exp.insert((exp, client.into(), jti.into()));
+        inner.listed += 1;
     }
 
     /// How many `jti`s are listed one by one (for tests of the bound).
     #[cfg(test)]
     pub(super) fn len(&self) -> usize {
         self.inner.read().unwrap_or_else(std::sync::PoisonError::into_inner).total()
+    }
+
+    /// How many owners have a list (for tests that none is kept for ever).
+    #[cfg(test)]
+    pub(super) fn owners(&self) -> usize {
+        self.inner.read().unwrap_or_else(std::sync::PoisonError::into_inner).clients.len()
     }
 }
 
@@ -149,5 +181,6 @@ mod tests {
         assert_eq!(revocations.len(), 1);
         assert!(revocations.contains("late", "victim", 9_000));
         assert!(!revocations.contains("own-0", "flooder", 7_500), "an old watermark ends with its tokens");
+        assert_eq!(revocations.owners(), 1, "owners whose entries and watermark passed are forgotten");
     }
 }

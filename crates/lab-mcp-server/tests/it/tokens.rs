@@ -421,7 +421,7 @@ async fn a_revoked_token_is_refused_and_leaves_the_cache_while_others_stay() {
     assert_eq!(verifier.cached_tokens(), 2);
 
     // The back channel names the jti: the cached entry goes, and a fresh verification refuses it.
-    verifier.revoke("jti-alice", "lab-public-client", clock.now() + 300);
+    verifier.revoke("jti-alice", "lab-public-client", "alice", clock.now() + 300);
     assert_eq!(verifier.cached_tokens(), 1);
     assert_eq!(verifier.verify(&alice, Checks::STRICT).await.unwrap_err().0, "token was revoked");
     assert_eq!(verifier.cached_tokens(), 1, "a revoked token is never cached again");
@@ -429,10 +429,10 @@ async fn a_revoked_token_is_refused_and_leaves_the_cache_while_others_stay() {
     // Weak checks do not skip it either.
     let weak = Checks { audience: false, any_alg: false };
     assert_eq!(verifier.verify(&alice, weak).await.unwrap_err().0, "token was revoked");
-    // Past the client's bound the list fails closed for that client: the entry expiring soonest
-    // (alice's) is dropped, and the client's tokens expiring by then (bob's, cached) are refused.
+    // Past an owner's bound the list fails closed for that client and subject: bob's flood drops
+    // his entry expiring soonest, and his tokens expiring by then (the cached one) are refused.
     for index in 0..lab_mcp_server::verify::MAX_REVOKED_PER_CLIENT + 1 {
-        verifier.revoke(&format!("flood-{index}"), "lab-public-client", clock.now() + 400 + index as u64);
+        verifier.revoke(&format!("flood-{index}"), "lab-public-client", "bob", clock.now() + 400 + index as u64);
     }
     assert_eq!(verifier.verify(&bob, Checks::STRICT).await.unwrap_err().0, "token was revoked");
 }
