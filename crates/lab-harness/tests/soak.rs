@@ -291,6 +291,7 @@ async fn honest_load_then_abuse_beside_honest_callers() -> anyhow::Result<()> {
     .await?;
     println!("AS load: {}; resident set {:?} KiB", tally.line(), memory);
     ensure!(tally.errors.load(Ordering::Relaxed) == 0, "AS load: {}", tally.line());
+    ensure!(tally.ok.load(Ordering::Relaxed) > 0, "AS load: nothing issued");
     let growth = second_half_growth(&memory);
     ensure!(growth < 0.10, "AS load: the resident set grew {:.1} % over the second half", growth * 100.0);
 
@@ -299,6 +300,7 @@ async fn honest_load_then_abuse_beside_honest_callers() -> anyhow::Result<()> {
     //    long state (item 6), guessed passwords (item 10) and sessions opened by one principal
     //    (item 13); alice keeps calling a tool and bob's sign-ins keep completing.
     let honest = Arc::new(Tally::default());
+    let alices = Arc::new(Tally::default());
     let abuse = Arc::new(Tally::default());
     // The honest sign-ins use a client of their own: the floods name the lab's public client, and
     // on loopback the lab cannot tell one local caller from another (README: limits).
@@ -311,18 +313,25 @@ async fn honest_load_then_abuse_beside_honest_callers() -> anyhow::Result<()> {
         .await?;
     let honest_client_in = registered["client_id"].as_str().context("no client id")?.to_owned();
     // alice is honest; carol floods sessions of her own.
-    let (honest_in, abuse_in, alice, carol) =
-        (honest.clone(), abuse.clone(), sessions[0].clone(), sessions[40].0.clone());
+    let (honest_in, alices_in, abuse_in, alice, carol) =
+        (honest.clone(), alices.clone(), abuse.clone(), sessions[0].clone(), sessions[40].0.clone());
     let memory = phase(&lab, move |lab, http, round| {
-        let (honest, abuse, alice, carol) = (honest_in.clone(), abuse_in.clone(), alice.clone(), carol.clone());
+        let (honest, alices, abuse, alice, carol) =
+            (honest_in.clone(), alices_in.clone(), abuse_in.clone(), alice.clone(), carol.clone());
         let honest_client = honest_client_in.clone();
         async move {
+            // The honest callers, one worker each: alice calls a tool in her session well under
+            // her rate limit, and bob signs in through a client of his own again and again.
+            if round % CONNECTIONS as u64 == 0 {
+                alices.count(tool_call(&lab, &http, &alice.0, &alice.1, round).await);
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                return;
+            }
             match round % 50 {
-                // The honest callers: a tool call in alice's session, and a whole code flow.
-                0 => {
-                    honest.count(tool_call(&lab, &http, &alice.0, &alice.1, round).await);
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
+                0 => abuse.count(tool_call(&lab, &http, &carol, "no-such-session", round).await.map(|status| {
+                    // Another principal's flood beside alice: a made-up session is 404.
+                    if status == StatusCode::NOT_FOUND { StatusCode::OK } else { status }
+                })),
                 1 => {
                     let flow = user_token(&lab, &http, &honest_client, "bob").await;
                     honest.count(Ok(if flow.is_ok() { StatusCode::OK } else { StatusCode::INTERNAL_SERVER_ERROR }));
@@ -344,18 +353,22 @@ async fn honest_load_then_abuse_beside_honest_callers() -> anyhow::Result<()> {
                 }
                 16..=30 => {
                     // A grant, then its token revoked: the AS's stores and the RS's list fill.
-                    if let Ok(answer) = client_credentials(&lab, &http).await
-                        && let Ok(tokens) = answer.json::<Value>().await
-                        && let Some(token) = tokens["access_token"].as_str()
-                    {
-                        let revoked = http
-                            .post(format!("{}/revoke", lab.issuer()))
-                            .basic_auth("lab-confidential-client", Some("lab-confidential-secret"))
-                            .form(&[("token", token)])
-                            .send()
-                            .await;
-                        abuse.count(revoked.map(|answer| answer.status()));
-                    }
+                    let issued = client_credentials(&lab, &http).await;
+                    let token = match issued {
+                        Ok(answer) => answer.json::<Value>().await.ok().and_then(|tokens| tokens["access_token"].as_str().map(str::to_owned)),
+                        Err(_) => None,
+                    };
+                    let Some(token) = token else {
+                        abuse.count(Ok(StatusCode::INTERNAL_SERVER_ERROR));
+                        return;
+                    };
+                    let revoked = http
+                        .post(format!("{}/revoke", lab.issuer()))
+                        .basic_auth("lab-confidential-client", Some("lab-confidential-secret"))
+                        .form(&[("token", token.as_str())])
+                        .send()
+                        .await;
+                    abuse.count(revoked.map(|answer| answer.status()));
                 }
                 31..=36 => {
                     // Sign-in pages held open, each with a 2 KiB state (item 6).
@@ -390,9 +403,21 @@ async fn honest_load_then_abuse_beside_honest_callers() -> anyhow::Result<()> {
         }
     })
     .await?;
-    println!("abuse: honest callers {}; abusers {}; resident set {:?} KiB", honest.line(), abuse.line(), memory);
-    ensure!(honest.errors.load(Ordering::Relaxed) == 0, "honest callers beside the abuse: {}", honest.line());
-    ensure!(honest.ok.load(Ordering::Relaxed) > 0, "honest callers were served: {}", honest.line());
+    println!(
+        "abuse: alice {}; bob's sign-ins {}; abusers {}; resident set {:?} KiB",
+        alices.line(),
+        honest.line(),
+        abuse.line(),
+        memory
+    );
+    // alice stays under her own rate: every call of hers is answered, none throttled.
+    ensure!(alices.errors.load(Ordering::Relaxed) == 0, "alice beside the abuse: {}", alices.line());
+    ensure!(alices.throttled.load(Ordering::Relaxed) == 0, "alice was throttled: {}", alices.line());
+    ensure!(alices.ok.load(Ordering::Relaxed) > 0, "alice was served: {}", alices.line());
+    ensure!(honest.errors.load(Ordering::Relaxed) == 0, "bob's sign-ins beside the abuse: {}", honest.line());
+    ensure!(honest.ok.load(Ordering::Relaxed) > 0, "bob signed in: {}", honest.line());
+    // Every abuse got the answer the lab documents for it (a refusal, a 429, a page).
+    ensure!(abuse.errors.load(Ordering::Relaxed) == 0, "abusers: {}", abuse.line());
     let peak = memory.iter().copied().max().unwrap_or(0);
     // The caps imply under 300 MiB of the stores at their fullest (README: limits); with the
     // load's own clients, 512 MiB.

@@ -166,6 +166,21 @@ mod tests {
                 let _ = crate::jose::b64url_decode(parts.signature);
             }
         }
+        // Mutated JSON, then encoded, so the claims decoder sees near-valid claims sets too.
+        let claims: &[&[u8]] = &[
+            br#"{"iss":"https://as.example","sub":"alice","aud":["https://rs.example/mcp"],"exp":1800000300,"iat":1800000000,"nbf":1800000000,"jti":"j-1","client_id":"c","scope":"mcp:read"}"#,
+            br#"{"alg":"ES256","typ":"at+jwt","kid":"k1","crit":["x"]}"#,
+        ];
+        let mut decoded = 0;
+        for input in Mutations::new(claims).take(10_000) {
+            let part = crate::jose::b64url_encode(&input);
+            let token = format!("{part}.{part}.c2ln");
+            // An empty part (an input mutated to nothing) is refused by the splitter itself.
+            let Ok(parts) = crate::jose::split_compact(&token) else { continue };
+            let _ = crate::jose::decode_json::<serde_json::Value>(parts.header);
+            decoded += usize::from(crate::jose::decode_json::<crate::token::AccessTokenClaims>(parts.payload).is_ok());
+        }
+        assert!(decoded > 100, "the claims decoder saw near-valid sets: {decoded} decoded");
         let messages: &[&[u8]] = &[
             br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x","arguments":{"a":[1,2]}}}"#,
             br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,

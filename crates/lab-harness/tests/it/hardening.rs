@@ -277,11 +277,14 @@ async fn the_rs_rides_out_a_failing_jwks_and_a_key_rotation() -> anyhow::Result<
     ensure!(verify(mint("alice")?).await?.is_ok(), "the JWKS is fetched and the token verified");
     for fault in [DOWN, GARBAGE, SLOW] {
         mode.store(fault, Ordering::Relaxed);
-        // Past the refetch guard, so the unknown kid makes the verifier fetch again.
+        // Past the refetch guard, so the unknown kid makes the verifier fetch the faulty JWKS.
         clock.advance(lab_mcp_server::MIN_REFETCH_SECONDS as i64);
-        ensure!(verify(mint("bob")?).await?.is_ok(), "fault {fault}: a new token of a known key is verified");
+        let fetches = verifier.jwks_fetches();
         let refused = verify(stranger.sign_jwt("at+jwt", &claims("mallory"))?).await?;
         ensure!(refused.is_err(), "fault {fault}: a token of an unknown key was accepted");
+        ensure!(verifier.jwks_fetches() == fetches + 1, "fault {fault}: the faulty JWKS was fetched");
+        // The failed fetch left the keys the verifier had.
+        ensure!(verify(mint("bob")?).await?.is_ok(), "fault {fault}: a new token of a known key is verified");
     }
     mode.store(OK, Ordering::Relaxed);
 
