@@ -254,8 +254,13 @@ async fn the_rs_rides_out_a_failing_jwks_and_a_key_rotation() -> anyhow::Result<
     );
     let jwks_host = lab.start_helper_host(router)?;
     let source = lab_mcp_server::HttpKeySource::new(lab.http_client()?, jwks_host.url("/jwks"));
-    let verifier =
-        JwtVerifier::new(lab.issuer().to_owned(), lab.resource().to_owned(), 30, clock.clone(), Arc::new(source));
+    let verifier = Arc::new(JwtVerifier::new(
+        lab.issuer().to_owned(),
+        lab.resource().to_owned(),
+        30,
+        clock.clone(),
+        Arc::new(source),
+    ));
     let claims = |sub: &str| {
         let now = clock.now();
         json!({"iss": lab.issuer(), "sub": sub, "aud": lab.resource(), "exp": now + 300, "iat": now, "nbf": now,
@@ -288,16 +293,50 @@ async fn the_rs_rides_out_a_failing_jwks_and_a_key_rotation() -> anyhow::Result<
     }
     mode.store(OK, Ordering::Relaxed);
 
-    // The AS rotates its key while honest tokens keep coming: the new key is published before it
-    // signs, so tokens of the old key, then of the new one, are all verified.
+    // The AS rotates its key while honest tokens keep coming: eight callers mint and verify tokens
+    // without pause while the new key is published, then starts signing. It is published before
+    // it signs, so not one of their tokens is refused.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut callers = Vec::new();
+    for caller in 0..8 {
+        let (verifier, auth, stop, clock) = (verifier.clone(), lab.auth_server().clone(), stop.clone(), clock.clone());
+        let (issuer, resource) = (lab.issuer().to_owned(), lab.resource().to_owned());
+        callers.push(tokio::spawn(async move {
+            let mut verified = 0_u32;
+            while !stop.load(Ordering::Relaxed) {
+                let now = clock.now();
+                let token = auth.mint_jwt(
+                    "at+jwt",
+                    &json!({"iss": issuer, "sub": "alice", "aud": resource,
+                    "exp": now + 300, "iat": now, "nbf": now, "jti": format!("c{caller}-{verified}"),
+                    "client_id": "lab-public-client", "scope": "mcp:read"}),
+                )?;
+                verifier
+                    .verify(&token, Checks::STRICT)
+                    .await
+                    .map_err(|error| anyhow::anyhow!("caller {caller}: {error}"))?;
+                verified += 1;
+                tokio::task::yield_now().await;
+            }
+            anyhow::Ok(verified)
+        }));
+    }
     let before = mint("alice")?;
+    ensure!(verify(before.clone()).await?.is_ok(), "a token of the old key");
+    let settle = || tokio::time::sleep(Duration::from_millis(200));
+    settle().await;
     lab.auth_server().rotate_keys(lab_auth_server::SigningAlg::Es256)?;
+    settle().await;
     clock.advance(lab_mcp_server::MIN_REFETCH_SECONDS as i64);
-    ensure!(verify(before.clone()).await?.is_ok());
-    ensure!(verify(mint("alice")?).await?.is_ok(), "still the old key, during the publish lead");
+    settle().await;
     clock.advance(lab_auth_server::KEY_PUBLISH_LEAD_SECONDS as i64);
-    let after = mint("alice")?;
-    ensure!(verify(after).await?.is_ok(), "a token of the new key");
+    settle().await;
+    stop.store(true, Ordering::Relaxed);
+    for caller in callers {
+        let verified = caller.await??;
+        ensure!(verified > 0, "a caller verified nothing");
+    }
+    ensure!(verify(mint("alice")?).await?.is_ok(), "a token of the new key");
     ensure!(verify(before).await?.is_ok(), "an old key's token until it expires");
     jwks_host.shutdown().await;
     lab.shutdown().await;
