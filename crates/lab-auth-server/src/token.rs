@@ -168,29 +168,9 @@ fn refresh_token(server: &AuthServer, request: &TokenRequest) -> Result<Response
     // revocation is either seen here or sees the new access token. Only the scope and resource of
     // the request are checked before, as they are the same whatever the store holds.
     let grant_scope = {
-        let mut store = server.store();
+        let store = server.store();
         let Some(record) = store.refresh_tokens.get(&digest) else {
-            // A grant keeps only its newest refresh records; an older one of a live grant (its id
-            // leads the token) is a rotated token reused, and fails closed as AS-33 says.
-            let reused_grant = presented
-                .secret()
-                .split_once('.')
-                .map(|(grant_id, _)| grant_id.to_owned())
-                .filter(|grant_id| {
-                    store
-                        .grants
-                        .get(grant_id)
-                        .is_some_and(|grant| grant.client_id == client.client_id && !grant.revoked)
-                })
-                .filter(|_| *profile != AsProfile::NoRefreshRotation);
-            if let Some(grant_id) = reused_grant {
-                let revoked = store.revoke_grant(&grant_id);
-                drop(store);
-                server.announce_revoked(&revoked);
-                tracing::warn!(client_id = %client.client_id, "an old rotated refresh token was reused; the grant was revoked");
-                return Err(invalid_grant("refresh token was already used"));
-            }
-            return Err(invalid_grant("refresh token is unknown"));
+            return Err(unknown_refresh_token(server, store, &presented, client, *profile));
         };
         let grant = store.grants.get(&record.grant_id).ok_or_else(|| invalid_grant("refresh token is unknown"))?;
         (grant.scope.clone(), grant.resources.clone())
@@ -208,7 +188,11 @@ fn refresh_token(server: &AuthServer, request: &TokenRequest) -> Result<Response
     };
     let resources = redeemed_resources(server, *profile, form, &grant_scope.1, Redemption::Refresh)?;
     let mut store = server.store();
-    let record = store.refresh_tokens.get(&digest).cloned().ok_or_else(|| invalid_grant("refresh token is unknown"))?;
+    // Between the two holds a concurrent refresh may have pushed this token's record out: the
+    // same rule applies to it.
+    let Some(record) = store.refresh_tokens.get(&digest).cloned() else {
+        return Err(unknown_refresh_token(server, store, &presented, client, *profile));
+    };
     let grant = store.grants.get(&record.grant_id).cloned().ok_or_else(|| invalid_grant("refresh token is unknown"))?;
     // O21 §4.3.1: bound to the client it was issued to.
     if record.client_id != client.client_id {
@@ -252,6 +236,34 @@ fn refresh_token(server: &AuthServer, request: &TokenRequest) -> Result<Response
         scope: Some(scope),
     };
     Ok(json_no_store(StatusCode::OK, &body))
+}
+
+/// The answer to a refresh token the store has no record of. A grant keeps only its newest refresh
+/// records, and every refresh token starts with its grant's id: an unknown one that names a live
+/// grant of the presenting client is a rotated token reused, so the grant is revoked (AS-33,
+/// failing closed); any other is simply unknown.
+fn unknown_refresh_token(
+    server: &AuthServer,
+    mut store: std::sync::MutexGuard<'_, Store>,
+    presented: &RefreshToken,
+    client: &crate::records::Client,
+    profile: AsProfile,
+) -> OAuthError {
+    let invalid_grant = |description: &str| OAuthError::bad_request(OAuthErrorCode::InvalidGrant, description);
+    let reused_grant = presented
+        .secret()
+        .split_once('.')
+        .map(|(grant_id, _)| grant_id.to_owned())
+        .filter(|grant_id| {
+            store.grants.get(grant_id).is_some_and(|grant| grant.client_id == client.client_id && !grant.revoked)
+        })
+        .filter(|_| profile != AsProfile::NoRefreshRotation);
+    let Some(grant_id) = reused_grant else { return invalid_grant("refresh token is unknown") };
+    let revoked = store.revoke_grant(&grant_id);
+    drop(store);
+    server.announce_revoked(&revoked);
+    tracing::warn!(client_id = %client.client_id, "an old rotated refresh token was reused; the grant was revoked");
+    invalid_grant("refresh token was already used")
 }
 
 fn client_credentials(server: &AuthServer, request: &TokenRequest) -> Result<Response, OAuthError> {

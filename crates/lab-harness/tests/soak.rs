@@ -323,7 +323,8 @@ async fn honest_load_then_abuse_beside_honest_callers() -> anyhow::Result<()> {
             // The honest callers, one worker each: alice calls a tool in her session well under
             // her rate limit, and bob signs in through a client of his own again and again.
             if round % CONNECTIONS as u64 == 0 {
-                alices.count(tool_call(&lab, &http, &alice.0, &alice.1, round).await);
+                // `round / CONNECTIONS` alternates tools/list and tools/call for this one worker.
+                alices.count(tool_call(&lab, &http, &alice.0, &alice.1, round / CONNECTIONS as u64).await);
                 tokio::time::sleep(Duration::from_millis(300)).await;
                 return;
             }
@@ -379,14 +380,16 @@ async fn honest_load_then_abuse_beside_honest_callers() -> anyhow::Result<()> {
                 37..=40 => {
                     // Passwords guessed for carol (item 10): refused, then throttled.
                     let challenge = s256_challenge(&lab_proto::random_token(32).unwrap_or_default());
-                    if let Ok(page) = open_sign_in(&lab, &http, "lab-public-client", "guess", &challenge).await {
-                        let guessed = sign_in(&lab, &http, page, "carol", "guess").await;
-                        abuse.count(Ok(match guessed {
-                            Ok(answer) if answer.status() == StatusCode::UNAUTHORIZED => StatusCode::OK,
-                            Ok(answer) => answer.status(),
-                            Err(_) => StatusCode::INTERNAL_SERVER_ERROR,
-                        }));
-                    }
+                    let Ok(page) = open_sign_in(&lab, &http, "lab-public-client", "guess", &challenge).await else {
+                        abuse.count(Ok(StatusCode::INTERNAL_SERVER_ERROR));
+                        return;
+                    };
+                    let guessed = sign_in(&lab, &http, page, "carol", "guess").await;
+                    abuse.count(Ok(match guessed {
+                        Ok(answer) if answer.status() == StatusCode::UNAUTHORIZED => StatusCode::OK,
+                        Ok(answer) => answer.status(),
+                        Err(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                    }));
                 }
                 _ => {
                     let opened = http
@@ -418,6 +421,7 @@ async fn honest_load_then_abuse_beside_honest_callers() -> anyhow::Result<()> {
     ensure!(honest.ok.load(Ordering::Relaxed) > 0, "bob signed in: {}", honest.line());
     // Every abuse got the answer the lab documents for it (a refusal, a 429, a page).
     ensure!(abuse.errors.load(Ordering::Relaxed) == 0, "abusers: {}", abuse.line());
+    ensure!(abuse.ok.load(Ordering::Relaxed) > 1_000, "the floods happened: {}", abuse.line());
     let peak = memory.iter().copied().max().unwrap_or(0);
     // The caps imply under 300 MiB of the stores at their fullest (README: limits); with the
     // load's own clients, 512 MiB.

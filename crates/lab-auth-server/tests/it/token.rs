@@ -465,12 +465,23 @@ async fn reuse_of_a_token_rotated_long_ago_still_revokes_the_grant() {
         assert_eq!(next.status, StatusCode::OK, "{}", next.text());
         newest = next.json()["refresh_token"].as_str().unwrap().to_owned();
     }
+    // The grant's id, presented by another client, revokes nothing.
+    let (other_client, tokens) = lab.tokens("mcp:read").await;
+    let (grant_id, _) = stolen.split_once('.').unwrap();
+    let foreign = lab.refresh(&other_client, &format!("{grant_id}.guess"), &[]).await;
+    assert!(foreign.text().contains("unknown"), "{}", foreign.text());
+    let survived = lab.refresh(&client_id, &newest, &[]).await;
+    assert_eq!(survived.status, StatusCode::OK, "the grant survives another client");
+    let newest = survived.json();
+    let newest_access = newest["access_token"].as_str().unwrap().to_owned();
+    let newest = newest["refresh_token"].as_str().unwrap().to_owned();
+    // The stolen token, rotated out of the grant's records long ago, still revokes the family.
     let replay = lab.refresh(&client_id, &stolen, &[]).await;
     assert_eq!(replay.error(), "invalid_grant");
     assert!(replay.text().contains("already used"), "{}", replay.text());
     assert_eq!(lab.refresh(&client_id, &newest, &[]).await.error(), "invalid_grant", "the whole family is revoked");
+    assert_eq!(lab.introspect(&newest_access).await.json(), json!({"active": false}), "its access tokens too");
     // A made-up token never revokes anything: only the grant's own holder knows its id.
-    let (other_client, tokens) = lab.tokens("mcp:read").await;
     let live = tokens["refresh_token"].as_str().unwrap();
     assert!(lab.refresh(&other_client, "made-up.token", &[]).await.text().contains("unknown"));
     assert_eq!(lab.refresh(&other_client, live, &[]).await.status, StatusCode::OK);

@@ -288,8 +288,11 @@ async fn the_rs_rides_out_a_failing_jwks_and_a_key_rotation() -> anyhow::Result<
         let refused = verify(stranger.sign_jwt("at+jwt", &claims("mallory"))?).await?;
         ensure!(refused.is_err(), "fault {fault}: a token of an unknown key was accepted");
         ensure!(verifier.jwks_fetches() == fetches + 1, "fault {fault}: the faulty JWKS was fetched");
-        // The failed fetch left the keys the verifier had.
-        ensure!(verify(mint("bob")?).await?.is_ok(), "fault {fault}: a new token of a known key is verified");
+        // The failed fetch left the keys the verifier had: a token with a header never seen before
+        // (so not answered from the header cache) is verified with them.
+        let header = std::collections::BTreeMap::from([("x-fault".to_owned(), json!(fault))]);
+        let fresh = lab.auth_server().mint_jwt_with_header("at+jwt", &header, &claims("bob"))?;
+        ensure!(verify(fresh).await?.is_ok(), "fault {fault}: a new token of a known key is verified");
     }
     mode.store(OK, Ordering::Relaxed);
 
@@ -302,7 +305,11 @@ async fn the_rs_rides_out_a_failing_jwks_and_a_key_rotation() -> anyhow::Result<
         let (verifier, auth, stop, clock) = (verifier.clone(), lab.auth_server().clone(), stop.clone(), clock.clone());
         let (issuer, resource) = (lab.issuer().to_owned(), lab.resource().to_owned());
         callers.push(tokio::spawn(async move {
-            let mut verified = 0_u32;
+            let (mut verified, mut of_new_keys) = (0_u32, 0_u32);
+            let first_kid = {
+                let jwks = auth.jwks();
+                jwks["keys"][0]["kid"].as_str().unwrap_or_default().to_owned()
+            };
             while !stop.load(Ordering::Relaxed) {
                 let now = clock.now();
                 let token = auth.mint_jwt(
@@ -316,9 +323,15 @@ async fn the_rs_rides_out_a_failing_jwks_and_a_key_rotation() -> anyhow::Result<
                     .await
                     .map_err(|error| anyhow::anyhow!("caller {caller}: {error}"))?;
                 verified += 1;
+                let header =
+                    lab_proto::jose::split_compact(&token).map(|parts| parts.header.to_owned()).unwrap_or_default();
+                let kid = lab_proto::jose::decode_json::<Value>(&header)
+                    .ok()
+                    .and_then(|header| header["kid"].as_str().map(str::to_owned));
+                of_new_keys += u32::from(kid.as_deref() != Some(first_kid.as_str()));
                 tokio::task::yield_now().await;
             }
-            anyhow::Ok(verified)
+            anyhow::Ok((verified, of_new_keys))
         }));
     }
     let before = mint("alice")?;
@@ -332,10 +345,13 @@ async fn the_rs_rides_out_a_failing_jwks_and_a_key_rotation() -> anyhow::Result<
     clock.advance(lab_auth_server::KEY_PUBLISH_LEAD_SECONDS as i64);
     settle().await;
     stop.store(true, Ordering::Relaxed);
+    let mut of_new_keys = 0;
     for caller in callers {
-        let verified = caller.await??;
+        let (verified, new) = caller.await??;
         ensure!(verified > 0, "a caller verified nothing");
+        of_new_keys += new;
     }
+    ensure!(of_new_keys > 0, "the callers verified tokens of the new key while it took over");
     ensure!(verify(mint("alice")?).await?.is_ok(), "a token of the new key");
     ensure!(verify(before).await?.is_ok(), "an old key's token until it expires");
     jwks_host.shutdown().await;

@@ -69,10 +69,14 @@ impl Inner {
         let Some(list) = self.clients.get_mut(client) else { return };
         let Some((exp, jti)) = list.by_exp.pop_first() else { return };
         list.jtis.remove(&jti);
-        list.expiring_by = list.expiring_by.max(exp);
+        let previous = list.expiring_by;
+        list.expiring_by = previous.max(exp);
+        let current = list.expiring_by;
         self.by_exp.remove(&(exp, client.into(), jti));
         self.listed -= 1;
-        self.by_exp.insert((exp, client.into(), WATERMARK.into()));
+        // One marker per owner, at its newest watermark: the older one is moot.
+        self.by_exp.remove(&(previous, client.into(), WATERMARK.into()));
+        self.by_exp.insert((current, client.into(), WATERMARK.into()));
     }
 }
 
@@ -182,5 +186,24 @@ mod tests {
         assert!(revocations.contains("late", "victim", 9_000));
         assert!(!revocations.contains("own-0", "flooder", 7_500), "an old watermark ends with its tokens");
         assert_eq!(revocations.owners(), 1, "owners whose entries and watermark passed are forgotten");
+    }
+
+    #[test]
+    fn an_owner_emptied_by_eviction_is_forgotten_once_its_watermark_passes() {
+        let revocations = Revocations::new();
+        // One entry for each of as many owners as the global bound: the next evicts one of them
+        // whole (each is as large as the largest), leaving it a watermark and no entry.
+        for owner in 0..=MAX_REVOKED_TOKENS {
+            revocations.insert("t", &format!("o-{owner}"), 1_000, 100, 30);
+        }
+        assert_eq!(revocations.len(), MAX_REVOKED_TOKENS);
+        // The emptied owner fails closed: any token of it expiring by the watermark is refused.
+        let failing_closed = (0..=MAX_REVOKED_TOKENS)
+            .filter(|owner| revocations.contains("other", &format!("o-{owner}"), 1_000))
+            .count();
+        assert_eq!(failing_closed, 1);
+        assert_eq!(revocations.owners(), MAX_REVOKED_TOKENS + 1, "the emptied owner keeps its watermark");
+        revocations.insert("late", "o-new", 9_000, 2_000, 30);
+        assert_eq!(revocations.owners(), 1, "every owner whose entries and watermark passed is forgotten");
     }
 }
