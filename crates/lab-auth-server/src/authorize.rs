@@ -499,9 +499,11 @@ pub(crate) async fn consent(
             // out everyone's sign-in.
             let limit = server.inner.config.rate_limits.sign_in_failures;
             let keys = [(format!("user\n{username}\n{}", caller.key()), limit)];
+            // Counted as it is checked (concurrent guesses cannot all slip past), taken back if the
+            // password is right.
             let throttled = {
                 let mut store = server.store();
-                keys.iter().find_map(|(key, limit)| store.sign_in_failures.check(key, *limit, now).err())
+                keys.iter().find_map(|(key, limit)| store.sign_in_failures.reserve(key, *limit, now).err())
             };
             if let Some(retry_after) = throttled {
                 let mut response = render_consent(
@@ -515,12 +517,12 @@ pub(crate) async fn consent(
                 response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
                 return response;
             }
-            if !password_matches(&server, username, password) {
+            if password_matches(&server, username, password) {
                 let mut store = server.store();
                 for (key, _) in &keys {
-                    store.sign_in_failures.record(key, now);
+                    store.sign_in_failures.release(key, now);
                 }
-                drop(store);
+            } else {
                 return render_consent(
                     &server,
                     &caller,

@@ -60,11 +60,14 @@ impl RateLimiter {
         bytes
     }
 
-    /// Forgets the oldest event: its key's oldest too, since both queues are in time order.
+    /// Forgets the oldest event: its key's oldest too, since both queues are in time order (an
+    /// entry of a released event finds its key's oldest newer, and forgets nothing).
     fn forget_oldest(&mut self) {
-        let Some((key, _)) = self.order.pop_front() else { return };
+        let Some((key, at)) = self.order.pop_front() else { return };
         if let Some(events) = self.events.get_mut(&key) {
-            events.pop_front();
+            if events.front().is_some_and(|&oldest| oldest <= at) {
+                events.pop_front();
+            }
             if events.is_empty() {
                 self.events.remove(&key);
             }
@@ -86,6 +89,30 @@ impl RateLimiter {
             return Err((oldest + self.window).saturating_sub(now).max(1));
         }
         Ok(())
+    }
+
+    /// Checks `key` and counts this attempt in the same step, so that concurrent attempts cannot
+    /// all pass the check before any is counted: `Err(retry_after)` when `key` has `limit` events
+    /// in the window already. An attempt that then succeeds is [`Self::release`]d.
+    pub(crate) fn reserve(&mut self, key: &str, limit: u32, now: u64) -> Result<(), u64> {
+        self.check(key, limit, now)?;
+        self.record(key, now);
+        Ok(())
+    }
+
+    /// Takes back an attempt [`Self::reserve`] counted at `now`, which succeeded. Its entry in the
+    /// time order stays until it expires: a stale entry forgets at most an event of the same
+    /// second early.
+    pub(crate) fn release(&mut self, key: &str, now: u64) {
+        let key = Self::digest(key);
+        if let Some(events) = self.events.get_mut(&key)
+            && events.back() == Some(&now)
+        {
+            events.pop_back();
+            if events.is_empty() {
+                self.events.remove(&key);
+            }
+        }
     }
 
     pub(crate) fn record(&mut self, key: &str, now: u64) {
@@ -628,6 +655,25 @@ mod limiter_tests {
         assert_eq!(limiter.check("k", 3, 160), Ok(()), "the oldest event left the window");
         assert_eq!(limiter.check("k", 3, 200), Ok(()));
         assert_eq!(limiter.keys(), 0, "expired keys are forgotten");
+    }
+
+    #[test]
+    fn an_attempt_is_counted_as_it_is_checked_and_taken_back_when_it_succeeds() {
+        let mut limiter = RateLimiter::new(60);
+        // Concurrent attempts each reserve before any ends: the third is refused at once.
+        assert_eq!(limiter.reserve("k", 2, 100), Ok(()));
+        assert_eq!(limiter.reserve("k", 2, 100), Ok(()));
+        assert!(limiter.reserve("k", 2, 100).is_err());
+        // One of them succeeded: it no longer counts.
+        limiter.release("k", 100);
+        assert_eq!(limiter.reserve("k", 2, 101), Ok(()));
+        limiter.release("k", 101);
+        limiter.release("k", 100);
+        assert_eq!(limiter.check("k", 1, 102), Ok(()), "released attempts count for nothing");
+        // The released events' entries in the time order expire harmlessly.
+        limiter.record("k", 150);
+        assert!(limiter.check("k", 1, 170).is_err(), "a stale entry forgot no newer event");
+        assert_eq!(limiter.check("k", 1, 210), Ok(()));
     }
 
     #[test]

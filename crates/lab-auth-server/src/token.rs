@@ -43,15 +43,20 @@ pub(crate) async fn token(State(server): State<AuthServer>, request: Result<Toke
         Ok(request) => (request.rate_key(), request.now),
         Err(refusal) => (refusal.rate_key().to_owned(), refusal.now),
     };
+    // The attempt is counted as it is checked, so concurrent guesses cannot all pass the check
+    // before any of them is counted; one that succeeds (or fails on the AS's side) is taken back.
     let limits = server.inner.config.rate_limits;
-    if let Err(retry_after) = server.store().token_failures.check(&caller, limits.token_failures, now) {
+    if let Err(retry_after) = server.store().token_failures.reserve(&caller, limits.token_failures, now) {
         return OAuthError::too_many_requests(retry_after).into_response();
     }
     match request.map_err(|refusal| refusal.error).and_then(|request| handle(&server, &request)) {
-        Ok(response) => response,
+        Ok(response) => {
+            server.store().token_failures.release(&caller, now);
+            response
+        }
         Err(error) => {
-            if error.status.is_client_error() {
-                server.store().token_failures.record(&caller, now);
+            if !error.status.is_client_error() {
+                server.store().token_failures.release(&caller, now);
             }
             tracing::info!(error = %error.body.error, status = %error.status, "token request refused");
             error.into_response()
