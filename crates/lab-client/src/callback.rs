@@ -31,12 +31,12 @@ impl CallbackListener {
     }
 
     /// Waits for the browser's `GET /callback?…` whose `state` is `expected_state`, and returns its
-    /// query. Any local program can connect: each connection is served in a task of its own with a
+    /// query with how many callbacks of another `state` were ignored meanwhile (for the log). Any local program can connect: each connection is served in a task of its own with a
     /// short read timeout (at most [`MAX_OPEN_CALLBACKS`] at once), so silent connections cannot
     /// hold up the browser's, and a callback with another `state` is answered 400 and ignored; the
     /// wait goes on until the right one comes or the time is up (CL-14: it never reaches the token
     /// request, nor ends the sign-in the user is still doing).
-    pub(crate) async fn wait(&self, timeout: Duration, expected_state: &str) -> Result<String, ClientError> {
+    pub(crate) async fn wait(&self, timeout: Duration, expected_state: &str) -> Result<(String, usize), ClientError> {
         let (found, mut received) = tokio::sync::mpsc::channel::<String>(1);
         let ignored = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let deadline = tokio::time::sleep(timeout);
@@ -53,7 +53,7 @@ impl CallbackListener {
                         timeout.as_secs()
                     )));
                 }
-                Some(query) = received.recv() => return Ok(query),
+                Some(query) = received.recv() => return Ok((query, ignored.load(std::sync::atomic::Ordering::Relaxed))),
                 accepted = self.listener.accept() => {
                     let Ok((stream, _)) = accepted else { continue };
                     if connections.len() >= MAX_OPEN_CALLBACKS {
@@ -179,7 +179,7 @@ mod tests {
         assert_eq!(get(port, "/callback?code=planted&state=forged").await, "HTTP/1.1 400 Bad Request");
         assert_eq!(get(port, "/callback?code=planted").await, "HTTP/1.1 400 Bad Request");
         assert_eq!(get(port, "/callback?code=real&state=the-state").await, "HTTP/1.1 200 OK");
-        assert_eq!(waiting.await.unwrap().unwrap(), "code=real&state=the-state");
+        assert_eq!(waiting.await.unwrap().unwrap(), ("code=real&state=the-state".to_owned(), 2));
     }
 
     #[tokio::test]

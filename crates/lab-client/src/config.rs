@@ -111,3 +111,52 @@ impl ClientConfig {
         self
     }
 }
+
+/// The pre-registered credentials usable at the AS `issuer` (CL-12, SEP-2352: only at their own
+/// AS), and a note when there are some for another AS. An unnamed AS is pinned to the first one
+/// asked about, so a later (migrated or hostile) AS gets nothing of them.
+pub(crate) fn pre_registered_for(
+    pre: &mut Option<PreRegistered>,
+    issuer: &str,
+) -> (Option<PreRegistered>, Option<String>) {
+    let Some(pre) = pre else { return (None, None) };
+    let own = pre.issuer.get_or_insert_with(|| issuer.to_owned());
+    if own == issuer {
+        (Some(pre.clone()), None)
+    } else {
+        (None, Some(format!("the pre-registered client belongs to {own}; nothing of it is sent to {issuer}")))
+    }
+}
+
+#[cfg(test)]
+mod pre_registered_tests {
+    use lab_proto::ClientSecret;
+    use lab_proto::registration::TokenEndpointAuthMethod;
+
+    use super::{PreRegistered, pre_registered_for};
+
+    fn credentials(issuer: Option<&str>) -> Option<PreRegistered> {
+        Some(PreRegistered {
+            issuer: issuer.map(str::to_owned),
+            client_id: "c".to_owned(),
+            client_secret: Some(ClientSecret::new("s-0123456789")),
+            auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
+        })
+    }
+
+    #[test]
+    fn credentials_go_to_their_own_issuer_only_and_an_unnamed_one_is_pinned_first() {
+        let mut named = credentials(Some("https://as.example"));
+        assert!(pre_registered_for(&mut named, "https://as.example").0.is_some());
+        let (usable, note) = pre_registered_for(&mut named, "https://evil.example");
+        assert!(usable.is_none());
+        assert!(note.is_some_and(|note| !note.contains("s-0123456789")), "the note never shows the secret");
+        // Unnamed (the conformance harness's client): the first AS asked about is its AS.
+        let mut unnamed = credentials(None);
+        assert!(pre_registered_for(&mut unnamed, "https://first.example").0.is_some());
+        assert!(pre_registered_for(&mut unnamed, "https://migrated.example").0.is_none(), "a later AS gets nothing");
+        assert!(pre_registered_for(&mut unnamed, "https://first.example").0.is_some());
+        let (usable, note) = pre_registered_for(&mut None, "https://as.example");
+        assert!(usable.is_none() && note.is_none());
+    }
+}

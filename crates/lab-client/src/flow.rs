@@ -79,22 +79,6 @@ impl std::fmt::Debug for McpClient {
 
 const ACCEPT_BOTH: &str = "application/json, text/event-stream";
 
-/// The pre-registered credentials usable at the AS `issuer` (CL-12, SEP-2352: only at their own
-/// AS), and a note when there are some for another AS. An unnamed AS is pinned to the first one
-/// asked about, so a later (migrated or hostile) AS gets nothing of them.
-fn pre_registered_for(
-    pre: &mut Option<crate::PreRegistered>,
-    issuer: &str,
-) -> (Option<crate::PreRegistered>, Option<String>) {
-    let Some(pre) = pre else { return (None, None) };
-    let own = pre.issuer.get_or_insert_with(|| issuer.to_owned());
-    if own == issuer {
-        (Some(pre.clone()), None)
-    } else {
-        (None, Some(format!("the pre-registered client belongs to {own}; nothing of it is sent to {issuer}")))
-    }
-}
-
 impl McpClient {
     pub fn new(config: ClientConfig) -> Result<Self, ClientError> {
         let http = Http::new(config.ca_pem.as_deref(), config.policy.clone())?;
@@ -338,7 +322,7 @@ impl McpClient {
             return Ok(existing.clone());
         }
         self.emit(Event::Step { number: 4, title: "client registration" });
-        let (usable, note) = pre_registered_for(&mut self.config.pre_registered, &discovered.issuer);
+        let (usable, note) = crate::config::pre_registered_for(&mut self.config.pre_registered, &discovered.issuer);
         if let Some(note) = note {
             self.emit(Event::Note(note));
         }
@@ -471,7 +455,14 @@ impl McpClient {
             None => {
                 self.emit(Event::OpenInBrowser(authorization_url.clone()));
                 let listener = self.listener.as_ref().ok_or_else(|| ClientError::Config("no listener".into()))?;
-                listener.wait(self.config.callback_timeout, &state).await?
+                let (query, ignored) = listener.wait(self.config.callback_timeout, &state).await?;
+                if ignored > 0 {
+                    // CL-14: said, never acted on (the ignored callbacks' contents are not shown).
+                    self.emit(Event::Note(format!(
+                        "{ignored} callback(s) with another state came to the listener and were ignored"
+                    )));
+                }
+                query
             }
         };
         let response = AuthorizationResponse::parse(&callback_query);
@@ -766,38 +757,4 @@ fn error_text(answer: &Answer) -> String {
     let text = String::from_utf8_lossy(&answer.body);
     let text = crate::trace::redact_body(&text);
     text.chars().take(300).collect()
-}
-
-#[cfg(test)]
-mod pre_registered_tests {
-    use lab_proto::ClientSecret;
-    use lab_proto::registration::TokenEndpointAuthMethod;
-
-    use super::pre_registered_for;
-    use crate::PreRegistered;
-
-    fn credentials(issuer: Option<&str>) -> Option<PreRegistered> {
-        Some(PreRegistered {
-            issuer: issuer.map(str::to_owned),
-            client_id: "c".to_owned(),
-            client_secret: Some(ClientSecret::new("s-0123456789")),
-            auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
-        })
-    }
-
-    #[test]
-    fn credentials_go_to_their_own_issuer_only_and_an_unnamed_one_is_pinned_first() {
-        let mut named = credentials(Some("https://as.example"));
-        assert!(pre_registered_for(&mut named, "https://as.example").0.is_some());
-        let (usable, note) = pre_registered_for(&mut named, "https://evil.example");
-        assert!(usable.is_none());
-        assert!(note.is_some_and(|note| !note.contains("s-0123456789")), "the note never shows the secret");
-        // Unnamed (the conformance harness's client): the first AS asked about is its AS.
-        let mut unnamed = credentials(None);
-        assert!(pre_registered_for(&mut unnamed, "https://first.example").0.is_some());
-        assert!(pre_registered_for(&mut unnamed, "https://migrated.example").0.is_none(), "a later AS gets nothing");
-        assert!(pre_registered_for(&mut unnamed, "https://first.example").0.is_some());
-        let (usable, note) = pre_registered_for(&mut None, "https://as.example");
-        assert!(usable.is_none() && note.is_none());
-    }
 }
