@@ -316,15 +316,20 @@ fn a_third_party_rs_is_checked_before_the_run_and_its_certs_are_never_rewritten(
     .unwrap();
     let as_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let transcripts = dir.join("transcripts");
-    let output = mcp_authlab()
-        .args(["run", "--json", "--rs-url", server.resource(), "--as-port", &as_port.to_string(), "--certs"])
-        .arg(&certs)
-        .arg("--scenarios")
-        .arg(dir.join("scenarios"))
-        .arg("--transcripts")
-        .arg(&transcripts)
-        .output()
-        .unwrap();
+    // The run against the user's server, with the folder's scenario and transcripts.
+    let run_teapot = |extra: &[&str]| {
+        mcp_authlab()
+            .args(["run", "--rs-url", server.resource(), "--as-port", &as_port.to_string(), "--certs"])
+            .arg(&certs)
+            .arg("--scenarios")
+            .arg(dir.join("scenarios"))
+            .arg("--transcripts")
+            .arg(&transcripts)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let output = run_teapot(&["--json"]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(!output.status.success(), "{stdout}");
     let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
@@ -333,24 +338,7 @@ fn a_third_party_rs_is_checked_before_the_run_and_its_certs_are_never_rewritten(
     assert!(std::fs::read_to_string(&path).unwrap().contains("expected 418"), "the transcript names the failure");
     assert_eq!(report["scenarios"][0]["grade"], "nonconforming", "a MUST broken, nothing exploited");
     // Below --fail-on the finding is reported, and the run passes.
-    let output = mcp_authlab()
-        .args([
-            "run",
-            "--rs-url",
-            server.resource(),
-            "--as-port",
-            &as_port.to_string(),
-            "--fail-on",
-            "vulnerable",
-            "--certs",
-        ])
-        .arg(&certs)
-        .arg("--scenarios")
-        .arg(dir.join("scenarios"))
-        .arg("--transcripts")
-        .arg(&transcripts)
-        .output()
-        .unwrap();
+    let output = run_teapot(&["--fail-on", "vulnerable"]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}");
     assert!(stdout.contains("NOTE attacks/rs-validation/teapot (nonconforming:"), "{stdout}");
