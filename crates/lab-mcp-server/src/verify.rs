@@ -418,7 +418,7 @@ impl JwtVerifier {
             decode_json(parts.payload).map_err(|_| reject("token lacks required claims or they are malformed"))?;
         self.check_claims(&claims.iss, |resource| claims.aud.contains(resource), claims.exp, claims.nbf, checks)?;
         // RFC 7009 §2: the AS revoked it, and told this RS.
-        if self.revoked.contains(&claims.jti, &owner_key(&claims.client_id, &claims.sub), claims.exp) {
+        if self.revoked.refuses(&claims.jti, &claims.client_id, &claims.sub, claims.exp) {
             return Err(reject("token was revoked").into());
         }
         let times = Validity { jti: claims.jti, exp: claims.exp, nbf: claims.nbf };
