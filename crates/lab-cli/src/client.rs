@@ -73,11 +73,14 @@ fn parse_json_object(text: &str) -> Result<Value, String> {
     }
 }
 
-/// An issuer identifier: an https URL without query or fragment (RFC 8414 §2).
+/// Whether `text` is an issuer identifier: an https URL without query or fragment (RFC 8414 §2).
+pub(crate) fn is_issuer(text: &str) -> bool {
+    url::Url::parse(text).is_ok_and(|url| url.scheme() == "https" && url.query().is_none() && url.fragment().is_none())
+}
+
+/// `--client-issuer`'s value: an issuer identifier.
 fn parse_issuer(text: &str) -> Result<String, String> {
-    let valid = url::Url::parse(text)
-        .is_ok_and(|url| url.scheme() == "https" && url.query().is_none() && url.fragment().is_none());
-    if valid {
+    if is_issuer(text) {
         Ok(text.to_owned())
     } else {
         Err("expected an issuer: an https URL without query or fragment".to_owned())

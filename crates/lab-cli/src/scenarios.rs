@@ -161,10 +161,7 @@ pub(crate) fn list(selection: &Selection) -> anyhow::Result<ExitCode> {
 /// `mcp-authlab run`.
 pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if let Some(issuer) = &args.as_url {
-        // RFC 8414 §2: an issuer is an https URL without query or fragment.
-        let valid = url::Url::parse(issuer)
-            .is_ok_and(|url| url.scheme() == "https" && url.query().is_none() && url.fragment().is_none());
-        if !valid {
+        if !crate::client::is_issuer(issuer) {
             anyhow::bail!("--as-url expects an issuer: an https URL without query or fragment, got {issuer:?}");
         }
     }
