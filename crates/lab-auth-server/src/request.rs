@@ -125,13 +125,20 @@ fn rate_key(caller: &Caller, client_id: &str, form: &Form, client_secret: Option
 }
 
 /// A request refused in its opening, with what the rate limits need to count it.
-#[derive(Debug)]
 pub(crate) struct ClientRefusal {
     /// The AS-41 key of what the request claimed (client, credential), read without checking
     /// anything.
     rate_key: String,
     pub(crate) now: u64,
     pub(crate) error: OAuthError,
+}
+
+/// The rate key holds the credential the request presented (a code, a refresh token, a client
+/// secret), so it is never printed.
+impl std::fmt::Debug for ClientRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientRefusal").field("now", &self.now).field("error", &self.error).finish_non_exhaustive()
+    }
 }
 
 impl ClientRefusal {

@@ -128,18 +128,18 @@ pub(crate) fn check(expect: &Expect, seen: &Observation, vars: &Vars) -> Vec<Str
         let wanted = expand(wanted);
         match seen.header(name) {
             Some(value) if value == wanted => {}
-            other => fail(format!("header {name}: expected {wanted:?}, got {other:?}")),
+            other => fail(format!("header {name}: expected {wanted:?}, got {:?}", shown(name, other))),
         }
     }
     for (name, wanted) in &expect.header_contains {
         let wanted = expand(wanted);
         if !seen.header_values(name).iter().any(|value| value.contains(&wanted)) {
-            fail(format!("header {name}: expected to contain {wanted:?}, got {:?}", seen.header(name)));
+            fail(format!("header {name}: expected to contain {wanted:?}, got {:?}", shown(name, seen.header(name))));
         }
     }
     for name in &expect.header_absent {
         if let Some(value) = seen.header(name) {
-            fail(format!("header {name}: expected absent, got {value:?}"));
+            fail(format!("header {name}: expected absent, got {:?}", lab_client::redact_header(name, value)));
         }
     }
     if let Some(wanted) = expect.challenged
@@ -234,13 +234,14 @@ pub(crate) fn check(expect: &Expect, seen: &Observation, vars: &Vars) -> Vec<Str
     }
     for pointer in &expect.json_absent {
         if let Some(value) = json.pointer(pointer) {
-            fail(format!("json {pointer}: expected absent, got {value}"));
+            fail(format!("json {pointer}: expected absent, got {}", shown_json(pointer, value)));
         }
     }
     for (pointer, wanted) in &expect.json_contains {
         let wanted = expand(wanted);
         let text = json.pointer(pointer).map(|value| value.as_str().map_or_else(|| value.to_string(), str::to_owned));
         if !text.as_deref().is_some_and(|text| text.contains(&wanted)) {
+            let text = text.map(|text| if secret_pointer(pointer) { "[redacted]".to_owned() } else { text });
             fail(format!("json {pointer}: expected to contain {wanted:?}, got {text:?}"));
         }
     }
@@ -380,11 +381,51 @@ pub(crate) fn estimated_entropy_bits(ids: &[&str]) -> f64 {
     total
 }
 
+/// A header's value as a failure message may show it: credentials, cookies, session ids and a
+/// redirect's query (a code) are redacted, whatever the variables of the run know.
+fn shown(name: &str, value: Option<&str>) -> Option<String> {
+    value.map(|value| lab_client::redact_header(name, value))
+}
+
+/// Whether a JSON pointer ends at a credential-shaped member (`access_token`, `client_secret`…).
+fn secret_pointer(pointer: &str) -> bool {
+    pointer.rsplit('/').next().is_some_and(lab_client::is_secret_name)
+}
+
+/// A JSON value as a failure message may show it: a credential-shaped member, or any member of
+/// an object, is redacted by name.
+fn shown_json(pointer: &str, value: &serde_json::Value) -> String {
+    if secret_pointer(pointer) { "\"[redacted]\"".to_owned() } else { lab_client::redact_json(value).to_string() }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
 
     use super::*;
+
+    /// A failure names what it saw without the credentials in it, even ones the run never held
+    /// in a variable (a code in a forged redirect, a token in an error body, a session id).
+    #[test]
+    fn failures_show_no_credential() {
+        let seen = Observation {
+            headers: vec![
+                ("location".to_owned(), "http://127.0.0.1/cb?code=c0de-SECRET&state=s".to_owned()),
+                ("mcp-session-id".to_owned(), "sess-SECRET".to_owned()),
+            ],
+            json: Some(json!({"access_token": "at-SECRET", "nested": {"refresh_token": "rt-SECRET"}})),
+            ..Default::default()
+        };
+        let expect = Expect {
+            header_absent: vec!["location".to_owned(), "mcp-session-id".to_owned()],
+            json_absent: vec!["/access_token".to_owned(), "/nested".to_owned()],
+            json_contains: [("/access_token".to_owned(), "x".to_owned())].into_iter().collect(),
+            ..Default::default()
+        };
+        let failures = check(&expect, &seen, &Vars::default());
+        assert_eq!(failures.len(), 5, "{failures:?}");
+        assert!(failures.iter().all(|failure| !failure.contains("SECRET")), "{failures:?}");
+    }
 
     #[test]
     fn token_type_compares_case_insensitively_and_nothing_else_does() {
