@@ -246,6 +246,9 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         // report its failures against the wrong URLs.
         let pems: Vec<Vec<u8>> = target.rs_ca_pem.iter().cloned().collect();
         let metadata = lab_scenario::discover(issuer, &pems).await.map_err(|error| anyhow::format_err!("{error}"))?;
+        // Which of the lab's confidential clients it knows: a scenario that authenticates as one
+        // it does not know is not applicable there, rather than a finding against it.
+        target.lab_clients = Some(lab_scenario::probe_lab_clients(&metadata, &pems).await);
         target.as_metadata = Some(metadata);
         let oidc = lab_proto::metadata::authorization_server_metadata_urls(issuer);
         target.as_oidc_configuration = match oidc.get(1) {

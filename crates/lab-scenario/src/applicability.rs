@@ -102,6 +102,14 @@ fn needs_the_lab_rs(step: &Step, target: &Target) -> Option<String> {
     None
 }
 
+/// Whether an `authorize` step asks for plain PKCE: `code_challenge_method=plain`, or a challenge
+/// without a method, which defaults to `plain` (O21 §4.1.1).
+fn asks_plain_pkce(step: &Step) -> bool {
+    let StepAction::Authorize(oauth) = &step.action else { return false };
+    let method = oauth.with.get("code_challenge_method").and_then(serde_json::Value::as_str);
+    method == Some("plain") || (method.is_none() && oauth.remove.iter().any(|name| name == "code_challenge_method"))
+}
+
 /// Whether an `mcp` step sends a session id of its own choosing.
 pub(crate) fn names_a_session(mcp: &crate::schema::Mcp) -> bool {
     mcp.headers.keys().any(|name| name.eq_ignore_ascii_case("mcp-session-id"))
@@ -206,6 +214,21 @@ fn lacks_for_step(step: &Step, target: &Target) -> Option<String> {
                     .to_owned(),
             );
         }
+        // O21 §4.1.2.1 demands the refusal of a `code_challenge_method` the server does not
+        // support; an AS that advertises `plain` (RFC 8414 §2) supports it, and granting a plain
+        // challenge is its right (only MCP clients MUST use S256, MCP-1125).
+        if step.attack
+            && asks_plain_pkce(step)
+            && metadata
+                .code_challenge_methods_supported
+                .as_ref()
+                .is_some_and(|methods| methods.iter().any(|method| method == "plain"))
+        {
+            return Some(
+                "the AS advertises the `plain` PKCE method (`code_challenge_methods_supported`), and O21 §4.1.2.1 demands a refusal only of a method the AS does not support"
+                    .to_owned(),
+            );
+        }
         if !target.as_oidc_configuration && uses("oidc_metadata_url") {
             return Some(
                 "the AS serves no OpenID configuration, which is optional (MCP-1125 asks for one of the two documents)"
@@ -236,23 +259,31 @@ fn lacks_for_step(step: &Step, target: &Target) -> Option<String> {
     if let Some(user) = hint.filter(|user| *user != signed_in) {
         return Some(format!("it signs in as the lab's user `{user}`, and the run signs in as `{signed_in}`"));
     }
-    if target.client_id.is_some() {
-        let basic = step.action.oauth().and_then(|oauth| oauth.basic.as_ref());
-        // `--confidential-client` stands in for the lab's confidential client, not for the RS's.
-        let confidential = target.confidential_client.is_none()
-            && (uses("confidential_client")
-                || (matches!(step.action, StepAction::ClientCredentials(_)) && basic.is_none()));
-        let rs_client = step.texts().iter().any(|text| text.contains("lab-rs"))
-            || (matches!(step.action, StepAction::Introspect(_)) && basic.is_none());
-        if confidential {
-            return Some(
-                "it uses the lab's pre-registered client `lab-confidential-client`, which the AS does not know: add --confidential-client"
-                    .to_owned(),
-            );
-        }
-        if rs_client {
-            return Some("it uses the lab's pre-registered client `lab-rs`, which the AS does not know".to_owned());
-        }
+    // The lab's confidential clients, where a third-party AS is asked to authenticate them: that
+    // AS knows them only if its operator registered them (the probe before the run asked).
+    let known = target.known_lab_clients();
+    let basic = step.action.oauth().and_then(|oauth| oauth.basic.as_ref());
+    // `--confidential-client` stands in for the lab's confidential client, not for the RS's.
+    let confidential = target.confidential_client.is_none()
+        && !known.confidential
+        && (uses("confidential_client")
+            || (matches!(step.action, StepAction::ClientCredentials(_)) && basic.is_none()));
+    if confidential {
+        return Some(
+            "it uses the lab's pre-registered client `lab-confidential-client`, which the AS does not know: add --confidential-client"
+                .to_owned(),
+        );
+    }
+    let texts = step.texts();
+    if !known.rs_twin && texts.iter().any(|text| text.contains(lab_auth_server::config::lab::TWIN_RS_CLIENT_ID)) {
+        return Some("it uses the lab's pre-registered client `lab-rs-twin`, which the AS does not know".to_owned());
+    }
+    let rs_client = texts.iter().any(|text| {
+        text.contains(lab_auth_server::config::lab::RS_CLIENT_ID)
+            && !text.contains(lab_auth_server::config::lab::TWIN_RS_CLIENT_ID)
+    }) || (matches!(step.action, StepAction::Introspect(_)) && basic.is_none());
+    if !known.rs && rs_client {
+        return Some("it uses the lab's pre-registered client `lab-rs`, which the AS does not know".to_owned());
     }
     None
 }
@@ -342,6 +373,19 @@ mod tests {
         };
         let cimd = Target { as_metadata: Some(cimd_metadata), ..alone.clone() };
         assert_eq!(said(&cimd, "registration", url_client), None);
+        // Plain PKCE asked of an AS that advertises `plain`: it may grant it.
+        let plain_pkce = "do = \"authorize\"\nattack = true\nwith = { code_challenge_method = \"plain\" }";
+        let omitted = "do = \"authorize\"\nattack = true\nremove = [\"code_challenge_method\"]";
+        assert_eq!(said(&alone, "authorize", plain_pkce), None);
+        let plain_metadata = lab_proto::metadata::AuthorizationServerMetadata {
+            code_challenge_methods_supported: Some(vec!["S256".into(), "plain".into()]),
+            ..alone.as_metadata.clone().unwrap_or_default()
+        };
+        let plain_as = Target { as_metadata: Some(plain_metadata), ..alone.clone() };
+        for step in [plain_pkce, omitted] {
+            assert!(said(&plain_as, "authorize", step).unwrap_or_default().contains("`plain`"), "{step}");
+        }
+        assert_eq!(said(&plain_as, "authorize", "do = \"authorize\"\nattack = true"), None);
         // A variable that names a plain client is no URL.
         assert_eq!(said(&alone, "token", "do = \"authorize\"\nwith = { client_id = \"${public_client}\" }"), None);
         let oidc = "do = \"http\"\nurl = \"${oidc_metadata_url}\"";
@@ -362,18 +406,31 @@ mod tests {
                 .unwrap_or_default()
                 .contains("registration_endpoint")
         );
-        // The AS does not know the lab's confidential or RS clients once the user brings their own.
+        // A third-party AS knows the lab's confidential and RS clients only where the probe before
+        // the run found them, whether or not the user brought a client of their own.
         let credentials = "do = \"client-credentials\"";
-        assert_eq!(said(&alone, "token", credentials), None);
+        assert!(said(&alone, "token", credentials).unwrap_or_default().contains("confidential"));
         assert!(said(&with_client, "token", credentials).unwrap_or_default().contains("confidential"));
+        let knowing = |known: crate::LabClients| Target { lab_clients: Some(known), ..alone.clone() };
+        assert_eq!(said(&knowing(crate::LabClients::ALL), "token", credentials), None);
         let full = lab_proto::metadata::AuthorizationServerMetadata {
             introspection_endpoint: Some("https://as.example/introspect".into()),
             ..with_client.as_metadata.clone().unwrap_or_default()
         };
-        let introspecting = Target { as_metadata: Some(full), ..with_client.clone() };
+        let introspecting = Target { as_metadata: Some(full.clone()), ..with_client.clone() };
         assert!(said(&introspecting, "token", "do = \"introspect\"").unwrap_or_default().contains("`lab-rs`"));
+        let rs_known = Target {
+            as_metadata: Some(full),
+            lab_clients: Some(crate::LabClients { rs: true, ..crate::LabClients::default() }),
+            ..alone.clone()
+        };
+        assert_eq!(said(&rs_known, "token", "do = \"introspect\""), None);
         let as_twin = "do = \"token\"\nbasic = [\"lab-rs-twin\", \"x\"]";
-        assert!(said(&with_client, "token", as_twin).unwrap_or_default().contains("`lab-rs`"));
+        assert!(said(&rs_known, "token", as_twin).unwrap_or_default().contains("`lab-rs-twin`"));
+        assert_eq!(said(&knowing(crate::LabClients::ALL), "token", as_twin), None);
+        // The lab's own AS (an MCP server under test beside it) knows them all.
+        let lab_as = Target { rs_url: Some("https://127.0.0.1:7443/mcp".into()), ..Target::default() };
+        assert_eq!(lab_as.known_lab_clients(), crate::LabClients::ALL);
         let login = Target { login: Some(crate::Login::new("alice", "pw")), ..alone };
         let carol = "do = \"authorize\"\nwith = { login_hint = \"carol\" }";
         assert!(said(&login, "authorize", carol).unwrap_or_default().contains("user `carol`"));

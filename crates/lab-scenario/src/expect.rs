@@ -133,7 +133,19 @@ pub(crate) fn check(expect: &Expect, seen: &Observation, vars: &Vars) -> Vec<Str
     }
     for (name, wanted) in &expect.header_contains {
         let wanted = expand(wanted);
-        if !seen.header_values(name).iter().any(|value| value.contains(&wanted)) {
+        // Header values are compared without regard to case: the tokens these checks look for
+        // (`no-store`, `Bearer`, `HttpOnly`, `DENY`) are case-insensitive in their own specs
+        // (RFC 9111 §5.2, RFC 9110 §11.1, RFC 6265 §5.2, RFC 7034 §2.1). A `Location` is a URI,
+        // whose path is case-sensitive (RFC 3986 §6.2.2.1), so it alone is matched exactly.
+        let exact = name.eq_ignore_ascii_case("location");
+        let contains = |value: &&str| {
+            if exact {
+                value.contains(&wanted)
+            } else {
+                value.to_ascii_lowercase().contains(&wanted.to_ascii_lowercase())
+            }
+        };
+        if !seen.header_values(name).into_iter().any(|value| contains(&value)) {
             fail(format!("header {name}: expected to contain {wanted:?}, got {:?}", shown(name, seen.header(name))));
         }
     }

@@ -42,7 +42,9 @@ pub use outcome::{Detail, ExchangeRecord, Observed, Party, Report, StepReport, U
 pub use runner::{run, run_against};
 pub use schema::{Scenario, Verdict};
 pub use target::{REDIRECT_URI, Target};
-pub use third_party::{ConfidentialClient, Login, check_mcp_url, discover, probe_mcp_endpoint, serves_json};
+pub use third_party::{
+    ConfidentialClient, LabClients, Login, check_mcp_url, discover, probe_lab_clients, probe_mcp_endpoint, serves_json,
+};
 
 /// Where the scenario tests of this checkout leave the transcripts of failed runs
 /// (`target/lab-transcripts`). `mcp-authlab run` writes them where its user says instead.

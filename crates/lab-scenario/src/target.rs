@@ -48,6 +48,9 @@ pub struct Target {
     /// Whether the third-party AS serves an OpenID configuration, which is optional beside its
     /// RFC 8414 metadata (MCP-1125 §AS Metadata Discovery asks for one of the two).
     pub as_oidc_configuration: bool,
+    /// Which of the lab's pre-registered confidential clients a third-party AS knows, asked before
+    /// the run ([`crate::probe_lab_clients`]); `None` at the lab, whose AS knows them all.
+    pub lab_clients: Option<crate::LabClients>,
 }
 
 impl Target {
@@ -84,6 +87,14 @@ impl Target {
                 .and_then(|metadata| metadata.scopes_supported.as_ref())
                 .is_some_and(|scopes| !scopes.iter().any(|scope| scope == "mcp:read"));
         (!foreign).then(|| "mcp:read".to_owned())
+    }
+
+    /// Which of the lab's pre-registered confidential clients the AS under test knows.
+    pub(crate) fn known_lab_clients(&self) -> crate::LabClients {
+        match (&self.as_issuer, self.lab_clients) {
+            (None, _) => crate::LabClients::ALL,
+            (Some(_), known) => known.unwrap_or_default(),
+        }
     }
 
     /// The user a third-party AS signs in: `--login`'s, or `alice`, whom it must approve.

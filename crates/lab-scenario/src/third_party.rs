@@ -113,6 +113,72 @@ pub async fn discover(issuer: &str, ca_pems: &[Vec<u8>]) -> Result<Authorization
     Err(format!("no authorization server metadata for {issuer} ({})", tried.join("; ")))
 }
 
+/// Which of the lab's pre-registered confidential clients a third-party AS knows, asked once
+/// before the run (`lab-rs` and `lab-rs-twin` at its introspection endpoint, and
+/// `lab-confidential-client` at its token endpoint, each with the lab's documented secret). A
+/// scenario that authenticates as a client the AS does not know would only measure that the AS
+/// refuses a stranger: it is not applicable there, with that reason.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LabClients {
+    /// `lab-rs`, the RS's introspection client.
+    pub rs: bool,
+    /// `lab-rs-twin`, the twin RS's introspection client.
+    pub rs_twin: bool,
+    /// `lab-confidential-client`.
+    pub confidential: bool,
+}
+
+impl LabClients {
+    /// The lab's own AS knows them all.
+    pub const ALL: Self = Self { rs: true, rs_twin: true, confidential: true };
+}
+
+/// Asks a third-party AS whether it knows the lab's confidential clients (see [`LabClients`]).
+/// A client counts as known when its authenticated request is answered as a known client's is:
+/// an introspection with 200 (RFC 7662 §2.2: an unknown token is `active: false`), a
+/// client-credentials request with 200 or a 400 that does not refuse the client (`invalid_client`,
+/// RFC 6749 §5.2: the grant or scope may be refused instead). Nothing is used: the introspected
+/// token is a made-up string, and a token the AS may issue to a known client is dropped.
+pub async fn probe_lab_clients(metadata: &AuthorizationServerMetadata, ca_pems: &[Vec<u8>]) -> LabClients {
+    use lab_auth_server::config::lab;
+    let Ok(http) = client(ca_pems) else { return LabClients::default() };
+    let accepted = |endpoint: Option<String>,
+                    id: &'static str,
+                    secret: &'static str,
+                    form: Vec<(&'static str, &'static str)>,
+                    accepts_400: bool| {
+        let http = http.clone();
+        async move {
+            let Some(endpoint) = endpoint else { return false };
+            let request = http
+                .post(endpoint)
+                .header(reqwest::header::AUTHORIZATION, lab_proto::basic::authorization(id, secret))
+                .form(&form);
+            let Ok(response) = request.send().await else { return false };
+            let status = response.status().as_u16();
+            let body = lab_mcp_server::verify::read_bounded(response, MAX_PAGE_BYTES).await.unwrap_or_default();
+            let error = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|json| json.get("error").and_then(|error| error.as_str()).map(str::to_owned));
+            status == 200 || (status == 400 && accepts_400 && error.as_deref() != Some("invalid_client"))
+        }
+    };
+    let introspection = metadata.introspection_endpoint.clone();
+    let probe = vec![("token", "mcp-authlab-probe-not-a-token")];
+    LabClients {
+        rs: accepted(introspection.clone(), lab::RS_CLIENT_ID, lab::RS_CLIENT_SECRET, probe.clone(), false).await,
+        rs_twin: accepted(introspection, lab::TWIN_RS_CLIENT_ID, lab::TWIN_RS_CLIENT_SECRET, probe, false).await,
+        confidential: accepted(
+            metadata.token_endpoint.clone(),
+            lab::CONFIDENTIAL_CLIENT_ID,
+            lab::CONFIDENTIAL_CLIENT_SECRET,
+            vec![("grant_type", "client_credentials")],
+            true,
+        )
+        .await,
+    }
+}
+
 /// Checks that `url` can name an MCP endpoint: an absolute http(s) URL with a host.
 pub fn check_mcp_url(url: &str) -> Result<(), String> {
     let parsed = url::Url::parse(url)

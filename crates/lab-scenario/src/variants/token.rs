@@ -133,16 +133,33 @@ fn a_repeated_parameter_refused_with_another_code_is_advisory() {
 }
 
 #[test]
-fn a_resource_outside_the_grant_refused_with_another_code_is_advisory() {
+fn a_resource_outside_the_grant_is_refused_only_by_a_should() {
+    // RFC 8707 §2.1-2.2 ask the refusal with a lowercase "should" (not BCP 14), and a token
+    // response does not say which resource its token is for: another refusal code, and even a
+    // token, are advisories against a third-party AS, never a failed MUST.
     for (id, label) in [
         ("attacks/token/token-resource-not-granted", "token request for the twin RS"),
         ("attacks/refresh/refresh-resource-escalation", "refresh for the twin RS"),
     ] {
-        let other = error(400, "invalid_grant");
-        assert!(must(id, label, &other).is_empty(), "{id}");
-        assert!(!should(id, label, &other).is_empty(), "{id}");
-        assert!(!must(id, label, &issued()).is_empty(), "{id}");
+        assert!(should(id, label, &error(400, "invalid_target")).is_empty(), "{id}");
+        for seen in [error(400, "invalid_grant"), issued()] {
+            assert!(must(id, label, &seen).is_empty(), "{id}");
+            assert!(!should(id, label, &seen).is_empty(), "{id}");
+        }
     }
+    // The second introspection of audience-per-resource: the token active at the other resource
+    // is what RFC 8707 §2's SHOULD audience-restrict asks against; an advisory.
+    let id = "attacks/token/audience-per-resource";
+    let label = "the RS does not see a token meant for the twin";
+    let active = answer(200, &[JSON], r#"{"active":true,"aud":"https://twin.example/mcp"}"#);
+    assert!(must(id, label, &active).is_empty());
+    assert!(!should(id, label, &active).is_empty());
+    assert!(should(id, label, &answer(200, &[JSON], r#"{"active":false}"#)).is_empty());
+    // The twin's own introspection may carry `aud` as an array, or none (RFC 7662 §2.2: OPTIONAL).
+    let twin = "the twin RS sees its own audience";
+    allowed(id, twin, &answer(200, &[JSON], r#"{"active":true,"aud":["https://twin.example/mcp"]}"#));
+    allowed(id, twin, &answer(200, &[JSON], r#"{"active":true}"#));
+    assert!(!must(id, twin, &answer(200, &[JSON], r#"{"active":false}"#)).is_empty());
 }
 
 #[test]
