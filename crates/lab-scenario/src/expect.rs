@@ -112,6 +112,23 @@ pub(crate) fn check(expect: &Expect, seen: &Observation, vars: &Vars) -> Vec<Str
             fail(format!("status: expected {what}, got {status}"));
         }
     }
+    if let Some(wanted) = expect.stays_at_as {
+        let issuer = expand("${issuer}");
+        let origin = |url: &str| url::Url::parse(url).ok().map(|url| url.origin());
+        // A relative Location stays on the AS that sent it (RFC 9110 §10.2.2).
+        let stays = match seen.header("location") {
+            None => true,
+            Some(location) => match origin(location) {
+                Some(target) => target.is_tuple() && Some(target) == origin(&issuer),
+                None => url::Url::parse(&issuer).and_then(|base| base.join(location)).is_ok(),
+            },
+        };
+        if stays != wanted {
+            let what = if wanted { "no redirect away from the AS" } else { "a redirect away from the AS" };
+            let location = seen.header("location").map(|value| lab_client::redact_header("location", value));
+            fail(format!("location: expected {what}, got {status} to {location:?}"));
+        }
+    }
     if let Some(wanted) = &expect.error_in {
         let got = seen.error_code();
         if !got.as_ref().is_some_and(|code| wanted.contains(code)) {

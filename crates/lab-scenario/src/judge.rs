@@ -73,6 +73,9 @@ pub(crate) struct Projection {
     pub(crate) iss_optional: bool,
     /// The answer followed a submitted sign-in form.
     pub(crate) after_form: bool,
+    /// A `not_applicable_if` condition is projected: what the server says of its own CORS policy
+    /// (an `Access-Control-Allow-Origin: *`) is what such a condition reads, so it is kept.
+    pub(crate) keep_cors: bool,
 }
 
 impl Projection {
@@ -90,6 +93,7 @@ impl Projection {
             tool_call: matches!(&step.action, StepAction::Mcp(mcp) if mcp.method() == "tools/call"),
             iss_optional: false,
             after_form: false,
+            keep_cors: false,
         }
     }
 }
@@ -99,7 +103,7 @@ pub(crate) fn project(expect: &Expect, how: Projection) -> Expect {
     if how.third_party_rs && how.tool_call && !about_a_refusal(expect) {
         return Expect::default();
     }
-    let mut expect = if how.third_party_rs { http_level(expect, how.json_rpc) } else { expect.clone() };
+    let mut expect = if how.third_party_rs { http_level(expect, how.json_rpc, how.keep_cors) } else { expect.clone() };
     // RFC 9207 §2.4: `iss` in the authorization response is required only of an AS that
     // advertises it; whether it does is `discovery/iss-parameter`'s question.
     if how.iss_optional {
@@ -142,16 +146,19 @@ fn expects_refusal(expect: &Expect) -> bool {
 }
 
 /// The HTTP-level part of an expectation: what any MCP server answers, without the lab shop's
-/// tool results (the JSON of a JSON-RPC answer) and without the CORS choices of the deployment.
-pub(crate) fn http_level(expect: &Expect, json_rpc: bool) -> Expect {
+/// tool results (the JSON of a JSON-RPC answer) and, unless `cors`, without the CORS choices of
+/// the deployment.
+pub(crate) fn http_level(expect: &Expect, json_rpc: bool, cors: bool) -> Expect {
     let json = !json_rpc;
-    // CORS is a deployment choice: which browser origins a third-party server admits is its own.
-    let not_cors = |(name, _): &(&String, &String)| !name.starts_with("access-control-");
+    // CORS is a deployment choice: which browser origins a third-party server admits is its own,
+    // never a fault; but a condition may ask what the server said of itself (`not_applicable_if`).
+    let not_cors = |(name, _): &(&String, &String)| cors || !name.starts_with("access-control-");
     Expect {
         status: expect.status,
         status_in: expect.status_in.clone(),
         status_between: expect.status_between,
         redirected: expect.redirected,
+        stays_at_as: expect.stays_at_as,
         error: expect.error.clone(),
         error_in: expect.error_in.clone(),
         headers: expect.headers.iter().filter(not_cors).map(|(name, value)| (name.clone(), value.clone())).collect(),
@@ -170,7 +177,7 @@ pub(crate) fn http_level(expect: &Expect, json_rpc: bool) -> Expect {
         session_ids: expect.session_ids.clone(),
         // How the conforming client ended is the client's own, whatever server it talked to.
         client: expect.client.clone(),
-        any_of: expect.any_of.iter().map(|alternative| http_level(alternative, json_rpc)).collect(),
+        any_of: expect.any_of.iter().map(|alternative| http_level(alternative, json_rpc, cors)).collect(),
         json: if json { expect.json.clone() } else { Default::default() },
         // What MCP itself defines in an `initialize` result is comparable on any server.
         json_present: expect.json_present.iter().filter(|pointer| json || mcp_defined(pointer)).cloned().collect(),

@@ -177,7 +177,7 @@ impl Run {
             // with nothing left to judge at this target never holds.
             let how = self.projection(step);
             if let Some(condition) = &step.not_applicable_if {
-                let condition = crate::judge::project(condition, how);
+                let condition = crate::judge::project(condition, crate::judge::Projection { keep_cors: true, ..how });
                 if !condition.is_empty() && check(&condition, &observation, &self.vars).is_empty() {
                     ending.inapplicable = Some(format!(
                         "the answer to step `{}` shows the target does not offer what the scenario tests",

@@ -68,6 +68,11 @@ pub struct Expect {
     /// A redirect: a 3xx with a `Location`, any but 307, which would re-send a form's body to
     /// the client (O21 §1.6: "any other method … with the exception of HTTP 307, is allowed").
     pub redirected: Option<bool>,
+    /// `true`: the answer sends the user agent nowhere but the AS itself: no `Location`, or one on
+    /// the issuer's own origin (its error page). O21 §4.1.2.1: on a bad redirect URI or client
+    /// the AS "MUST NOT automatically redirect the user agent to the invalid redirect URI"; how
+    /// it informs the user (a 400 page, a 200 page, its own error page) is its own.
+    pub stays_at_as: Option<bool>,
     /// The OAuth error code: the redirect's `error` (its query's, else its fragment's), else the
     /// JSON body's, else the challenge's.
     pub error: Option<String>,
@@ -168,6 +173,7 @@ impl Expect {
             && self.status_in.is_none()
             && self.status_between.is_none()
             && self.redirected.is_none()
+            && self.stays_at_as.is_none()
             && self.error.is_none()
             && self.error_in.is_none()
             && self.headers.is_empty()

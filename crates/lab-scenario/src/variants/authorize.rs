@@ -88,7 +88,7 @@ fn a_refusal_with_another_code_than_the_one_named_is_an_advisory() {
 }
 
 #[test]
-fn a_redirect_uri_or_client_error_may_be_any_4xx_page_without_location() {
+fn a_redirect_uri_or_client_error_may_be_any_page_that_does_not_redirect_to_the_client() {
     let label = "control: the registered URI, exactly";
     for scenario in ["case", "host", "path", "port", "query", "scheme"] {
         let id = format!("attacks/authorize/redirect-uri-mismatch-{scenario}");
@@ -99,6 +99,14 @@ fn a_redirect_uri_or_client_error_may_be_any_4xx_page_without_location() {
         let to_attacker =
             answer(303, &[("location", "https://evil.example/cb?error=invalid_request&state=s-0123456789")], "");
         assert!(!must(&id, attack, &to_attacker).is_empty(), "{id}");
+        // O21 §4.1.2.1 forbids only the redirect to the client: a 200 page that informs the user,
+        // or a redirect to the AS's own error page (absolute or relative), is allowed.
+        allowed(&id, attack, &answer(200, &[("content-type", "text/html")], "<p>Invalid redirect URI</p>"));
+        allowed(&id, attack, &answer(302, &[("location", "https://as.example/error?code=bad_redirect")], ""));
+        allowed(&id, attack, &answer(303, &[("location", "/error")], ""));
+        // Another origin that merely shares the AS's host name is not the AS.
+        let other_port = answer(302, &[("location", "https://as.example:8443/error")], "");
+        assert!(!must(&id, attack, &other_port).is_empty(), "{id}");
     }
     let id = "attacks/authorize/unknown-client-no-redirect";
     allowed(id, "browser: an HTML error page", &html_page("invalid_client"));
@@ -119,7 +127,14 @@ fn a_redirect_uri_or_client_error_may_be_any_4xx_page_without_location() {
     let json = ("content-type", "application/json");
     allowed(id, squat, &answer(400, &[json], r#"{"error":"invalid_client_metadata"}"#));
     allowed(id, squat, &answer(201, &[json], r#"{"client_id":"fresh-42"}"#));
-    assert!(!must(id, squat, &answer(201, &[json], r#"{"client_id":"client-0123456789"}"#)).is_empty());
+    // The victim's id issued again is what RFC 7591 §3.2.1's SHOULD NOT asks against: an
+    // advisory; the victim answering at the attacker's redirect (the next step) is the MUST.
+    let squatted = answer(201, &[json], r#"{"client_id":"client-0123456789"}"#);
+    assert!(must(id, squat, &squatted).is_empty());
+    assert!(!should(id, squat, &squatted).is_empty());
+    let victim = "the victim client did not gain the attacker's redirect";
+    let to_attacker = answer(302, &[("location", "https://attacker.example/cb?code=c-1")], "");
+    assert!(!must(id, victim, &to_attacker).is_empty());
     // With no attacker client, the control's request is refused too, and holds.
     allowed(id, "control: the attacker's client is its own", &html_page("invalid_client"));
     allowed(id, "control: the attacker's client is its own", &code_303());
@@ -234,11 +249,11 @@ fn metadata_lists_hold_what_the_as_supports() {
     let mut elsewhere = document.clone();
     elsewhere["token_endpoint"] = serde_json::json!("https://tokens.as.example/oauth2/token");
     allowed(id, "http", &seen(&elsewhere));
-    // grant_types_supported omitted defaults to ["authorization_code", "implicit"], and a list
-    // without code: both still fail.
+    // grant_types_supported is OPTIONAL (RFC 8414 §2): omitted, it is no fault; a
+    // response_types_supported (REQUIRED) without code still fails.
     let mut omitted = document.clone();
     omitted.as_object_mut().expect("an object").remove("grant_types_supported");
-    assert!(!must(id, "http", &seen(&omitted)).is_empty());
+    allowed(id, "http", &seen(&omitted));
     let mut no_code = document.clone();
     no_code["response_types_supported"] = serde_json::json!(["token"]);
     assert!(!must(id, "http", &seen(&no_code)).is_empty());
@@ -302,6 +317,38 @@ fn registration_errors_are_the_ones_rfc_7591_allows() {
     assert!(!should(id, label, &invalid_request).is_empty());
     let issued = answer(200, &[("content-type", "application/json")], r#"{"access_token":"at","token_type":"Bearer"}"#);
     assert!(!must(id, label, &issued).is_empty());
+    // RFC 7591 §3.1: the AS may provision its own default for the omitted method; one that
+    // registers the client as public (or for client_secret_post) has nothing to test here, and
+    // another method with a secret is an advisory.
+    let omitted = "public client forgets token_endpoint_auth_method";
+    let json = ("content-type", "application/json");
+    for method in ["none", "client_secret_post"] {
+        let registered =
+            answer(201, &[json], &format!(r#"{{"client_id":"c","token_endpoint_auth_method":"{method}"}}"#));
+        assert!(super::inapplicable(id, omitted, &registered), "{method}");
+    }
+    let basic = r#"{"client_id":"c","client_secret":"s-0123456789","client_secret_expires_at":0,"token_endpoint_auth_method":"client_secret_basic"}"#;
+    assert!(!super::inapplicable(id, omitted, &answer(201, &[json], basic)));
+    allowed(id, omitted, &answer(201, &[json], basic));
+    let jwt = basic.replace("client_secret_basic", "client_secret_jwt");
+    allowed(id, omitted, &answer(201, &[json], &jwt));
+    assert!(!should(id, omitted, &answer(201, &[json], &jwt)).is_empty());
+    // dcr-bad-metadata: RFC 7591 §3.2.1 lets the AS reject or replace what cannot work; accepting
+    // (or replacing) it is an advisory, never a failed MUST.
+    let id = "attacks/registration/dcr-bad-metadata";
+    for label in ["private_key_jwt without jwks or jwks_uri", "response_types [token]", "grant_types [implicit]"] {
+        let replaced =
+            answer(201, &[json], r#"{"client_id":"c","token_endpoint_auth_method":"none","response_types":["code"]}"#);
+        allowed(id, label, &replaced);
+        assert!(!should(id, label, &replaced).is_empty(), "{label}");
+        assert!(should(id, label, &answer(400, &[json], r#"{"error":"invalid_client_metadata"}"#)).is_empty());
+    }
+}
+
+#[test]
+fn which_users_may_hold_a_scope_is_the_labs_own_matrix() {
+    // AS-16 is S/L: another AS's users and roles are its own.
+    assert!(super::scenario("attacks/authorize/customer-admin-scope").lab_rule.is_some());
 }
 
 #[test]

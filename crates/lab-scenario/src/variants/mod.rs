@@ -82,6 +82,17 @@ pub(crate) fn judge(id: &str, label: &str, seen: &Observation, vars: &Vars) -> (
     (held(&step.expect), step.should.as_ref().map(held).unwrap_or_default())
 }
 
+/// Whether `seen`, answered to step `label` of scenario `id`, shows a third-party target does not
+/// offer what the scenario tests (its `not_applicable_if`, projected as the runner projects it).
+pub(crate) fn inapplicable(id: &str, label: &str, seen: &Observation) -> bool {
+    let scenario = scenario(id);
+    let step = scenario.steps.iter().find(|step| step.label() == label).expect("the step");
+    let Some(condition) = &step.not_applicable_if else { return false };
+    let how = Projection { keep_cors: true, ..Projection::of(step, true, true) };
+    let condition = project(condition, how);
+    !condition.is_empty() && check(&condition, seen, &vars()).is_empty()
+}
+
 /// Asserts that `seen` breaks no MUST of step `label` of scenario `id`.
 #[track_caller]
 pub(crate) fn allowed(id: &str, label: &str, seen: &Observation) {

@@ -172,6 +172,41 @@ fn an_evil_origin_gets_403_and_only_a_served_request_is_an_exploit() {
     // page on the evil origin cannot hold the token.
     assert!(!must(id, with_token, &served()).is_empty());
     assert_eq!(exploit_holds(id, with_token, &served()), None);
+    // Which origins are valid is the server's allowlist: one that tells every origin by CORS that
+    // it may read the answer has chosen so, and the scenario does not apply to it.
+    for label in [tokenless, with_token] {
+        for allowed_origin in ["*", "http://evil.example"] {
+            let open = answer(401, &[("access-control-allow-origin", allowed_origin)], "");
+            assert!(super::inapplicable(id, label, &open), "{label}: {allowed_origin}");
+        }
+        assert!(!super::inapplicable(id, label, &sdk_unauthorized()), "{label}");
+        assert!(!super::inapplicable(id, label, &served()), "{label}");
+    }
+}
+
+#[test]
+fn session_ids_are_held_to_what_is_guessable_not_to_the_labs_floor() {
+    // 90 random ids of 16 hex digits (64 bits): under the lab's 112-bit floor, yet no guessable
+    // id, so no MUST fails against a third party. A counter fails.
+    let id = "attacks/transport/session-id-entropy";
+    let label = "90 initialize requests, each opening a session";
+    let mut seed = 0x9E37_79B9_7F4A_7C15_u64;
+    let mut next = || {
+        // SplitMix64: a fixed, well-mixed sample, so the test is deterministic.
+        seed = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = seed;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    let random: Vec<String> = (0..90).map(|_| format!("{:016x}", next())).collect();
+    let with_ids = |ids: Vec<String>| Observation {
+        session_ids: ids.into_iter().map(Some).collect(),
+        ..answer(200, &[JSON], "{}")
+    };
+    allowed(id, label, &with_ids(random));
+    let counter: Vec<String> = (0..90).map(|n| format!("session-{n:08}")).collect();
+    assert!(!must(id, label, &with_ids(counter)).is_empty());
 }
 
 #[test]

@@ -124,12 +124,19 @@ fn an_empty_revocation_answer_has_nothing_to_cache() {
 }
 
 #[test]
-fn a_repeated_parameter_refused_with_another_code_is_advisory() {
+fn a_repeated_parameter_is_refused_only_by_a_should() {
+    // O21 §3.2's MUST NOT binds the sender: an AS that reads the first value of the legitimate
+    // client's own request and issues a token breaks no MUST; the refusal is an advisory.
     let id = "attacks/token/token-duplicate-params";
-    let other = error(400, "invalid_grant");
-    assert!(must(id, "code=A&code=B", &other).is_empty());
-    assert!(!should(id, "code=A&code=B", &other).is_empty());
-    assert!(!must(id, "code=A&code=B", &issued()).is_empty());
+    for label in ["code=A&code=B", "two code_verifiers"] {
+        assert!(should(id, label, &error(400, "invalid_request")).is_empty());
+        for seen in [error(400, "invalid_grant"), issued()] {
+            assert!(must(id, label, &seen).is_empty(), "{label}");
+            assert!(!should(id, label, &seen).is_empty(), "{label}");
+        }
+    }
+    // The code spent by a token issued above: the control's 400 is no fault of the target.
+    allowed(id, "control: the well-formed request still succeeds", &error(400, "invalid_grant"));
 }
 
 #[test]
@@ -293,4 +300,32 @@ fn the_password_grant_may_be_refused_as_unauthorized_client() {
         assert!(!must(id, label, &error(400, "invalid_grant")).is_empty(), "{label}");
         assert!(!must(id, label, &issued()).is_empty(), "{label}");
     }
+}
+
+#[test]
+fn a_replayed_refresh_token_must_be_refused_and_revoking_the_grant_is_advised() {
+    let id = "attacks/refresh/refresh-replay-rotation";
+    let replay = "attacker replays RT1";
+    // Rotation invalidates RT1: any refusal meets the MUST; invalid_grant is the code named.
+    allowed(id, replay, &error(400, "invalid_grant"));
+    allowed(id, replay, &error(401, "invalid_client"));
+    assert!(!should(id, replay, &error(401, "invalid_client")).is_empty());
+    assert!(!must(id, replay, &issued()).is_empty());
+    // The newest refresh token and the access token left alive: advisories, not failed MUSTs.
+    let rt2 = "the legitimate RT2 is dead too";
+    assert!(must(id, rt2, &issued()).is_empty());
+    assert!(!should(id, rt2, &issued()).is_empty());
+    let active = "the grant's access token is inactive";
+    let still = answer(200, &[JSON], r#"{"active":true}"#);
+    assert!(must(id, active, &still).is_empty());
+    assert!(!should(id, active, &still).is_empty());
+}
+
+#[test]
+fn the_scope_escalation_control_asks_for_no_scope_of_the_labs() {
+    // O21 §4.3.1: an omitted scope is the scope originally granted, whatever the AS calls it.
+    let scenario = super::scenario("attacks/refresh/refresh-scope-escalation");
+    let control = scenario.steps.iter().find(|step| step.label().starts_with("control")).expect("a control");
+    assert!(control.action.with().is_none_or(|with| !with.contains_key("scope")));
+    allowed("attacks/refresh/refresh-scope-escalation", &control.label(), &issued());
 }
