@@ -160,10 +160,10 @@ pub(crate) fn list(selection: &Selection) -> anyhow::Result<ExitCode> {
 
 /// `mcp-authlab run`.
 pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    if let Some(issuer) = &args.as_url {
-        if !crate::client::is_issuer(issuer) {
-            anyhow::bail!("--as-url expects an issuer: an https URL without query or fragment, got {issuer:?}");
-        }
+    if let Some(issuer) = &args.as_url
+        && !crate::client::is_issuer(issuer)
+    {
+        anyhow::bail!("--as-url expects an issuer: an https URL without query or fragment, got {issuer:?}");
     }
     if let Some(url) = &args.rs_url {
         lab_scenario::check_mcp_url(url).map_err(|error| anyhow::format_err!("{error}"))?;
