@@ -229,6 +229,23 @@ fn lacks_for_step(step: &Step, target: &Target) -> Option<String> {
                     .to_owned(),
             );
         }
+        // RFC 8414 §2: an AS that lists its token endpoint's authentication methods without
+        // `client_secret_basic` (the default when the list is omitted) cannot be asked to take a
+        // Basic header there; a step that sends one would only measure that.
+        let token_endpoint =
+            matches!(step.action, StepAction::Token(_) | StepAction::Refresh(_) | StepAction::ClientCredentials(_));
+        let sends_basic = step.action.oauth().is_some_and(|oauth| oauth.basic.is_some())
+            || matches!(step.action, StepAction::ClientCredentials(_));
+        let basic_listed = metadata
+            .token_endpoint_auth_methods_supported
+            .as_ref()
+            .is_none_or(|methods| methods.iter().any(|method| method == "client_secret_basic"));
+        if token_endpoint && sends_basic && !basic_listed {
+            return Some(
+                "the AS does not list `client_secret_basic` in `token_endpoint_auth_methods_supported` (RFC 8414 §2), and the scenario authenticates a client with HTTP Basic"
+                    .to_owned(),
+            );
+        }
         if !target.as_oidc_configuration && uses("oidc_metadata_url") {
             return Some(
                 "the AS serves no OpenID configuration, which is optional (MCP-1125 asks for one of the two documents)"
@@ -373,6 +390,18 @@ mod tests {
         };
         let cimd = Target { as_metadata: Some(cimd_metadata), ..alone.clone() };
         assert_eq!(said(&cimd, "registration", url_client), None);
+        // HTTP Basic at a token endpoint whose AS lists its methods without it.
+        let post_only = Target {
+            as_metadata: Some(lab_proto::metadata::AuthorizationServerMetadata {
+                token_endpoint_auth_methods_supported: Some(vec!["client_secret_post".into(), "none".into()]),
+                ..alone.as_metadata.clone().unwrap_or_default()
+            }),
+            ..alone.clone()
+        };
+        let basic_token = "do = \"token\"\nbasic = [\"${client_id}\", \"${client_secret}\"]";
+        assert!(said(&post_only, "token", basic_token).unwrap_or_default().contains("client_secret_basic"));
+        assert_eq!(said(&alone, "token", basic_token), None, "omitted, the list defaults to client_secret_basic");
+        assert_eq!(said(&post_only, "token", "do = \"token\""), None);
         // Plain PKCE asked of an AS that advertises `plain`: it may grant it.
         let plain_pkce = "do = \"authorize\"\nattack = true\nwith = { code_challenge_method = \"plain\" }";
         let omitted = "do = \"authorize\"\nattack = true\nremove = [\"code_challenge_method\"]";

@@ -136,8 +136,10 @@ impl LabClients {
 /// Asks a third-party AS whether it knows the lab's confidential clients (see [`LabClients`]).
 /// A client counts as known when its authenticated request is answered as a known client's is:
 /// an introspection with 200 (RFC 7662 §2.2: an unknown token is `active: false`), a
-/// client-credentials request with 200 or a 400 that does not refuse the client (`invalid_client`,
-/// RFC 6749 §5.2: the grant or scope may be refused instead). Nothing is used: the introspected
+/// client-credentials request with 200 or a 400 that refuses the grant, scope or resource of an
+/// authenticated client (`unauthorized_client`, `invalid_scope`, RFC 6749 §5.2; `invalid_target`,
+/// RFC 8707 §2.2, for an AS that requires a resource the probe does not name). Anything else
+/// counts as not known: a scenario then does not apply, which is never a false alarm. Nothing is used: the introspected
 /// token is a made-up string, and a token the AS may issue to a known client is dropped.
 pub async fn probe_lab_clients(metadata: &AuthorizationServerMetadata, ca_pems: &[Vec<u8>]) -> LabClients {
     use lab_auth_server::config::lab;
@@ -160,7 +162,13 @@ pub async fn probe_lab_clients(metadata: &AuthorizationServerMetadata, ca_pems: 
             let error = serde_json::from_slice::<serde_json::Value>(&body)
                 .ok()
                 .and_then(|json| json.get("error").and_then(|error| error.as_str()).map(str::to_owned));
-            status == 200 || (status == 400 && accepts_400 && error.as_deref() != Some("invalid_client"))
+            // Only a refusal that names something past the client's authentication counts: an
+            // `invalid_request` may mean the AS never read the Basic credentials (the TypeScript
+            // SDK's AS takes `client_id` from the body alone), so it says nothing of the client.
+            status == 200
+                || (status == 400
+                    && accepts_400
+                    && matches!(error.as_deref(), Some("unauthorized_client" | "invalid_scope" | "invalid_target")))
         }
     };
     let introspection = metadata.introspection_endpoint.clone();
@@ -357,6 +365,59 @@ mod tests {
     fn the_client_secret_never_shows_in_debug_output() {
         let client = format!("{:?}", ConfidentialClient::new("my-client", "s3cret-value"));
         assert!(client.contains("my-client") && !client.contains("s3cret"), "{client}");
+    }
+
+    /// An AS on loopback that answers every request with `status` and `body`, one connection at
+    /// a time; its endpoints are the metadata's.
+    async fn answering(status: &'static str, body: &'static str) -> AuthorizationServerMetadata {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut request = [0_u8; 4096];
+                let _ = socket.read(&mut request).await;
+                let answer = format!(
+                    "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+            }
+        });
+        AuthorizationServerMetadata {
+            issuer: base.clone(),
+            token_endpoint: Some(format!("{base}/token")),
+            introspection_endpoint: Some(format!("{base}/introspect")),
+            ..AuthorizationServerMetadata::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_lab_client_counts_as_known_only_where_the_as_answers_it_as_a_known_client() {
+        // An AS that never reads the Basic credentials (a 400 invalid_request), refuses the
+        // client, or fails: none of the lab's clients counts as known.
+        for (status, body) in [
+            ("400 Bad Request", r#"{"error":"invalid_request"}"#),
+            ("401 Unauthorized", r#"{"error":"invalid_client"}"#),
+            ("400 Bad Request", r#"{"error":"invalid_client"}"#),
+            ("500 Internal Server Error", "{}"),
+        ] {
+            let metadata = answering(status, body).await;
+            assert_eq!(probe_lab_clients(&metadata, &[]).await, LabClients::default(), "{status} {body}");
+        }
+        // An introspection answered 200 and a client-credentials grant refused for the client's
+        // grant or scope: known.
+        let metadata = answering("200 OK", r#"{"active":false}"#).await;
+        assert_eq!(probe_lab_clients(&metadata, &[]).await, LabClients::ALL);
+        let metadata = answering("400 Bad Request", r#"{"error":"invalid_target"}"#).await;
+        let known = probe_lab_clients(&metadata, &[]).await;
+        assert!(known.confidential && !known.rs && !known.rs_twin, "{known:?}");
+        // No introspection endpoint: nobody to introspect as.
+        let metadata = AuthorizationServerMetadata {
+            introspection_endpoint: None,
+            ..answering("200 OK", r#"{"active":false}"#).await
+        };
+        assert_eq!(probe_lab_clients(&metadata, &[]).await, LabClients { confidential: true, ..LabClients::default() });
     }
 
     fn page() -> url::Url {

@@ -197,6 +197,34 @@ fn an_error_in_the_fragment_is_the_error_and_a_low_grade_finding() {
     // A token in the fragment is the implicit grant itself.
     let token = answer(303, &[("location", &format!("{CALLBACK}#access_token=at&token_type=bearer&{STATE}"))], "");
     assert!(!must(id, "authorize", &token).is_empty());
+    // The TypeScript SDK's AS: invalid_request, "an invalid parameter value", is an error response
+    // as §4.1.2.1 describes; the fitting code is the advisory.
+    let invalid = redirect(302, &format!("error=invalid_request&{STATE}&{ISS}"));
+    allowed(id, "authorize", &invalid);
+    assert!(!should(id, "authorize", &invalid).is_empty());
+}
+
+#[test]
+fn what_no_must_obliges_an_as_to_refuse_is_an_advisory() {
+    // A code for a malformed S256 challenge (the TypeScript SDK's AS): O21 §4.1.1 "validates"
+    // without a BCP 14 keyword, and no verifier hashes to it.
+    let id = "attacks/authorize/pkce-malformed-challenge";
+    for label in ["10 characters", "43 characters with a '+'", "base64 padding"] {
+        assert!(must(id, label, &code_303()).is_empty(), "{label}");
+        assert!(!should(id, label, &code_303()).is_empty(), "{label}");
+        // A redirect that loses the state still breaks a MUST.
+        assert!(!must(id, label, &redirect(303, &format!("code=c-1&{ISS}"))).is_empty(), "{label}");
+    }
+    // Registering a redirect URI that O21 §2.3 forbids: RFC 7591 §3.2.1 lets the AS reject or
+    // replace it, and no MUST obliges a refusal; the redirect to it is the MUST.
+    let id = "attacks/registration/dcr-redirect-dangerous";
+    let registered = answer(201, &[("content-type", "application/json")], r#"{"client_id":"c"}"#);
+    for label in
+        ["javascript: scheme", "relative URI", "fragment", "data: scheme", "a bad URI hidden behind a good one"]
+    {
+        assert!(must(id, label, &registered).is_empty(), "{label}");
+        assert!(!should(id, label, &registered).is_empty(), "{label}");
+    }
 }
 
 #[test]

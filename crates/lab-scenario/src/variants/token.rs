@@ -329,3 +329,13 @@ fn the_scope_escalation_control_asks_for_no_scope_of_the_labs() {
     assert!(control.action.with().is_none_or(|with| !with.contains_key("scope")));
     allowed("attacks/refresh/refresh-scope-escalation", &control.label(), &issued());
 }
+
+#[test]
+fn a_refresh_that_issues_nothing_has_no_token_response_to_check_for_caching() {
+    // The TypeScript SDK's AS answered the refresh with a 500: not a caching finding.
+    let id = "attacks/token/token-response-caching";
+    assert!(super::inapplicable(id, "refresh response", &error(500, "server_error")));
+    assert!(!super::inapplicable(id, "refresh response", &issued()));
+    let uncached = answer(200, &[JSON], r#"{"access_token":"at","token_type":"Bearer"}"#);
+    assert!(!must(id, "refresh response", &uncached).is_empty());
+}
