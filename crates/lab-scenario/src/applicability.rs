@@ -107,7 +107,9 @@ fn needs_the_lab_rs(step: &Step, target: &Target) -> Option<String> {
 fn asks_plain_pkce(step: &Step) -> bool {
     let StepAction::Authorize(oauth) = &step.action else { return false };
     let method = oauth.with.get("code_challenge_method").and_then(serde_json::Value::as_str);
-    method == Some("plain") || (method.is_none() && oauth.remove.iter().any(|name| name == "code_challenge_method"))
+    // A request that removes the challenge too carries no PKCE at all, which no method excuses.
+    let removed = |name: &str| oauth.remove.iter().any(|removed| removed == name);
+    !removed("code_challenge") && (method == Some("plain") || (method.is_none() && removed("code_challenge_method")))
 }
 
 /// Whether an `mcp` step sends a session id of its own choosing.
@@ -191,7 +193,33 @@ fn not_applicable_to_third_party_as(area: &str, scenario: &Scenario, target: &Ta
             return Some("it calls the MCP server, which is not under test: add --rs-url".to_owned());
         }
     }
-    scenario.steps.iter().find_map(|step| lacks_for_step(step, target))
+    // A step that asks only a SHOULD is left out where the AS lacks what it needs (`skipped`); the
+    // scenario still needs an attack step that runs.
+    let mut skipped =
+        scenario.steps.iter().filter(|step| optional(step)).filter_map(|step| lacks_for_step(step, target));
+    let attack_runs =
+        scenario.steps.iter().enumerate().any(|(index, step)| {
+            scenario.is_attack(index) && !(optional(step) && lacks_for_step(step, target).is_some())
+        });
+    if !attack_runs {
+        return skipped.next();
+    }
+    scenario.steps.iter().filter(|step| !optional(step)).find_map(|step| lacks_for_step(step, target))
+}
+
+/// Whether `step` is optional at a third-party AS: an introspection (a question, which changes
+/// nothing later steps rely on) that demands no MUST and captures nothing, so leaving it out
+/// loses only its SHOULD.
+fn optional(step: &Step) -> bool {
+    matches!(step.action, StepAction::Introspect(_)) && step.expect.is_empty() && step.capture.is_empty()
+}
+
+/// Why a third-party AS's run leaves `step` out: it is optional, and the AS lacks what it needs.
+pub(crate) fn skipped(step: &Step, target: &Target) -> Option<String> {
+    if target.as_issuer.is_none() || !optional(step) {
+        return None;
+    }
+    lacks_for_step(step, target)
 }
 
 /// What a third-party AS lacks for one step.
@@ -390,6 +418,29 @@ mod tests {
         };
         let cimd = Target { as_metadata: Some(cimd_metadata), ..alone.clone() };
         assert_eq!(said(&cimd, "registration", url_client), None);
+        // A step that asks only a SHOULD of a client the AS does not know is left out; the
+        // scenario still applies while an attack step runs.
+        let introspecting_alone = Target {
+            as_metadata: Some(lab_proto::metadata::AuthorizationServerMetadata {
+                introspection_endpoint: Some("https://as.example/introspect".into()),
+                ..alone.as_metadata.clone().unwrap_or_default()
+            }),
+            ..alone.clone()
+        };
+        let with_optional = scenario(
+            "summary = \"s\"\nverdict = \"defended\"\n[[step]]\ndo = \"revoke\"\nattack = true\nexpect = { status = 200 }\n[[step]]\ndo = \"introspect\"\nattack = true\nshould = { json = { \"/active\" = false } }\n",
+        );
+        assert_eq!(not_applicable("token", &with_optional, &introspecting_alone), None);
+        let introspect_step = &with_optional.steps[1];
+        assert!(skipped(introspect_step, &introspecting_alone).unwrap_or_default().contains("`lab-rs`"));
+        assert_eq!(skipped(&with_optional.steps[0], &introspecting_alone), None);
+        let known = Target { lab_clients: Some(crate::LabClients::ALL), ..introspecting_alone.clone() };
+        assert_eq!(skipped(introspect_step, &known), None);
+        // With every attack step left out, nothing is judged: not applicable.
+        let only_optional = scenario(
+            "summary = \"s\"\nverdict = \"defended\"\n[[step]]\ndo = \"introspect\"\nattack = true\nshould = { json = { \"/active\" = false } }\n",
+        );
+        assert!(not_applicable("token", &only_optional, &introspecting_alone).unwrap_or_default().contains("`lab-rs`"));
         // HTTP Basic at a token endpoint whose AS lists its methods without it.
         let post_only = Target {
             as_metadata: Some(lab_proto::metadata::AuthorizationServerMetadata {
@@ -415,6 +466,9 @@ mod tests {
             assert!(said(&plain_as, "authorize", step).unwrap_or_default().contains("`plain`"), "{step}");
         }
         assert_eq!(said(&plain_as, "authorize", "do = \"authorize\"\nattack = true"), None);
+        // No challenge at all is no plain PKCE: O21 §4.1.2.1's refusal holds whatever is advertised.
+        let no_pkce = "do = \"authorize\"\nattack = true\nremove = [\"code_challenge\", \"code_challenge_method\"]";
+        assert_eq!(said(&plain_as, "authorize", no_pkce), None);
         // A variable that names a plain client is no URL.
         assert_eq!(said(&alone, "token", "do = \"authorize\"\nwith = { client_id = \"${public_client}\" }"), None);
         let oidc = "do = \"http\"\nurl = \"${oidc_metadata_url}\"";

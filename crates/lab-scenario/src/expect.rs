@@ -113,15 +113,20 @@ pub(crate) fn check(expect: &Expect, seen: &Observation, vars: &Vars) -> Vec<Str
         }
     }
     if let Some(wanted) = expect.stays_at_as {
-        let issuer = expand("${issuer}");
-        let origin = |url: &str| url::Url::parse(url).ok().map(|url| url.origin());
-        // A relative Location stays on the AS that sent it (RFC 9110 §10.2.2).
+        // The AS's own origins: its issuer's and its authorization endpoint's (a hosted login UI
+        // may live on another origin than the issuer). A Location is resolved against the
+        // authorization endpoint that answered (RFC 9110 §10.2.2), so a network-path reference
+        // (`//evil.example/cb`) is judged by where it really leads.
+        let own: Vec<url::Url> = ["${authorization_endpoint}", "${issuer}"]
+            .iter()
+            .filter_map(|name| vars.expand(name).ok())
+            .filter_map(|url| url::Url::parse(&url).ok())
+            .collect();
         let stays = match seen.header("location") {
             None => true,
-            Some(location) => match origin(location) {
-                Some(target) => target.is_tuple() && Some(target) == origin(&issuer),
-                None => url::Url::parse(&issuer).and_then(|base| base.join(location)).is_ok(),
-            },
+            Some(location) => own.first().and_then(|base| base.join(location).ok()).is_some_and(|target| {
+                target.origin().is_tuple() && own.iter().any(|url| url.origin() == target.origin())
+            }),
         };
         if stays != wanted {
             let what = if wanted { "no redirect away from the AS" } else { "a redirect away from the AS" };

@@ -83,7 +83,9 @@ impl Projection {
     /// `rs_target`, an MCP server of theirs is under test: only the steps that reach that server
     /// are cut down to the HTTP level (tool results are the lab shop's); an AS step keeps every
     /// expectation. The runner and the variants harness both build it here; the runner then sets
-    /// what only a run knows (`iss_optional`, `after_form`), so the harness can only be stricter.
+    /// what only a run knows (`iss_optional`, `after_form`), so the harness holds expectations at
+    /// least as strictly as a run does (and so finds a `not_applicable_if` condition holding no
+    /// more often than a run does).
     pub(crate) fn of(step: &crate::schema::Step, external: bool, rs_target: bool) -> Self {
         use crate::schema::StepAction;
         Self {
@@ -107,7 +109,7 @@ pub(crate) fn project(expect: &Expect, how: Projection) -> Expect {
     // RFC 9207 §2.4: `iss` in the authorization response is required only of an AS that
     // advertises it; whether it does is `discovery/iss-parameter`'s question.
     if how.iss_optional {
-        expect.redirect.remove("iss");
+        remove_iss(&mut expect);
     }
     if how.after_form && expect.status == Some(302) {
         // After a form POST an AS redirects with 302 or 303 (RFC 9110 §15.4.4); both are an
@@ -116,6 +118,13 @@ pub(crate) fn project(expect: &Expect, how: Projection) -> Expect {
         expect.status_in = Some(vec![302, 303]);
     }
     expect
+}
+
+/// Removes the `iss` an authorization response is expected to carry, in `expect` and in each of
+/// its alternatives.
+fn remove_iss(expect: &mut Expect) {
+    expect.redirect.remove("iss");
+    expect.any_of.iter_mut().for_each(remove_iss);
 }
 
 /// Whether `expect` is about a refusal: it asks for a client-error status, or names no status and

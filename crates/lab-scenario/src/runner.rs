@@ -148,6 +148,12 @@ impl Run {
                 });
                 continue;
             }
+            if let Some(reason) = crate::applicability::skipped(step, &self.target) {
+                // A step that only asks a SHOULD of what this target lacks (an introspection as a
+                // client it does not know) is left out, rather than the whole scenario.
+                self.transcript.push(format!("(not run: {reason})"));
+                continue;
+            }
             if let Some(reason) = self.sessions_missing(step) {
                 ending.inapplicable = Some(reason);
                 break;

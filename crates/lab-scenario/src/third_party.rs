@@ -138,9 +138,11 @@ impl LabClients {
 /// an introspection with 200 (RFC 7662 §2.2: an unknown token is `active: false`), a
 /// client-credentials request with 200 or a 400 that refuses the grant, scope or resource of an
 /// authenticated client (`unauthorized_client`, `invalid_scope`, RFC 6749 §5.2; `invalid_target`,
-/// RFC 8707 §2.2, for an AS that requires a resource the probe does not name). Anything else
-/// counts as not known: a scenario then does not apply, which is never a false alarm. Nothing is used: the introspected
-/// token is a made-up string, and a token the AS may issue to a known client is dropped.
+/// RFC 8707 §2.2, for an AS that requires a resource the probe does not name), and the same
+/// request with a wrong secret answered otherwise (an endpoint that answers every caller alike
+/// knows nobody). Anything else, a `429` or an unreachable endpoint included, counts as not
+/// known: a scenario then does not apply, which is never a false alarm. Nothing is used: the
+/// introspected token is a made-up string, and a token the AS may issue is dropped.
 pub async fn probe_lab_clients(metadata: &AuthorizationServerMetadata, ca_pems: &[Vec<u8>]) -> LabClients {
     use lab_auth_server::config::lab;
     let Ok(http) = client(ca_pems) else { return LabClients::default() };
@@ -171,12 +173,23 @@ pub async fn probe_lab_clients(metadata: &AuthorizationServerMetadata, ca_pems: 
                     && matches!(error.as_deref(), Some("unauthorized_client" | "invalid_scope" | "invalid_target")))
         }
     };
+    let known = |endpoint: Option<String>,
+                 id: &'static str,
+                 secret: &'static str,
+                 form: Vec<(&'static str, &'static str)>,
+                 accepts_400: bool| {
+        let accepted = &accepted;
+        async move {
+            accepted(endpoint.clone(), id, secret, form.clone(), accepts_400).await
+                && !accepted(endpoint, id, "mcp-authlab-probe-wrong-secret", form, accepts_400).await
+        }
+    };
     let introspection = metadata.introspection_endpoint.clone();
     let probe = vec![("token", "mcp-authlab-probe-not-a-token")];
     LabClients {
-        rs: accepted(introspection.clone(), lab::RS_CLIENT_ID, lab::RS_CLIENT_SECRET, probe.clone(), false).await,
-        rs_twin: accepted(introspection, lab::TWIN_RS_CLIENT_ID, lab::TWIN_RS_CLIENT_SECRET, probe, false).await,
-        confidential: accepted(
+        rs: known(introspection.clone(), lab::RS_CLIENT_ID, lab::RS_CLIENT_SECRET, probe.clone(), false).await,
+        rs_twin: known(introspection, lab::TWIN_RS_CLIENT_ID, lab::TWIN_RS_CLIENT_SECRET, probe, false).await,
+        confidential: known(
             metadata.token_endpoint.clone(),
             lab::CONFIDENTIAL_CLIENT_ID,
             lab::CONFIDENTIAL_CLIENT_SECRET,
@@ -405,19 +418,27 @@ mod tests {
             let metadata = answering(status, body).await;
             assert_eq!(probe_lab_clients(&metadata, &[]).await, LabClients::default(), "{status} {body}");
         }
-        // An introspection answered 200 and a client-credentials grant refused for the client's
-        // grant or scope: known.
-        let metadata = answering("200 OK", r#"{"active":false}"#).await;
-        assert_eq!(probe_lab_clients(&metadata, &[]).await, LabClients::ALL);
-        let metadata = answering("400 Bad Request", r#"{"error":"invalid_target"}"#).await;
-        let known = probe_lab_clients(&metadata, &[]).await;
-        assert!(known.confidential && !known.rs && !known.rs_twin, "{known:?}");
-        // No introspection endpoint: nobody to introspect as.
-        let metadata = AuthorizationServerMetadata {
-            introspection_endpoint: None,
-            ..answering("200 OK", r#"{"active":false}"#).await
-        };
-        assert_eq!(probe_lab_clients(&metadata, &[]).await, LabClients { confidential: true, ..LabClients::default() });
+        // An endpoint that answers every caller alike, the right secret or a wrong one, knows
+        // nobody: an introspection answered 200 for anyone, a grant refused before the client.
+        for (status, body) in [("200 OK", r#"{"active":false}"#), ("400 Bad Request", r#"{"error":"invalid_target"}"#)]
+        {
+            let metadata = answering(status, body).await;
+            assert_eq!(probe_lab_clients(&metadata, &[]).await, LabClients::default(), "{status} {body}");
+        }
+    }
+
+    #[test]
+    fn the_lab_as_knows_its_own_clients() {
+        // The lab's AS answers the right secret as a known client and a wrong one with 401: the
+        // probe finds all three (run against the lab on loopback).
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let known = runtime.block_on(async {
+            let lab = lab_harness::start(lab_harness::LabConfig::ephemeral()).await.unwrap();
+            let ca = lab.ca_pem().as_bytes().to_vec();
+            let metadata = discover(lab.issuer(), std::slice::from_ref(&ca)).await.unwrap();
+            probe_lab_clients(&metadata, &[ca]).await
+        });
+        assert_eq!(known, LabClients::ALL);
     }
 
     fn page() -> url::Url {

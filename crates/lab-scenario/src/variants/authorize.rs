@@ -104,9 +104,19 @@ fn a_redirect_uri_or_client_error_may_be_any_page_that_does_not_redirect_to_the_
         allowed(&id, attack, &answer(200, &[("content-type", "text/html")], "<p>Invalid redirect URI</p>"));
         allowed(&id, attack, &answer(302, &[("location", "https://as.example/error?code=bad_redirect")], ""));
         allowed(&id, attack, &answer(303, &[("location", "/error")], ""));
-        // Another origin that merely shares the AS's host name is not the AS.
-        let other_port = answer(302, &[("location", "https://as.example:8443/error")], "");
-        assert!(!must(&id, attack, &other_port).is_empty(), "{id}");
+        // Another origin that merely shares the AS's host name is not the AS, and neither is a
+        // network-path reference, however it is spelled.
+        for away in
+            ["https://as.example:8443/error", "//evil.example/cb?code=c", "/\\evil.example/cb", "\\\\evil.example"]
+        {
+            let seen = answer(302, &[("location", away)], "");
+            assert!(!must(&id, attack, &seen).is_empty(), "{id}: {away}");
+        }
+        // A hosted login UI on another origin than the issuer is the AS too.
+        let mut hosted = vars();
+        hosted.set("authorization_endpoint", "https://login.as-hosted.example/authorize");
+        let error_page = answer(302, &[("location", "https://login.as-hosted.example/error?e=redirect_uri")], "");
+        assert!(judge(&id, attack, &error_page, &hosted).0.is_empty(), "{id}");
     }
     let id = "attacks/authorize/unknown-client-no-redirect";
     allowed(id, "browser: an HTML error page", &html_page("invalid_client"));
@@ -118,7 +128,14 @@ fn a_redirect_uri_or_client_error_may_be_any_page_that_does_not_redirect_to_the_
     let id = "attacks/authorize/client-or-redirect-missing-no-redirect";
     for label in ["client_id missing", "redirect_uri missing", "client_id repeated"] {
         allowed(id, label, &html_page("invalid_request"));
-        assert!(!must(id, label, &code_303()).is_empty(), "{label}");
+    }
+    // Without a client, the redirect URI cannot be checked: a redirect is what the MUST NOT forbids.
+    assert!(!must(id, "client_id missing", &code_303()).is_empty());
+    // With the client known and no invalid URI in the request, a redirect to its registered URI
+    // goes to the client: the page is the SHOULD.
+    for label in ["redirect_uri missing", "client_id repeated"] {
+        assert!(must(id, label, &code_303()).is_empty(), "{label}");
+        assert!(!should(id, label, &code_303()).is_empty(), "{label}");
     }
     let id = "attacks/registration/dcr-client-id-squat";
     allowed(id, "the victim client did not gain the attacker's redirect", &html_page("invalid_redirect_uri"));
@@ -346,15 +363,18 @@ fn registration_errors_are_the_ones_rfc_7591_allows() {
     let issued = answer(200, &[("content-type", "application/json")], r#"{"access_token":"at","token_type":"Bearer"}"#);
     assert!(!must(id, label, &issued).is_empty());
     // RFC 7591 §3.1: the AS may provision its own default for the omitted method; one that
-    // registers the client as public (or for client_secret_post) has nothing to test here, and
-    // another method with a secret is an advisory.
+    // registers the client as public has nothing to test here, and another method with a secret
+    // is an advisory.
     let omitted = "public client forgets token_endpoint_auth_method";
     let json = ("content-type", "application/json");
-    for method in ["none", "client_secret_post"] {
-        let registered =
-            answer(201, &[json], &format!(r#"{{"client_id":"c","token_endpoint_auth_method":"{method}"}}"#));
-        assert!(super::inapplicable(id, omitted, &registered), "{method}");
-    }
+    let public = answer(201, &[json], r#"{"client_id":"c","token_endpoint_auth_method":"none"}"#);
+    assert!(super::inapplicable(id, omitted, &public));
+    // A secret issued under client_secret_post: the client must still authenticate, so the
+    // scenario runs; a control refused Basic then makes it not applicable, not broken.
+    let post = r#"{"client_id":"c","client_secret":"s-0123456789","client_secret_expires_at":0,"token_endpoint_auth_method":"client_secret_post"}"#;
+    assert!(!super::inapplicable(id, omitted, &answer(201, &[json], post)));
+    let control = "control: with the issued secret over Basic";
+    assert!(super::inapplicable(id, control, &answer(401, &[json], r#"{"error":"invalid_client"}"#)));
     let basic = r#"{"client_id":"c","client_secret":"s-0123456789","client_secret_expires_at":0,"token_endpoint_auth_method":"client_secret_basic"}"#;
     assert!(!super::inapplicable(id, omitted, &answer(201, &[json], basic)));
     allowed(id, omitted, &answer(201, &[json], basic));
@@ -375,8 +395,17 @@ fn registration_errors_are_the_ones_rfc_7591_allows() {
 
 #[test]
 fn which_users_may_hold_a_scope_is_the_labs_own_matrix() {
-    // AS-16 is S/L: another AS's users and roles are its own.
-    assert!(super::scenario("attacks/authorize/customer-admin-scope").lab_rule.is_some());
+    // AS-16 is S/L: another AS's users and roles are its own, so a third-party AS run with
+    // `--login carol` is not held to the lab's matrix.
+    let scenario = super::scenario("attacks/authorize/customer-admin-scope");
+    let target = crate::Target {
+        as_issuer: Some("https://as.example".into()),
+        as_metadata: Some(lab_proto::metadata::AuthorizationServerMetadata::default()),
+        login: Some(crate::Login::new("carol", "pw")),
+        ..crate::Target::default()
+    };
+    let reason = crate::not_applicable("authorize", &scenario, &target).unwrap_or_default();
+    assert!(reason.contains("decision of the lab's own") && reason.contains("AS-16"), "{reason}");
 }
 
 #[test]

@@ -182,6 +182,11 @@ fn an_evil_origin_gets_403_and_only_a_served_request_is_an_exploit() {
         assert!(!super::inapplicable(id, label, &sdk_unauthorized()), "{label}");
         assert!(!super::inapplicable(id, label, &served()), "{label}");
     }
+    // Served without a token, reflecting the origin: the exploit, judged whatever CORS says.
+    let mut reflected = served();
+    reflected.headers.push(("access-control-allow-origin".to_owned(), "http://evil.example".to_owned()));
+    assert!(!super::inapplicable(id, tokenless, &reflected));
+    assert_eq!(exploit_holds(id, tokenless, &reflected), Some(true));
 }
 
 #[test]
