@@ -27,7 +27,7 @@ use axum::routing::{MethodRouter, get};
 pub use data::SECRETS_THAT_NEVER_LEAVE;
 pub use principal::{Principal, PrincipalKind};
 pub use profile::{RsProfile, UnknownRsProfile};
-pub use server::{INSPECTOR_ORIGINS, McpServer, McpServerConfig, RateLimit, VerifyConfig};
+pub use server::{INSPECTOR_ORIGINS, McpServer, McpServerConfig, RateLimit, Revisions, VerifyConfig};
 pub use tools::{Level, Tool, catalogue};
 pub use upstream::{HttpUpstream, Upstream};
 pub use verify::{

@@ -36,6 +36,18 @@ pub struct RateLimit {
     pub window_seconds: u64,
 }
 
+/// Which protocol eras the RS serves on its MCP endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Revisions {
+    /// 2026-07-28 requests beside 2025-11-25 and 2025-06-18 sessions, chosen per request as a
+    /// dual-era server does (MCP 2026-07-28 `basic/versioning`).
+    #[default]
+    Dual,
+    /// 2026-07-28 only: `initialize` is refused with the supported versions, GET and DELETE are
+    /// 405, and no session is ever minted (`up --revision 2026-07-28`).
+    Modern,
+}
+
 /// Everything the RS is built from.
 #[derive(Clone)]
 pub struct McpServerConfig {
@@ -59,6 +71,8 @@ pub struct McpServerConfig {
     pub upstream: Option<Arc<dyn Upstream>>,
     /// Where the `ssrf-resource-metadata` persona points clients (the lab's SSRF canary).
     pub canary_url: Option<String>,
+    /// The eras the endpoint speaks.
+    pub revisions: Revisions,
 }
 
 impl std::fmt::Debug for McpServerConfig {
@@ -101,6 +115,7 @@ impl McpServerConfig {
             rate_limit: Some(RateLimit { requests: 100, window_seconds: 10 }),
             upstream: None,
             canary_url: None,
+            revisions: Revisions::Dual,
         }
     }
 }
@@ -162,6 +177,12 @@ pub(crate) struct Inner {
     pub(crate) session_counter: std::sync::atomic::AtomicU64,
     pub(crate) mcp_path: String,
     pub(crate) prm_path: String,
+    /// The key that seals the `requestState` of input-required results (MRTR, SEP-2322): fresh
+    /// at every start, so a state outlives neither the server nor its TTL. `None` only if the
+    /// system's random source failed, and then no state is issued at all.
+    pub(crate) state_key: Option<aws_lc_rs::hmac::Key>,
+    /// The states already answered, by nonce, until they expire: a state is good for one retry.
+    pub(crate) spent_states: Mutex<HashMap<String, u64>>,
 }
 
 /// The mock MCP resource server. Cheap to clone: clones share state.
@@ -176,7 +197,7 @@ impl std::fmt::Debug for McpServer {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // No lock is held across an await, and a panic mid-update leaves nothing worse than the
     // update undone, so poisoning is ignored.
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
@@ -205,6 +226,8 @@ impl McpServer {
         let mcp_path = if path.is_empty() { "/".to_owned() } else { path.to_owned() };
         let prm_path = format!("/.well-known/oauth-protected-resource{path}");
         let profile = Mutex::new(config.profile);
+        let state_key =
+            aws_lc_rs::hmac::Key::generate(aws_lc_rs::hmac::HMAC_SHA256, &aws_lc_rs::rand::SystemRandom::new()).ok();
         Self {
             inner: Arc::new(Inner {
                 config,
@@ -216,6 +239,8 @@ impl McpServer {
                 session_counter: std::sync::atomic::AtomicU64::new(1),
                 mcp_path,
                 prm_path,
+                state_key,
+                spent_states: Mutex::new(HashMap::new()),
             }),
         }
     }

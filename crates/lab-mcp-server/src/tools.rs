@@ -91,7 +91,12 @@ fn build_catalogue() -> Vec<Tool> {
             title: "Get an order",
             description: "One of your orders, with masked payment details. Needs mcp:read.",
             level: Level::LoggedIn,
-            input_schema: object(json!({"order_id": id("The order id, e.g. A-1001.")}), &["order_id"]),
+            // `x-mcp-header` (TR-2607): a 2026-07-28 client mirrors the order id into
+            // `Mcp-Param-OrderId`, which the RS checks against the body and never trusts alone.
+            input_schema: object(
+                json!({"order_id": {"type": "string", "minLength": 1, "maxLength": 32, "description": "The order id, e.g. A-1001.", "x-mcp-header": "OrderId"}}),
+                &["order_id"],
+            ),
         },
         Tool {
             name: "list_orders",

@@ -12,6 +12,7 @@
 
 mod bearer;
 mod dispatch;
+mod modern;
 mod origin;
 mod permission;
 
@@ -136,6 +137,13 @@ async fn handle(
         refusal.retry_after = Some(retry_after);
         refusal
     })?;
+    if method != Method::POST && modern::is_modern(server, headers, None) {
+        // TR-2607: no standalone stream and no session to end; a 2026-07-28 client only POSTs.
+        let mut response =
+            Refusal::new(StatusCode::METHOD_NOT_ALLOWED, "MCP 2026-07-28 uses POST only").into_response();
+        response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return Ok(response);
+    }
     match *method {
         Method::POST => post(server, headers, &body, principal).await,
         Method::GET => {
@@ -244,6 +252,10 @@ async fn post(server: &McpServer, headers: &HeaderMap, body: &[u8], principal: P
     };
     if principal.kind == PrincipalKind::Anonymous && !anonymous_may(method_name, params) {
         return Err(server.no_token());
+    }
+    // The era is chosen per request, as a dual-era server does (MCP 2026-07-28 `basic/versioning`).
+    if modern::is_modern(server, headers, Some(&message)) {
+        return modern::post(server, headers, framing, message, &principal).await;
     }
     if let Message::Request { id, method, params } = &message
         && method == "initialize"

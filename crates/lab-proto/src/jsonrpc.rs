@@ -13,6 +13,18 @@ pub const SUPPORTED_PROTOCOL_VERSIONS: [&str; 2] = ["2025-11-25", "2025-06-18"];
 pub const LATEST_PROTOCOL_VERSION: &str = SUPPORTED_PROTOCOL_VERSIONS[0];
 /// TR-1125 §Protocol Version Header: what a server assumes when the header is absent.
 pub const DEFAULT_PROTOCOL_VERSION: &str = "2025-03-26";
+/// The stateless revisions (TR-2607: no `initialize`, no sessions, `_meta` on every request), newest
+/// first. A dual-era server serves them beside [`SUPPORTED_PROTOCOL_VERSIONS`] on one endpoint.
+pub const MODERN_PROTOCOL_VERSIONS: [&str; 1] = ["2026-07-28"];
+/// The revisions that open with `initialize` (any of them names the legacy era in a header).
+pub const LEGACY_PROTOCOL_VERSIONS: [&str; 4] = ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
+/// The `_meta` keys of a 2026-07-28 request and result (MCP 2026-07-28 `basic/index`).
+pub mod meta {
+    pub const PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
+    pub const CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
+    pub const CLIENT_INFO: &str = "io.modelcontextprotocol/clientInfo";
+    pub const SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
+}
 
 /// JSON-RPC error codes.
 pub mod code {
@@ -21,8 +33,14 @@ pub mod code {
     pub const METHOD_NOT_FOUND: i64 = -32601;
     pub const INVALID_PARAMS: i64 = -32602;
     pub const INTERNAL_ERROR: i64 = -32603;
-    /// MCP: a resource that does not exist.
+    /// MCP 2025-11-25: a resource that does not exist (2026-07-28 answers -32602 instead).
     pub const RESOURCE_NOT_FOUND: i64 = -32002;
+    /// MCP 2026-07-28: a header that is missing or disagrees with the body (TR-2607, SEP-2243).
+    pub const HEADER_MISMATCH: i64 = -32020;
+    /// MCP 2026-07-28: the request needs a client capability the client did not declare.
+    pub const MISSING_REQUIRED_CLIENT_CAPABILITY: i64 = -32021;
+    /// MCP 2026-07-28: a protocol version the server does not speak.
+    pub const UNSUPPORTED_PROTOCOL_VERSION: i64 = -32022;
 }
 
 /// One incoming message.

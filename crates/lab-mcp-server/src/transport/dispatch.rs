@@ -34,18 +34,11 @@ pub(super) async fn dispatch(
             let params = params.and_then(Value::as_object).ok_or_else(|| invalid("tools/call needs params"))?;
             let name =
                 params.get("name").and_then(Value::as_str).ok_or_else(|| invalid("tools/call needs a tool name"))?;
-            let catalogue = tools::catalogue();
-            let tool = catalogue
-                .iter()
-                .find(|tool| tool.name == name)
-                .ok_or_else(|| invalid(&format!("unknown tool {name}")))?;
             let empty = json!({});
             let arguments = params.get("arguments").unwrap_or(&empty);
-            if let Some(outcome) = permission(server, principal, tool.level)? {
+            if let Some(outcome) = gate(server, principal, name, arguments)? {
                 return Ok(outcome.to_result());
             }
-            tools::validate(&tool.input_schema, arguments)
-                .map_err(|message| invalid(&format!("invalid arguments for {name}: {message}")))?;
             let profile = server.profile();
             let policy = Policy {
                 owner_check: profile != RsProfile::NoOwnerCheck,
@@ -107,6 +100,27 @@ pub(super) async fn dispatch(
 }
 
 const ANALYTICS_URI: &str = "commerce://analytics/daily";
+
+/// What stands before a tool runs: the tool exists, the permission matrix lets the caller use it
+/// (`Ok(Some(outcome))` is the tool error that says it may not), and the arguments fit its schema.
+pub(super) fn gate(
+    server: &McpServer,
+    principal: &Principal,
+    name: &str,
+    arguments: &Value,
+) -> Result<Option<Outcome>, Dispatch> {
+    let invalid = |message: String| Dispatch::Error(code::INVALID_PARAMS, message);
+    let tool = tools::catalogue()
+        .iter()
+        .find(|tool| tool.name == name)
+        .ok_or_else(|| invalid(format!("unknown tool {name}")))?;
+    if let Some(outcome) = permission(server, principal, tool.level)? {
+        return Ok(Some(outcome));
+    }
+    tools::validate(&tool.input_schema, arguments)
+        .map_err(|message| invalid(format!("invalid arguments for {name}: {message}")))?;
+    Ok(None)
+}
 
 /// Completes `track_shipment` through the upstream API with the RS's own token (RS-12).
 async fn track(server: &McpServer, order: &Value) -> Outcome {

@@ -9,15 +9,36 @@ use super::Refusal;
 use crate::profile::RsProfile;
 use crate::server::McpServer;
 
-/// TR-1125: `Origin`, when present, must be allowlisted; `Host` must name this server.
+/// Whether `origin` may call the RS: an allowlisted one (the MCP Inspector's), or a page served
+/// from this machine (`http` or `https` on `localhost`, `127.0.0.1` or `[::1]`, any port). TR-1125
+/// and TR-2607 ask servers to validate `Origin` against DNS rebinding; a rebinding page keeps its
+/// own origin (`http://evil.example`), which a browser sets and the page cannot change, so a
+/// loopback origin is the local machine's own and the lab, a local server, accepts it (as the
+/// official suite's `dns-rebinding-protection` expects of a localhost server).
+fn origin_allowed(server: &McpServer, origin: &str) -> bool {
+    if server.inner.config.allowed_origins.iter().any(|allowed| allowed == origin) {
+        return true;
+    }
+    let Ok(url) = url::Url::parse(origin) else { return false };
+    let loopback = match url.host() {
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(address)) => address.is_loopback(),
+        Some(url::Host::Ipv6(address)) => address.is_loopback(),
+        None => false,
+    };
+    // An origin is a scheme, a host and a port, nothing more (RFC 6454 §6.2).
+    let bare = url.path() == "/" && url.query().is_none() && url.fragment().is_none() && !origin.ends_with('/');
+    loopback && bare && matches!(url.scheme(), "http" | "https") && url.username().is_empty()
+}
+
+/// TR-1125: `Origin`, when present, must be allowed (`origin_allowed`); `Host` must name this
+/// server.
 pub(super) fn check_origin_and_host(server: &McpServer, headers: &HeaderMap) -> Result<(), Refusal> {
     if server.profile() == RsProfile::NoOriginCheck {
         return Ok(());
     }
     if let Some(origin) = headers.get(header::ORIGIN) {
-        let allowed = origin
-            .to_str()
-            .is_ok_and(|origin| server.inner.config.allowed_origins.iter().any(|allowed| allowed == origin));
+        let allowed = origin.to_str().is_ok_and(|origin| origin_allowed(server, origin));
         if !allowed {
             return Err(Refusal::new(StatusCode::FORBIDDEN, "origin is not allowed"));
         }
@@ -33,8 +54,7 @@ pub(super) fn check_origin_and_host(server: &McpServer, headers: &HeaderMap) -> 
 
 pub(super) fn cors_headers(server: &McpServer, request_headers: &HeaderMap, response: &mut Response) {
     let Some(origin) = request_headers.get(header::ORIGIN) else { return };
-    let allowed =
-        origin.to_str().is_ok_and(|origin| server.inner.config.allowed_origins.iter().any(|allowed| allowed == origin));
+    let allowed = origin.to_str().is_ok_and(|origin| origin_allowed(server, origin));
     if !allowed && server.profile() != RsProfile::NoOriginCheck {
         return;
     }
@@ -57,7 +77,7 @@ pub(super) fn preflight() -> Response {
     response_headers.insert(
         header::ACCESS_CONTROL_ALLOW_HEADERS,
         HeaderValue::from_static(
-            "authorization, content-type, accept, mcp-protocol-version, mcp-session-id, last-event-id",
+            "authorization, content-type, accept, mcp-protocol-version, mcp-session-id, last-event-id, mcp-method, mcp-name, mcp-param-orderid",
         ),
     );
     response_headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));

@@ -50,7 +50,7 @@ pub(super) fn permission(server: &McpServer, principal: &Principal, level: Level
 /// Methods an anonymous caller may use with `--anonymous-public`.
 pub(super) fn anonymous_may(method: &str, params: Option<&Value>) -> bool {
     match method {
-        "initialize" | "ping" | "tools/list" => true,
+        "initialize" | "ping" | "tools/list" | "server/discover" => true,
         "tools/call" => {
             let name = params.and_then(|params| params.get("name")).and_then(Value::as_str);
             tools::catalogue().iter().any(|tool| Some(tool.name) == name && tool.level == Level::Public)

@@ -8,6 +8,7 @@
 #![expect(clippy::unwrap_used, reason = "test helpers fail the test by panicking")]
 
 mod discovery;
+mod modern;
 mod profiles;
 mod support;
 mod tokens;
