@@ -13,7 +13,7 @@ use lab_proto::registration::TokenEndpointAuthMethod;
 use serde_json::{Value, json};
 
 /// The authorities of the lab contract (design §2): the AS and the metadata-document host.
-const LAB_AUTHORITIES: [&str; 4] = ["127.0.0.1:9443", "localhost:9443", "127.0.0.1:9446", "localhost:9446"];
+pub(crate) const LAB_AUTHORITIES: [&str; 4] = ["127.0.0.1:9443", "localhost:9443", "127.0.0.1:9446", "localhost:9446"];
 
 /// The client ID metadata document URL the conformance suite's servers expect.
 const CONFORMANCE_METADATA_DOCUMENT: &str = "https://conformance-test.local/client-metadata.json";

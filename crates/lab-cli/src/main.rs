@@ -13,6 +13,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod certs;
 mod check;
 mod client;
+mod proxy;
 mod scenarios;
 mod up;
 
@@ -46,6 +47,10 @@ enum Command {
     /// Run the conforming MCP client against an MCP server: the six steps of the authorization
     /// flow, printed as they happen, then a tool call (or the tool list).
     Client(client::ClientArgs),
+    /// Authorize once at a protected MCP server, then forward plain HTTP from a loopback port to
+    /// it with the bearer token added (for tools that cannot send one, such as the official
+    /// conformance suite).
+    Proxy(proxy::ProxyArgs),
     /// List the scenario catalogue: id, area, expected verdict, summary, references.
     List(scenarios::Selection),
     /// Run scenarios against a fresh in-process lab each; `N passed, M failed` at the end.
@@ -94,9 +99,29 @@ struct UpArgs {
     #[arg(long)]
     anonymous_public: bool,
 
+    /// Serve MCP 2026-07-28 only (refusing `initialize` and sessions), instead of 2026-07-28
+    /// beside 2025-11-25 and 2025-06-18.
+    #[arg(long, value_name = "REVISION", value_parser = parse_revision)]
+    revision: Option<lab_mcp_server::Revisions>,
+
+    /// Also serve the official conformance suite's diagnostic tools (`test_…`) to 2026-07-28
+    /// requests, so its server scenarios can run against the lab through `mcp-authlab proxy`.
+    #[arg(long)]
+    conformance_fixtures: bool,
+
     /// The directory of the lab CA: created on first use, reused afterwards.
     #[arg(long, value_name = "DIR", default_value = lab_harness::CANONICAL_CERT_DIR)]
     certs: PathBuf,
+}
+
+/// `--revision`: the one revision the resource servers may be limited to.
+fn parse_revision(value: &str) -> Result<lab_mcp_server::Revisions, String> {
+    match value {
+        "2026-07-28" => Ok(lab_mcp_server::Revisions::Modern),
+        other => Err(format!(
+            "expected 2026-07-28 (the lab serves that revision alone; without --revision it serves 2026-07-28, 2025-11-25 and 2025-06-18 together), got {other:?}"
+        )),
+    }
 }
 
 /// A `--profile` name, resolved to the server it belongs to.
@@ -194,6 +219,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Up(args) => up::run(args).await.map(|()| ExitCode::SUCCESS),
         Command::Certs(args) => certs::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Client(args) => client::run(args).await,
+        Command::Proxy(args) => proxy::run(args).await,
         Command::List(selection) => scenarios::list(&selection),
         Command::Run(args) => scenarios::run(args).await,
         Command::CheckClient(args) => check::check_client(args).await,
@@ -291,6 +317,9 @@ mod tests {
             "no-owner-check",
             "--certs",
             "/tmp/lab-certs",
+            "--revision",
+            "2026-07-28",
+            "--conformance-fixtures",
         ]);
         let Ok(Cli { command: Command::Up(args) }) = parsed else { panic!("{parsed:?}") };
         assert_eq!(args.auto_approve.as_deref(), Some("carol"));
@@ -302,6 +331,11 @@ mod tests {
         assert_eq!(args.verify, VerifyMode::Introspection);
         assert!(args.anonymous_public);
         assert_eq!(args.certs, PathBuf::from("/tmp/lab-certs"));
+        assert_eq!(args.revision, Some(lab_mcp_server::Revisions::Modern));
+        assert!(args.conformance_fixtures);
+        // Any other revision is refused with what the flag takes.
+        let error = parse(&["up", "--revision", "2025-11-25"]).map(|_| ()).unwrap_err().to_string();
+        assert!(error.contains("expected 2026-07-28"), "{error}");
     }
 
     #[test]

@@ -20,6 +20,8 @@ pub(crate) async fn run(args: UpArgs) -> anyhow::Result<()> {
         rs_profile,
         verify: args.verify,
         anonymous_public: args.anonymous_public,
+        revisions: args.revision.unwrap_or_default(),
+        conformance_fixtures: args.conformance_fixtures,
         signing_alg: args.signing_alg,
         auto_approve: args.auto_approve,
         ..LabConfig::canonical()
@@ -121,6 +123,20 @@ fn banner(lab: &RunningLab) -> String {
     }
     let rs_profile = rs.profile();
     let _ = writeln!(out, "  profile        {rs_profile}: {}", rs_profile.summary());
+    match rs.config().revisions {
+        lab_mcp_server::Revisions::Dual => {
+            let _ = writeln!(
+                out,
+                "  revisions      MCP 2026-07-28 (stateless, server/discover) beside 2025-11-25 and 2025-06-18 (initialize, sessions)"
+            );
+        }
+        lab_mcp_server::Revisions::Modern => {
+            let _ = writeln!(out, "  revisions      MCP 2026-07-28 only: initialize is refused, no sessions");
+        }
+    }
+    if rs.config().conformance_fixtures {
+        let _ = writeln!(out, "  fixtures       on: the conformance suite's test_… tools answer 2026-07-28 requests");
+    }
 
     let _ = writeln!(out, "\nSeeded users (documented lab values)");
     let width = config.users.iter().map(|user| user.username.len()).max().unwrap_or(0);

@@ -116,6 +116,12 @@ impl McpClient {
         self.tokens.as_ref().and_then(|tokens| tokens.scope.as_deref())
     }
 
+    /// The `Authorization` value of the current access token, for a proxy that forwards other
+    /// tools' requests with it (`mcp-authlab proxy`). It is a credential: never log or print it.
+    pub fn authorization(&self) -> Option<String> {
+        self.tokens.as_ref().map(|tokens| format!("Bearer {}", tokens.access.secret()))
+    }
+
     /// The negotiated protocol version.
     pub fn protocol_version(&self) -> &str {
         &self.protocol_version

@@ -129,6 +129,11 @@ pub struct LabConfig {
     pub verify: VerifyMode,
     /// Callers without a token may use the public tools (`--anonymous-public`).
     pub anonymous_public: bool,
+    /// The MCP eras the resource servers speak (`--revision`): both by default.
+    pub revisions: lab_mcp_server::Revisions,
+    /// The resource servers also serve the official conformance suite's diagnostic tools
+    /// (`--conformance-fixtures`).
+    pub conformance_fixtures: bool,
     /// The algorithm access tokens are signed with.
     pub signing_alg: SigningAlg,
     /// Headless login as this seeded user (`lab up --auto-approve alice`).
@@ -171,6 +176,8 @@ impl LabConfig {
             rs_profile: RsProfile::default(),
             verify: VerifyMode::default(),
             anonymous_public: false,
+            revisions: lab_mcp_server::Revisions::Dual,
+            conformance_fixtures: false,
             signing_alg: SigningAlg::default(),
             auto_approve: None,
             resources: None,

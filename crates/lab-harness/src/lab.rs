@@ -270,6 +270,8 @@ fn build_resource_server(
     let mut rs_config = McpServerConfig::new(resource, issuer, verify);
     rs_config.profile = config.rs_profile;
     rs_config.anonymous_public = config.anonymous_public;
+    rs_config.revisions = config.revisions;
+    rs_config.conformance_fixtures = config.conformance_fixtures;
     rs_config.clock = config.clock.clone();
     // Only the `ssrf-resource-metadata` persona uses it: to point clients at the canary.
     rs_config.canary_url = Some(canary_url.to_owned());

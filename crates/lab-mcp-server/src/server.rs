@@ -73,6 +73,10 @@ pub struct McpServerConfig {
     pub canary_url: Option<String>,
     /// The eras the endpoint speaks.
     pub revisions: Revisions,
+    /// Serve the official conformance suite's diagnostic tools beside the shop's (`test_…`,
+    /// 2026-07-28 requests only), so its server scenarios can run against the lab
+    /// (`up --conformance-fixtures`). Off by default: they are no part of the shop.
+    pub conformance_fixtures: bool,
 }
 
 impl std::fmt::Debug for McpServerConfig {
@@ -116,6 +120,7 @@ impl McpServerConfig {
             upstream: None,
             canary_url: None,
             revisions: Revisions::Dual,
+            conformance_fixtures: false,
         }
     }
 }

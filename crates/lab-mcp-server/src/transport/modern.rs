@@ -233,7 +233,16 @@ pub(super) async fn post(
         "tools/list" => {
             let listed = dispatch(server, "tools/list", None, principal).await;
             match listed {
-                Ok(result) => complete(result, Some((300_000, "public"))),
+                Ok(mut result) => {
+                    if server.inner.config.conformance_fixtures
+                        && let Some(listed) = result["tools"].as_array_mut()
+                    {
+                        listed.extend(FIXTURES.iter().map(|(name, description)| {
+                            json!({"name": name, "description": description, "inputSchema": {"type": "object", "properties": {}}})
+                        }));
+                    }
+                    complete(result, Some((300_000, "public")))
+                }
                 Err(failure) => return failed(framing, id, failure),
             }
         }
@@ -312,6 +321,9 @@ async fn call_tool(
     let name = params.and_then(|params| params.get("name")).and_then(Value::as_str).unwrap_or_default();
     let empty = json!({});
     let arguments = params.and_then(|params| params.get("arguments")).unwrap_or(&empty);
+    if server.inner.config.conformance_fixtures && FIXTURES.iter().any(|(fixture, _)| *fixture == name) {
+        return fixture(server, name, params, capabilities, principal);
+    }
     // The permission check and the arguments come first: nobody is asked to confirm what they may
     // not do.
     if let Some(outcome) = gate(server, principal, name, arguments).map_err(Failure::Dispatch)? {
@@ -456,4 +468,53 @@ fn open_state(server: &McpServer, state: &str, digest: &str) -> Result<(), &'sta
     }
     spent.insert(nonce, expires);
     Ok(())
+}
+
+/// The official conformance suite's diagnostic tools (`up --conformance-fixtures`): what each of
+/// its server scenarios calls by name, answered as the revision asks.
+const FIXTURES: [(&str, &str); 4] = [
+    ("test_missing_capability", "Needs the sampling capability: refused with -32021 without it (conformance fixture)."),
+    ("test_streaming_elicitation", "Asks for input by an input-required result, never by a request on the stream (conformance fixture)."),
+    ("test_logging_tool", "Sends no log message when the request set no log level (conformance fixture)."),
+    (
+        "test_input_required_result_tampered_state",
+        "Asks for input with a sealed requestState and refuses a tampered one (conformance fixture).",
+    ),
+];
+
+fn fixture(
+    server: &McpServer,
+    name: &str,
+    params: Option<&Map<String, Value>>,
+    capabilities: &Value,
+    principal: &Principal,
+) -> Result<Value, Failure> {
+    let text = |text: &str| complete(json!({"content": [{"type": "text", "text": text}], "isError": false}), None);
+    match name {
+        "test_missing_capability" if capabilities.get("sampling").is_none() => Err(Failure::Answer(
+            StatusCode::BAD_REQUEST,
+            code::MISSING_REQUIRED_CLIENT_CAPABILITY,
+            "this tool needs the sampling capability".to_owned(),
+            Some(json!({"requiredCapabilities": {"sampling": {}}})),
+        )),
+        "test_streaming_elicitation" | "test_input_required_result_tampered_state" => {
+            let arguments = json!({});
+            let digest = request_digest(principal, name, &arguments);
+            match params.and_then(|params| params.get("requestState")) {
+                None => confirmation_request(server, name, &arguments, &digest),
+                Some(state) => {
+                    open_state(server, state.as_str().unwrap_or_default(), &digest).map_err(|reason| {
+                        Failure::Answer(
+                            StatusCode::BAD_REQUEST,
+                            code::INVALID_PARAMS,
+                            format!("requestState refused: {reason}"),
+                            None,
+                        )
+                    })?;
+                    Ok(text("state-ok"))
+                }
+            }
+        }
+        _ => Ok(text("ok")),
+    }
 }
