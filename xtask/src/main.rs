@@ -17,8 +17,10 @@
 //!   two cores: the criterion targets (ARGS go to criterion, e.g. a filter), then the paired
 //!   summary, whose table and last lines are the headline figures (`docs/PERFORMANCE.md`).
 //! - `cargo xtask conformance [ARGS...]`: installs the pinned official MCP conformance suite
-//!   (`conformance/package.json`) into `target/conformance` and runs its `auth` suite against
-//!   `mcp-authlab client`, with `conformance/expected-failures.yml` as the baseline.
+//!   (`conformance/package.json`) into `target/conformance`, runs its `auth` suite against
+//!   `mcp-authlab client` (`conformance/expected-failures.yml` is the baseline), then, without
+//!   ARGS, the pre-release line's server scenarios against the lab RS through `mcp-authlab proxy`
+//!   (`conformance/expected-failures-server.yml`).
 //! - `cargo xtask regen`: rewrites the generated files (`scenarios/README.md`'s catalogue table and
 //!   `scenarios/schema.json`) that the test run checks for freshness.
 
@@ -38,7 +40,8 @@ commands:
   bench [--quick] [args...]    run the benchmarks (criterion, then the paired summary table);
                                extra args go to criterion, --quick also shortens the summary
   conformance [args...]        run the official MCP conformance suite's auth scenarios against
-                               `mcp-authlab client` (needs npm; installs Node 22 from npm)
+                               `mcp-authlab client`, then its server scenarios against the lab RS
+                               through `mcp-authlab proxy` (needs npm; installs Node 22 from npm)
   soak                         the proof under load: the lab over TLS under 200 connections
                                against the RS and the AS, then beside floods (a few minutes)
   regen                        rewrite the generated scenario table and JSON Schema";
@@ -210,7 +213,7 @@ fn regen() -> Result<ExitCode, String> {
 }
 
 /// The pinned version of the suite, for the messages; `conformance/package.json` is the truth.
-const CONFORMANCE_SUITE: &str = "@modelcontextprotocol/conformance 0.1.16";
+const CONFORMANCE_SUITE: &str = "@modelcontextprotocol/conformance 0.1.16 and 0.2.0-alpha.12";
 
 /// `cargo xtask conformance ARGS...`: the official suite's `auth` scenarios against our client.
 ///
@@ -255,13 +258,116 @@ fn conformance(args: &[OsString]) -> Result<ExitCode, String> {
     let path = env::var_os("PATH").unwrap_or_default();
     let path = env::join_paths(std::iter::once(bin.clone()).chain(env::split_paths(&path)))
         .map_err(|error| format!("failed to build PATH: {error}"))?;
-    let mut suite = Command::new(bin.join("conformance"));
-    // The suite writes its results under the working directory.
-    suite.current_dir(&dir).env("PATH", path);
+    // Each line of the suite by its own entry point: both pin the bin name `conformance`.
+    let node = |package: &str| {
+        let mut command = Command::new(bin.join("node"));
+        command.arg(dir.join("node_modules").join(package).join("dist/index.js"));
+        // The suite writes its results under the working directory.
+        command.current_dir(&dir).env("PATH", &path);
+        command
+    };
+    let mut suite = node("@modelcontextprotocol/conformance");
     suite.arg("client").arg("--command").arg(format!("{} client", client.display()));
     suite.args(["--suite", "auth", "--expected-failures"]).arg(root.join("conformance/expected-failures.yml"));
     suite.args(args);
-    run(suite)
+    let code = run(suite)?;
+    if code != ExitCode::SUCCESS || !args.is_empty() {
+        return Ok(code);
+    }
+    conformance_servers(&root, &dir, &client, node)
+}
+
+/// The 2026-07-28 server scenarios of the suite's pre-release line (and two at 2025-11-25) that
+/// fit the lab's shop, each `(scenario, spec version)`.
+const SERVER_SCENARIOS: [(&str, Option<&str>); 11] = [
+    ("server-stateless", Some("2026-07-28")),
+    ("dns-rebinding-protection", Some("2026-07-28")),
+    ("http-header-validation", Some("2026-07-28")),
+    ("http-custom-header-server-validation", Some("2026-07-28")),
+    ("caching", Some("2026-07-28")),
+    ("sep-2164-resource-not-found", Some("2026-07-28")),
+    ("tools-list", Some("2026-07-28")),
+    ("input-required-result-unsupported-methods", Some("2026-07-28")),
+    ("input-required-result-tampered-state", Some("2026-07-28")),
+    ("tools-list", None),
+    ("dns-rebinding-protection", None),
+];
+
+/// Kills the child processes it holds when dropped, whatever path the run took.
+struct Children(Vec<std::process::Child>);
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Starts `command` with its stdout piped and waits (at most a minute) for a line holding
+/// `marker`, returning that line.
+fn start_and_read(mut command: Command, marker: &str, children: &mut Children) -> Result<String, String> {
+    use std::io::BufRead as _;
+    command.stdout(std::process::Stdio::piped());
+    let mut child = command.spawn().map_err(|error| format!("failed to start {command:?}: {error}"))?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    children.0.push(child);
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let wanted = marker.to_owned();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.contains(&wanted) {
+                let _ = sender.send(line);
+            }
+        }
+    });
+    receiver
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .map_err(|_| format!("{command:?} printed no line with {marker:?} within a minute"))
+}
+
+/// The suite's server scenarios against the lab RS through `mcp-authlab proxy` (the suite cannot
+/// send a bearer token): a lab on ports the system picks, with the suite's fixtures, and the proxy
+/// in front of its MCP endpoint.
+fn conformance_servers(
+    root: &Path,
+    dir: &Path,
+    mcp_authlab: &Path,
+    node: impl Fn(&str) -> Command,
+) -> Result<ExitCode, String> {
+    let mut children = Children(Vec::new());
+    let certs = dir.join("certs");
+    let mut up = Command::new(mcp_authlab);
+    up.args(["up", "--ephemeral-ports", "--auto-approve", "alice", "--conformance-fixtures", "--certs"]).arg(&certs);
+    let line = start_and_read(up, "MCP endpoint", &mut children)?;
+    let endpoint = line.split_whitespace().find(|word| word.starts_with("https://")).ok_or("no MCP endpoint URL")?;
+    let mut proxy = Command::new(mcp_authlab);
+    proxy.args(["proxy", "--target", endpoint, "--user", "alice", "--allow-host", "127.0.0.1:*", "--ca"]);
+    proxy.arg(certs.join("ca.pem"));
+    let line = start_and_read(proxy, "forwards to", &mut children)?;
+    let url = line.split_whitespace().find(|word| word.starts_with("http://")).ok_or("no proxy URL")?.to_owned();
+    let mut failed = Vec::new();
+    for (scenario, version) in SERVER_SCENARIOS {
+        let mut suite = node("conformance-next");
+        suite.args(["server", "--url", &url, "--scenario", scenario]);
+        if let Some(version) = version {
+            suite.args(["--spec-version", version]);
+        }
+        suite.arg("--expected-failures").arg(root.join("conformance/expected-failures-server.yml"));
+        let label = format!("{scenario} at {}", version.unwrap_or("2025-11-25"));
+        println!("--- conformance server {label}");
+        if run(suite)? != ExitCode::SUCCESS {
+            failed.push(label);
+        }
+    }
+    if failed.is_empty() {
+        println!("conformance server: {} scenarios passed through mcp-authlab proxy", SERVER_SCENARIOS.len());
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("conformance server: failed: {}", failed.join(", "));
+        Ok(ExitCode::FAILURE)
+    }
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, String> {

@@ -104,6 +104,11 @@ struct UpArgs {
     #[arg(long, value_name = "REVISION", value_parser = parse_revision)]
     revision: Option<lab_mcp_server::Revisions>,
 
+    /// Listen on ports the system picks instead of the canonical ones (the banner names them),
+    /// so a lab can run beside another one.
+    #[arg(long, conflicts_with_all = ["as_port", "rs_port", "twin_port"])]
+    ephemeral_ports: bool,
+
     /// Also serve the official conformance suite's diagnostic tools (`test_…`) to 2026-07-28
     /// requests, so its server scenarios can run against the lab through `mcp-authlab proxy`.
     #[arg(long)]
@@ -321,6 +326,10 @@ mod tests {
             "2026-07-28",
             "--conformance-fixtures",
         ]);
+        let ephemeral = parse(&["up", "--ephemeral-ports"]);
+        let Ok(Cli { command: Command::Up(ephemeral) }) = ephemeral else { panic!("{ephemeral:?}") };
+        assert!(ephemeral.ephemeral_ports);
+        assert!(parse(&["up", "--ephemeral-ports", "--rs-port", "1"]).is_err(), "a port and ephemeral ports conflict");
         let Ok(Cli { command: Command::Up(args) }) = parsed else { panic!("{parsed:?}") };
         assert_eq!(args.auto_approve.as_deref(), Some("carol"));
         assert_eq!(args.profiles().ok(), Some((AsProfile::WrongIss, RsProfile::NoOwnerCheck)));

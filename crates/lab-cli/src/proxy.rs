@@ -84,7 +84,9 @@ pub(crate) async fn run(args: ProxyArgs) -> anyhow::Result<std::process::ExitCod
     let lab_hosts = crate::client::LAB_AUTHORITIES.iter().map(|authority| (*authority).to_owned());
     let mut config = ClientConfig::new(target.to_string()).allow(lab_hosts).allow(args.allow_hosts.clone());
     let ca_pem = match &args.ca {
-        Some(path) => Some(std::fs::read(path).with_context(|| format!("failed to read the CA file {}", path.display()))?),
+        Some(path) => {
+            Some(std::fs::read(path).with_context(|| format!("failed to read the CA file {}", path.display()))?)
+        }
         None => None,
     };
     config.ca_pem = ca_pem.clone();
@@ -94,8 +96,7 @@ pub(crate) async fn run(args: ProxyArgs) -> anyhow::Result<std::process::ExitCod
     let mut client = McpClient::new(config).map_err(|error| anyhow::format_err!("{error}"))?;
     eprintln!("mcp-authlab proxy: authorizing at {target}'s authorization server...");
     client.connect().await.map_err(|error| anyhow::format_err!("the authorization flow failed: {error}"))?;
-    let authorization =
-        client.authorization().context("the authorization flow ended without an access token")?;
+    let authorization = client.authorization().context("the authorization flow ended without an access token")?;
 
     let mut http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -120,10 +121,8 @@ pub(crate) async fn run(args: ProxyArgs) -> anyhow::Result<std::process::ExitCod
     println!("mcp-authlab proxy: http://{address}{path} forwards to {target} with a bearer token (Ctrl-C stops)");
     use std::io::Write as _;
     std::io::stdout().flush().ok();
-    let router = axum::Router::new()
-        .fallback(forward)
-        .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
-        .with_state(proxy);
+    let router =
+        axum::Router::new().fallback(forward).layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES)).with_state(proxy);
     axum::serve(listener, router)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

@@ -24,6 +24,7 @@ pub(crate) async fn run(args: UpArgs) -> anyhow::Result<()> {
         conformance_fixtures: args.conformance_fixtures,
         signing_alg: args.signing_alg,
         auto_approve: args.auto_approve,
+        ports: if args.ephemeral_ports { lab_harness::Ports::Ephemeral } else { lab_harness::Ports::Canonical },
         ..LabConfig::canonical()
     };
     // No context here: the harness's messages already name the port, role or file at fault.

@@ -353,3 +353,77 @@ fn a_third_party_rs_is_checked_before_the_run_and_its_certs_are_never_rewritten(
     runtime.block_on(server.shutdown());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// One plain-HTTP request on loopback, answered with `Connection: close`: the status line, the
+/// headers and the body, as text. A failure to connect, send or read fails the test.
+#[expect(clippy::unwrap_used, reason = "a test helper fails the test by panicking")]
+fn http_post(address: &str, path: &str, headers: &[(&str, &str)], body: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+    let mut request =
+        format!("POST {path} HTTP/1.1\r\nhost: {address}\r\nconnection: close\r\ncontent-length: {}\r\n", body.len());
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+#[test]
+fn the_proxy_forwards_plain_http_to_a_protected_server_with_the_token_it_obtained() {
+    use std::io::BufRead as _;
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let lab = runtime
+        .block_on(lab_harness::start(lab_harness::LabConfig {
+            auto_approve: Some("alice".to_owned()),
+            ..lab_harness::LabConfig::ephemeral()
+        }))
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("mcp-authlab-proxy-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, lab.ca_pem()).unwrap();
+    let mut proxy = mcp_authlab()
+        .args(["proxy", "--target", lab.resource(), "--user", "alice", "--allow-host", "127.0.0.1:*", "--ca"])
+        .arg(&ca)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(proxy.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = line.split_whitespace().find(|word| word.starts_with("http://")).unwrap_or_else(|| panic!("{line}"));
+    let (address, path) = url.trim_start_matches("http://").split_once('/').unwrap();
+    let path = format!("/{path}");
+    let discover = r#"{"jsonrpc":"2.0","id":1,"method":"server/discover","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}"#;
+    let headers = [
+        ("content-type", "application/json"),
+        ("accept", "application/json, text/event-stream"),
+        ("mcp-protocol-version", "2026-07-28"),
+        ("mcp-method", "server/discover"),
+    ];
+    let answer = http_post(address, &path, &headers, discover);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains(r#""supportedVersions":["2026-07-28"]"#), "{answer}");
+    // `Origin` passes through, so the target still judges where a request comes from.
+    let mut from_evil = headers.to_vec();
+    from_evil.push(("origin", "http://evil.example"));
+    let answer = http_post(address, &path, &from_evil, discover);
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+    // A token sent to the proxy is replaced by its own, never forwarded.
+    let mut forged = headers.to_vec();
+    forged.push(("authorization", "Bearer not-a-token"));
+    assert!(http_post(address, &path, &forged, discover).starts_with("HTTP/1.1 200"));
+    proxy.kill().unwrap();
+    let output = proxy.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    // The proxy logs requests by method and status only: no token, no header.
+    assert!(stderr.contains("POST -> 200"), "{stderr}");
+    assert!(!stderr.contains("Bearer") && !stderr.contains("eyJ"), "{stderr}");
+    runtime.block_on(lab.shutdown());
+}

@@ -474,7 +474,10 @@ fn open_state(server: &McpServer, state: &str, digest: &str) -> Result<(), &'sta
 /// its server scenarios calls by name, answered as the revision asks.
 const FIXTURES: [(&str, &str); 4] = [
     ("test_missing_capability", "Needs the sampling capability: refused with -32021 without it (conformance fixture)."),
-    ("test_streaming_elicitation", "Asks for input by an input-required result, never by a request on the stream (conformance fixture)."),
+    (
+        "test_streaming_elicitation",
+        "Asks for input by an input-required result, never by a request on the stream (conformance fixture).",
+    ),
     ("test_logging_tool", "Sends no log message when the request set no log level (conformance fixture)."),
     (
         "test_input_required_result_tampered_state",
