@@ -34,11 +34,19 @@ pub enum RsProfile {
     NeverSatisfiedStepUp,
     /// A 2025-03-26 server: no PRM, a challenge without `resource_metadata` (legacy, for clients).
     Legacy20250326,
+    /// 2026-07-28: authorises a tool call on its `Mcp-Name` header, not on the body's tool, as
+    /// a gateway in front of the server might (weak).
+    TrustMcpName,
+    /// 2026-07-28: takes a `requestState` back without checking its seal, caller, request or
+    /// expiry (weak).
+    UnsealedRequestState,
+    /// 2026-07-28: marks every cacheable result `public`, the caller's own included (weak).
+    PublicCacheScope,
 }
 
 impl RsProfile {
     /// Every profile, the default first.
-    pub const ALL: [RsProfile; 12] = [
+    pub const ALL: [RsProfile; 15] = [
         Self::Conforming,
         Self::SkipAudienceCheck,
         Self::AcceptAnyAlg,
@@ -51,6 +59,9 @@ impl RsProfile {
         Self::SsrfResourceMetadata,
         Self::NeverSatisfiedStepUp,
         Self::Legacy20250326,
+        Self::TrustMcpName,
+        Self::UnsealedRequestState,
+        Self::PublicCacheScope,
     ];
 
     /// The kebab-case name used by the CLI and scenario files.
@@ -68,6 +79,9 @@ impl RsProfile {
             Self::SsrfResourceMetadata => "ssrf-resource-metadata",
             Self::NeverSatisfiedStepUp => "never-satisfied-step-up",
             Self::Legacy20250326 => "legacy-2025-03-26",
+            Self::TrustMcpName => "trust-mcp-name",
+            Self::UnsealedRequestState => "unsealed-request-state",
+            Self::PublicCacheScope => "public-cache-scope",
         }
     }
 
@@ -92,6 +106,9 @@ impl RsProfile {
             Self::Legacy20250326 => {
                 "behaves like a 2025-03-26 server: no PRM, no resource_metadata (legacy, for clients)"
             }
+            Self::TrustMcpName => "authorizes 2026-07-28 tool calls on the Mcp-Name header, not the body (weak)",
+            Self::UnsealedRequestState => "takes any requestState back unchecked (weak)",
+            Self::PublicCacheScope => "marks every cacheable result public, the caller's own included (weak)",
         }
     }
 }

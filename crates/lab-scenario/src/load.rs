@@ -155,7 +155,7 @@ fn toml_action(text: &str, index: usize) -> Option<String> {
 
 /// Every field some action reads: an unknown field that is one of these is one the step's own
 /// action does not use.
-const ACTION_FIELDS: [&str; 34] = [
+const ACTION_FIELDS: [&str; 36] = [
     "target",
     "with",
     "remove",
@@ -190,6 +190,8 @@ const ACTION_FIELDS: [&str; 34] = [
     "header",
     "alg",
     "omit_typ",
+    "revision",
+    "capabilities",
 ];
 
 /// Parses and checks a scenario file's text.

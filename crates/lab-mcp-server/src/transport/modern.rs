@@ -24,6 +24,7 @@ use serde_json::{Map, Value, json};
 use super::dispatch::{Dispatch, dispatch, gate};
 use super::{Framing, Refusal, VERSION_HEADER, answer};
 use crate::principal::Principal;
+use crate::profile::RsProfile;
 use crate::server::McpServer;
 use crate::tools::{self, Outcome};
 
@@ -155,7 +156,7 @@ fn check_headers(headers: &HeaderMap, method: &str, params: Option<&Map<String, 
 /// A `complete` result as this revision shapes it: `resultType`, the server's identity in
 /// `_meta`, and the caching hints (SEP-2549) where the revision asks for them. A result that
 /// depends on who asks is `private`: access control never rests on `cacheScope`.
-fn complete(mut result: Value, cache: Option<(u64, &str)>) -> Value {
+fn complete(mut result: Value, cache: Option<(u64, &'static str)>) -> Value {
     if let Some(object) = result.as_object_mut() {
         object.insert("resultType".to_owned(), json!("complete"));
         let meta = object.entry("_meta").or_insert_with(|| json!({}));
@@ -224,10 +225,34 @@ pub(super) async fn post(
     if !jsonrpc::MODERN_PROTOCOL_VERSIONS.contains(&version) {
         return Ok(unsupported_version(id, version));
     }
-    if let Err(message) = check_headers(headers, &method, params) {
+    let trusting = server.profile() == RsProfile::TrustMcpName;
+    if let Err(message) = check_headers(headers, &method, params)
+        && !(trusting && message.starts_with("Mcp-Name"))
+    {
         return Ok(bad(code::HEADER_MISMATCH, &message));
     }
+    if trusting && method == "tools/call" {
+        // Weak: the permission matrix is asked about the tool the header names, and the body's
+        // tool runs, unconfirmed: what a gateway that routes on headers lets through.
+        let named = header_text(headers, NAME_HEADER).and_then(Result::ok).and_then(|value| decoded(value).ok());
+        let level = tools::catalogue().iter().find(|tool| Some(tool.name) == named.as_deref()).map(|tool| tool.level);
+        let body_tool = params.and_then(|params| params.get("name")).and_then(Value::as_str).unwrap_or_default();
+        let arguments = params.and_then(|params| params.get("arguments")).cloned().unwrap_or_else(|| json!({}));
+        let result = match level.map(|level| super::permission::permission(server, principal, level)) {
+            None => tools::Outcome::Error(format!("unknown tool {}", named.unwrap_or_default())).to_result(),
+            Some(Err(failure)) => return failed(framing, id, failure),
+            Some(Ok(Some(outcome))) => outcome.to_result(),
+            Some(Ok(None)) => {
+                let policy = tools::Policy { owner_check: true, redaction: true };
+                tools::execute(&mut server.shop(), body_tool, &arguments, principal, policy).to_result()
+            }
+        };
+        return Ok(answer(framing, &jsonrpc::result_response(id, complete(result, None)), None));
+    }
     let params_value = params.map(|params| Value::Object(params.clone()));
+    // Weak: every cacheable result is marked public, the caller's own included.
+    let public_everything = server.profile() == RsProfile::PublicCacheScope;
+    let scope = |scope: &'static str| if public_everything { "public" } else { scope };
     let result = match method.as_str() {
         "server/discover" => complete(discover(), Some((3_600_000, "public"))),
         "tools/list" => {
@@ -255,7 +280,7 @@ pub(super) async fn post(
         },
         // The admin sees the analytics in the list, a customer does not: private.
         "resources/list" => match dispatch(server, "resources/list", None, principal).await {
-            Ok(result) => complete(result, Some((60_000, "private"))),
+            Ok(result) => complete(result, Some((60_000, scope("private")))),
             Err(failure) => return failed(framing, id, failure),
         },
         "resources/read" => {
@@ -263,8 +288,8 @@ pub(super) async fn post(
                 params.and_then(|params| params.get("uri")).and_then(Value::as_str).unwrap_or_default().to_owned();
             match dispatch(server, "resources/read", params_value.as_ref(), principal).await {
                 Ok(result) => {
-                    let scope = if uri.starts_with("commerce://catalog/") { "public" } else { "private" };
-                    complete(result, Some((60_000, scope)))
+                    let own = if uri.starts_with("commerce://catalog/") { "public" } else { "private" };
+                    complete(result, Some((60_000, scope(own))))
                 }
                 // MCP 2026-07-28 `server/resources`: a resource that does not exist is -32602 with
                 // its URI (-32002 is the earlier revisions').
@@ -439,6 +464,10 @@ fn seal_state(server: &McpServer, digest: &str) -> Option<String> {
 /// its seal, that it was issued for this very request and principal, that it has not expired,
 /// and that it was not answered before; then spends it. The reason never quotes the state.
 fn open_state(server: &McpServer, state: &str, digest: &str) -> Result<(), &'static str> {
+    if server.profile() == RsProfile::UnsealedRequestState {
+        // Weak: whatever comes back is taken for a state this server issued.
+        return Ok(());
+    }
     let key = server.inner.state_key.as_ref().ok_or("no state can be verified")?;
     let (claims, tag) = state.split_once('.').ok_or("not a state of this server")?;
     let claims = URL_SAFE_NO_PAD.decode(claims).map_err(|_| "not a state of this server")?;

@@ -1,5 +1,6 @@
 //! The `mcp` step: a JSON-RPC request to the MCP endpoint (Streamable HTTP, MCP 2025-11-25), in a
-//! session opened once per (URL, token) so that the attack step measures only itself.
+//! session opened once per (URL, token) so that the attack step measures only itself; or, with
+//! `revision = "2026-07-28"`, a stateless request of that revision.
 
 use serde_json::{Map, Value, json};
 
@@ -11,6 +12,8 @@ use crate::wire::Payload;
 
 /// The protocol revision the runner speaks.
 const PROTOCOL_VERSION: &str = "2025-11-25";
+/// The stateless revision an `mcp` step speaks with `revision = "2026-07-28"`.
+const MODERN_VERSION: &str = "2026-07-28";
 
 /// An `initialize` request's params.
 fn initialize_params() -> Value {
@@ -33,26 +36,56 @@ impl Run {
             let in_a_session = step.in_session() || crate::applicability::names_a_session(step);
             method = if in_a_session { "ping" } else { "initialize" }.to_owned();
         }
-        let params = if method == "ping" {
+        let with = Value::Object(
+            step.with
+                .iter()
+                .map(|(key, value)| Ok((key.clone(), self.vars.expand_json(value)?)))
+                .collect::<Result<Map<_, _>, String>>()
+                .map_err(StepError::field("with"))?,
+        );
+        let mut params = if method == "ping" {
             json!({})
         } else if method == "tools/call" {
             let arguments =
                 self.vars.expand_json(step.args.as_ref().unwrap_or(&json!({}))).map_err(StepError::field("args"))?;
-            json!({"name": step.tool.clone().unwrap_or_default(), "arguments": arguments})
+            let mut params = json!({"name": step.tool.clone().unwrap_or_default(), "arguments": arguments});
+            // A tool call's other params (a 2026-07-28 retry's `requestState` and `inputResponses`).
+            if let (Some(params), Some(with)) = (params.as_object_mut(), with.as_object()) {
+                params.extend(with.clone());
+            }
+            params
         } else if method == "initialize" {
             initialize_params()
         } else {
-            Value::Object(
-                step.with
-                    .iter()
-                    .map(|(key, value)| Ok((key.clone(), self.vars.expand_json(value)?)))
-                    .collect::<Result<Map<_, _>, String>>()
-                    .map_err(StepError::field("with"))?,
-            )
+            with
         };
         let mut headers = vec![("accept".to_owned(), "application/json, text/event-stream".to_owned())];
         if let Some(token) = &token {
             headers.push(("authorization".to_owned(), format!("Bearer {token}")));
+        }
+        if step.revision.is_some() {
+            // MCP 2026-07-28: the request carries its own `_meta` (unless the step wrote one) and
+            // the headers that mirror its body, which the step's `headers` may contradict.
+            let capabilities = step.capabilities.clone().unwrap_or_else(|| json!({"elicitation": {}}));
+            if let Some(params) = params.as_object_mut() {
+                params.entry("_meta").or_insert_with(|| {
+                    json!({
+                        "io.modelcontextprotocol/protocolVersion": MODERN_VERSION,
+                        "io.modelcontextprotocol/clientCapabilities": capabilities,
+                        "io.modelcontextprotocol/clientInfo": {"name": "lab-scenario", "version": "0"},
+                    })
+                });
+            }
+            headers.push(("mcp-protocol-version".to_owned(), MODERN_VERSION.to_owned()));
+            headers.push(("mcp-method".to_owned(), method.clone()));
+            let named = match method.as_str() {
+                "tools/call" | "prompts/get" => params.get("name"),
+                "resources/read" => params.get("uri"),
+                _ => None,
+            };
+            if let Some(name) = named.and_then(Value::as_str) {
+                headers.push(("mcp-name".to_owned(), name.to_owned()));
+            }
         }
         if step.in_session() && method != "initialize" {
             if let Some(session) = self.session(&url, token.as_deref()).await? {

@@ -178,6 +178,16 @@ pub enum AsTarget {
     Tenant,
 }
 
+/// The MCP revision an `mcp` step speaks when it is not the runner's default (2025-11-25, with
+/// `initialize` and a session).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+pub enum Revision {
+    /// MCP 2026-07-28: stateless, `_meta` and the `MCP-Protocol-Version`, `Mcp-Method` and
+    /// `Mcp-Name` headers on the request, no session.
+    #[serde(rename = "2026-07-28")]
+    Modern,
+}
+
 /// The resource server an MCP or client step talks to.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]

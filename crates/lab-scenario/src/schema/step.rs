@@ -367,6 +367,13 @@ pub struct Mcp {
     pub token: Option<String>,
     /// Open a session first (default true); false sends the message alone.
     pub session: Option<bool>,
+    /// `2026-07-28`: a stateless request of that revision (no session; `_meta`, and the
+    /// `MCP-Protocol-Version`, `Mcp-Method` and `Mcp-Name` headers from the body, which
+    /// `headers` may override to disagree with it).
+    pub revision: Option<super::Revision>,
+    /// The client capabilities a 2026-07-28 request declares in `_meta` (`{"elicitation": {}}`
+    /// unless set).
+    pub capabilities: Option<Value>,
 }
 
 impl Mcp {
@@ -375,9 +382,9 @@ impl Mcp {
         self.method.as_deref().unwrap_or("tools/call")
     }
 
-    /// Whether the message goes in a session opened for it.
+    /// Whether the message goes in a session opened for it (never at 2026-07-28, which has none).
     pub fn in_session(&self) -> bool {
-        self.session != Some(false)
+        self.session != Some(false) && self.revision.is_none()
     }
 }
 
