@@ -324,7 +324,7 @@ fn start_and_read(mut command: Command, marker: &str, children: &mut Children) -
     });
     receiver
         .recv_timeout(std::time::Duration::from_secs(60))
-        .map_err(|_| format!("{command:?} printed no line with {marker:?} within a minute"))
+        .map_err(|_| format!("{command:?} exited, or printed no line with {marker:?} within a minute"))
 }
 
 /// The suite's server scenarios against the lab RS through `mcp-authlab proxy` (the suite cannot

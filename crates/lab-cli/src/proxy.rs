@@ -6,7 +6,10 @@
 //! plain HTTP and forwards every request to the target with the access token added, refreshing
 //! it once on a 401. Answers stream through as they come (SSE included), and `Origin` and the
 //! MCP headers pass through untouched, so the target still judges where a request comes from.
-//! The token never appears in its output: requests are logged by method and status only.
+//! The token never appears in its output: requests are logged by method and status only. It
+//! answers only requests that name it by its own loopback address (`Host`), so a DNS-rebinding
+//! page cannot borrow the token; every request goes to the target URL itself, whatever path the
+//! caller asked for.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -69,6 +72,9 @@ pub(crate) struct ProxyArgs {
 }
 
 struct Proxy {
+    /// The `Host` values the proxy answers to: its own loopback address, so that a DNS-rebinding
+    /// page (whose requests name its own host) cannot borrow the token it adds.
+    hosts: Vec<String>,
     target: String,
     http: reqwest::Client,
     client: tokio::sync::Mutex<McpClient>,
@@ -107,16 +113,18 @@ pub(crate) async fn run(args: ProxyArgs) -> anyhow::Result<std::process::ExitCod
         let certificate = reqwest::Certificate::from_pem(pem).context("the CA file holds no PEM certificate")?;
         http = http.tls_certs_only([certificate]);
     }
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
+        .await
+        .with_context(|| format!("failed to listen on 127.0.0.1:{}", args.port))?;
+    let address = listener.local_addr()?;
+    let port = address.port();
     let proxy = Arc::new(Proxy {
+        hosts: vec![format!("127.0.0.1:{port}"), format!("localhost:{port}")],
         target: target.to_string(),
         http: http.build().context("failed to build the HTTP client")?,
         client: tokio::sync::Mutex::new(client),
         authorization: tokio::sync::RwLock::new(authorization),
     });
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
-        .await
-        .with_context(|| format!("failed to listen on 127.0.0.1:{}", args.port))?;
-    let address = listener.local_addr()?;
     let path = target.path();
     println!("mcp-authlab proxy: http://{address}{path} forwards to {target} with a bearer token (Ctrl-C stops)");
     use std::io::Write as _;
@@ -135,6 +143,12 @@ pub(crate) async fn run(args: ProxyArgs) -> anyhow::Result<std::process::ExitCod
 /// Forwards one request with the token, refreshing it once on a 401 (the body is buffered, so it
 /// can be sent again), and streams the answer back.
 async fn forward(State(proxy): State<Arc<Proxy>>, method: Method, headers: HeaderMap, body: Bytes) -> Response {
+    let host = headers.get(axum::http::header::HOST).and_then(|host| host.to_str().ok()).unwrap_or_default();
+    if !proxy.hosts.iter().any(|allowed| allowed.eq_ignore_ascii_case(host)) {
+        eprintln!("{method} -> 421: a Host that is not the proxy's own");
+        return (StatusCode::MISDIRECTED_REQUEST, "this proxy answers only to its own loopback address\n")
+            .into_response();
+    }
     let sent = proxy.authorization.read().await.clone();
     let mut answer = send(&proxy, &method, &headers, &body, &sent).await;
     if answer.as_ref().is_ok_and(|answer| answer.status() == StatusCode::UNAUTHORIZED) {

@@ -45,16 +45,19 @@ struct Refusal {
     challenge: Option<String>,
     retry_after: Option<u64>,
     message: String,
+    /// The id of the request refused, once it was read (2026-07-28 asks every error to echo it);
+    /// `null` before.
+    id: Value,
 }
 
 impl Refusal {
     fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self { status, challenge: None, retry_after: None, message: message.into() }
+        Self { status, challenge: None, retry_after: None, message: message.into(), id: Value::Null }
     }
 
     fn into_response(self) -> Response {
         // TR-1125: the body MAY be a JSON-RPC error without an id.
-        let body = jsonrpc::error_response(Value::Null, code::INVALID_REQUEST, &self.message, None);
+        let body = jsonrpc::error_response(self.id, code::INVALID_REQUEST, &self.message, None);
         let mut response = (self.status, axum::Json(body)).into_response();
         if let Some(challenge) = self.challenge.and_then(|value| HeaderValue::from_str(&value).ok()) {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, challenge);

@@ -361,9 +361,10 @@ fn http_post(address: &str, path: &str, headers: &[(&str, &str)], body: &str) ->
     use std::io::{Read as _, Write as _};
     let mut stream = std::net::TcpStream::connect(address).unwrap();
     stream.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+    let host = headers.iter().find(|(name, _)| *name == "host").map_or(address, |(_, value)| *value);
     let mut request =
-        format!("POST {path} HTTP/1.1\r\nhost: {address}\r\nconnection: close\r\ncontent-length: {}\r\n", body.len());
-    for (name, value) in headers {
+        format!("POST {path} HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\ncontent-length: {}\r\n", body.len());
+    for (name, value) in headers.iter().filter(|(name, _)| *name != "host") {
         request.push_str(&format!("{name}: {value}\r\n"));
     }
     request.push_str("\r\n");
@@ -395,8 +396,20 @@ fn the_proxy_forwards_plain_http_to_a_protected_server_with_the_token_it_obtaine
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    // A failed assertion must not leave the proxy, which holds a token, running.
+    struct Kill(Option<std::process::Child>);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            if let Some(child) = &mut self.0 {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+    let stdout = proxy.stdout.take().unwrap();
+    let mut guard = Kill(Some(proxy));
     let mut line = String::new();
-    std::io::BufReader::new(proxy.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    std::io::BufReader::new(stdout).read_line(&mut line).unwrap();
     let url = line.split_whitespace().find(|word| word.starts_with("http://")).unwrap_or_else(|| panic!("{line}"));
     let (address, path) = url.trim_start_matches("http://").split_once('/').unwrap();
     let path = format!("/{path}");
@@ -419,8 +432,13 @@ fn the_proxy_forwards_plain_http_to_a_protected_server_with_the_token_it_obtaine
     let mut forged = headers.to_vec();
     forged.push(("authorization", "Bearer not-a-token"));
     assert!(http_post(address, &path, &forged, discover).starts_with("HTTP/1.1 200"));
+    // A request that names another host (a DNS-rebinding page's) is not forwarded.
+    let answer = http_post(address, &path, &[("host", "evil.example:80")], discover);
+    assert!(answer.starts_with("HTTP/1.1 421"), "{answer}");
+    let mut proxy = guard.0.take().unwrap();
     proxy.kill().unwrap();
     let output = proxy.wait_with_output().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
     let stderr = String::from_utf8_lossy(&output.stderr);
     // The proxy logs requests by method and status only: no token, no header.
     assert!(stderr.contains("POST -> 200"), "{stderr}");

@@ -9,10 +9,12 @@
 //! method (404, -32601 for one this revision does not have). The permission check always reads
 //! the body, never a header alone: the headers are only compared with it.
 //!
-//! High-risk tools (`create_return`, `update_inventory`, `manage_promotions`) run only after the
-//! user confirms (seed §7.1): the first call answers an input-required result that asks for the
-//! confirmation by elicitation (MRTR, SEP-2322), and its `requestState` is sealed with the RS's
-//! key and bound to the principal, a TTL, the request's digest and a single use.
+//! At this revision, high-risk tools (`create_return`, `update_inventory`, `manage_promotions`)
+//! run only after the user confirms (seed §7.1): the first call answers an input-required result
+//! that asks for the confirmation by elicitation (MRTR, SEP-2322), and its `requestState` is
+//! sealed with the RS's key and bound to the principal, a TTL, the request's digest and a single
+//! use. (A 2025-11-25 session runs them as before: that revision would ask by a server-initiated
+//! elicitation, which the lab does not send yet.)
 
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -25,7 +27,7 @@ use super::dispatch::{Dispatch, dispatch, gate};
 use super::{Framing, Refusal, VERSION_HEADER, answer};
 use crate::principal::Principal;
 use crate::profile::RsProfile;
-use crate::server::McpServer;
+use crate::server::{McpServer, Revisions};
 use crate::tools::{self, Outcome};
 
 const METHOD_HEADER: &str = "mcp-method";
@@ -45,7 +47,7 @@ const MAX_SPENT_STATES: usize = 10_000;
 /// the revision's protocol version in `_meta` (a dual-era server "selects its behavior from how
 /// the client opens"). Everything is, on a server that speaks 2026-07-28 only.
 pub(super) fn is_modern(server: &McpServer, headers: &HeaderMap, message: Option<&Message>) -> bool {
-    if server.inner.config.revisions == crate::server::Revisions::Modern {
+    if server.inner.config.revisions == Revisions::Modern {
         return true;
     }
     let header = headers.get(VERSION_HEADER).map(|value| value.to_str().unwrap_or("").trim());
@@ -78,9 +80,15 @@ fn unsupported_version(id: Value, requested: &str) -> Response {
 }
 
 /// A header's value with its optional whitespace trimmed (RFC 9110 §5.5), or `Err` when it holds
-/// bytes that are no visible ASCII.
+/// bytes that are no visible ASCII or comes more than once (a gateway reading another copy than
+/// the RS would judge another request).
 fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<Result<&'a str, ()>> {
-    headers.get(name).map(|value| value.to_str().map(|text| text.trim_matches([' ', '\t'])).map_err(|_| ()))
+    let mut values = headers.get_all(name).iter();
+    let value = values.next()?;
+    if values.next().is_some() {
+        return Some(Err(()));
+    }
+    Some(value.to_str().map(|text| text.trim_matches([' ', '\t'])).map_err(|_| ()))
 }
 
 /// A header value as the client meant it: the base64 sentinel `=?base64?…?=` decoded (strictly:
@@ -199,9 +207,10 @@ pub(super) async fn post(
     let bad = |code: i64, message: &str| rpc_error(StatusCode::BAD_REQUEST, id.clone(), code, message, None);
     let params = params.as_ref().and_then(Value::as_object);
     let request_meta = params.and_then(|params| params.get("_meta")).and_then(Value::as_object);
-    if method == "initialize" && request_meta.is_none() {
+    if method == "initialize" && request_meta.is_none() && server.inner.config.revisions == Revisions::Modern {
         // A client of an earlier revision at a server that speaks 2026-07-28 only: the versions it
-        // could use, named as the revision asks of a modern-only server.
+        // could use, named as the revision asks of a modern-only server. (At a dual-era server an
+        // `initialize` without `_meta` reaches here only with a 2026-07-28 header: malformed.)
         let requested = params.and_then(|params| params.get("protocolVersion")).and_then(Value::as_str).unwrap_or("");
         return Ok(unsupported_version(id, requested));
     }
@@ -325,7 +334,11 @@ pub(super) async fn post(
 fn failed(framing: Framing, id: Value, failure: Dispatch) -> Result<Response, Refusal> {
     match failure {
         Dispatch::Error(code, message) => Ok(answer(framing, &jsonrpc::error_response(id, code, &message, None), None)),
-        Dispatch::Refused(refusal) => Err(refusal),
+        // An HTTP refusal (a 403 step-up) still names the request it refuses.
+        Dispatch::Refused(mut refusal) => {
+            refusal.id = id;
+            Err(refusal)
+        }
     }
 }
 
@@ -446,6 +459,7 @@ fn confirmation_request(server: &McpServer, name: &str, arguments: &Value, diges
             },
         },
         "requestState": state,
+        "_meta": {meta::SERVER_INFO: {"name": "mcp-auth-lab-rs", "version": env!("CARGO_PKG_VERSION")}},
     }))
 }
 

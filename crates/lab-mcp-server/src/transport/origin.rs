@@ -20,15 +20,11 @@ fn origin_allowed(server: &McpServer, origin: &str) -> bool {
         return true;
     }
     let Ok(url) = url::Url::parse(origin) else { return false };
-    let loopback = match url.host() {
-        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(address)) => address.is_loopback(),
-        Some(url::Host::Ipv6(address)) => address.is_loopback(),
-        None => false,
-    };
-    // An origin is a scheme, a host and a port, nothing more (RFC 6454 §6.2).
-    let bare = url.path() == "/" && url.query().is_none() && url.fragment().is_none() && !origin.ends_with('/');
-    loopback && bare && matches!(url.scheme(), "http" | "https") && url.username().is_empty()
+    // Exactly as a browser serializes an origin (RFC 6454 §6.2: scheme, host and port, nothing
+    // else): no user info, path, dot segments or upper case slips through a lenient parse.
+    let exact = url.origin().ascii_serialization() == origin;
+    let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+    exact && loopback && matches!(url.scheme(), "http" | "https")
 }
 
 /// TR-1125: `Origin`, when present, must be allowed (`origin_allowed`); `Host` must name this

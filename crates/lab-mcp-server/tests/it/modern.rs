@@ -314,6 +314,13 @@ async fn a_loopback_origin_is_this_machines_own_and_a_foreign_one_is_refused() {
         ("http://127.0.0.1.evil.example", StatusCode::FORBIDDEN),
         ("http://localhost.evil.example:80", StatusCode::FORBIDDEN),
         ("null", StatusCode::FORBIDDEN),
+        // Only an origin as a browser writes it, of the three loopback names.
+        ("http://:pw@localhost:1", StatusCode::FORBIDDEN),
+        ("http://localhost/.", StatusCode::FORBIDDEN),
+        ("http://LOCALHOST:80", StatusCode::FORBIDDEN),
+        ("http://127.0.0.2:5", StatusCode::FORBIDDEN),
+        ("http://127.1:5", StatusCode::FORBIDDEN),
+        ("http://[::ffff:127.0.0.1]:5", StatusCode::FORBIDDEN),
     ] {
         let headers = headers(&token, "server/discover", None, &[("origin", origin)]);
         let body =
@@ -373,6 +380,11 @@ async fn a_request_state_is_refused_tampered_expired_elsewhere_or_for_another_us
     let tampered = format!("{}-TAMPERED", fresh().await);
     let response = modern(&lab, &token, "tools/call", retry(tampered, &call)).await;
     assert_eq!(error(&response).1, -32602);
+    // Claims edited, the tag kept: the seal fails (the claims decode, so the HMAC is what refuses).
+    let state = fresh().await;
+    let edited = format!("AAAA{state}");
+    let response = modern(&lab, &token, "tools/call", retry(edited, &call)).await;
+    assert!(response.text().contains("seal does not verify"), "{}", response.text());
     // On another request: another order's return.
     let mut other = call.clone();
     other["arguments"]["reason"] = json!("changed my mind");
@@ -381,13 +393,15 @@ async fn a_request_state_is_refused_tampered_expired_elsewhere_or_for_another_us
     // Another user's token with alice's state.
     let bob = lab.token_for("bob", "mcp:read mcp:write", RS).await;
     let state = fresh().await;
-    let mut bobs = call.clone();
-    bobs["arguments"]["order_id"] = json!("A-1001");
-    let response = modern(&lab, &bob, "tools/call", retry(state, &bobs)).await;
-    let body = response.json();
-    // bob is refused before any state is read (A-1001 is not his), or the state is refused.
-    assert!(body["error"]["code"] == -32602 || body["result"]["isError"] == true, "{body}");
-    assert_ne!(body["result"]["structuredContent"]["status"], "requested");
+    // The same call, word for word, by bob: the state is alice's, bound to her.
+    let response = modern(&lab, &bob, "tools/call", retry(state, &call)).await;
+    assert!(response.text().contains("another request or caller"), "{}", response.text());
+    // A state issued for one tool, carried to another.
+    let state = fresh().await;
+    let inventory = json!({"name": "update_inventory", "arguments": {"product_id": "P-100", "stock": 0}});
+    let carol = lab.token_for("carol", "mcp:read mcp:write", RS).await;
+    let response = modern(&lab, &carol, "tools/call", retry(state, &inventory)).await;
+    assert!(!response.text().contains("\"resultType\":\"complete\""), "{}", response.text());
     // Expired: past its TTL.
     let state = fresh().await;
     lab.clock.advance(301);
@@ -424,4 +438,31 @@ async fn a_declined_or_missing_confirmation_runs_nothing() {
     .await;
     assert_eq!(error(&response), (StatusCode::BAD_REQUEST, -32021, json!(9)));
     assert_eq!(response.json()["error"]["data"], json!({"requiredCapabilities": {"elicitation": {}}}));
+}
+
+#[tokio::test]
+async fn a_header_sent_twice_is_refused() {
+    let lab = Lab::new();
+    let token = lab.alice().await;
+    let mut headers = headers(&token, "tools/list", None, &[]);
+    headers.push(("mcp-method", "tools/list".to_owned()));
+    let body = json!({"jsonrpc": "2.0", "id": 5, "method": "tools/list", "params": {"_meta": meta(json!({}))}});
+    let response = send(&lab, &headers, &body).await;
+    assert_eq!(error(&response), (StatusCode::BAD_REQUEST, -32020, json!(5)));
+}
+
+#[tokio::test]
+async fn a_modern_refusal_names_the_request_it_refuses() {
+    // A 403 step-up at 2026-07-28 still echoes the request's id.
+    let lab = Lab::new();
+    let token = lab.alice().await;
+    let response = modern(
+        &lab,
+        &token,
+        "tools/call",
+        json!({"name": "create_return", "arguments": {"order_id": "A-1001", "reason": "x"}}),
+    )
+    .await;
+    assert_eq!(response.status, StatusCode::FORBIDDEN);
+    assert_eq!(response.json()["id"], json!(7));
 }
