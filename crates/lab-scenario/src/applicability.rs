@@ -89,17 +89,12 @@ fn needs_the_lab_rs(step: &Step, target: &Target) -> Option<String> {
             return Some("it runs the lab's client or switches the lab's profiles".to_owned());
         }
         StepAction::Clock(_) => return Some("the third-party server does not share the lab's clock".to_owned()),
-        // Which revisions a third-party server speaks is not yet asked before the run: a request of
-        // a revision it does not speak would be refused for that alone.
-        StepAction::Mcp(mcp) if mcp.revision.is_some() => {
-            return Some(
-                "it speaks MCP 2026-07-28, and the battery does not yet find out which revisions a third-party server speaks"
-                    .to_owned(),
-            );
-        }
+
         // A tool call outside any session becomes `initialize` at a third-party server, which opens
         // one: what the step tests of sessions is lost, unless it names a session itself.
-        StepAction::Mcp(mcp) if !mcp.in_session() && mcp.method() == "tools/call" && !names_a_session(mcp) => {
+        StepAction::Mcp(mcp)
+            if !mcp.in_session() && mcp.revision.is_none() && mcp.method() == "tools/call" && !names_a_session(mcp) =>
+        {
             return Some("it tests how the lab's resource server keeps sessions".to_owned());
         }
         StepAction::Mcp(mcp) if mcp.in_session() && !["tools/call", "initialize", "ping"].contains(&mcp.method()) => {

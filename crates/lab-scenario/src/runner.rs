@@ -51,6 +51,9 @@ pub(crate) struct Run {
     /// Whether a third-party MCP server answered `initialize` without a session id: it keeps no
     /// sessions, so a scenario about sessions has nothing to test there.
     pub(crate) sessionless: bool,
+    /// Whether a third-party MCP server speaks MCP 2026-07-28, once asked (`server/discover`):
+    /// `Some(None)` it does, `Some(Some(reason))` it does not.
+    pub(crate) modern: Option<Option<String>>,
     pub(crate) sleep: Sleep,
 }
 
@@ -92,6 +95,7 @@ async fn run_once(id: &str, scenario: &Scenario, target: &Target, sleep: Sleep) 
         signed_in: false,
         paced: false,
         sessionless: false,
+        modern: None,
         pages: scenario.lab.interactive,
         exchanges: Vec::new(),
         step_index: 0,

@@ -28,8 +28,16 @@ impl Run {
             Some(token) => Some(self.vars.expand(token).map_err(StepError::field("token"))?),
             None => self.vars.get("access_token").map(str::to_owned),
         };
+        if step.revision.is_some()
+            && self.target.rs_url.is_some()
+            && let Some(reason) = self.speaks_modern(&url, token.as_deref()).await?
+        {
+            return Ok(Observation { inapplicable: Some(reason), ..Observation::default() });
+        }
         let mut method = step.method().to_owned();
-        if self.target.rs_url.is_some() && method == "tools/call" {
+        // At 2026-07-28 a tool call stays one: the headers that mirror it are what such a step
+        // tests, and a refusal is judged at the HTTP level (what a tool returns is the shop's).
+        if self.target.rs_url.is_some() && method == "tools/call" && step.revision.is_none() {
             // A third-party server has none of the lab shop's tools; the authorization layer in
             // front of every method is what these scenarios test. In a session `ping` reaches it
             // (every MCP server answers it, and it opens no new session); alone, `initialize`.
@@ -102,6 +110,44 @@ impl Run {
         self.next_id += 1;
         let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
         self.send("POST", &url, headers, Payload::Json(message)).await
+    }
+
+    /// Whether the third-party MCP server at `url` speaks MCP 2026-07-28, asked once per run with
+    /// `server/discover` (which a server of that revision MUST implement): `None` when it does,
+    /// else why the step does not apply there.
+    async fn speaks_modern(&mut self, url: &str, token: Option<&str>) -> Result<Option<String>, StepError> {
+        if let Some(known) = &self.modern {
+            return Ok(known.clone());
+        }
+        let mut headers = vec![
+            ("accept".to_owned(), "application/json, text/event-stream".to_owned()),
+            ("mcp-protocol-version".to_owned(), MODERN_VERSION.to_owned()),
+            ("mcp-method".to_owned(), "server/discover".to_owned()),
+        ];
+        if let Some(token) = token {
+            headers.push(("authorization".to_owned(), format!("Bearer {token}")));
+        }
+        let message = json!({"jsonrpc": "2.0", "id": 0, "method": "server/discover", "params": {"_meta": {
+            "io.modelcontextprotocol/protocolVersion": MODERN_VERSION,
+            "io.modelcontextprotocol/clientCapabilities": {},
+            "io.modelcontextprotocol/clientInfo": {"name": "lab-scenario", "version": "0"},
+        }}});
+        let seen = self.send("POST", url, headers, Payload::Json(message)).await?;
+        let versions = seen.json.as_ref().and_then(|json| json.pointer("/result/supportedVersions")).cloned();
+        let speaks = seen.status.is_some_and(|status| (200..300).contains(&status))
+            && versions
+                .as_ref()
+                .and_then(Value::as_array)
+                .is_some_and(|versions| versions.iter().any(|v| v == MODERN_VERSION));
+        let known = (!speaks).then(|| {
+            format!(
+                "the server does not speak MCP 2026-07-28 (server/discover answered {}{})",
+                seen.status.map_or_else(|| "nothing".to_owned(), |status| status.to_string()),
+                versions.map(|versions| format!(", supportedVersions {versions}")).unwrap_or_default()
+            )
+        });
+        self.modern = Some(known.clone());
+        Ok(known)
     }
 
     /// A session for `(url, token)`, opened once: the attack step then measures only itself.
