@@ -54,6 +54,14 @@ pub(crate) struct ClientArgs {
     /// The scope to ask for, instead of the challenge's or the metadata's.
     #[arg(long)]
     pub(crate) scope: Option<String>,
+    /// Speak this MCP revision first: `2026-07-28` (stateless, falling back to 2025-11-25 when
+    /// the server does not speak it); without it, 2025-11-25.
+    #[arg(long, value_name = "REVISION", value_parser = parse_client_revision)]
+    pub(crate) revision: Option<bool>,
+    /// Confirm what the server asks the user to confirm (a yes/no elicitation of a 2026-07-28
+    /// input-required result); without it, the client declines.
+    #[arg(long)]
+    pub(crate) yes: bool,
     /// Also allow this loopback or private `host:port` (or `host:*`), e.g. an AS on another port.
     #[arg(long = "allow-host", value_name = "HOST:PORT")]
     pub(crate) allow_hosts: Vec<String>,
@@ -172,6 +180,8 @@ pub(crate) async fn run(args: ClientArgs) -> anyhow::Result<std::process::ExitCo
     }
     config.login_hint = args.user.clone();
     config.scope = args.scope.clone();
+    config.modern = args.revision.unwrap_or(false);
+    config.confirm = args.yes;
     config.callback_timeout = Duration::from_secs(args.login_timeout);
     config.metadata_document = args.metadata_document.clone();
     let conformance = apply_conformance_environment(&mut config)?;
@@ -218,5 +228,14 @@ async fn drive(client: &mut McpClient, args: &ClientArgs, conformance: bool) -> 
             }
         }
         None => client.list_tools().await,
+    }
+}
+
+/// `--revision`: the one revision the client can be asked to speak first.
+fn parse_client_revision(value: &str) -> Result<bool, String> {
+    match value {
+        "2026-07-28" => Ok(true),
+        "2025-11-25" => Ok(false),
+        other => Err(format!("expected 2026-07-28 or 2025-11-25, got {other:?}")),
     }
 }

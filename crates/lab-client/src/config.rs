@@ -61,6 +61,12 @@ pub struct ClientConfig {
     pub callback_port: u16,
     pub client_name: String,
     pub events: Option<EventSink>,
+    /// Speak MCP 2026-07-28 (stateless, `server/discover`), falling back to 2025-11-25 when the
+    /// server does not answer it; otherwise 2025-11-25 (`initialize`, a session).
+    pub modern: bool,
+    /// Confirm what a server asks the user to confirm (an input-required elicitation whose form
+    /// holds only yes/no fields), as `client --yes` does; otherwise decline it.
+    pub confirm: bool,
 }
 
 impl std::fmt::Debug for ClientConfig {
@@ -102,6 +108,8 @@ impl ClientConfig {
             callback_port: 0,
             client_name: "MCP Auth Lab client".to_owned(),
             events: None,
+            modern: false,
+            confirm: false,
         }
     }
 

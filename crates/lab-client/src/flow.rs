@@ -66,6 +66,10 @@ pub struct McpClient {
     /// Re-authorizations for insufficient scope, per operation (CL-23).
     step_ups: HashMap<String, u32>,
     listener: Option<CallbackListener>,
+    /// Whether the server speaks MCP 2026-07-28 and the client speaks it there.
+    modern: bool,
+    /// The tools of a 2026-07-28 server, for the parameters they mirror into headers.
+    tools: Option<Value>,
 }
 
 impl std::fmt::Debug for McpClient {
@@ -93,6 +97,8 @@ impl McpClient {
             next_id: 1,
             step_ups: HashMap::new(),
             listener: None,
+            modern: false,
+            tools: None,
         })
     }
 
@@ -163,19 +169,31 @@ impl McpClient {
     /// Steps 1–6: discovers, registers, authorizes and opens an MCP session.
     pub async fn connect(&mut self) -> Result<(), ClientError> {
         self.emit(Event::Step { number: 1, title: "unauthenticated request: expect 401 and a challenge" });
-        let initialize = self.initialize_message();
         let mcp_url = self.config.mcp_url.clone();
-        let first = self
-            .send(
+        let first = if self.config.modern {
+            let discover = self.modern_message("server/discover", json!({}));
+            let headers = modern_headers("server/discover", None, &[]);
+            let mut headers: Vec<(&str, &str)> =
+                headers.iter().map(|(name, value)| (name.as_str(), value.as_str())).collect();
+            headers.extend([("accept", ACCEPT_BOTH), ("content-type", "application/json")]);
+            self.send(1, Method::POST, &mcp_url, &headers, Body::Json(&discover)).await?
+        } else {
+            let initialize = self.initialize_message();
+            self.send(
                 1,
                 Method::POST,
                 &mcp_url,
                 &[("accept", ACCEPT_BOTH), ("content-type", "application/json")],
                 Body::Json(&initialize),
             )
-            .await?;
+            .await?
+        };
         if (200..300).contains(&first.status) {
             self.emit(Event::Note("the server answered without authentication; no authorization needed".into()));
+            if self.config.modern && speaks_modern(&first) {
+                self.modern = true;
+                return Ok(());
+            }
             return self.adopt_session(&first);
         }
         if first.status != 401 {
@@ -593,9 +611,28 @@ impl McpClient {
         }
     }
 
-    /// Step 6: initialize with the bearer token.
+    /// Step 6: initialize with the bearer token; at a server of 2026-07-28 (asked first when the
+    /// client speaks it), `server/discover` instead, and no session.
     async fn open_session(&mut self) -> Result<(), ClientError> {
         self.emit(Event::Step { number: 6, title: "MCP requests with the bearer token" });
+        if self.config.modern {
+            let discover = self.modern_message("server/discover", json!({}));
+            let answer = self.modern_post(&discover, "server/discover", None, &[]).await?;
+            if answer.status == 200 && speaks_modern(&answer) {
+                self.modern = true;
+                self.checked("CL-25", format!("protocol {MODERN_PROTOCOL_VERSION} (server/discover), no session"));
+                return Ok(());
+            }
+            // MCP 2026-07-28 basic/versioning: a dual-era client falls back to the earlier
+            // revision on an answer that is no recognised error of this one.
+            if answer.status == 401 || answer.status == 403 {
+                return Err(ClientError::Denied(format!("server/discover answered {}", answer.status)));
+            }
+            self.emit(Event::Note(format!(
+                "server/discover answered {}: the server speaks an earlier revision; initializing",
+                answer.status
+            )));
+        }
         let message = self.initialize_message();
         let answer = self.mcp_post(&message, false).await?;
         if answer.status != 200 {
@@ -638,6 +675,136 @@ impl McpClient {
         self.send(6, Method::POST, &url, &headers, Body::Json(message)).await
     }
 
+    /// A 2026-07-28 request of `method`: `params` with the `_meta` every request carries.
+    fn modern_message(&mut self, method: &str, params: Value) -> Value {
+        let id = self.next_id();
+        self.modern_message_with_id(id, method, params)
+    }
+
+    fn modern_message_with_id(&self, id: i64, method: &str, mut params: Value) -> Value {
+        // The client answers elicitations (as `--yes` says, or by declining); it has no sampling
+        // or roots, so it declares none (MCP 2026-07-28: a server must not ask for them).
+        let meta = json!({
+            "io.modelcontextprotocol/protocolVersion": MODERN_PROTOCOL_VERSION,
+            "io.modelcontextprotocol/clientCapabilities": {"elicitation": {}},
+            "io.modelcontextprotocol/clientInfo": {"name": "mcp-auth-lab-client", "version": env!("CARGO_PKG_VERSION")},
+        });
+        if let Some(params) = params.as_object_mut() {
+            params.insert("_meta".to_owned(), meta);
+        }
+        jsonrpc::request(id, method, params)
+    }
+
+    /// POSTs a 2026-07-28 message with the token and the headers that mirror it; no session.
+    async fn modern_post(
+        &self,
+        message: &Value,
+        method: &str,
+        name: Option<&str>,
+        params: &[(String, String)],
+    ) -> Result<Answer, ClientError> {
+        let bearer = self.tokens.as_ref().map(|tokens| format!("Bearer {}", tokens.access.secret()));
+        let owned = modern_headers(method, name, params);
+        let mut headers: Vec<(&str, &str)> = vec![("accept", ACCEPT_BOTH), ("content-type", "application/json")];
+        if let Some(bearer) = &bearer {
+            headers.push(("authorization", bearer.as_str()));
+        }
+        headers.extend(owned.iter().map(|(name, value)| (name.as_str(), value.as_str())));
+        let url = self.config.mcp_url.clone();
+        self.send(6, Method::POST, &url, &headers, Body::Json(message)).await
+    }
+
+    /// The `Mcp-Param-*` headers of a 2026-07-28 tool call: each argument the tool's input schema
+    /// marks `x-mcp-header`, as a header named by the mark (the tools are listed once for it).
+    async fn param_headers(&mut self, method: &str, params: &Value) -> Result<Vec<(String, String)>, ClientError> {
+        if method != "tools/call" {
+            return Ok(Vec::new());
+        }
+        if self.tools.is_none() {
+            let id = self.next_id();
+            let message = self.modern_message_with_id(id, "tools/list", json!({}));
+            let answer = self.modern_post(&message, "tools/list", None, &[]).await?;
+            let listed =
+                read_rpc(&answer, Some(id)).map(|response| response["result"]["tools"].clone()).unwrap_or(Value::Null);
+            self.tools = Some(listed);
+        }
+        let name = params.get("name").and_then(Value::as_str);
+        let tool = self
+            .tools
+            .as_ref()
+            .and_then(Value::as_array)
+            .and_then(|tools| tools.iter().find(|tool| tool["name"].as_str() == name));
+        let mut headers = Vec::new();
+        if let (Some(tool), Some(arguments)) = (tool, params.get("arguments")) {
+            for (property, schema) in tool["inputSchema"]["properties"].as_object().into_iter().flatten() {
+                let (Some(header), Some(value)) =
+                    (schema.get("x-mcp-header").and_then(Value::as_str), arguments.get(property))
+                else {
+                    continue;
+                };
+                // TR-2607: the mark must be an HTTP token; a tool with another is not one to mirror.
+                if header.is_empty()
+                    || !header.chars().all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c))
+                {
+                    continue;
+                }
+                let text = match value {
+                    Value::String(text) => text.clone(),
+                    Value::Bool(flag) => flag.to_string(),
+                    Value::Number(number) => number.to_string(),
+                    _ => continue,
+                };
+                headers.push((header.to_owned(), text));
+            }
+        }
+        Ok(headers)
+    }
+
+    /// The retry of a request that answered input-required: its params with `inputResponses` for
+    /// what the client can answer and the server's `requestState` echoed untouched.
+    fn answer_input(&self, mut params: Value, result: &Value) -> Value {
+        let mut responses = serde_json::Map::new();
+        for (key, request) in result["inputRequests"].as_object().into_iter().flatten() {
+            if request["method"] != "elicitation/create" {
+                // No sampling and no roots here: nothing to answer (the server was told so).
+                continue;
+            }
+            let message: String = request["params"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(300)
+                .collect();
+            let schema = &request["params"]["requestedSchema"];
+            let properties = schema["properties"].as_object().cloned().unwrap_or_default();
+            // Only a yes/no form can be confirmed without a person: every field a boolean.
+            let yes_no = !properties.is_empty() && properties.values().all(|property| property["type"] == "boolean");
+            let response = if self.config.confirm && yes_no {
+                self.emit(Event::Note(format!("confirmed (--yes): {message}")));
+                let content: serde_json::Map<String, Value> =
+                    properties.keys().map(|name| (name.clone(), json!(true))).collect();
+                json!({"action": "accept", "content": content})
+            } else {
+                self.emit(Event::Note(format!("declined: {message}")));
+                json!({"action": "decline"})
+            };
+            responses.insert(key.clone(), response);
+        }
+        if let Some(object) = params.as_object_mut() {
+            object.insert("inputResponses".to_owned(), Value::Object(responses));
+            match result.get("requestState") {
+                Some(state) => {
+                    object.insert("requestState".to_owned(), state.clone());
+                }
+                None => {
+                    object.remove("requestState");
+                }
+            }
+        }
+        params
+    }
+
     /// Calls a tool, refreshing on 401 (CL-15, CL-20), stepping up on 403 (CL-23), and
     /// re-initializing on 404 (CL-25).
     pub async fn call_tool(&mut self, name: &str, arguments: Value) -> Result<Value, ClientError> {
@@ -649,21 +816,43 @@ impl McpClient {
         self.request("tools/list", json!({}), "tools/list").await
     }
 
-    /// Sends a request in the session and returns its `result`.
+    /// Sends a request (in the session, or at 2026-07-28 on its own) and returns its `result`.
     pub async fn request(&mut self, method: &str, params: Value, operation: &str) -> Result<Value, ClientError> {
         let mut reauthorized_for_401 = false;
         let mut reinitialized = false;
+        let mut params = params;
+        let mut rounds = 0_u32;
         loop {
             let id = self.next_id();
-            let message = jsonrpc::request(id, method, params.clone());
-            let answer = self.mcp_post(&message, true).await?;
+            let answer = if self.modern {
+                let param_headers = self.param_headers(method, &params).await?;
+                let message = self.modern_message_with_id(id, method, params.clone());
+                let name = params.get("name").or_else(|| params.get("uri")).and_then(Value::as_str).map(str::to_owned);
+                self.modern_post(&message, method, name.as_deref(), &param_headers).await?
+            } else {
+                let message = jsonrpc::request(id, method, params.clone());
+                self.mcp_post(&message, true).await?
+            };
             match answer.status {
                 200 => {
                     let response = read_rpc(&answer, Some(id))?;
                     if let Some(error) = response.get("error") {
                         return Err(ClientError::Denied(format!("{method} failed: {error}")));
                     }
-                    return Ok(response["result"].clone());
+                    let result = response["result"].clone();
+                    if self.modern && result["resultType"] == "input_required" {
+                        // MRTR (SEP-2322): answer what the server asks and retry with its state,
+                        // echoed untouched; a bounded number of rounds.
+                        rounds += 1;
+                        if rounds > MAX_INPUT_ROUNDS {
+                            return Err(ClientError::Denied(format!(
+                                "{operation} asked for input more than {MAX_INPUT_ROUNDS} times; giving up"
+                            )));
+                        }
+                        params = self.answer_input(params, &result);
+                        continue;
+                    }
+                    return Ok(result);
                 }
                 401 if !reauthorized_for_401 => {
                     reauthorized_for_401 = true;
@@ -722,6 +911,52 @@ impl McpClient {
             }
         }
     }
+}
+
+/// The revision a client of 2026-07-28 speaks, and what it sends in every request's `_meta`.
+const MODERN_PROTOCOL_VERSION: &str = "2026-07-28";
+/// How many input-required rounds one request may take before the client gives up.
+const MAX_INPUT_ROUNDS: u32 = 5;
+
+/// Whether an answer to `server/discover` names 2026-07-28 among the server's versions.
+fn speaks_modern(answer: &Answer) -> bool {
+    read_rpc(answer, None).is_ok_and(|response| {
+        response
+            .pointer("/result/supportedVersions")
+            .and_then(Value::as_array)
+            .is_some_and(|versions| versions.iter().any(|version| version == MODERN_PROTOCOL_VERSION))
+    })
+}
+
+/// A header value as TR-2607 §Value Encoding asks: plain, or the base64 sentinel for what a plain
+/// header cannot carry (non-ASCII, control characters, surrounding whitespace, or a value that
+/// itself looks like the sentinel).
+fn header_value(value: &str) -> String {
+    use base64::Engine as _;
+    let plain = value.chars().all(|c| (' '..='~').contains(&c))
+        && value.trim() == value
+        && !(value.starts_with("=?base64?") && value.ends_with("?="));
+    if plain {
+        value.to_owned()
+    } else {
+        format!("=?base64?{}?=", base64::engine::general_purpose::STANDARD.encode(value))
+    }
+}
+
+/// The headers of a 2026-07-28 request: the version, the method, the name it acts on, and the
+/// parameters a tool mirrors (`Mcp-Param-*`).
+fn modern_headers(method: &str, name: Option<&str>, params: &[(String, String)]) -> Vec<(String, String)> {
+    let mut headers = vec![
+        ("mcp-protocol-version".to_owned(), MODERN_PROTOCOL_VERSION.to_owned()),
+        ("mcp-method".to_owned(), method.to_owned()),
+    ];
+    if let Some(name) = name {
+        headers.push(("mcp-name".to_owned(), header_value(name)));
+    }
+    for (header, value) in params {
+        headers.push((format!("mcp-param-{}", header.to_ascii_lowercase()), header_value(value)));
+    }
+    headers
 }
 
 /// The Bearer challenge of a 401 or 403, from every `WWW-Authenticate` field (RFC 9728 §5.4).

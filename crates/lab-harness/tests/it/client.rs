@@ -208,3 +208,49 @@ async fn twin_resource_gets_its_own_token() -> anyhow::Result<()> {
     lab.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn at_2026_07_28_the_client_is_stateless_and_confirms_only_when_told() -> anyhow::Result<()> {
+    // A lab that speaks 2026-07-28 alone: no initialize, no session.
+    let lab = headless(|config| config.revisions = lab_mcp_server::Revisions::Modern).await?;
+    let mut config = client_config(&lab, lab.resource());
+    config.modern = true;
+    config.scope = Some("mcp:read mcp:write".into());
+    let mut client = McpClient::new(config.clone())?;
+    client.connect().await?;
+    // `get_order` mirrors its order id into Mcp-Param-OrderId, which the RS checks.
+    let order = client.call_tool("get_order", json!({"order_id": "A-1002"})).await?;
+    ensure!(order["resultType"] == "complete" && order.to_string().contains("shipped"), "{order}");
+    // A high-risk tool asks for confirmation; without --yes the client declines and nothing runs.
+    let declined = client.call_tool("create_return", json!({"order_id": "A-1001", "reason": "too small"})).await?;
+    ensure!(declined["isError"] == true, "{declined}");
+    // With --yes it confirms, echoing the state untouched, and the tool runs once.
+    config.confirm = true;
+    let mut confirming = McpClient::new(config)?;
+    confirming.connect().await?;
+    let done = confirming.call_tool("create_return", json!({"order_id": "A-1001", "reason": "too small"})).await?;
+    ensure!(done["structuredContent"]["status"] == "requested", "{done}");
+    let trace = serde_json::to_string(&confirming.trace())?;
+    ensure!(!trace.contains("mcp-session-id"), "no session at 2026-07-28");
+    // No access token (a JWT: header, payload and signature) reached the trace; the sealed
+    // requestState, whose claims are base64 JSON too, is no credential.
+    let jwt = trace
+        .split(|c: char| !(c.is_ascii_alphanumeric() || "-_.".contains(c)))
+        .any(|word| word.starts_with("eyJ") && word.matches('.').count() == 2);
+    ensure!(!jwt, "a JWT reached the trace");
+    lab.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_client_of_2026_07_28_uses_it_at_a_dual_era_lab() -> anyhow::Result<()> {
+    let lab = headless(|_| {}).await?;
+    let mut config = client_config(&lab, lab.resource());
+    config.modern = true;
+    let mut client = McpClient::new(config)?;
+    client.connect().await?;
+    let orders = client.call_tool("list_orders", json!({})).await?;
+    ensure!(orders["resultType"] == "complete", "{orders}");
+    lab.shutdown().await;
+    Ok(())
+}
