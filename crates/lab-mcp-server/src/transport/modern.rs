@@ -381,15 +381,7 @@ async fn call_tool(
         match params.and_then(|params| params.get("requestState")) {
             None => return confirmation_request(server, name, arguments, &digest),
             Some(state) => {
-                let state = state.as_str().unwrap_or_default();
-                open_state(server, state, &digest).map_err(|reason| {
-                    Failure::Answer(
-                        StatusCode::BAD_REQUEST,
-                        code::INVALID_PARAMS,
-                        format!("requestState refused: {reason}"),
-                        None,
-                    )
-                })?;
+                accept_state(server, state, &digest)?;
                 let response = params
                     .and_then(|params| params.get("inputResponses"))
                     .and_then(|responses| responses.get(CONFIRMATION));
@@ -474,6 +466,14 @@ fn seal_state(server: &McpServer, digest: &str) -> Option<String> {
     Some(format!("{}.{}", URL_SAFE_NO_PAD.encode(claims), URL_SAFE_NO_PAD.encode(tag.as_ref())))
 }
 
+/// [`open_state`] as a request's answer: a refused state is 400 with -32602, which names the
+/// reason and never the state.
+fn accept_state(server: &McpServer, state: &Value, digest: &str) -> Result<(), Failure> {
+    open_state(server, state.as_str().unwrap_or_default(), digest).map_err(|reason| {
+        Failure::Answer(StatusCode::BAD_REQUEST, code::INVALID_PARAMS, format!("requestState refused: {reason}"), None)
+    })
+}
+
 /// Checks a `requestState` the client echoed (SEP-2322: attacker-controlled, MUST be verified):
 /// its seal, that it was issued for this very request and principal, that it has not expired,
 /// and that it was not answered before; then spends it. The reason never quotes the state.
@@ -549,14 +549,7 @@ fn fixture(
             match params.and_then(|params| params.get("requestState")) {
                 None => confirmation_request(server, name, &arguments, &digest),
                 Some(state) => {
-                    open_state(server, state.as_str().unwrap_or_default(), &digest).map_err(|reason| {
-                        Failure::Answer(
-                            StatusCode::BAD_REQUEST,
-                            code::INVALID_PARAMS,
-                            format!("requestState refused: {reason}"),
-                            None,
-                        )
-                    })?;
+                    accept_state(server, state, &digest)?;
                     Ok(text("state-ok"))
                 }
             }
