@@ -721,12 +721,7 @@ impl McpClient {
             return Ok(Vec::new());
         }
         if self.tools.is_none() {
-            let id = self.next_id();
-            let message = self.modern_message_with_id(id, "tools/list", json!({}));
-            let answer = self.modern_post(&message, "tools/list", None, &[]).await?;
-            let listed =
-                read_rpc(&answer, Some(id)).map(|response| response["result"]["tools"].clone()).unwrap_or(Value::Null);
-            self.tools = Some(listed);
+            Box::pin(self.list_tools()).await?;
         }
         let name = params.get("name").and_then(Value::as_str);
         let tool = self
@@ -734,6 +729,13 @@ impl McpClient {
             .as_ref()
             .and_then(Value::as_array)
             .and_then(|tools| tools.iter().find(|tool| tool["name"].as_str() == name));
+        if tool.is_none() {
+            // Not listed, or dropped for its marks (TR-2607): never called.
+            return Err(ClientError::Denied(format!(
+                "the tool {} is not among the server's valid tools",
+                name.unwrap_or_default().chars().filter(|c| !c.is_control()).take(64).collect::<String>()
+            )));
+        }
         let mut headers = Vec::new();
         if let (Some(tool), Some(arguments)) = (tool, params.get("arguments")) {
             for (property, schema) in tool["inputSchema"]["properties"].as_object().into_iter().flatten() {
@@ -813,7 +815,34 @@ impl McpClient {
 
     /// Lists the tools.
     pub async fn list_tools(&mut self) -> Result<Value, ClientError> {
-        self.request("tools/list", json!({}), "tools/list").await
+        let mut result = self.request("tools/list", json!({}), "tools/list").await?;
+        if self.modern {
+            // TR-2607: a tool whose `x-mcp-header` marks are invalid is dropped, never called.
+            let mut dropped = Vec::new();
+            if let Some(tools) = result["tools"].as_array_mut() {
+                tools.retain(|tool| {
+                    let valid = header_marks_valid(tool);
+                    if !valid {
+                        let name: String = tool["name"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .chars()
+                            .filter(|c| !c.is_control())
+                            .take(64)
+                            .collect();
+                        dropped.push(name);
+                    }
+                    valid
+                });
+            }
+            for name in dropped {
+                self.emit(Event::Note(format!(
+                    "dropped the tool {name}: its x-mcp-header marks are invalid (TR-2607)"
+                )));
+            }
+            self.tools = Some(result["tools"].clone());
+        }
+        Ok(result)
     }
 
     /// Sends a request (in the session, or at 2026-07-28 on its own) and returns its `result`.
@@ -856,12 +885,18 @@ impl McpClient {
                 }
                 401 if !reauthorized_for_401 => {
                     reauthorized_for_401 = true;
-                    // RFC 9728 §5.2 (CL-24): a challenge with resource_metadata may mean new metadata.
+                    // RFC 9728 §5.2 (CL-24): a 401 may mean new metadata, at a new URL or the same
+                    // one; SEP-2352: if it names another AS, nothing of the old one is reused there
+                    // (credentials are kept per issuer, so the client registers anew).
                     let challenge = bearer_challenge(&answer)?;
-                    if challenge.as_ref().and_then(|challenge| challenge.param("resource_metadata")).is_some_and(
-                        |url| self.discovered.as_ref().is_none_or(|discovered| discovered.resource_metadata_url != url),
-                    ) {
-                        self.discover(challenge.as_ref()).await?;
+                    let issuer = self.discovered.as_ref().map(|discovered| discovered.issuer.clone());
+                    self.discover(challenge.as_ref()).await?;
+                    let moved = self.discovered.as_ref().map(|discovered| discovered.issuer.clone()) != issuer;
+                    if moved {
+                        self.emit(Event::Note(
+                            "the resource names another authorization server; registering there".into(),
+                        ));
+                        self.tokens = None;
                     }
                     if !self.refresh().await? {
                         self.authorize(None).await?;
@@ -941,6 +976,43 @@ fn header_value(value: &str) -> String {
     } else {
         format!("=?base64?{}?=", base64::engine::general_purpose::STANDARD.encode(value))
     }
+}
+
+/// Whether a tool's `x-mcp-header` marks are valid (TR-2607 §Custom Headers from Tool
+/// Parameters): each a non-empty HTTP token, unique among the tool's marks whatever its case, on
+/// a top-level property of type integer, string or boolean. A mark anywhere else in the schema
+/// (under `items`, a combinator, `$defs`) cannot be reached and makes the tool invalid too.
+fn header_marks_valid(tool: &Value) -> bool {
+    fn marks_below(value: &Value) -> bool {
+        match value {
+            Value::Object(object) => object.contains_key("x-mcp-header") || object.values().any(marks_below),
+            Value::Array(items) => items.iter().any(marks_below),
+            _ => false,
+        }
+    }
+    let schema = &tool["inputSchema"];
+    let mut seen: Vec<String> = Vec::new();
+    for property in schema["properties"].as_object().into_iter().flat_map(|properties| properties.values()) {
+        let nested = property
+            .as_object()
+            .is_some_and(|object| object.iter().any(|(key, value)| key != "x-mcp-header" && marks_below(value)));
+        if nested {
+            return false;
+        }
+        let Some(mark) = property.get("x-mcp-header") else { continue };
+        let Some(mark) = mark.as_str() else { return false };
+        let token =
+            !mark.is_empty() && mark.chars().all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c));
+        let typed = matches!(property["type"].as_str(), Some("integer" | "string" | "boolean"));
+        let lower = mark.to_ascii_lowercase();
+        if !token || !typed || seen.contains(&lower) {
+            return false;
+        }
+        seen.push(lower);
+    }
+    !schema
+        .as_object()
+        .is_some_and(|object| object.iter().any(|(key, value)| key != "properties" && marks_below(value)))
 }
 
 /// The headers of a 2026-07-28 request: the version, the method, the name it acts on, and the
