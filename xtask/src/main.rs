@@ -19,8 +19,9 @@
 //! - `cargo xtask conformance [ARGS...]`: installs the pinned official MCP conformance suite
 //!   (`conformance/package.json`) into `target/conformance`, runs its `auth` suite against
 //!   `mcp-authlab client` (`conformance/expected-failures.yml` is the baseline), then, without
-//!   ARGS, the pre-release line's server scenarios against the lab RS through `mcp-authlab proxy`
-//!   (`conformance/expected-failures-server.yml`).
+//!   ARGS, the pre-release line's client requirement sets of 2026-07-28 and 2025-11-25
+//!   (`conformance/expected-failures-client.yml`) and its server scenarios against the lab RS
+//!   through `mcp-authlab proxy` (`conformance/expected-failures-server.yml`).
 //! - `cargo xtask regen`: rewrites the generated files (`scenarios/README.md`'s catalogue table and
 //!   `scenarios/schema.json`) that the test run checks for freshness.
 
@@ -273,6 +274,19 @@ fn conformance(args: &[OsString]) -> Result<ExitCode, String> {
     let code = run(suite)?;
     if code != ExitCode::SUCCESS || !args.is_empty() {
         return Ok(code);
+    }
+    // The pre-release line's requirement sets: every scenario each revision requires of a client,
+    // at that revision's wire (the client speaks the revision the suite names).
+    for requirements in ["2026-07-28", "2025-11-25"] {
+        println!("--- conformance client --requirements {requirements}");
+        let mut suite = node("conformance-next");
+        suite.arg("client").arg("--command").arg(format!("{} client", client.display()));
+        suite.args(["--requirements", requirements, "--expected-failures"]);
+        suite.arg(root.join("conformance/expected-failures-client.yml"));
+        let code = run(suite)?;
+        if code != ExitCode::SUCCESS {
+            return Ok(code);
+        }
     }
     conformance_servers(&root, &dir, &client, node)
 }

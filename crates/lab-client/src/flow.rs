@@ -171,12 +171,19 @@ impl McpClient {
         self.emit(Event::Step { number: 1, title: "unauthenticated request: expect 401 and a challenge" });
         let mcp_url = self.config.mcp_url.clone();
         let first = if self.config.modern {
-            let discover = self.modern_message("server/discover", json!({}));
             let headers = modern_headers("server/discover", None, &[]);
             let mut headers: Vec<(&str, &str)> =
                 headers.iter().map(|(name, value)| (name.as_str(), value.as_str())).collect();
             headers.extend([("accept", ACCEPT_BOTH), ("content-type", "application/json")]);
-            self.send(1, Method::POST, &mcp_url, &headers, Body::Json(&discover)).await?
+            let discover = self.modern_message("server/discover", json!({}));
+            let first = self.send(1, Method::POST, &mcp_url, &headers, Body::Json(&discover)).await?;
+            if offers_modern_again(&first) {
+                // The server refused the version yet lists it as supported: once more, at it.
+                let discover = self.modern_message("server/discover", json!({}));
+                self.send(1, Method::POST, &mcp_url, &headers, Body::Json(&discover)).await?
+            } else {
+                first
+            }
         } else {
             let initialize = self.initialize_message();
             self.send(
@@ -617,7 +624,11 @@ impl McpClient {
         self.emit(Event::Step { number: 6, title: "MCP requests with the bearer token" });
         if self.config.modern {
             let discover = self.modern_message("server/discover", json!({}));
-            let answer = self.modern_post(&discover, "server/discover", None, &[]).await?;
+            let mut answer = self.modern_post(&discover, "server/discover", None, &[]).await?;
+            if offers_modern_again(&answer) {
+                let discover = self.modern_message("server/discover", json!({}));
+                answer = self.modern_post(&discover, "server/discover", None, &[]).await?;
+            }
             if answer.status == 200 && speaks_modern(&answer) {
                 self.modern = true;
                 self.checked("CL-25", format!("protocol {MODERN_PROTOCOL_VERSION} (server/discover), no session"));
@@ -953,6 +964,19 @@ const MODERN_PROTOCOL_VERSION: &str = "2026-07-28";
 /// How many input-required rounds one request may take before the client gives up.
 const MAX_INPUT_ROUNDS: u32 = 5;
 
+/// Whether an answer refuses the protocol version (-32022) while naming 2026-07-28 among the
+/// versions it supports: a request worth sending once more at that version.
+fn offers_modern_again(answer: &Answer) -> bool {
+    answer.status == 400
+        && read_rpc(answer, None).is_ok_and(|response| {
+            response.pointer("/error/code").and_then(Value::as_i64) == Some(-32022)
+                && response
+                    .pointer("/error/data/supported")
+                    .and_then(Value::as_array)
+                    .is_some_and(|versions| versions.iter().any(|version| version == MODERN_PROTOCOL_VERSION))
+        })
+}
+
 /// Whether an answer to `server/discover` names 2026-07-28 among the server's versions.
 fn speaks_modern(answer: &Answer) -> bool {
     read_rpc(answer, None).is_ok_and(|response| {
@@ -1070,4 +1094,45 @@ fn error_text(answer: &Answer) -> String {
     let text = String::from_utf8_lossy(&answer.body);
     let text = crate::trace::redact_body(&text);
     text.chars().take(300).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tool(properties: Value) -> Value {
+        json!({"name": "t", "inputSchema": {"type": "object", "properties": properties}})
+    }
+
+    #[test]
+    fn a_tool_with_an_invalid_header_mark_is_dropped() {
+        assert!(header_marks_valid(&tool(json!({"region": {"type": "string", "x-mcp-header": "Region"}}))));
+        assert!(header_marks_valid(&tool(
+            json!({"n": {"type": "integer", "x-mcp-header": "N"}, "b": {"type": "boolean", "x-mcp-header": "B"}})
+        )));
+        for invalid in [
+            json!({"r": {"type": "string", "x-mcp-header": ""}}),
+            json!({"r": {"type": "number", "x-mcp-header": "R"}}),
+            json!({"r": {"type": "object", "x-mcp-header": "R"}}),
+            json!({"r": {"type": "array", "x-mcp-header": "R"}}),
+            json!({"r": {"type": "string", "x-mcp-header": "Has Space"}}),
+            json!({"r": {"type": "string", "x-mcp-header": "Colon:"}}),
+            json!({"r": {"type": "string", "x-mcp-header": "Région"}}),
+            json!({"r": {"type": "string", "x-mcp-header": null}}),
+            json!({"a": {"type": "string", "x-mcp-header": "Same"}, "b": {"type": "string", "x-mcp-header": "same"}}),
+            json!({"list": {"type": "array", "items": {"type": "string", "x-mcp-header": "Item"}}}),
+        ] {
+            assert!(!header_marks_valid(&tool(invalid.clone())), "{invalid}");
+        }
+        let nested = json!({"name": "t", "inputSchema": {"type": "object", "anyOf": [{"properties": {"x": {"type": "string", "x-mcp-header": "X"}}}]}});
+        assert!(!header_marks_valid(&nested));
+    }
+
+    #[test]
+    fn header_values_use_the_base64_sentinel_only_where_a_plain_one_cannot_carry_them() {
+        assert_eq!(header_value("A-1001"), "A-1001");
+        assert_eq!(header_value("Hello, 世界"), "=?base64?SGVsbG8sIOS4lueVjA==?=");
+        assert_eq!(header_value(" padded "), format!("=?base64?{}?=", "IHBhZGRlZCA="));
+        assert_eq!(header_value("=?base64?literal?="), "=?base64?PT9iYXNlNjQ/bGl0ZXJhbD89?=");
+    }
 }
