@@ -228,6 +228,20 @@ async fn drive(client: &mut McpClient, args: &ClientArgs, conformance: bool) -> 
             // its input schema asks for (the protocol scenarios of 2026-07-28, whose servers watch
             // the calls themselves: their headers, their retries).
             let tools = client.list_tools().await?;
+            // A scenario that says which calls to make (`toolCalls` in its context) gets exactly
+            // those, with its arguments.
+            let context: Value = std::env::var("MCP_CONFORMANCE_CONTEXT")
+                .ok()
+                .and_then(|context| serde_json::from_str(&context).ok())
+                .unwrap_or(Value::Null);
+            if let Some(calls) = context["toolCalls"].as_array() {
+                let mut last = Ok(tools.clone());
+                for call in calls.iter().take(20) {
+                    let Some(name) = call["name"].as_str() else { continue };
+                    last = client.call_tool(name, call.get("arguments").cloned().unwrap_or_else(|| json!({}))).await;
+                }
+                return last;
+            }
             let scenario = std::env::var("MCP_CONFORMANCE_SCENARIO").unwrap_or_default();
             let every = !scenario.starts_with("auth/");
             let listed: Vec<Value> = tools["tools"].as_array().cloned().unwrap_or_default();

@@ -176,14 +176,32 @@ impl McpClient {
                 headers.iter().map(|(name, value)| (name.as_str(), value.as_str())).collect();
             headers.extend([("accept", ACCEPT_BOTH), ("content-type", "application/json")]);
             let discover = self.modern_message("server/discover", json!({}));
-            let first = self.send(1, Method::POST, &mcp_url, &headers, Body::Json(&discover)).await?;
+            let mut first = self.send(1, Method::POST, &mcp_url, &headers, Body::Json(&discover)).await?;
             if offers_modern_again(&first) {
                 // The server refused the version yet lists it as supported: once more, at it.
                 let discover = self.modern_message("server/discover", json!({}));
-                self.send(1, Method::POST, &mcp_url, &headers, Body::Json(&discover)).await?
-            } else {
-                first
+                first = self.send(1, Method::POST, &mcp_url, &headers, Body::Json(&discover)).await?;
             }
+            let modern_answer = (200..300).contains(&first.status) && speaks_modern(&first);
+            if first.status != 401 && !modern_answer {
+                // No challenge and no 2026-07-28 answer: a server of an earlier revision, which
+                // opens with `initialize` (MCP 2026-07-28 basic/versioning).
+                self.emit(Event::Note(format!(
+                    "server/discover answered {}: the server speaks an earlier revision; initializing",
+                    first.status
+                )));
+                let initialize = self.initialize_message();
+                first = self
+                    .send(
+                        1,
+                        Method::POST,
+                        &mcp_url,
+                        &[("accept", ACCEPT_BOTH), ("content-type", "application/json")],
+                        Body::Json(&initialize),
+                    )
+                    .await?;
+            }
+            first
         } else {
             let initialize = self.initialize_message();
             self.send(
@@ -199,6 +217,7 @@ impl McpClient {
             self.emit(Event::Note("the server answered without authentication; no authorization needed".into()));
             if self.config.modern && speaks_modern(&first) {
                 self.modern = true;
+                self.protocol_version = MODERN_PROTOCOL_VERSION.to_owned();
                 return Ok(());
             }
             return self.adopt_session(&first);
@@ -631,13 +650,26 @@ impl McpClient {
             }
             if answer.status == 200 && speaks_modern(&answer) {
                 self.modern = true;
+                self.protocol_version = MODERN_PROTOCOL_VERSION.to_owned();
                 self.checked("CL-25", format!("protocol {MODERN_PROTOCOL_VERSION} (server/discover), no session"));
                 return Ok(());
             }
             // MCP 2026-07-28 basic/versioning: a dual-era client falls back to the earlier
             // revision on an answer that is no recognised error of this one.
-            if answer.status == 401 || answer.status == 403 {
-                return Err(ClientError::Denied(format!("server/discover answered {}", answer.status)));
+            // A recognised error of this revision, or a server error, is no sign of an earlier
+            // revision: no fallback then.
+            let modern_error = read_rpc(&answer, None).is_ok_and(|response| {
+                matches!(
+                    response.pointer("/error/code").and_then(Value::as_i64),
+                    Some(-32020 | -32021 | -32022 | -32602)
+                )
+            });
+            if answer.status == 401 || answer.status == 403 || answer.status >= 500 || modern_error {
+                return Err(ClientError::Denied(format!(
+                    "server/discover answered {}: {}",
+                    answer.status,
+                    error_text(&answer)
+                )));
             }
             self.emit(Event::Note(format!(
                 "server/discover answered {}: the server speaks an earlier revision; initializing",
@@ -684,6 +716,26 @@ impl McpClient {
         }
         let url = self.config.mcp_url.clone();
         self.send(6, Method::POST, &url, &headers, Body::Json(message)).await
+    }
+
+    /// Whether the protected resource metadata, read again at the URL it was found at, no longer
+    /// names the AS the client uses (SEP-2352). A metadata document that cannot be read says
+    /// nothing, and the client goes on as before (refresh, then authorize).
+    async fn authorization_server_moved(&mut self) -> bool {
+        let Some(discovered) = self.discovered.clone() else { return false };
+        let Ok(answer) = self
+            .send(2, Method::GET, &discovered.resource_metadata_url, &[("accept", "application/json")], Body::Empty)
+            .await
+        else {
+            return false;
+        };
+        if answer.status != 200 {
+            return false;
+        }
+        let Ok(document) = answer.json() else { return false };
+        document["authorization_servers"].as_array().is_some_and(|servers| {
+            !servers.is_empty() && !servers.iter().any(|server| server == &json!(discovered.issuer))
+        })
     }
 
     /// A 2026-07-28 request of `method`: `params` with the `_meta` every request carries.
@@ -775,12 +827,16 @@ impl McpClient {
 
     /// The retry of a request that answered input-required: its params with `inputResponses` for
     /// what the client can answer and the server's `requestState` echoed untouched.
-    fn answer_input(&self, mut params: Value, result: &Value) -> Value {
+    fn answer_input(&self, mut params: Value, result: &Value) -> Result<Value, ClientError> {
         let mut responses = serde_json::Map::new();
         for (key, request) in result["inputRequests"].as_object().into_iter().flatten() {
             if request["method"] != "elicitation/create" {
-                // No sampling and no roots here: nothing to answer (the server was told so).
-                continue;
+                // No sampling and no roots here (the client declared neither): an input it cannot
+                // construct ends the request rather than a retry without it.
+                return Err(ClientError::Denied(format!(
+                    "the server asked for {}, which this client does not offer",
+                    printable(request["method"].as_str().unwrap_or_default(), 64)
+                )));
             }
             let message: String = request["params"]["message"]
                 .as_str()
@@ -815,7 +871,7 @@ impl McpClient {
                 }
             }
         }
-        params
+        Ok(params)
     }
 
     /// Calls a tool, refreshing on 401 (CL-15, CL-20), stepping up on 403 (CL-23), and
@@ -860,6 +916,7 @@ impl McpClient {
     pub async fn request(&mut self, method: &str, params: Value, operation: &str) -> Result<Value, ClientError> {
         let mut reauthorized_for_401 = false;
         let mut reinitialized = false;
+        let original = params.clone();
         let mut params = params;
         let mut rounds = 0_u32;
         loop {
@@ -889,7 +946,7 @@ impl McpClient {
                                 "{operation} asked for input more than {MAX_INPUT_ROUNDS} times; giving up"
                             )));
                         }
-                        params = self.answer_input(params, &result);
+                        params = self.answer_input(params, &result)?;
                         continue;
                     }
                     return Ok(result);
@@ -900,15 +957,27 @@ impl McpClient {
                     // one; SEP-2352: if it names another AS, nothing of the old one is reused there
                     // (credentials are kept per issuer, so the client registers anew).
                     let challenge = bearer_challenge(&answer)?;
-                    let issuer = self.discovered.as_ref().map(|discovered| discovered.issuer.clone());
-                    self.discover(challenge.as_ref()).await?;
-                    let moved = self.discovered.as_ref().map(|discovered| discovered.issuer.clone()) != issuer;
-                    if moved {
+                    let new_url = challenge
+                        .as_ref()
+                        .and_then(|challenge| challenge.param("resource_metadata"))
+                        .is_some_and(|url| {
+                            self.discovered.as_ref().is_none_or(|discovered| discovered.resource_metadata_url != url)
+                        });
+                    if new_url {
+                        self.discover(challenge.as_ref()).await?;
+                    } else if self.authorization_server_moved().await {
+                        // SEP-2352: nothing of the old AS is reused at the new one (credentials
+                        // are kept per issuer, so the client registers anew there).
                         self.emit(Event::Note(
-                            "the resource names another authorization server; registering there".into(),
+                            "the protected resource metadata names another authorization server; registering there"
+                                .into(),
                         ));
+                        self.discover(challenge.as_ref()).await?;
                         self.tokens = None;
                     }
+                    // A retry starts over: no input answered for another principal's context.
+                    params = original.clone();
+                    rounds = 0;
                     if !self.refresh().await? {
                         self.authorize(None).await?;
                     }
@@ -1093,7 +1162,15 @@ fn read_rpc(answer: &Answer, id: Option<i64>) -> Result<Value, ClientError> {
 fn error_text(answer: &Answer) -> String {
     let text = String::from_utf8_lossy(&answer.body);
     let text = crate::trace::redact_body(&text);
-    text.chars().take(300).collect()
+    printable(&text, 300)
+}
+
+/// Text a server wrote, fit to print: no control or bidirectional-formatting characters (which
+/// could rewrite a terminal line), at most `limit` characters.
+fn printable(text: &str, limit: usize) -> String {
+    let format =
+        |c: char| matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}');
+    text.chars().filter(|c| !c.is_control() && !format(*c)).take(limit).collect()
 }
 
 #[cfg(test)]

@@ -100,6 +100,9 @@ pub fn redact_header(name: &str, value: &str) -> String {
         // server that wrongly takes it as authentication it is a credential.
         "cookie" | "set-cookie" | "mcp-session-id" => "[redacted]".to_owned(),
         "location" => redact_query(value),
+        // A tool argument mirrored into a header (MCP 2026-07-28) is redacted as the same member
+        // of a JSON body would be.
+        other if other.strip_prefix("mcp-param-").is_some_and(is_secret_name) => "[redacted]".to_owned(),
         _ => value.to_owned(),
     }
 }
