@@ -801,25 +801,16 @@ impl McpClient {
         }
         let mut headers = Vec::new();
         if let (Some(tool), Some(arguments)) = (tool, params.get("arguments")) {
-            for (property, schema) in tool["inputSchema"]["properties"].as_object().into_iter().flatten() {
-                let (Some(header), Some(value)) =
-                    (schema.get("x-mcp-header").and_then(Value::as_str), arguments.get(property))
-                else {
-                    continue;
-                };
-                // TR-2607: the mark must be an HTTP token; a tool with another is not one to mirror.
-                if header.is_empty()
-                    || !header.chars().all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c))
-                {
-                    continue;
-                }
+            for (header, path) in header_marks(tool).unwrap_or_default() {
+                let Some(value) = path.iter().try_fold(arguments, |value, key| value.get(key)) else { continue };
                 let text = match value {
                     Value::String(text) => text.clone(),
                     Value::Bool(flag) => flag.to_string(),
                     Value::Number(number) => number.to_string(),
+                    // null or absent: no header (TR-2607).
                     _ => continue,
                 };
-                headers.push((header.to_owned(), text));
+                headers.push((header, text));
             }
         }
         Ok(headers)
@@ -1076,6 +1067,15 @@ fn header_value(value: &str) -> String {
 /// a top-level property of type integer, string or boolean. A mark anywhere else in the schema
 /// (under `items`, a combinator, `$defs`) cannot be reached and makes the tool invalid too.
 fn header_marks_valid(tool: &Value) -> bool {
+    header_marks(tool).is_some()
+}
+
+/// The `x-mcp-header` marks of a tool, each with the path of `properties` keys that reaches its
+/// property (TR-2607: "statically reachable through `properties` keys only"), or `None` when a
+/// mark is invalid: not a non-empty HTTP token, on a type other than integer, string or boolean,
+/// repeated whatever its case, or found under anything but a chain of `properties` (`items`, a
+/// combinator, `$defs`).
+fn header_marks(tool: &Value) -> Option<Vec<(String, Vec<String>)>> {
     fn marks_below(value: &Value) -> bool {
         match value {
             Value::Object(object) => object.contains_key("x-mcp-header") || object.values().any(marks_below),
@@ -1083,29 +1083,40 @@ fn header_marks_valid(tool: &Value) -> bool {
             _ => false,
         }
     }
-    let schema = &tool["inputSchema"];
-    let mut seen: Vec<String> = Vec::new();
-    for property in schema["properties"].as_object().into_iter().flat_map(|properties| properties.values()) {
-        let nested = property
-            .as_object()
-            .is_some_and(|object| object.iter().any(|(key, value)| key != "x-mcp-header" && marks_below(value)));
-        if nested {
-            return false;
+    /// Walks `schema` (an object schema at `path`), collecting marks; `false` on an invalid one.
+    fn walk(schema: &Value, path: &[String], marks: &mut Vec<(String, Vec<String>)>) -> bool {
+        let Some(object) = schema.as_object() else { return true };
+        for (key, value) in object {
+            match key.as_str() {
+                "properties" => {
+                    for (name, property) in value.as_object().into_iter().flatten() {
+                        let mut at = path.to_vec();
+                        at.push(name.clone());
+                        if let Some(mark) = property.get("x-mcp-header") {
+                            let Some(mark) = mark.as_str() else { return false };
+                            let token = !mark.is_empty()
+                                && mark.chars().all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c));
+                            let typed = matches!(property["type"].as_str(), Some("integer" | "string" | "boolean"));
+                            let repeated = marks.iter().any(|(seen, _)| seen.eq_ignore_ascii_case(mark));
+                            if !token || !typed || repeated {
+                                return false;
+                            }
+                            marks.push((mark.to_owned(), at.clone()));
+                        }
+                        if !walk(property, &at, marks) {
+                            return false;
+                        }
+                    }
+                }
+                "x-mcp-header" => {}
+                _ if marks_below(value) => return false,
+                _ => {}
+            }
         }
-        let Some(mark) = property.get("x-mcp-header") else { continue };
-        let Some(mark) = mark.as_str() else { return false };
-        let token =
-            !mark.is_empty() && mark.chars().all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c));
-        let typed = matches!(property["type"].as_str(), Some("integer" | "string" | "boolean"));
-        let lower = mark.to_ascii_lowercase();
-        if !token || !typed || seen.contains(&lower) {
-            return false;
-        }
-        seen.push(lower);
+        true
     }
-    !schema
-        .as_object()
-        .is_some_and(|object| object.iter().any(|(key, value)| key != "properties" && marks_below(value)))
+    let mut marks = Vec::new();
+    walk(&tool["inputSchema"], &[], &mut marks).then_some(marks)
 }
 
 /// The headers of a 2026-07-28 request: the version, the method, the name it acts on, and the
@@ -1203,6 +1214,14 @@ mod tests {
         }
         let nested = json!({"name": "t", "inputSchema": {"type": "object", "anyOf": [{"properties": {"x": {"type": "string", "x-mcp-header": "X"}}}]}});
         assert!(!header_marks_valid(&nested));
+        // Reached through a chain of `properties`: valid, and mirrored from its exact path.
+        let chain = tool(
+            json!({"location": {"type": "object", "properties": {"region": {"type": "string", "x-mcp-header": "Region"}}}}),
+        );
+        assert_eq!(
+            header_marks(&chain),
+            Some(vec![("Region".to_owned(), vec!["location".to_owned(), "region".to_owned()])])
+        );
     }
 
     #[test]
