@@ -54,8 +54,8 @@ pub(crate) struct ClientArgs {
     /// The scope to ask for, instead of the challenge's or the metadata's.
     #[arg(long)]
     pub(crate) scope: Option<String>,
-    /// Speak this MCP revision first: `2026-07-28` (stateless, falling back to 2025-11-25 when
-    /// the server does not speak it); without it, 2025-11-25.
+    /// The MCP revision to speak first: `2026-07-28` (the default: stateless, falling back to
+    /// 2025-11-25 at a server that does not speak it) or `2025-11-25` (`initialize` and a session).
     #[arg(long, value_name = "REVISION", value_parser = parse_client_revision)]
     pub(crate) revision: Option<bool>,
     /// Confirm what the server asks the user to confirm (a yes/no elicitation of a 2026-07-28
@@ -106,9 +106,9 @@ fn parse_auth_method(text: &str) -> Result<TokenEndpointAuthMethod, String> {
 fn apply_conformance_environment(config: &mut ClientConfig) -> anyhow::Result<bool> {
     let Ok(scenario) = std::env::var("MCP_CONFORMANCE_SCENARIO") else { return Ok(false) };
     config.policy.allowed_authorities.extend(["localhost:*".to_owned(), "127.0.0.1:*".to_owned()]);
-    // The revision the suite runs the scenario at: 2026-07-28 asks for that revision's wire.
-    if std::env::var("MCP_CONFORMANCE_PROTOCOL_VERSION").is_ok_and(|version| version == "2026-07-28") {
-        config.modern = true;
+    // The revision the suite runs the scenario at: its wire, 2026-07-28's or the earlier one's.
+    if let Ok(version) = std::env::var("MCP_CONFORMANCE_PROTOCOL_VERSION") {
+        config.modern = version == "2026-07-28";
     }
     if let Ok(context) = std::env::var("MCP_CONFORMANCE_CONTEXT") {
         let context: Value = serde_json::from_str(&context).context("MCP_CONFORMANCE_CONTEXT is not JSON")?;
@@ -184,7 +184,7 @@ pub(crate) async fn run(args: ClientArgs) -> anyhow::Result<std::process::ExitCo
     }
     config.login_hint = args.user.clone();
     config.scope = args.scope.clone();
-    config.modern = args.revision.unwrap_or(false);
+    config.modern = args.revision.unwrap_or(true);
     config.confirm = args.yes;
     config.callback_timeout = Duration::from_secs(args.login_timeout);
     config.metadata_document = args.metadata_document.clone();
