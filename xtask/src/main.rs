@@ -307,7 +307,8 @@ const SERVER_SCENARIOS: [(&str, Option<&str>); 11] = [
     ("dns-rebinding-protection", None),
 ];
 
-/// Kills the child processes it holds when dropped, whatever path the run took.
+/// Kills the child processes it holds when dropped, whatever path the run took (and if xtask
+/// itself is killed, their stdin closes, which stops them: `MCP_AUTHLAB_STOP_ON_STDIN_EOF`).
 struct Children(Vec<std::process::Child>);
 
 impl Drop for Children {
@@ -323,7 +324,9 @@ impl Drop for Children {
 /// `marker`, returning that line.
 fn start_and_read(mut command: Command, marker: &str, children: &mut Children) -> Result<String, String> {
     use std::io::BufRead as _;
-    command.stdout(std::process::Stdio::piped());
+    // The child stops when this end of its stdin closes: when xtask ends, however it ends.
+    command.stdout(std::process::Stdio::piped()).stdin(std::process::Stdio::piped());
+    command.env("MCP_AUTHLAB_STOP_ON_STDIN_EOF", "1");
     let mut child = command.spawn().map_err(|error| format!("failed to start {command:?}: {error}"))?;
     let stdout = child.stdout.take().ok_or("no stdout")?;
     children.0.push(child);

@@ -133,7 +133,8 @@ pub(crate) async fn run(args: ProxyArgs) -> anyhow::Result<std::process::ExitCod
         axum::Router::new().fallback(forward).layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES)).with_state(proxy);
     axum::serve(listener, router)
         .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
+            // Ctrl-C, SIGTERM, or (for `cargo xtask conformance`) the parent's end of stdin.
+            let _ = crate::up::wait_for_stop_signal().await;
         })
         .await
         .context("the proxy stopped")?;

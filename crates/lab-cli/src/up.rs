@@ -38,8 +38,26 @@ pub(crate) async fn run(args: UpArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Waits for Ctrl-C, or for SIGTERM on unix (what `kill` and process managers send).
-async fn wait_for_stop_signal() -> anyhow::Result<()> {
+/// The variable that asks `up` and `proxy` to stop when their standard input closes: set by
+/// `cargo xtask conformance`, which holds the other end, so that neither outlives it however it
+/// ends (a killed xtask closes the pipe too).
+pub(crate) const STOP_ON_STDIN_EOF: &str = "MCP_AUTHLAB_STOP_ON_STDIN_EOF";
+
+/// Waits until standard input is closed, when [`STOP_ON_STDIN_EOF`] asks it; forever otherwise.
+pub(crate) async fn stdin_closed() {
+    if std::env::var_os(STOP_ON_STDIN_EOF).is_none() {
+        return std::future::pending().await;
+    }
+    use tokio::io::AsyncReadExt as _;
+    let mut stdin = tokio::io::stdin();
+    let mut buffer = [0_u8; 256];
+    // Whatever is written is ignored; end of file (or an error) is the parent gone.
+    while matches!(stdin.read(&mut buffer).await, Ok(read) if read > 0) {}
+}
+
+/// Waits for Ctrl-C, or for SIGTERM on unix (what `kill` and process managers send), or for the
+/// end of standard input when [`STOP_ON_STDIN_EOF`] is set.
+pub(crate) async fn wait_for_stop_signal() -> anyhow::Result<()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -47,6 +65,7 @@ async fn wait_for_stop_signal() -> anyhow::Result<()> {
         tokio::select! {
             result = tokio::signal::ctrl_c() => result.context("failed to listen for Ctrl-C"),
             _ = terminate.recv() => Ok(()),
+            () = stdin_closed() => Ok(()),
         }
     }
     #[cfg(not(unix))]
