@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use lab_client::{ClientConfig, ClientError, Event, McpClient, PreRegistered};
+use lab_client::{ClientConfig, ClientError, Confirm, Event, McpClient, PreRegistered};
 use lab_proto::ClientSecret;
 use lab_proto::registration::TokenEndpointAuthMethod;
 use serde_json::{Value, json};
@@ -185,7 +185,7 @@ pub(crate) async fn run(args: ClientArgs) -> anyhow::Result<std::process::ExitCo
     config.login_hint = args.user.clone();
     config.scope = args.scope.clone();
     config.modern = args.revision.unwrap_or(true);
-    config.confirm = args.yes;
+    config.confirm = confirmation(args.yes);
     config.callback_timeout = Duration::from_secs(args.login_timeout);
     config.metadata_document = args.metadata_document.clone();
     let conformance = apply_conformance_environment(&mut config)?;
@@ -296,4 +296,41 @@ fn arguments_for(schema: &Value) -> Value {
         arguments.insert(name.clone(), value);
     }
     Value::Object(arguments)
+}
+
+/// What the client answers a server's request for the user's confirmation: yes with `--yes`;
+/// at a terminal, the person's answer to a prompt on stderr; otherwise no (nobody is there).
+fn confirmation(yes: bool) -> Confirm {
+    use std::io::IsTerminal as _;
+    if yes {
+        Confirm::Yes
+    } else if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
+        Confirm::Ask(Arc::new(|message: &str| {
+            eprint!("The server asks you to confirm: {message}\nConfirm? [y/N] ");
+            std::io::stderr().flush().ok();
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line).is_ok() && is_yes(&line)
+        }))
+    } else {
+        Confirm::Decline
+    }
+}
+
+/// Whether a person's answer to a yes/no prompt is yes (`y` or `yes`, any case); anything else,
+/// an empty line included, is no.
+fn is_yes(line: &str) -> bool {
+    matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_y_or_yes_confirms() {
+        for yes in ["y\n", "Y", " yes \n", "YES"] {
+            assert!(super::is_yes(yes), "{yes:?}");
+        }
+        for no in ["", "\n", "n", "no", "yess", "y es", "sure"] {
+            assert!(!super::is_yes(no), "{no:?}");
+        }
+    }
 }

@@ -260,17 +260,43 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let colour = std::io::stdout().is_terminal() && !args.json;
     let paint =
         |code: &str, text: &str| if colour { format!("\u{1b}[{code}m{text}\u{1b}[0m") } else { text.to_owned() };
-    let total = entries.len();
+    // Against a third-party MCP server, the revision-neutral scenarios run once more at
+    // 2026-07-28 after the whole battery (by then a run has learnt whether the server speaks
+    // it, so a server that does not is told once rather than scenario by scenario). What does not
+    // apply to the server at all is reported once.
+    let mut passes: Vec<(Entry, bool)> = entries.iter().cloned().map(|entry| (entry, false)).collect();
+    if target.rs_url.is_some() {
+        passes.extend(
+            entries
+                .into_iter()
+                .filter(|entry| {
+                    lab_scenario::revision_neutral(&entry.scenario)
+                        && lab_scenario::not_applicable(&entry.area, &entry.scenario, &target).is_none()
+                })
+                .map(|entry| (entry, true)),
+        );
+    }
+    lab_scenario::learn_revisions(&target).await;
+    let total = passes.len();
     let mut outcomes: Vec<Outcome> = Vec::new();
-    for (index, entry) in entries.into_iter().enumerate() {
-        let not_applicable = lab_scenario::not_applicable(&entry.area, &entry.scenario, &target);
+    for (index, (entry, modern)) in passes.into_iter().enumerate() {
+        let target = lab_scenario::Target { modern, ..target.clone() };
+        let revision = lab_scenario::revision_of(&entry.scenario, &target);
+        let not_applicable =
+            lab_scenario::not_applicable(&entry.area, &entry.scenario, &target).or_else(|| match revision {
+                Some(lab_scenario::MODERN_REVISION) => target.revisions.modern().and_then(Result::err),
+                Some(_) => target.revisions.legacy_refused(),
+                None => None,
+            });
         let result = match &not_applicable {
             Some(reason) => Err(format!("not applicable: {reason}")),
             None => {
-                lab_scenario::run_against(&entry.id, &entry.scenario, &target).await.map_err(|error| error.to_string())
+                // Named with its revision, so that each run's transcript has a file of its own.
+                let name = revision.map_or_else(|| entry.id.clone(), |revision| format!("{}@{revision}", entry.id));
+                lab_scenario::run_against(&name, &entry.scenario, &target).await.map_err(|error| error.to_string())
             }
         };
-        let mut outcome = Outcome { entry, result, not_applicable, transcript: None };
+        let mut outcome = Outcome { entry, result, not_applicable, transcript: None, revision };
         // Every failed run leaves its transcript where the user said, whatever the output format.
         if outcome.status() == Status::Failed
             && let Ok(report) = &outcome.result
@@ -296,7 +322,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             } else {
                 explanation.lines().next().unwrap_or("").to_owned()
             };
-            println!("[{:>3}/{total}] {mark} {} ({detail})", index + 1, outcome.entry.id);
+            println!("[{:>3}/{total}] {mark} {} ({detail})", index + 1, outcome.name());
             if outcome.status() == Status::Failed {
                 for line in explanation.lines().skip(1) {
                     println!("          {line}");
@@ -363,7 +389,7 @@ fn print_summary(outcomes: &[Outcome]) {
             if matches!(outcome.standing(), report::Standing::Finding(_) | report::Standing::Unconcluded) {
                 let remedy =
                     outcome.entry.scenario.remedy.as_deref().map(|remedy| format!(" · {remedy}")).unwrap_or_default();
-                println!("  {:<20} {}{remedy}", outcome.standing().name(), outcome.entry.id);
+                println!("  {:<20} {}{remedy}", outcome.standing().name(), outcome.name());
             }
         }
     }

@@ -64,9 +64,34 @@ pub struct ClientConfig {
     /// Speak MCP 2026-07-28 (stateless, `server/discover`), falling back to 2025-11-25 when the
     /// server does not answer it; otherwise 2025-11-25 (`initialize`, a session).
     pub modern: bool,
-    /// Confirm what a server asks the user to confirm (an input-required elicitation whose form
-    /// holds only yes/no fields), as `client --yes` does; otherwise decline it.
-    pub confirm: bool,
+    /// What to answer when a server asks the user to confirm (an input-required elicitation whose
+    /// form holds only yes/no fields): decline (the default), confirm (`client --yes`), or ask.
+    pub confirm: Confirm,
+}
+
+/// The client's answer when a server asks the user to confirm an operation (seed §7.1: high-risk
+/// tools need the user's confirmation; MCP 2026-07-28 MRTR carries the question).
+#[derive(Clone, Default)]
+pub enum Confirm {
+    /// Decline: nobody is there to ask.
+    #[default]
+    Decline,
+    /// Confirm every yes/no question at once (`client --yes`).
+    Yes,
+    /// Ask a person: the function gets the server's message (control characters removed, at most
+    /// 300 characters) and answers yes or no. It may block (it runs on a blocking thread); the
+    /// client waits for it at most `callback_timeout`, then declines.
+    Ask(std::sync::Arc<dyn Fn(&str) -> bool + Send + Sync>),
+}
+
+impl std::fmt::Debug for Confirm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Decline => "Decline",
+            Self::Yes => "Yes",
+            Self::Ask(_) => "Ask",
+        })
+    }
 }
 
 impl std::fmt::Debug for ClientConfig {
@@ -109,7 +134,7 @@ impl ClientConfig {
             client_name: "MCP Auth Lab client".to_owned(),
             events: None,
             modern: false,
-            confirm: false,
+            confirm: Confirm::Decline,
         }
     }
 

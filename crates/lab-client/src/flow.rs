@@ -524,7 +524,7 @@ impl McpClient {
                                 "{operation} asked for input more than {MAX_INPUT_ROUNDS} times; giving up"
                             )));
                         }
-                        params = self.answer_input(params, &result)?;
+                        params = self.answer_input(params, &result).await?;
                         continue;
                     }
                     return Ok(result);

@@ -19,7 +19,7 @@ mod flow;
 mod http;
 mod trace;
 
-pub use config::{ClientConfig, Event, EventSink, PreRegistered};
+pub use config::{ClientConfig, Confirm, Event, EventSink, PreRegistered};
 pub use error::ClientError;
 pub use flow::{ClientCredentials, Discovered, McpClient};
 pub use http::{Answer, Http, MAX_RESPONSE_BYTES, NetworkPolicy, REQUEST_TIMEOUT, is_special};

@@ -115,6 +115,54 @@ fn asks_plain_pkce(step: &Step) -> bool {
     !removed("code_challenge") && (method == Some("plain") || (method.is_none() && removed("code_challenge_method")))
 }
 
+/// Whether `scenario` can run at either MCP revision against a third-party server: it reaches
+/// the MCP endpoint only through `mcp` tool calls or `initialize` requests that name no revision,
+/// no session and no MCP header of either era, and never a raw request or the lab's client. Such
+/// a request becomes `ping` in a session or `initialize` at 2025-11-25, and a stateless list
+/// request at 2026-07-28; what these scenarios judge (the authorization layer in front of every
+/// method) is the same at both, so `run --rs-url` runs them at every revision the server speaks.
+pub fn revision_neutral(scenario: &Scenario) -> bool {
+    let mut calls = 0;
+    for step in &scenario.steps {
+        if step.uses_variable("session") || step.expect.session_ids.is_some() {
+            return false;
+        }
+        match &step.action {
+            StepAction::Mcp(mcp) => {
+                let mcp_header = mcp.headers.keys().any(|name| name.to_ascii_lowercase().starts_with("mcp-"));
+                if !mcp.stands_for_any_request() || mcp_header {
+                    return false;
+                }
+                calls += 1;
+            }
+            StepAction::Client(_) => return false,
+            _ if reaches_rs(step, &["resource"]) => return false,
+            _ => {}
+        }
+    }
+    calls > 0
+}
+
+/// The MCP revision `scenario`'s requests to a third-party MCP server speak, for the report:
+/// 2026-07-28 where a step names it or the run is the battery's pass at that revision, else
+/// 2025-11-25 where it calls the server at all; `None` at the lab, or for a scenario that never
+/// speaks MCP.
+pub fn revision_of(scenario: &Scenario, target: &Target) -> Option<&'static str> {
+    target.rs_url.as_ref()?;
+    let mcp = |step: &Step| match &step.action {
+        StepAction::Mcp(mcp) => Some(mcp.revision.is_some()),
+        _ => None,
+    };
+    let calls: Vec<bool> = scenario.steps.iter().filter_map(mcp).collect();
+    if calls.iter().any(|modern| *modern) || (target.modern && revision_neutral(scenario)) {
+        Some(crate::target::MODERN_REVISION)
+    } else if !calls.is_empty() || scenario.steps.iter().any(|step| reaches_rs(step, &["resource"])) {
+        Some(crate::target::LEGACY_REVISION)
+    } else {
+        None
+    }
+}
+
 /// Whether an `mcp` step sends a session id of its own choosing.
 pub(crate) fn names_a_session(mcp: &crate::schema::Mcp) -> bool {
     mcp.headers.keys().any(|name| name.eq_ignore_ascii_case("mcp-session-id"))

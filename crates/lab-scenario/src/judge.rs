@@ -76,6 +76,9 @@ pub(crate) struct Projection {
     /// A `not_applicable_if` condition is projected: what the server says of its own CORS policy
     /// (an `Access-Control-Allow-Origin: *`) is what such a condition reads, so it is kept.
     pub(crate) keep_cors: bool,
+    /// The battery's pass at MCP 2026-07-28 sent the step as a list request (its tool call or
+    /// `initialize` has no such thing there): what an `initialize` result holds is not asked.
+    pub(crate) listed: bool,
 }
 
 impl Projection {
@@ -96,6 +99,7 @@ impl Projection {
             iss_optional: false,
             after_form: false,
             keep_cors: false,
+            listed: false,
         }
     }
 }
@@ -105,7 +109,11 @@ pub(crate) fn project(expect: &Expect, how: Projection) -> Expect {
     if how.third_party_rs && how.tool_call && !about_a_refusal(expect) {
         return Expect::default();
     }
-    let mut expect = if how.third_party_rs { http_level(expect, how.json_rpc, how.keep_cors) } else { expect.clone() };
+    let mut expect = if how.third_party_rs {
+        http_level(expect, how.json_rpc && !how.listed, how.json_rpc, how.keep_cors)
+    } else {
+        expect.clone()
+    };
     // RFC 9207 §2.4: `iss` in the authorization response is required only of an AS that
     // advertises it; whether it does is `discovery/iss-parameter`'s question.
     if how.iss_optional {
@@ -157,7 +165,9 @@ fn expects_refusal(expect: &Expect) -> bool {
 /// The HTTP-level part of an expectation: what any MCP server answers, without the lab shop's
 /// tool results (the JSON of a JSON-RPC answer) and, unless `cors`, without the CORS choices of
 /// the deployment.
-pub(crate) fn http_level(expect: &Expect, json_rpc: bool, cors: bool) -> Expect {
+///
+/// With `initialized`, what MCP defines of an `initialize` result is kept (the request was one).
+pub(crate) fn http_level(expect: &Expect, initialized: bool, json_rpc: bool, cors: bool) -> Expect {
     let json = !json_rpc;
     // CORS is a deployment choice: which browser origins a third-party server admits is its own,
     // never a fault; but a condition may ask what the server said of itself (`not_applicable_if`).
@@ -186,10 +196,15 @@ pub(crate) fn http_level(expect: &Expect, json_rpc: bool, cors: bool) -> Expect 
         session_ids: expect.session_ids.clone(),
         // How the conforming client ended is the client's own, whatever server it talked to.
         client: expect.client.clone(),
-        any_of: expect.any_of.iter().map(|alternative| http_level(alternative, json_rpc, cors)).collect(),
+        any_of: expect.any_of.iter().map(|alternative| http_level(alternative, initialized, json_rpc, cors)).collect(),
         json: if json { expect.json.clone() } else { Default::default() },
         // What MCP itself defines in an `initialize` result is comparable on any server.
-        json_present: expect.json_present.iter().filter(|pointer| json || mcp_defined(pointer)).cloned().collect(),
+        json_present: expect
+            .json_present
+            .iter()
+            .filter(|pointer| json || (initialized && mcp_defined(pointer)))
+            .cloned()
+            .collect(),
         json_absent: if json { expect.json_absent.clone() } else { Vec::new() },
         json_contains: if json { expect.json_contains.clone() } else { Default::default() },
         ..Default::default()

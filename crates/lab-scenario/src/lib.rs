@@ -32,16 +32,16 @@ mod variants;
 mod vars;
 mod wire;
 
-pub use applicability::not_applicable;
+pub use applicability::{not_applicable, revision_neutral, revision_of};
 pub use catalogue::Entry;
 pub use error::RunError;
 pub use expect::{ClientOutcome, Observation};
 pub use load::{ScenarioError, parse};
 pub use logscan::{LOG_SCAN_ID, scan_logs};
 pub use outcome::{Detail, ExchangeRecord, Observed, Party, Report, StepReport, UsedSecrets};
-pub use runner::{run, run_against};
+pub use runner::{learn_revisions, run, run_against};
 pub use schema::{Scenario, Verdict};
-pub use target::{REDIRECT_URI, Target};
+pub use target::{LEGACY_REVISION, MODERN_REVISION, REDIRECT_URI, Revisions, Target};
 pub use third_party::{
     ConfidentialClient, LabClients, Login, check_mcp_url, discover, probe_lab_clients, probe_mcp_endpoint, serves_json,
 };

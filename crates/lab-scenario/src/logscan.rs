@@ -56,7 +56,7 @@ pub fn scan_logs(paths: &[PathBuf], outcomes: &[Outcome]) -> Outcome {
         scenario,
     };
     let result = scan(paths, &secrets);
-    Outcome { entry, result, not_applicable: None, transcript: None }
+    Outcome { entry, result, not_applicable: None, transcript: None, revision: None }
 }
 
 fn scan(paths: &[PathBuf], secrets: &[(&str, &str)]) -> Result<Report, String> {

@@ -51,9 +51,6 @@ pub(crate) struct Run {
     /// Whether a third-party MCP server answered `initialize` without a session id: it keeps no
     /// sessions, so a scenario about sessions has nothing to test there.
     pub(crate) sessionless: bool,
-    /// Whether a third-party MCP server speaks MCP 2026-07-28, once asked (`server/discover`):
-    /// `Some(None)` it does, `Some(Some(reason))` it does not.
-    pub(crate) modern: Option<Option<String>>,
     pub(crate) sleep: Sleep,
 }
 
@@ -65,6 +62,47 @@ pub async fn run(id: &str, scenario: &Scenario) -> Result<Report, RunError> {
 /// Starts a lab for `scenario` and runs it against `target`.
 pub async fn run_against(id: &str, scenario: &Scenario, target: &Target) -> Result<Report, RunError> {
     run_with(id, scenario, target, real_sleep).await
+}
+
+/// The flow that learns which MCP revisions a third-party MCP server speaks: a token as the flows
+/// get one, then an `initialize` at 2025-11-25 (a 400 there makes the runner ask whether it
+/// speaks 2026-07-28 instead) and a request at 2026-07-28, before which the runner asks
+/// `server/discover`. Only what it learns is kept.
+const REVISION_PROBE: &str = r#"
+summary = "Learns which MCP revisions the server speaks"
+verdict = "defended"
+quote = "MCP 2026-07-28 basic/versioning"
+remedy = "None: this run only learns."
+[[step]]
+do = "register"
+[[step]]
+do = "authorize"
+[[step]]
+do = "token"
+[[step]]
+do = "mcp"
+method = "initialize"
+session = false
+expect = { status_between = [100, 599] }
+[[step]]
+do = "mcp"
+revision = "2026-07-28"
+method = "server/discover"
+expect = { status = 200 }
+"#;
+
+/// Learns, once for the battery `target` belongs to and before it runs, which revisions its
+/// third-party MCP server speaks (`target.revisions`): a scenario written for 2025-11-25 that
+/// met a 2026-07-28-only server unwarned would judge its refusals of the old revision. A flow
+/// that cannot get a token leaves it unknown: the runs then ask again themselves.
+pub async fn learn_revisions(target: &Target) {
+    if target.rs_url.is_none() || target.revisions.modern().is_some() {
+        return;
+    }
+    if let Ok(scenario) = crate::load::parse(std::path::Path::new("<revision probe>"), REVISION_PROBE) {
+        // The run's verdict is about nothing: what it learnt is in `target.revisions`.
+        let _ = run_against("revision-probe", &scenario, target).await;
+    }
 }
 
 /// [`run_against`] with the way the run waits.
@@ -95,7 +133,6 @@ async fn run_once(id: &str, scenario: &Scenario, target: &Target, sleep: Sleep) 
         signed_in: false,
         paced: false,
         sessionless: false,
-        modern: None,
         pages: scenario.lab.interactive,
         exchanges: Vec::new(),
         step_index: 0,
@@ -336,8 +373,14 @@ impl Run {
             .as_metadata
             .as_ref()
             .is_some_and(|metadata| metadata.authorization_response_iss_parameter_supported != Some(true));
+        // The battery's pass at 2026-07-28 sends a third-party server a list request for each
+        // tool call or `initialize` that names no revision (`actions/mcp`).
+        let listed = self.target.modern
+            && self.target.rs_url.is_some()
+            && matches!(&step.action, crate::schema::StepAction::Mcp(mcp) if mcp.stands_for_any_request());
         Projection {
             iss_optional,
+            listed,
             after_form: self.signed_in,
             ..Projection::of(step, self.target.is_external(), self.target.rs_url.is_some())
         }
@@ -373,6 +416,12 @@ mod tests {
 
     /// The engine's tests do not wait out a `Retry-After`: the transcript says how long a real
     /// run would have waited.
+    #[test]
+    fn the_revision_probe_is_a_valid_scenario() {
+        let scenario = crate::load::parse(std::path::Path::new("<revision probe>"), REVISION_PROBE).unwrap();
+        assert!(matches!(scenario.steps.last().map(|step| &step.action), Some(crate::schema::StepAction::Mcp(_))));
+    }
+
     fn no_sleep(_: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> {
         Box::pin(std::future::ready(()))
     }

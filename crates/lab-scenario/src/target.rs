@@ -51,6 +51,58 @@ pub struct Target {
     /// Which of the lab's pre-registered confidential clients a third-party AS knows, asked before
     /// the run ([`crate::probe_lab_clients`]); `None` at the lab, whose AS knows them all.
     pub lab_clients: Option<crate::LabClients>,
+    /// Whether `mcp` steps that name no revision speak MCP 2026-07-28: `run --rs-url` runs each
+    /// revision-neutral scenario once more this way against a server that speaks it
+    /// ([`crate::revision_neutral`]).
+    pub modern: bool,
+    /// What the runs have learnt of the third-party MCP server's revisions, shared by every run
+    /// of one battery (clones share it).
+    pub revisions: Revisions,
+}
+
+/// The revision a scenario's MCP requests speak unless a step names another.
+pub const LEGACY_REVISION: &str = "2025-11-25";
+/// The stateless revision (`revision = "2026-07-28"`, or the battery's second pass).
+pub const MODERN_REVISION: &str = "2026-07-28";
+
+/// What is known of a third-party MCP server's revisions, learnt once and shared by the runs of a
+/// battery, so that a pass at a revision the server does not speak stops at once.
+#[derive(Debug, Clone, Default)]
+pub struct Revisions(std::sync::Arc<std::sync::Mutex<Known>>);
+
+#[derive(Debug, Clone, Default)]
+struct Known {
+    /// `Ok(list method)` when the server answered `server/discover` listing 2026-07-28 (the list
+    /// method is the one its capabilities offer, if any); `Err(reason)` when it does not speak it.
+    modern: Option<Result<Option<String>, String>>,
+    /// Why the server does not speak 2025-11-25, once a valid `initialize` was refused.
+    legacy_refused: Option<String>,
+}
+
+impl Revisions {
+    fn known(&self) -> std::sync::MutexGuard<'_, Known> {
+        // A poisoned lock only means a run panicked mid-update; what it holds is still whole.
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether the server speaks 2026-07-28, once learnt: `Ok` with the list method its
+    /// capabilities offer, or why it does not.
+    pub fn modern(&self) -> Option<Result<Option<String>, String>> {
+        self.known().modern.clone()
+    }
+
+    pub(crate) fn set_modern(&self, known: Result<Option<String>, String>) {
+        self.known().modern = Some(known);
+    }
+
+    /// Why the server does not speak 2025-11-25, once learnt.
+    pub fn legacy_refused(&self) -> Option<String> {
+        self.known().legacy_refused.clone()
+    }
+
+    pub(crate) fn set_legacy_refused(&self, reason: String) {
+        self.known().legacy_refused = Some(reason);
+    }
 }
 
 impl Target {

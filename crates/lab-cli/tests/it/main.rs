@@ -255,10 +255,20 @@ fn run_against_a_running_system_passes_what_applies_and_skips_the_rest() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     // The clock and the lab AS's key are not the running system's: not applicable, never passed.
-    assert!(stdout.contains("N/A  attacks/rs-validation/expired-token (not applicable: it forges"), "{stdout}");
-    assert!(stdout.contains("N/A  attacks/rs-validation/embedded-jwk (not applicable: it forges"), "{stdout}");
+    assert!(
+        stdout.contains("N/A  attacks/rs-validation/expired-token@2025-11-25 (not applicable: it forges"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("N/A  attacks/rs-validation/embedded-jwk@2025-11-25 (not applicable: it forges"),
+        "{stdout}"
+    );
     assert!(stdout.contains("[log] PASS logs/secrets-in-logs (defended: as expected)"), "{stdout}");
-    assert_eq!(stdout.lines().last(), Some("4 passed, 0 failed, 3 skipped"), "{stdout}");
+    // The server speaks both revisions: the scenario that fits either runs at each, and says so.
+    assert!(stdout.contains("PASS attacks/rs-validation/no-token@2025-11-25 (defended)"), "{stdout}");
+    assert!(stdout.contains("PASS attacks/rs-validation/no-token@2026-07-28 (defended)"), "{stdout}");
+    assert!(stdout.contains("PASS attacks/token/token-get-method (defended)"), "an AS scenario has no revision");
+    assert_eq!(stdout.lines().last(), Some("5 passed, 0 failed, 3 skipped"), "{stdout}");
     let output = mcp_authlab().args(["run", "no-token", "--scan-log"]).arg(dir.join("absent.log")).output().unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stdout).contains("absent.log cannot be read"));
@@ -268,6 +278,53 @@ fn run_against_a_running_system_passes_what_applies_and_skips_the_rest() {
     let output = mcp_authlab().args(["run", "--rs-url", lab.resource(), "--resource", "https://x"]).output().unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("cannot be used with"));
+    runtime.block_on(lab.shutdown());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_server_that_speaks_only_2026_07_28_is_tested_at_that_revision_and_the_report_says_so() {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let mut config = lab_harness::LabConfig::ephemeral();
+    config.auto_approve = Some("alice".to_owned());
+    config.revisions = lab_mcp_server::Revisions::Modern;
+    let lab = runtime.block_on(lab_harness::start(config)).unwrap();
+    let dir = std::env::temp_dir().join(format!("mcp-authlab-modern-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, lab.ca_pem()).unwrap();
+    let output = mcp_authlab()
+        .args(["run", "no-token", "bearer-scheme-case", "six-step-flow", "mcp-name-mismatch", "--json"])
+        .args(["--rs-url", lab.resource(), "--as-url", lab.issuer(), "--ca"])
+        .arg(&ca)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let grade = |name: &str| {
+        let scenarios = report["scenarios"].as_array().unwrap();
+        let found = scenarios.iter().find(|scenario| scenario["name"] == name);
+        found.map(|scenario| (scenario["grade"].as_str().unwrap_or_default().to_owned(), scenario["revision"].clone()))
+    };
+    // At 2025-11-25 nothing applies (its `initialize` is refused), at 2026-07-28 everything runs.
+    for id in ["attacks/rs-validation/no-token", "attacks/rs-validation/bearer-scheme-case", "flows/six-step-flow"] {
+        assert_eq!(grade(&format!("{id}@2025-11-25")).map(|(grade, _)| grade).as_deref(), Some("not-applicable"));
+        let (grade, revision) = grade(&format!("{id}@2026-07-28")).unwrap();
+        assert_eq!((grade.as_str(), revision.as_str()), ("passed", Some("2026-07-28")), "{id}: {report}");
+    }
+    let reason = report["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|scenario| scenario["name"] == "flows/six-step-flow@2025-11-25")
+        .map(|scenario| scenario["not_applicable_reason"].as_str().unwrap_or_default().to_owned())
+        .unwrap();
+    assert!(reason.contains("speaks only MCP 2026-07-28"), "{reason}");
+    assert_eq!(
+        grade("attacks/transport/mcp-name-mismatch@2026-07-28").map(|(grade, _)| grade).as_deref(),
+        Some("passed")
+    );
     runtime.block_on(lab.shutdown());
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -343,9 +400,12 @@ fn a_third_party_rs_is_checked_before_the_run_and_its_certs_are_never_rewritten(
     let output = run_teapot(&["--fail-on", "vulnerable"]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}");
-    assert!(stdout.contains("NOTE attacks/rs-validation/teapot (nonconforming:"), "{stdout}");
+    assert!(stdout.contains("NOTE attacks/rs-validation/teapot@2025-11-25 (nonconforming:"), "{stdout}");
     assert!(stdout.contains("findings: 0 vulnerable, 1 nonconforming, 0 advisory; 0 could not conclude"), "{stdout}");
-    assert_eq!(stdout.lines().last(), Some("0 passed, 0 failed, 1 below --fail-on vulnerable"), "{stdout}");
+    // A request without a token fits either revision; whether this server speaks 2026-07-28
+    // cannot be learnt (it trusts another AS than the run's), so that run does not apply.
+    assert!(stdout.contains("N/A  attacks/rs-validation/teapot@2026-07-28 (not applicable: whether the server speaks MCP 2026-07-28 could not be learnt"), "{stdout}");
+    assert_eq!(stdout.lines().last(), Some("0 passed, 0 failed, 1 below --fail-on vulnerable, 1 skipped"), "{stdout}");
     let output = mcp_authlab().args(["run", "--fail-on", "serious"]).output().unwrap();
     assert!(String::from_utf8_lossy(&output.stderr).contains("expected one of: vulnerable, nonconforming, advisory"));
     assert_eq!(std::fs::read(certs.join("server.pem")).unwrap(), leaf, "the server's certificate is untouched");

@@ -7,7 +7,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::{ACCEPT_BOTH, McpClient, printable, read_rpc};
-use crate::config::Event;
+use crate::config::{Confirm, Event};
 use crate::error::ClientError;
 use crate::http::{Answer, Body};
 use lab_proto::jsonrpc;
@@ -117,7 +117,7 @@ impl McpClient {
 
     /// The retry of a request that answered input-required: its params with `inputResponses` for
     /// what the client can answer and the server's `requestState` echoed untouched.
-    pub(super) fn answer_input(&self, mut params: Value, result: &Value) -> Result<Value, ClientError> {
+    pub(super) async fn answer_input(&self, mut params: Value, result: &Value) -> Result<Value, ClientError> {
         let mut responses = serde_json::Map::new();
         for (key, request) in result["inputRequests"].as_object().into_iter().flatten() {
             if request["method"] != "elicitation/create" {
@@ -139,8 +139,24 @@ impl McpClient {
             let properties = schema["properties"].as_object().cloned().unwrap_or_default();
             // Only a yes/no form can be confirmed without a person: every field a boolean.
             let yes_no = !properties.is_empty() && properties.values().all(|property| property["type"] == "boolean");
-            let response = if self.config.confirm && yes_no {
-                self.emit(Event::Note(format!("confirmed (--yes): {message}")));
+            let confirmed = match (&self.config.confirm, yes_no) {
+                (_, false) | (Confirm::Decline, _) => None,
+                (Confirm::Yes, true) => Some("--yes"),
+                (Confirm::Ask(ask), true) => {
+                    let ask = ask.clone();
+                    let question = message.clone();
+                    // A person may take their time, but not forever: past the callback timeout
+                    // the question is declined (the blocking thread is left to its read).
+                    let answer = tokio::time::timeout(
+                        self.config.callback_timeout,
+                        tokio::task::spawn_blocking(move || ask(&question)),
+                    )
+                    .await;
+                    matches!(answer, Ok(Ok(true))).then_some("the user")
+                }
+            };
+            let response = if let Some(by) = confirmed {
+                self.emit(Event::Note(format!("confirmed ({by}): {message}")));
                 let content: serde_json::Map<String, Value> =
                     properties.keys().map(|name| (name.clone(), json!(true))).collect();
                 json!({"action": "accept", "content": content})

@@ -225,11 +225,27 @@ async fn at_2026_07_28_the_client_is_stateless_and_confirms_only_when_told() -> 
     let declined = client.call_tool("create_return", json!({"order_id": "A-1001", "reason": "too small"})).await?;
     ensure!(declined["isError"] == true, "{declined}");
     // With --yes it confirms, echoing the state untouched, and the tool runs once.
-    config.confirm = true;
+    let mut config_asking = config.clone();
+    config.confirm = lab_client::Confirm::Yes;
     let mut confirming = McpClient::new(config)?;
     confirming.connect().await?;
     let done = confirming.call_tool("create_return", json!({"order_id": "A-1001", "reason": "too small"})).await?;
     ensure!(done["structuredContent"]["status"] == "requested", "{done}");
+    // Asked, a person sees the server's question and their answer is what the client sends.
+    let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    for answer in [false, true] {
+        let seen = asked.clone();
+        config_asking.confirm = lab_client::Confirm::Ask(std::sync::Arc::new(move |message: &str| {
+            seen.lock().expect("not poisoned").push(message.to_owned());
+            answer
+        }));
+        let mut person = McpClient::new(config_asking.clone())?;
+        person.connect().await?;
+        let result = person.call_tool("create_return", json!({"order_id": "A-1001", "reason": "broken"})).await?;
+        ensure!((result["isError"] == true) != answer, "answered {answer}: {result}");
+    }
+    let asked = asked.lock().expect("not poisoned").clone();
+    ensure!(asked.len() == 2 && asked[0].contains("create_return"), "{asked:?}");
     let trace = serde_json::to_string(&confirming.trace())?;
     ensure!(!trace.contains("mcp-session-id"), "no session at 2026-07-28");
     // No access token (a JWT: header, payload and signature) reached the trace; the sealed

@@ -10,14 +10,20 @@ use crate::runner::Run;
 use crate::schema::Mcp;
 use crate::wire::Payload;
 
-/// The protocol revision the runner speaks.
-const PROTOCOL_VERSION: &str = "2025-11-25";
-/// The stateless revision an `mcp` step speaks with `revision = "2026-07-28"`.
-const MODERN_VERSION: &str = "2026-07-28";
+use crate::target::{LEGACY_REVISION, MODERN_REVISION};
 
 /// An `initialize` request's params.
 fn initialize_params() -> Value {
-    json!({"protocolVersion": PROTOCOL_VERSION, "capabilities": {}, "clientInfo": {"name": "lab-scenario", "version": "0"}})
+    json!({"protocolVersion": LEGACY_REVISION, "capabilities": {}, "clientInfo": {"name": "lab-scenario", "version": "0"}})
+}
+
+/// The `_meta` every 2026-07-28 request carries.
+fn modern_meta(capabilities: Value) -> Value {
+    json!({
+        "io.modelcontextprotocol/protocolVersion": MODERN_REVISION,
+        "io.modelcontextprotocol/clientCapabilities": capabilities,
+        "io.modelcontextprotocol/clientInfo": {"name": "lab-scenario", "version": "0"},
+    })
 }
 
 impl Run {
@@ -28,22 +34,36 @@ impl Run {
             Some(token) => Some(self.vars.expand(token).map_err(StepError::field("token"))?),
             None => self.vars.get("access_token").map(str::to_owned),
         };
-        if step.revision.is_some()
-            && self.target.rs_url.is_some()
-            && let Some(reason) = self.speaks_modern(&url, token.as_deref()).await?
-        {
-            return Ok(Observation { inapplicable: Some(reason), ..Observation::default() });
-        }
+        let third_party = self.target.rs_url.is_some();
+        // The battery's pass at 2026-07-28 speaks it where the step names no revision.
+        let modern = step.revision.is_some() || self.target.modern;
+        let inapplicable = |reason: String| Ok(Observation { inapplicable: Some(reason), ..Observation::default() });
         let mut method = step.method().to_owned();
-        // At 2026-07-28 a tool call stays one: the headers that mirror it are what such a step
-        // tests, and a refusal is judged at the HTTP level (what a tool returns is the shop's).
-        if self.target.rs_url.is_some() && method == "tools/call" && step.revision.is_none() {
+        if third_party && modern {
+            match self.speaks_modern(&url).await? {
+                Err(reason) => return inapplicable(reason),
+                // A third-party server has none of the lab shop's tools; at 2026-07-28 a list
+                // request its capabilities offer reaches the authorization layer in front of
+                // every method (`ping` is gone in that revision, SEP-2575).
+                Ok(list) if step.revision.is_none() && ["tools/call", "initialize"].contains(&method.as_str()) => {
+                    match list {
+                        Some(list) => method = list,
+                        None => return inapplicable("the server lists no tools, resources or prompts".to_owned()),
+                    }
+                }
+                Ok(_) => {}
+            }
+        } else if third_party && let Some(reason) = self.target.revisions.legacy_refused() {
+            return inapplicable(reason);
+        }
+        if third_party && method == "tools/call" && step.revision.is_none() {
             // A third-party server has none of the lab shop's tools; the authorization layer in
             // front of every method is what these scenarios test. In a session `ping` reaches it
             // (every MCP server answers it, and it opens no new session); alone, `initialize`.
             let in_a_session = step.in_session() || crate::applicability::names_a_session(step);
             method = if in_a_session { "ping" } else { "initialize" }.to_owned();
         }
+        let in_session = step.in_session() && !modern;
         let with = Value::Object(
             step.with
                 .iter()
@@ -51,7 +71,8 @@ impl Run {
                 .collect::<Result<Map<_, _>, String>>()
                 .map_err(StepError::field("with"))?,
         );
-        let mut params = if method == "ping" {
+        let mut params = if method == "ping" || (method != step.method()) && method != "initialize" {
+            // `ping`, or the list request a third-party server's tool call became.
             json!({})
         } else if method == "tools/call" {
             let arguments =
@@ -71,20 +92,14 @@ impl Run {
         if let Some(token) = &token {
             headers.push(("authorization".to_owned(), format!("Bearer {token}")));
         }
-        if step.revision.is_some() {
+        if modern {
             // MCP 2026-07-28: the request carries its own `_meta` (unless the step wrote one) and
             // the headers that mirror its body, which the step's `headers` may contradict.
             let capabilities = step.capabilities.clone().unwrap_or_else(|| json!({"elicitation": {}}));
             if let Some(params) = params.as_object_mut() {
-                params.entry("_meta").or_insert_with(|| {
-                    json!({
-                        "io.modelcontextprotocol/protocolVersion": MODERN_VERSION,
-                        "io.modelcontextprotocol/clientCapabilities": capabilities,
-                        "io.modelcontextprotocol/clientInfo": {"name": "lab-scenario", "version": "0"},
-                    })
-                });
+                params.entry("_meta").or_insert_with(|| modern_meta(capabilities));
             }
-            headers.push(("mcp-protocol-version".to_owned(), MODERN_VERSION.to_owned()));
+            headers.push(("mcp-protocol-version".to_owned(), MODERN_REVISION.to_owned()));
             headers.push(("mcp-method".to_owned(), method.clone()));
             let named = match method.as_str() {
                 "tools/call" | "prompts/get" => params.get("name"),
@@ -95,11 +110,14 @@ impl Run {
                 headers.push(("mcp-name".to_owned(), name.to_owned()));
             }
         }
-        if step.in_session() && method != "initialize" {
+        if in_session && method != "initialize" {
             if let Some(session) = self.session(&url, token.as_deref()).await? {
                 headers.push(("mcp-session-id".to_owned(), session));
             }
-            headers.push(("mcp-protocol-version".to_owned(), PROTOCOL_VERSION.to_owned()));
+            if let Some(reason) = self.target.revisions.legacy_refused() {
+                return inapplicable(reason);
+            }
+            headers.push(("mcp-protocol-version".to_owned(), LEGACY_REVISION.to_owned()));
         }
         // The step's own headers replace the defaults of the same name.
         for (name, value) in self.headers(&step.headers, None)? {
@@ -109,44 +127,85 @@ impl Run {
         let id = self.next_id;
         self.next_id += 1;
         let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
-        self.send("POST", &url, headers, Payload::Json(message)).await
+        let seen = self.send("POST", &url, headers, Payload::Json(message)).await?;
+        if third_party
+            && !modern
+            && method == "initialize"
+            && step.headers.is_empty()
+            && token.is_some()
+            && token.as_deref() == self.vars.get("access_token")
+            && let Some(reason) = self.refuses_legacy(&url, &seen).await?
+        {
+            return inapplicable(reason);
+        }
+        Ok(seen)
     }
 
-    /// Whether the third-party MCP server at `url` speaks MCP 2026-07-28, asked once per run with
-    /// `server/discover` (which a server of that revision MUST implement): `None` when it does,
-    /// else why the step does not apply there.
-    async fn speaks_modern(&mut self, url: &str, token: Option<&str>) -> Result<Option<String>, StepError> {
-        if let Some(known) = &self.modern {
-            return Ok(known.clone());
+    /// Why a third-party MCP server does not speak 2025-11-25, when it refused a plain
+    /// `initialize` with a valid token (400, as a 2026-07-28-only server does: MCP 2026-07-28
+    /// basic/versioning, "the request is missing the required headers and is rejected ... with
+    /// `400 Bad Request`") and speaks 2026-07-28 instead. Learnt once for the whole battery.
+    async fn refuses_legacy(&mut self, url: &str, seen: &Observation) -> Result<Option<String>, StepError> {
+        if seen.status != Some(400) {
+            return Ok(None);
         }
+        if self.speaks_modern(url).await?.is_err() {
+            return Ok(None);
+        }
+        let reason = format!(
+            "the server speaks only MCP {MODERN_REVISION}: `initialize` at {LEGACY_REVISION} with a valid token answered 400"
+        );
+        self.target.revisions.set_legacy_refused(reason.clone());
+        Ok(Some(reason))
+    }
+
+    /// Whether the third-party MCP server at `url` speaks MCP 2026-07-28, asked once per battery
+    /// with `server/discover` (which a server of that revision MUST implement) and the run's
+    /// valid access token: `Ok` with the list request its capabilities offer, else why a step at
+    /// that revision does not apply there. An answer that only refuses the token (no token yet,
+    /// 401 or 403) tells nothing and is not kept.
+    async fn speaks_modern(&mut self, url: &str) -> Result<Result<Option<String>, String>, StepError> {
+        if let Some(known) = self.target.revisions.modern() {
+            return Ok(known);
+        }
+        let token = self.vars.get("access_token").map(str::to_owned);
         let mut headers = vec![
             ("accept".to_owned(), "application/json, text/event-stream".to_owned()),
-            ("mcp-protocol-version".to_owned(), MODERN_VERSION.to_owned()),
+            ("mcp-protocol-version".to_owned(), MODERN_REVISION.to_owned()),
             ("mcp-method".to_owned(), "server/discover".to_owned()),
         ];
-        if let Some(token) = token {
+        if let Some(token) = &token {
             headers.push(("authorization".to_owned(), format!("Bearer {token}")));
         }
-        let message = json!({"jsonrpc": "2.0", "id": 0, "method": "server/discover", "params": {"_meta": {
-            "io.modelcontextprotocol/protocolVersion": MODERN_VERSION,
-            "io.modelcontextprotocol/clientCapabilities": {},
-            "io.modelcontextprotocol/clientInfo": {"name": "lab-scenario", "version": "0"},
-        }}});
+        let message = json!({"jsonrpc": "2.0", "id": 0, "method": "server/discover", "params": {"_meta": modern_meta(json!({}))}});
         let seen = self.send("POST", url, headers, Payload::Json(message)).await?;
+        if matches!(seen.status, Some(401 | 403)) {
+            return Ok(Err(format!(
+                "whether the server speaks MCP {MODERN_REVISION} could not be learnt: server/discover {} answered {}",
+                if token.is_some() { "with the run's token" } else { "without a token" },
+                seen.status.unwrap_or_default()
+            )));
+        }
         let versions = seen.json.as_ref().and_then(|json| json.pointer("/result/supportedVersions")).cloned();
         let speaks = seen.status.is_some_and(|status| (200..300).contains(&status))
             && versions
                 .as_ref()
                 .and_then(Value::as_array)
-                .is_some_and(|versions| versions.iter().any(|v| v == MODERN_VERSION));
-        let known = (!speaks).then(|| {
-            format!(
-                "the server does not speak MCP 2026-07-28 (server/discover answered {}{})",
+                .is_some_and(|versions| versions.iter().any(|v| v == MODERN_REVISION));
+        let known = if speaks {
+            let capabilities = seen.json.as_ref().and_then(|json| json.pointer("/result/capabilities"));
+            Ok(["tools", "resources", "prompts"]
+                .into_iter()
+                .find(|kind| capabilities.and_then(|capabilities| capabilities.get(kind)).is_some())
+                .map(|kind| format!("{kind}/list")))
+        } else {
+            Err(format!(
+                "the server does not speak MCP {MODERN_REVISION} (server/discover answered {}{})",
                 seen.status.map_or_else(|| "nothing".to_owned(), |status| status.to_string()),
                 versions.map(|versions| format!(", supportedVersions {versions}")).unwrap_or_default()
-            )
-        });
-        self.modern = Some(known.clone());
+            ))
+        };
+        self.target.revisions.set_modern(known.clone());
         Ok(known)
     }
 
@@ -162,6 +221,13 @@ impl Run {
         }
         let message = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": initialize_params()});
         let seen = self.send("POST", url, headers.clone(), Payload::Json(message)).await?;
+        if self.target.rs_url.is_some()
+            && token.is_some()
+            && token == self.vars.get("access_token")
+            && self.refuses_legacy(url, &seen).await?.is_some()
+        {
+            return Ok(None);
+        }
         let session = seen.header("mcp-session-id").map(str::to_owned);
         let initialized = seen.status.is_some_and(|status| (200..300).contains(&status));
         if let Some(session) = &session {
@@ -178,7 +244,7 @@ impl Run {
             if let Some(session) = &session {
                 headers.push(("mcp-session-id".to_owned(), session.clone()));
             }
-            headers.push(("mcp-protocol-version".to_owned(), PROTOCOL_VERSION.to_owned()));
+            headers.push(("mcp-protocol-version".to_owned(), LEGACY_REVISION.to_owned()));
             let notification = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
             self.send("POST", url, headers, Payload::Json(notification)).await?;
         }

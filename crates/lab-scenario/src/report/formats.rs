@@ -16,6 +16,8 @@ pub fn json(outcomes: &[Outcome]) -> Value {
             let scenario = &outcome.entry.scenario;
             json!({
                 "id": outcome.entry.id,
+                "name": outcome.name(),
+                "revision": outcome.revision,
                 "area": outcome.entry.area,
                 "summary": scenario.summary,
                 "refs": scenario.refs,
@@ -93,7 +95,7 @@ pub fn junit(outcomes: &[Outcome]) -> String {
         ));
         for outcome in cases {
             let scenario = &outcome.entry.scenario;
-            out.push_str(&format!("    <testcase classname=\"{}\" name=\"{}\">\n", xml(area), xml(&outcome.entry.id)));
+            out.push_str(&format!("    <testcase classname=\"{}\" name=\"{}\">\n", xml(area), xml(&outcome.name())));
             out.push_str(&format!(
                 "      <properties><property name=\"refs\" value=\"{}\"/><property name=\"expected\" value=\"{}\"/><property name=\"observed\" value=\"{}\"/><property name=\"grade\" value=\"{}\"/>{}{}</properties>\n",
                 xml(&scenario.refs.join(", ")),
@@ -145,9 +147,10 @@ pub fn sarif(outcomes: &[Outcome]) -> Value {
             let refs = if scenario.refs.is_empty() { "none".to_owned() } else { scenario.refs.join(", ") };
             let quote = scenario.quote.as_deref().unwrap_or("");
             let remedy = scenario.remedy.as_deref().unwrap_or("");
+            let name = outcome.name();
             json!({
-                "id": outcome.entry.id,
-                "name": outcome.entry.id.rsplit('/').next().unwrap_or(&outcome.entry.id),
+                "id": name,
+                "name": name.rsplit('/').next().unwrap_or(&name),
                 "shortDescription": {"text": scenario.summary},
                 "fullDescription": {"text": format!("{} Expected verdict: {}.", scenario.summary, scenario.verdict.name())},
                 "help": {
@@ -186,7 +189,7 @@ pub fn sarif(outcomes: &[Outcome]) -> Value {
         };
         for (check, level) in checks {
             results.push(json!({
-                "ruleId": outcome.entry.id,
+                "ruleId": outcome.name(),
                 "ruleIndex": index,
                 "level": level,
                 "message": {"text": format!("{}: {check}", outcome.explanation().lines().next().unwrap_or(""))},

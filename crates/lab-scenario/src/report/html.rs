@@ -49,8 +49,8 @@ pub fn html(outcomes: &[Outcome], title: &str) -> String {
         for outcome in &passed {
             page.push_str(&format!(
                 "<tr><td><a href=\"#{anchor}\">{id}</a><br><span class=\"refs\">{summary}</span></td><td><span class=\"badge passed\">{observed}</span></td><td class=\"refs\">{refs}</td></tr>",
-                anchor = anchor(&outcome.entry.id),
-                id = html_escape(&outcome.entry.id),
+                anchor = anchor(&outcome.name()),
+                id = html_escape(&outcome.name()),
                 summary = html_escape(&outcome.entry.scenario.summary),
                 observed = html_escape(&outcome.observed()),
                 refs = html_escape(&outcome.entry.scenario.refs.join(", "))
@@ -70,8 +70,8 @@ pub fn html(outcomes: &[Outcome], title: &str) -> String {
             for outcome in members {
                 page.push_str(&format!(
                     "<li id=\"{}\">{} <span class=\"refs\">{}</span></li>",
-                    anchor(&outcome.entry.id),
-                    html_escape(&outcome.entry.id),
+                    anchor(&outcome.name()),
+                    html_escape(&outcome.name()),
                     html_escape(&outcome.entry.scenario.summary)
                 ));
             }
@@ -89,9 +89,9 @@ fn section(outcome: &Outcome) -> String {
     let scenario = &outcome.entry.scenario;
     let mut out = format!(
         "<section class=\"scenario {standing}\" id=\"{}\"><h3><span class=\"badge {standing}\">{}</span> {}</h3><p>{}</p><p class=\"refs\">{}</p>",
-        anchor(&outcome.entry.id),
+        anchor(&outcome.name()),
         standing.replace('-', " "),
-        html_escape(&outcome.entry.id),
+        html_escape(&outcome.name()),
         html_escape(&scenario.summary),
         html_escape(&scenario.refs.join(", "))
     );

@@ -26,6 +26,9 @@ pub struct Outcome {
     pub not_applicable: Option<String>,
     /// Where the run's redacted transcript was written (failed runs), named in every report.
     pub transcript: Option<std::path::PathBuf>,
+    /// The MCP revision the run spoke to a third-party MCP server (`run --rs-url` runs a
+    /// revision-neutral scenario at every revision the server speaks), or `None`.
+    pub revision: Option<&'static str>,
 }
 
 /// The status of one outcome against what its file expects.
@@ -75,6 +78,15 @@ impl Standing {
 }
 
 impl Outcome {
+    /// The name reports give the outcome: the scenario's id, with the MCP revision the run spoke
+    /// to a third-party server (`attacks/rs-validation/expired-token@2026-07-28`).
+    pub fn name(&self) -> String {
+        match self.revision {
+            Some(revision) => format!("{}@{revision}", self.entry.id),
+            None => self.entry.id.clone(),
+        }
+    }
+
     /// The sentence a report quotes beside the outcome: the SHOULD's for an advisory (when the
     /// file names it), else the scenario's.
     pub fn quote(&self) -> Option<&str> {

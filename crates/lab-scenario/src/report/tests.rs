@@ -65,6 +65,7 @@ fn outcome(id: &str, observed: Verdict, failures: &[&str]) -> Outcome {
         )),
         not_applicable: None,
         transcript: (observed != Verdict::Defended).then(|| format!("out/{}.log", id.replace('/', "__")).into()),
+        revision: None,
     }
 }
 
@@ -74,6 +75,7 @@ fn not_applicable(id: &str, reason: &str) -> Outcome {
         result: Err("not run".into()),
         not_applicable: Some(reason.into()),
         transcript: None,
+        revision: None,
     }
 }
 
@@ -128,6 +130,7 @@ fn fail_on_sets_which_grades_fail_a_run() {
         result: Ok(report("attacks/token/broken", Verdict::Defended, Observed::Broken("x".into()), vec![])),
         not_applicable: None,
         transcript: None,
+        revision: None,
     };
     assert!(broken.fails(Verdict::Vulnerable));
     assert_eq!(broken.standing(), Standing::Unconcluded);
@@ -228,4 +231,19 @@ fn json_carries_grades_in_report_order() {
     assert_eq!(value["scenarios"][0]["remedy"], "Refuse it.");
     assert_eq!(value["scenarios"][2]["steps"][0]["advisories"][0], "error: expected no error code, got invalid_token");
     assert_eq!(value["scenarios"][5]["status"], "not-applicable");
+}
+
+#[test]
+fn a_run_at_each_revision_is_named_apart_in_every_format() {
+    let at = |revision| Outcome { revision: Some(revision), ..outcome("attacks/x/y", Verdict::Nonconforming, &["f"]) };
+    let outcomes = [at("2025-11-25"), at("2026-07-28")];
+    let json = json(&outcomes);
+    let names: Vec<&str> = json["scenarios"].as_array().unwrap().iter().filter_map(|s| s["name"].as_str()).collect();
+    assert_eq!(names, ["attacks/x/y@2025-11-25", "attacks/x/y@2026-07-28"]);
+    assert_eq!(json["scenarios"][1]["revision"], "2026-07-28");
+    assert_eq!(json["scenarios"][1]["id"], "attacks/x/y", "the id stays the file's");
+    assert!(junit(&outcomes).contains("name=\"attacks/x/y@2026-07-28\""));
+    let sarif = sarif(&outcomes);
+    assert_eq!(sarif["runs"][0]["results"][1]["ruleId"], "attacks/x/y@2026-07-28");
+    assert!(html(&outcomes, "t").contains("attacks/x/y@2026-07-28"));
 }

@@ -382,6 +382,14 @@ impl Mcp {
         self.method.as_deref().unwrap_or("tools/call")
     }
 
+    /// Whether a third-party MCP server gets another request in its place: a tool call or an
+    /// `initialize` that names no revision stands for "any request" there (the lab shop's tools
+    /// are not its), sent as `ping` or `initialize` at 2025-11-25 and as a list request at
+    /// 2026-07-28.
+    pub fn stands_for_any_request(&self) -> bool {
+        self.revision.is_none() && ["tools/call", "initialize"].contains(&self.method())
+    }
+
     /// Whether the message goes in a session opened for it (never at 2026-07-28, which has none).
     pub fn in_session(&self) -> bool {
         self.session != Some(false) && self.revision.is_none()
