@@ -359,9 +359,20 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         std::fs::write(path, report::html(&outcomes, "MCP Auth Lab: scenario run"))
             .with_context(|| format!("failed to write {}", path.display()))?;
     }
+    // What the battery learnt of a third-party MCP server's revisions, beside the verdicts.
+    let information = if target.rs_url.is_some() { target.revisions.information() } else { Vec::new() };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report::json(&outcomes))?);
+        let mut value = report::json(&outcomes);
+        value["information"] = serde_json::json!(information);
+        println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
+        if !information.is_empty() {
+            println!();
+            println!("the server:");
+            for line in &information {
+                println!("  {line}");
+            }
+        }
         print_summary(&outcomes);
         let mut closing = format!("{passed} passed, {failed} failed");
         if below > 0 {

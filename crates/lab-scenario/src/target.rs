@@ -77,6 +77,11 @@ struct Known {
     modern: Option<Result<Option<String>, String>>,
     /// Why the server does not speak 2025-11-25, once a valid `initialize` was refused.
     legacy_refused: Option<String>,
+    /// Whether a valid `initialize` at 2025-11-25 was answered.
+    legacy_spoken: bool,
+    /// What the server answered `server/discover` without a token, which the revision leaves
+    /// open: information for the report, never a verdict.
+    discover_without_token: Option<String>,
 }
 
 impl Revisions {
@@ -102,6 +107,38 @@ impl Revisions {
 
     pub(crate) fn set_legacy_refused(&self, reason: String) {
         self.known().legacy_refused = Some(reason);
+    }
+
+    pub(crate) fn set_legacy_spoken(&self) {
+        self.known().legacy_spoken = true;
+    }
+
+    pub(crate) fn set_discover_without_token(&self, answer: String) {
+        self.known().discover_without_token = Some(answer);
+    }
+
+    /// What the battery learnt of the server's revisions, in sentences for the report: which it
+    /// speaks, and what it answers `server/discover` without a token (information, not a verdict:
+    /// MCP 2026-07-28 does not say whether discovery needs one).
+    pub fn information(&self) -> Vec<String> {
+        let known = self.known();
+        let mut lines = Vec::new();
+        match (&known.legacy_refused, known.legacy_spoken) {
+            (Some(reason), _) => lines.push(format!("MCP {LEGACY_REVISION}: not spoken ({reason})")),
+            (None, true) => lines.push(format!("MCP {LEGACY_REVISION}: spoken (initialize answered)")),
+            (None, false) => lines.push(format!("MCP {LEGACY_REVISION}: unknown (no run could ask)")),
+        }
+        match &known.modern {
+            Some(Ok(_)) => lines.push(format!("MCP {MODERN_REVISION}: spoken (server/discover lists it)")),
+            Some(Err(reason)) => lines.push(format!("MCP {MODERN_REVISION}: not spoken ({reason})")),
+            None => lines.push(format!("MCP {MODERN_REVISION}: unknown (no run could ask)")),
+        }
+        if let Some(answer) = &known.discover_without_token {
+            lines.push(format!(
+                "server/discover without a token: {answer} (information, not a verdict: the revision does not say whether discovery needs a token)"
+            ));
+        }
+        lines
     }
 }
 

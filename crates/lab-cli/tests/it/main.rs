@@ -325,6 +325,12 @@ fn a_server_that_speaks_only_2026_07_28_is_tested_at_that_revision_and_the_repor
         grade("attacks/transport/mcp-name-mismatch@2026-07-28").map(|(grade, _)| grade).as_deref(),
         Some("passed")
     );
+    // What was learnt of the server is reported beside the verdicts; discovery without a token
+    // is information (the revision is silent), never a finding.
+    let information = report["information"].to_string();
+    assert!(information.contains("MCP 2025-11-25: not spoken"), "{information}");
+    assert!(information.contains("MCP 2026-07-28: spoken"), "{information}");
+    assert!(information.contains("server/discover without a token: refused 401 with a challenge"), "{information}");
     runtime.block_on(lab.shutdown());
     std::fs::remove_dir_all(&dir).unwrap();
 }

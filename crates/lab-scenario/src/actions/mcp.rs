@@ -141,11 +141,15 @@ impl Run {
         Ok(seen)
     }
 
-    /// Why a third-party MCP server does not speak 2025-11-25, when it refused a plain
+    /// Why a third-party MCP server does not speak 2025-11-25 (and, answered, that it does), when
+    /// it refused a plain
     /// `initialize` with a valid token (400, as a 2026-07-28-only server does: MCP 2026-07-28
     /// basic/versioning, "the request is missing the required headers and is rejected ... with
     /// `400 Bad Request`") and speaks 2026-07-28 instead. Learnt once for the whole battery.
     async fn refuses_legacy(&mut self, url: &str, seen: &Observation) -> Result<Option<String>, StepError> {
+        if seen.status.is_some_and(|status| (200..300).contains(&status)) {
+            self.target.revisions.set_legacy_spoken();
+        }
         if seen.status != Some(400) {
             return Ok(None);
         }
@@ -193,6 +197,7 @@ impl Run {
                 .and_then(Value::as_array)
                 .is_some_and(|versions| versions.iter().any(|v| v == MODERN_REVISION));
         let known = if speaks {
+            self.discover_without_token(url).await?;
             let capabilities = seen.json.as_ref().and_then(|json| json.pointer("/result/capabilities"));
             Ok(["tools", "resources", "prompts"]
                 .into_iter()
@@ -207,6 +212,34 @@ impl Run {
         };
         self.target.revisions.set_modern(known.clone());
         Ok(known)
+    }
+
+    /// What a server of 2026-07-28 answers `server/discover` without a token, kept for the report
+    /// as information: the revision is silent on whether discovery needs authorization.
+    async fn discover_without_token(&mut self, url: &str) -> Result<(), StepError> {
+        let headers = vec![
+            ("accept".to_owned(), "application/json, text/event-stream".to_owned()),
+            ("mcp-protocol-version".to_owned(), MODERN_REVISION.to_owned()),
+            ("mcp-method".to_owned(), "server/discover".to_owned()),
+        ];
+        let message = json!({"jsonrpc": "2.0", "id": 0, "method": "server/discover", "params": {"_meta": modern_meta(json!({}))}});
+        let seen = self.send("POST", url, headers, Payload::Json(message)).await?;
+        let answer = match seen.status {
+            Some(status @ (401 | 403)) if seen.header("www-authenticate").is_some() => {
+                format!("refused {status} with a challenge, as any request without a token")
+            }
+            Some(status) if (200..300).contains(&status) => {
+                if seen.json.as_ref().and_then(|json| json.pointer("/result/supportedVersions")).is_some() {
+                    format!("answered {status}: the server describes itself to anyone")
+                } else {
+                    format!("answered {status} without a discovery result")
+                }
+            }
+            Some(status) => format!("answered {status}"),
+            None => "no answer".to_owned(),
+        };
+        self.target.revisions.set_discover_without_token(answer);
+        Ok(())
     }
 
     /// A session for `(url, token)`, opened once: the attack step then measures only itself.
