@@ -130,6 +130,9 @@ fn apply_conformance_environment(config: &mut ClientConfig) -> anyhow::Result<bo
     if config.metadata_document.is_none() {
         config.metadata_document = Some(CONFORMANCE_METADATA_DOCUMENT.to_owned());
     }
+    // The suite stands in for the user: its elicitation scenarios ask the client to accept (with
+    // the defaults of the fields it leaves out, SEP-1034).
+    config.confirm = Confirm::Yes;
     eprintln!("conformance scenario {scenario}");
     Ok(true)
 }

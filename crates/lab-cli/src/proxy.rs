@@ -99,6 +99,8 @@ pub(crate) async fn run(args: ProxyArgs) -> anyhow::Result<std::process::ExitCod
     config.login_hint = args.user.clone();
     config.scope = args.scope.clone();
     config.callback_timeout = Duration::from_secs(args.login_timeout);
+    // The proxy speaks for other clients: what the server asks on its own stream is theirs.
+    config.listen = false;
     let mut client = McpClient::new(config).map_err(|error| anyhow::format_err!("{error}"))?;
     eprintln!("mcp-authlab proxy: authorizing at {target}'s authorization server...");
     client.connect().await.map_err(|error| anyhow::format_err!("the authorization flow failed: {error}"))?;

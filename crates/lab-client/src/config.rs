@@ -67,6 +67,10 @@ pub struct ClientConfig {
     /// What to answer when a server asks the user to confirm (an input-required elicitation whose
     /// form holds only yes/no fields): decline (the default), confirm (`client --yes`), or ask.
     pub confirm: Confirm,
+    /// Whether a 2025-11-25 session also listens on the server's standalone stream (a `GET`), where
+    /// a server sends requests that belong to no request of the client's (an elicitation). A
+    /// proxy, which speaks for other clients, does not.
+    pub listen: bool,
 }
 
 /// The client's answer when a server asks the user to confirm an operation (seed §7.1: high-risk
@@ -135,6 +139,7 @@ impl ClientConfig {
             events: None,
             modern: false,
             confirm: Confirm::Decline,
+            listen: true,
         }
     }
 

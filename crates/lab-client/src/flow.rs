@@ -22,6 +22,7 @@ use crate::trace::Trace;
 
 mod authorization;
 mod modern;
+mod stream;
 
 use self::modern::{
     MAX_INPUT_ROUNDS, MODERN_PROTOCOL_VERSION, header_marks_valid, modern_headers, offers_modern_again, speaks_modern,
@@ -76,6 +77,16 @@ pub struct McpClient {
     modern: bool,
     /// The tools of a 2026-07-28 server, for the parameters they mirror into headers.
     tools: Option<Value>,
+    /// The task that answers the server's requests on the session's standalone stream.
+    stream_task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for McpClient {
+    fn drop(&mut self) {
+        if let Some(task) = self.stream_task.take() {
+            task.abort();
+        }
+    }
 }
 
 impl std::fmt::Debug for McpClient {
@@ -105,6 +116,7 @@ impl McpClient {
             listener: None,
             modern: false,
             tools: None,
+            stream_task: None,
         })
     }
 
@@ -226,7 +238,8 @@ impl McpClient {
                 self.protocol_version = MODERN_PROTOCOL_VERSION.to_owned();
                 return Ok(());
             }
-            return self.adopt_session(&first);
+            self.adopt_session(&first)?;
+            return self.initialized().await;
         }
         if first.status != 401 {
             return Err(ClientError::protocol(&mcp_url, format!("expected 401, got {}", first.status)));
@@ -242,7 +255,7 @@ impl McpClient {
         jsonrpc::request(
             id,
             "initialize",
-            json!({"protocolVersion": LATEST_PROTOCOL_VERSION, "capabilities": {}, "clientInfo": {"name": "mcp-auth-lab-client", "version": env!("CARGO_PKG_VERSION")}}),
+            json!({"protocolVersion": LATEST_PROTOCOL_VERSION, "capabilities": {"elicitation": {}}, "clientInfo": {"name": "mcp-auth-lab-client", "version": env!("CARGO_PKG_VERSION")}}),
         )
     }
 
@@ -416,11 +429,18 @@ impl McpClient {
             return Err(ClientError::Denied(format!("initialize answered {}", answer.status)));
         }
         self.adopt_session(&answer)?;
+        self.initialized().await
+    }
+
+    /// Ends the 2025-11-25 handshake: `notifications/initialized` (the lifecycle's MUST), then
+    /// listening on the server's standalone stream.
+    async fn initialized(&mut self) -> Result<(), ClientError> {
         let initialized = jsonrpc::notification("notifications/initialized");
         let answer = self.mcp_post(&initialized, true).await?;
         if !(200..300).contains(&answer.status) {
             return Err(ClientError::Denied(format!("notifications/initialized answered {}", answer.status)));
         }
+        self.listen();
         Ok(())
     }
 
@@ -448,8 +468,7 @@ impl McpClient {
             }
             headers.push(("mcp-protocol-version", self.protocol_version.as_str()));
         }
-        let url = self.config.mcp_url.clone();
-        self.send(6, Method::POST, &url, &headers, Body::Json(message)).await
+        self.post_and_follow(&headers, message).await
     }
 
     /// Calls a tool, refreshing on 401 (CL-15, CL-20), stepping up on 403 (CL-23), and

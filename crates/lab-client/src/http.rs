@@ -12,6 +12,7 @@ use reqwest::header::HeaderMap;
 use url::{Host, Url};
 
 use crate::error::ClientError;
+use crate::events::EventStream;
 use crate::trace::{Exchange, Trace, redact_body, redact_header, redact_query};
 
 /// The largest response body the client reads (metadata, tokens, MCP results).
@@ -260,6 +261,56 @@ impl Http {
         headers: &[(&str, &str)],
         body: Body<'_>,
     ) -> Result<Answer, ClientError> {
+        let (exchange, response) = self.start(step, method, url, headers, body).await?;
+        let answer = match response {
+            Ok(response) => self.read_whole(response, url).await,
+            Err(error) => Err(error),
+        };
+        self.record(exchange, answer.as_ref());
+        answer
+    }
+
+    /// [`Http::send`], except that a successful event-stream answer is handed back unread, to be
+    /// read event by event as it arrives (its exchange is recorded when it is dropped).
+    pub async fn open(
+        &self,
+        step: u8,
+        method: reqwest::Method,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Body<'_>,
+    ) -> Result<Received, ClientError> {
+        let (exchange, response) = self.start(step, method, url, headers, body).await?;
+        let answer = match response {
+            Ok(response) => {
+                let events = response.status().is_success()
+                    && response
+                        .headers()
+                        .get(reqwest::header::CONTENT_TYPE)
+                        .and_then(|value| value.to_str().ok())
+                        .is_some_and(|value| value.to_ascii_lowercase().starts_with("text/event-stream"));
+                if events {
+                    return EventStream::new(response, redact_query(url), exchange, self.trace.clone())
+                        .map(|stream| Received::Events(Box::new(stream)));
+                }
+                self.read_whole(response, url).await
+            }
+            Err(error) => Err(error),
+        };
+        self.record(exchange, answer.as_ref());
+        answer.map(Received::Whole)
+    }
+
+    /// Checks the URL against the policy, then sends the request: the exchange to record, and
+    /// the response or why none came. A URL the policy refuses is never sent nor recorded.
+    async fn start(
+        &self,
+        step: u8,
+        method: reqwest::Method,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Body<'_>,
+    ) -> Result<(Exchange, Result<reqwest::Response, ClientError>), ClientError> {
         let parsed = Url::parse(url)
             .map_err(|error| ClientError::refused("CL-07", format!("{} is not a URL: {error}", redact_query(url))))?;
         self.policy.check(&parsed)?;
@@ -282,7 +333,7 @@ impl Http {
                 Some(redact_body(&value.to_string()))
             }
         };
-        let mut exchange = Exchange {
+        let exchange = Exchange {
             step,
             method: method.to_string(),
             url: redact_query(url),
@@ -293,8 +344,13 @@ impl Http {
             response_body: None,
             error: None,
         };
-        let result = self.receive(request, url).await;
-        match &result {
+        let response = request.send().await.map_err(|error| network(url, &error));
+        Ok((exchange, response))
+    }
+
+    /// Records an exchange with its answer, or why it has none.
+    fn record(&self, mut exchange: Exchange, answer: Result<&Answer, &ClientError>) {
+        match answer {
             Ok(answer) => {
                 exchange.status = Some(answer.status);
                 exchange.response_headers = answer
@@ -309,30 +365,36 @@ impl Http {
             Err(error) => exchange.error = Some(error.to_string()),
         }
         self.trace.lock().unwrap_or_else(PoisonError::into_inner).exchanges.push(exchange);
-        result
     }
 
-    async fn receive(&self, request: reqwest::RequestBuilder, url: &str) -> Result<Answer, ClientError> {
-        let network = |error: reqwest::Error| {
-            let mut reason = error.to_string();
-            let mut source = std::error::Error::source(&error);
-            while let Some(inner) = source {
-                reason.push_str(": ");
-                reason.push_str(&inner.to_string());
-                source = inner.source();
-            }
-            ClientError::Network { url: redact_query(url), reason: redact_query(&reason) }
-        };
-        let mut response = request.send().await.map_err(network)?;
+    async fn read_whole(&self, mut response: reqwest::Response, url: &str) -> Result<Answer, ClientError> {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let too_large = |error: TooLarge| ClientError::protocol(url, error.to_string());
         let mut body = BoundedBody::new(MAX_RESPONSE_BYTES, response.content_length()).map_err(too_large)?;
-        while let Some(chunk) = response.chunk().await.map_err(network)? {
+        while let Some(chunk) = response.chunk().await.map_err(|error| network(url, &error))? {
             body.push(&chunk).map_err(too_large)?;
         }
         Ok(Answer { status, headers, body: body.into_bytes(), url: redact_query(url) })
     }
+}
+
+/// What a request got: the whole answer, or an event stream to read as it arrives.
+pub enum Received {
+    Whole(Answer),
+    Events(Box<EventStream>),
+}
+
+/// A network or TLS failure, with every cause in the chain and no secret of the URL.
+fn network(url: &str, error: &reqwest::Error) -> ClientError {
+    let mut reason = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(inner) = source {
+        reason.push_str(": ");
+        reason.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    ClientError::Network { url: redact_query(url), reason: redact_query(&reason) }
 }
 
 #[cfg(test)]

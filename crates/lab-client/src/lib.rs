@@ -15,12 +15,14 @@
 mod callback;
 mod config;
 mod error;
+mod events;
 mod flow;
 mod http;
 mod trace;
 
 pub use config::{ClientConfig, Confirm, Event, EventSink, PreRegistered};
 pub use error::ClientError;
+pub use events::EventStream;
 pub use flow::{ClientCredentials, Discovered, McpClient};
-pub use http::{Answer, Http, MAX_RESPONSE_BYTES, NetworkPolicy, REQUEST_TIMEOUT, is_special};
+pub use http::{Answer, Http, MAX_RESPONSE_BYTES, NetworkPolicy, REQUEST_TIMEOUT, Received, is_special};
 pub use trace::{Exchange, Trace, is_secret_name, redact_body, redact_header, redact_json, redact_query};

@@ -68,8 +68,7 @@ impl McpClient {
             headers.push(("authorization", bearer.as_str()));
         }
         headers.extend(owned.iter().map(|(name, value)| (name.as_str(), value.as_str())));
-        let url = self.config.mcp_url.clone();
-        self.send(6, Method::POST, &url, &headers, Body::Json(message)).await
+        self.post_and_follow(&headers, message).await
     }
 
     /// The `Mcp-Param-*` headers of a 2026-07-28 tool call: each argument the tool's input schema
@@ -115,6 +114,17 @@ impl McpClient {
         Ok(headers)
     }
 
+    /// The answer to an elicitation (an input-required result's at 2026-07-28, a request on the
+    /// stream at 2025-11-25). A form can be accepted without a person's typing only when each
+    /// field is a yes/no, which confirming sets to yes, or has a default the server offered
+    /// (SEP-1034: a client applies the defaults of the fields it does not fill); it is accepted
+    /// as `ClientConfig::confirm` says (`--yes`, or a person's answer), and otherwise declined.
+    pub(super) async fn elicitation_response(&self, params: &Value) -> Value {
+        let (response, note) = answer_elicitation(&self.config.confirm, self.config.callback_timeout, params).await;
+        self.emit(Event::Note(note));
+        response
+    }
+
     /// The retry of a request that answered input-required: its params with `inputResponses` for
     /// what the client can answer and the server's `requestState` echoed untouched.
     pub(super) async fn answer_input(&self, mut params: Value, result: &Value) -> Result<Value, ClientError> {
@@ -128,42 +138,7 @@ impl McpClient {
                     printable(request["method"].as_str().unwrap_or_default(), 64)
                 )));
             }
-            let message: String = request["params"]["message"]
-                .as_str()
-                .unwrap_or_default()
-                .chars()
-                .filter(|c| !c.is_control())
-                .take(300)
-                .collect();
-            let schema = &request["params"]["requestedSchema"];
-            let properties = schema["properties"].as_object().cloned().unwrap_or_default();
-            // Only a yes/no form can be confirmed without a person: every field a boolean.
-            let yes_no = !properties.is_empty() && properties.values().all(|property| property["type"] == "boolean");
-            let confirmed = match (&self.config.confirm, yes_no) {
-                (_, false) | (Confirm::Decline, _) => None,
-                (Confirm::Yes, true) => Some("--yes"),
-                (Confirm::Ask(ask), true) => {
-                    let ask = ask.clone();
-                    let question = message.clone();
-                    // A person may take their time, but not forever: past the callback timeout
-                    // the question is declined (the blocking thread is left to its read).
-                    let answer = tokio::time::timeout(
-                        self.config.callback_timeout,
-                        tokio::task::spawn_blocking(move || ask(&question)),
-                    )
-                    .await;
-                    matches!(answer, Ok(Ok(true))).then_some("the user")
-                }
-            };
-            let response = if let Some(by) = confirmed {
-                self.emit(Event::Note(format!("confirmed ({by}): {message}")));
-                let content: serde_json::Map<String, Value> =
-                    properties.keys().map(|name| (name.clone(), json!(true))).collect();
-                json!({"action": "accept", "content": content})
-            } else {
-                self.emit(Event::Note(format!("declined: {message}")));
-                json!({"action": "decline"})
-            };
+            let response = self.elicitation_response(&request["params"]).await;
             responses.insert(key.clone(), response);
         }
         if let Some(object) = params.as_object_mut() {
@@ -295,6 +270,56 @@ pub(super) fn modern_headers(method: &str, name: Option<&str>, params: &[(String
         headers.push((format!("mcp-param-{}", header.to_ascii_lowercase()), header_value(value)));
     }
     headers
+}
+
+/// [`McpClient::elicitation_response`] without the client: the answer and a note of it, for a
+/// task that answers the server's requests on its own stream too.
+pub(super) async fn answer_elicitation(
+    confirm: &Confirm,
+    timeout: std::time::Duration,
+    params: &Value,
+) -> (Value, String) {
+    let message: String =
+        params["message"].as_str().unwrap_or_default().chars().filter(|c| !c.is_control()).take(300).collect();
+    let properties = params["requestedSchema"]["properties"].as_object().cloned().unwrap_or_default();
+    let fillable = !properties.is_empty()
+        && properties.values().all(|property| property["type"] == "boolean" || default_value(property).is_some());
+    let confirmed = match (confirm, fillable) {
+        (_, false) | (Confirm::Decline, _) => None,
+        (Confirm::Yes, true) => Some("--yes"),
+        (Confirm::Ask(ask), true) => {
+            let ask = ask.clone();
+            let question = message.clone();
+            // A person may take their time, but not forever: past the callback timeout the
+            // question is declined (the blocking thread is left to its read).
+            let answer = tokio::time::timeout(timeout, tokio::task::spawn_blocking(move || ask(&question))).await;
+            matches!(answer, Ok(Ok(true))).then_some("the user")
+        }
+    };
+    let Some(by) = confirmed else {
+        return (json!({"action": "decline"}), format!("declined: {message}"));
+    };
+    let content: serde_json::Map<String, Value> = properties
+        .iter()
+        .map(|(name, property)| {
+            let value =
+                if property["type"] == "boolean" { json!(true) } else { default_value(property).unwrap_or_default() };
+            (name.clone(), value)
+        })
+        .collect();
+    (json!({"action": "accept", "content": content}), format!("confirmed ({by}): {message}"))
+}
+
+/// The default a form field offers, when it is a value such a field can hold: a string, a
+/// number, a boolean, or a list of strings (a multi-select).
+fn default_value(property: &Value) -> Option<Value> {
+    let default = property.get("default")?;
+    let fits = match default {
+        Value::String(_) | Value::Number(_) | Value::Bool(_) => true,
+        Value::Array(items) => items.iter().all(Value::is_string),
+        _ => false,
+    };
+    fits.then(|| default.clone())
 }
 
 #[cfg(test)]

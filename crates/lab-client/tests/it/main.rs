@@ -6,3 +6,4 @@
 #![expect(clippy::unwrap_used, reason = "test helpers fail the test by panicking")]
 
 mod hostile;
+mod streams;
