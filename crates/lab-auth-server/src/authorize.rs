@@ -302,7 +302,7 @@ fn validate(
     })
 }
 
-/// AS-16: known lab scopes only, within what the client registered.
+/// AS-16: known lab scopes (and `offline_access`) only, within what the client registered.
 fn validate_scope(form: &Form, client: &Client) -> Result<String, (OAuthErrorCode, String)> {
     let invalid_scope = |description: String| (OAuthErrorCode::InvalidScope, description);
     let requested = form
@@ -314,13 +314,15 @@ fn validate_scope(form: &Form, client: &Client) -> Result<String, (OAuthErrorCod
         return Ok(DEFAULT_SCOPE.to_owned());
     }
     for token in &tokens {
-        if LabScope::parse(token).is_none() {
+        if !lab_proto::scope::is_known(token) {
             return Err(invalid_scope(format!("unknown scope {token}")));
         }
     }
     let scope = tokens.join(" ");
+    // `offline_access` asks for a refresh token, which the client's registered grant types
+    // govern, not its registered scope (SEP-2207).
     if let Some(allowed) = &client.scope
-        && !lab_proto::scope::is_subset(&scope, allowed)
+        && !lab_proto::scope::is_subset(&lab_proto::scope::for_resources(&scope), allowed)
     {
         return Err(invalid_scope("scope exceeds what the client registered".to_owned()));
     }

@@ -40,7 +40,8 @@ pub fn metadata_document(server: &AuthServer, oidc: bool) -> AuthorizationServer
         jwks_uri: Some(server.endpoint("/jwks")),
         introspection_endpoint: Some(server.endpoint("/introspect")),
         revocation_endpoint: Some(server.endpoint("/revoke")),
-        scopes_supported: strings(&["mcp:read", "mcp:write", "mcp:admin"]),
+        // SEP-2207: `offline_access` listed, so a client of 2026-07-28 may ask for a refresh token.
+        scopes_supported: strings(&["mcp:read", "mcp:write", "mcp:admin", lab_proto::scope::OFFLINE_ACCESS]),
         response_types_supported: vec!["code".to_owned()],
         response_modes_supported: strings(&["query"]),
         grant_types_supported: strings(&["authorization_code", "refresh_token", "client_credentials"]),

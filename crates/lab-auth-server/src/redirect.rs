@@ -99,6 +99,25 @@ pub(crate) fn redirect_port(uri: &str) -> Option<&str> {
     authority[host_of(authority).len()..].strip_prefix(':').filter(|port| !port.is_empty())
 }
 
+/// SEP-837 (MCP 2026-07-28 client-registration §Application Type and Redirect URI Constraints,
+/// after OpenID Connect Dynamic Client Registration §2): a `native` client registers loopback
+/// redirect URIs (the lab takes no private-use schemes at all), a `web` client https ones on a
+/// host that is not loopback. A registration without `application_type` is checked by the rules
+/// above only: 2025-11-25 clients never sent it (the lab's decision, L).
+pub(crate) fn fits_application_type(application_type: &str, uri: &str) -> Result<(), String> {
+    let (scheme, rest) = uri.split_once("://").unwrap_or((uri, ""));
+    let loopback = is_loopback_host(host_of(authority_of(rest)));
+    match application_type {
+        "native" if scheme == "http" && loopback => Ok(()),
+        "native" => Err(format!("a native client's redirect URIs are loopback http URIs, not {uri:?}")),
+        "web" if scheme == "https" && !loopback => Ok(()),
+        "web" => {
+            Err(format!("a web client's redirect URIs are https URIs on a host that is not loopback, not {uri:?}"))
+        }
+        other => Err(format!("application_type {other:?} is neither native nor web")),
+    }
+}
+
 fn authority_of(rest: &str) -> &str {
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     &rest[..end]

@@ -4,7 +4,6 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use lab_proto::registration::{ClientMetadata, ClientRegistrationResponse, TokenEndpointAuthMethod};
-use lab_proto::scope::LabScope;
 use lab_proto::{ClientSecret, OAuthErrorCode};
 
 use crate::http::{OAuthError, json_no_store};
@@ -107,14 +106,19 @@ fn handle(
             .map_err(|reason| OAuthError::bad_request(OAuthErrorCode::InvalidRedirectUri, reason))?;
     }
     if let Some(scope) = &request.scope
-        && let Some(unknown) = lab_proto::scope::split(scope).into_iter().find(|token| LabScope::parse(token).is_none())
+        && let Some(unknown) =
+            lab_proto::scope::split(scope).into_iter().find(|token| !lab_proto::scope::is_known(token))
     {
         return Err(metadata_error(format!("unknown scope {unknown}")));
     }
-    if let Some(application_type) = &request.application_type
-        && !matches!(application_type.as_str(), "native" | "web")
-    {
-        return Err(metadata_error("application_type must be native or web"));
+    if let Some(application_type) = &request.application_type {
+        if !matches!(application_type.as_str(), "native" | "web") {
+            return Err(metadata_error("application_type must be native or web"));
+        }
+        for uri in &redirect_uris {
+            crate::redirect::fits_application_type(application_type, uri)
+                .map_err(|reason| OAuthError::bad_request(OAuthErrorCode::InvalidRedirectUri, reason))?;
+        }
     }
     // RFC 7591 §3.2.1, O21 §7.4: the AS chooses the client_id; a supplied one is ignored.
     let client_id = format!("dcr-{}", lab_proto::random_token(16).map_err(|_| OAuthError::server_error())?);

@@ -8,7 +8,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use lab_proto::pkce::{self, CodeChallengeMethod};
-use lab_proto::scope::LabScope;
 use lab_proto::token::TokenResponse;
 use lab_proto::{AccessToken, AuthorizationCode, OAuthErrorCode, PkceVerifier, RefreshToken};
 use serde_json::json;
@@ -183,7 +182,7 @@ fn refresh_token(server: &AuthServer, request: &TokenRequest) -> Result<Response
     let scope = match scope {
         None => grant_scope.0.clone(),
         Some(requested) => {
-            if !lab_proto::scope::split(requested).iter().all(|token| LabScope::parse(token).is_some())
+            if !lab_proto::scope::split(requested).iter().all(|token| lab_proto::scope::is_known(token))
                 || !lab_proto::scope::is_subset(requested, &grant_scope.0)
             {
                 return Err(OAuthError::bad_request(OAuthErrorCode::InvalidScope, "scope exceeds the original grant"));
@@ -283,9 +282,11 @@ fn client_credentials(server: &AuthServer, request: &TokenRequest) -> Result<Res
         ));
     }
     let requested = form.get("scope")?.unwrap_or("mcp:read");
-    if !lab_proto::scope::split(requested).iter().all(|token| LabScope::parse(token).is_some()) {
+    if !lab_proto::scope::split(requested).iter().all(|token| lab_proto::scope::is_known(token)) {
         return Err(OAuthError::bad_request(OAuthErrorCode::InvalidScope, "unknown scope"));
     }
+    // O21 §4.2.3: no refresh token for client credentials, so `offline_access` is not granted.
+    let requested = &lab_proto::scope::for_resources(requested);
     if let Some(allowed) = &client.scope
         && !lab_proto::scope::is_subset(requested, allowed)
     {
@@ -402,7 +403,8 @@ pub(crate) fn mint_access_token(
         "nbf": now,
         "jti": jti,
         "client_id": grant.client_id,
-        "scope": scope,
+        // What the resource is told: `offline_access` is about the grant (SEP-2207).
+        "scope": lab_proto::scope::for_resources(scope),
     });
     if let (Some(auth_time), Some(members)) = (grant.auth_time, claims.as_object_mut()) {
         members.insert("auth_time".into(), json!(auth_time));
@@ -416,7 +418,7 @@ pub(crate) fn mint_access_token(
             grant_id: grant_id.to_owned(),
             client_id: grant.client_id.clone(),
             sub: grant.sub.clone(),
-            scope: scope.to_owned(),
+            scope: lab_proto::scope::for_resources(scope),
             audiences: resources.to_vec(),
             iat: now,
             exp,

@@ -33,6 +33,21 @@ impl LabScope {
     }
 }
 
+/// The scope a client asks for when it wants a refresh token (MCP 2026-07-28 §Refresh Tokens,
+/// SEP-2207): a request about the grant, not about a resource.
+pub const OFFLINE_ACCESS: &str = "offline_access";
+
+/// Whether the lab's AS knows `token`: a lab scope or `offline_access`.
+pub fn is_known(token: &str) -> bool {
+    LabScope::parse(token).is_some() || token == OFFLINE_ACCESS
+}
+
+/// `scope` without `offline_access`: what a resource is told of the grant (an access token's
+/// `scope`), since refresh tokens are no resource requirement.
+pub fn for_resources(scope: &str) -> String {
+    split(scope).into_iter().filter(|token| *token != OFFLINE_ACCESS).collect::<Vec<_>>().join(" ")
+}
+
 /// Splits a `scope` value into its tokens (O21 §1.4.1: space-delimited, case-sensitive).
 /// Repeated spaces are tolerated; duplicates are kept once, in first-seen order.
 pub fn split(scope: &str) -> Vec<&str> {
@@ -71,6 +86,13 @@ mod tests {
         assert!(!covers("mcp:read", LabScope::Write));
         assert!(!covers("", LabScope::Read));
         assert!(!covers("MCP:WRITE", LabScope::Read));
+    }
+
+    #[test]
+    fn offline_access_is_known_and_kept_from_resources() {
+        assert!(is_known(OFFLINE_ACCESS) && is_known("mcp:read") && !is_known("Offline_Access"));
+        assert_eq!(for_resources("mcp:read offline_access mcp:write"), "mcp:read mcp:write");
+        assert_eq!(for_resources("offline_access"), "");
     }
 
     #[test]

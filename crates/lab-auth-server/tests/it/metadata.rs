@@ -28,7 +28,7 @@ async fn rfc8414_metadata_emits_every_field_explicitly() {
         metadata["token_endpoint_auth_methods_supported"],
         json!(["none", "client_secret_basic", "client_secret_post"])
     );
-    assert_eq!(metadata["scopes_supported"], json!(["mcp:read", "mcp:write", "mcp:admin"]));
+    assert_eq!(metadata["scopes_supported"], json!(["mcp:read", "mcp:write", "mcp:admin", "offline_access"]));
     assert_eq!(metadata["authorization_response_iss_parameter_supported"], true);
     assert_eq!(metadata["client_id_metadata_document_supported"], true);
     assert!(metadata["protected_resources"].as_array().unwrap().contains(&json!("https://127.0.0.1:8443/mcp")));

@@ -260,3 +260,35 @@ async fn metadata_document_urls_are_checked_before_any_fetch() {
     }
     assert_eq!(lab.fetcher.fetches.load(Ordering::SeqCst), 0, "nothing was fetched");
 }
+
+#[tokio::test]
+async fn application_type_constrains_the_redirect_uris() {
+    // SEP-837 after OIDC Dynamic Client Registration §2: native is loopback, web is https.
+    let lab = Lab::new();
+    let register = |application_type: Option<&str>, uri: &str| {
+        let mut request = json!({"redirect_uris": [uri], "token_endpoint_auth_method": "none"});
+        if let Some(application_type) = application_type {
+            request["application_type"] = json!(application_type);
+        }
+        request
+    };
+    for (application_type, uri, created) in [
+        (Some("native"), "http://127.0.0.1:53682/callback", true),
+        (Some("native"), "http://localhost/callback", true),
+        (Some("native"), "https://client.example/callback", false),
+        (Some("web"), "https://client.example/callback", true),
+        (Some("web"), "http://127.0.0.1:53682/callback", false),
+        (Some("web"), "https://localhost/callback", false),
+        // A 2025-11-25 client that names no type is held to the general rules only.
+        (None, "http://127.0.0.1:53682/callback", true),
+        (None, "https://client.example/callback", true),
+    ] {
+        let response = lab.post_json("/register", &register(application_type, uri)).await;
+        if created {
+            assert_eq!(response.status, StatusCode::CREATED, "{application_type:?} {uri}: {}", response.text());
+        } else {
+            assert_eq!(response.status, StatusCode::BAD_REQUEST, "{application_type:?} {uri}");
+            assert_eq!(response.json()["error"], "invalid_redirect_uri", "{application_type:?} {uri}");
+        }
+    }
+}

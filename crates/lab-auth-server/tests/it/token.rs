@@ -686,3 +686,29 @@ async fn one_clients_grants_are_capped_without_denying_anyone_else() {
     let alices = alices["access_token"].as_str().unwrap();
     assert_eq!(lab.introspect(alices).await.json()["active"], true, "alice's grant is untouched");
 }
+
+#[tokio::test]
+async fn offline_access_is_granted_with_a_refresh_token_and_kept_from_the_resource() {
+    // SEP-2207: listed in `scopes_supported`, granted on request (with the refresh token the
+    // client's grant types allow), and no part of what the resource is told.
+    let lab = Lab::auto();
+    let (client_id, tokens) = lab.tokens("mcp:read offline_access").await;
+    assert_eq!(tokens["scope"], "mcp:read offline_access");
+    assert!(tokens["refresh_token"].is_string());
+    let (_, claims) = jwt_parts(tokens["access_token"].as_str().unwrap());
+    assert_eq!(claims["scope"], "mcp:read");
+    let introspected = lab.introspect(tokens["access_token"].as_str().unwrap()).await.json();
+    assert_eq!(introspected["scope"], "mcp:read");
+    // A refresh keeps the grant's scope, and may narrow it without offline_access.
+    let refreshed = lab.refresh(&client_id, tokens["refresh_token"].as_str().unwrap(), &[]).await.json();
+    assert_eq!(refreshed["scope"], "mcp:read offline_access");
+    let narrowed =
+        lab.refresh(&client_id, refreshed["refresh_token"].as_str().unwrap(), &[("scope", "mcp:read")]).await.json();
+    assert_eq!(narrowed["scope"], "mcp:read");
+    // Not asked for, the grant carries no offline_access, and cannot gain it by a refresh.
+    let (client_id, tokens) = lab.tokens("mcp:read").await;
+    let widened = lab
+        .refresh(&client_id, tokens["refresh_token"].as_str().unwrap(), &[("scope", "mcp:read offline_access")])
+        .await;
+    assert_eq!(widened.error(), "invalid_scope");
+}

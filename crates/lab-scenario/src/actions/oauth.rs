@@ -37,6 +37,28 @@ impl Endpoint {
     }
 }
 
+/// The `application_type` that fits `redirect_uris` (SEP-837, after OIDC Dynamic Client
+/// Registration §2): `native` when every one is a loopback http URI, `web` when every one is an
+/// https URI on another host, and none otherwise.
+fn application_type_for(redirect_uris: Option<&Value>) -> Option<&'static str> {
+    let uris: Vec<&str> = redirect_uris?.as_array()?.iter().filter_map(Value::as_str).collect();
+    let loopback = |uri: &str| {
+        url::Url::parse(uri)
+            .ok()
+            .and_then(|url| url.host_str().map(str::to_owned))
+            .is_some_and(|host| matches!(host.as_str(), "127.0.0.1" | "[::1]" | "localhost"))
+    };
+    if uris.is_empty() {
+        None
+    } else if uris.iter().all(|uri| uri.starts_with("http://") && loopback(uri)) {
+        Some("native")
+    } else if uris.iter().all(|uri| uri.starts_with("https://") && !loopback(uri)) {
+        Some("web")
+    } else {
+        None
+    }
+}
+
 impl Run {
     pub(super) async fn register(&mut self, step: &Register) -> Result<Observation, StepError> {
         let endpoint = self.endpoint(step.target, "registration_endpoint", "/register");
@@ -59,6 +81,14 @@ impl Run {
         if let Value::Object(members) = &mut body {
             for (name, value) in &step.with {
                 members.insert(name.clone(), self.vars.expand_json(value).map_err(StepError::field("with"))?);
+            }
+            if step.with.contains_key("redirect_uris") && !step.with.contains_key("application_type") {
+                // SEP-837: the type that fits the URIs a scenario registers, so that a scenario
+                // about https or odd redirect URIs tests them rather than the type's constraint.
+                match application_type_for(members.get("redirect_uris")) {
+                    Some(kind) => members.insert("application_type".to_owned(), json!(kind)),
+                    None => members.remove("application_type"),
+                };
             }
             for name in &step.remove {
                 members.remove(name);
