@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use lab_auth_server::AsProfile;
 use lab_harness::{LabConfig, RunningLab};
-use lab_mcp_server::RsProfile;
+use lab_mcp_server::{Revisions, RsProfile};
 use serde_json::json;
 
 /// What a client must do against a persona.
@@ -21,6 +21,14 @@ enum Right {
     NoToken,
     /// Give up after a bounded number of authorizations.
     BoundedRetries,
+    /// Complete the flow with a server that speaks MCP 2026-07-28 alone (a client of an earlier
+    /// revision cannot, which MCP 2026-07-28 basic/versioning expects: not applicable).
+    CompletesModern,
+    /// Echo every round's `requestState` exactly, and none where a round carried none (SEP-2322).
+    EchoesRequestState,
+    /// Follow the move to another AS: register there, and bring it nothing of the old one
+    /// (SEP-2352).
+    FollowsMigration,
 }
 
 /// A persona: a lab with hostile or broken behaviour, and what a client must do about it.
@@ -28,80 +36,148 @@ struct Persona {
     name: &'static str,
     as_profile: AsProfile,
     rs_profile: RsProfile,
+    /// The revisions the lab's resource server speaks.
+    revisions: Revisions,
     right: Right,
+    /// How strong the sentence behind `right` is: what a wrong client breaks.
+    strength: &'static str,
+    /// …for a client that speaks only an earlier revision than 2026-07-28, where the sentence is
+    /// weaker (RFC 9207's `iss` is a MUST of MCP 2026-07-28, SEP-2468; before it, a mix-up
+    /// defence OAuth 2.1 §7.14 recommends).
+    legacy_strength: &'static str,
     what: &'static str,
 }
 
-const PERSONAS: [Persona; 10] = [
+const PERSONAS: [Persona; 13] = [
     Persona {
         name: "conforming",
         as_profile: AsProfile::Conforming,
         rs_profile: RsProfile::Conforming,
+        revisions: Revisions::Dual,
         right: Right::Completes,
+        strength: "MUST",
+        legacy_strength: "MUST",
         what: "the conforming lab: the client must complete the flow",
     },
     Persona {
         name: "oidc-only-metadata",
         as_profile: AsProfile::OidcOnlyMetadata,
         rs_profile: RsProfile::Conforming,
+        revisions: Revisions::Dual,
         right: Right::Completes,
+        strength: "MUST",
+        legacy_strength: "MUST",
         what: "only OpenID discovery: the client must fall back to it (MCP-1125)",
     },
     Persona {
         name: "prm-resource-mismatch",
         as_profile: AsProfile::Conforming,
         rs_profile: RsProfile::PrmResourceMismatch,
+        revisions: Revisions::Dual,
         right: Right::NoAuthorization,
+        strength: "MUST",
+        legacy_strength: "MUST",
         what: "the PRM names another resource: no registration, authorization or token request (RFC 9728 §3.3, CL-03)",
     },
     Persona {
         name: "ssrf-resource-metadata",
         as_profile: AsProfile::Conforming,
         rs_profile: RsProfile::SsrfResourceMetadata,
+        revisions: Revisions::Dual,
         right: Right::NoAuthorization,
+        strength: "SHOULD",
+        legacy_strength: "SHOULD",
         what: "resource_metadata points at a private address: never fetch it (CL-07, the canary counts)",
     },
     Persona {
         name: "issuer-mismatch",
         as_profile: AsProfile::IssuerMismatch,
         rs_profile: RsProfile::Conforming,
+        revisions: Revisions::Dual,
         right: Right::NoAuthorization,
+        strength: "MUST",
+        legacy_strength: "MUST",
         what: "metadata issuer differs: discard it (RFC 8414 §3.3, CL-05)",
     },
     Persona {
         name: "no-s256-advertised",
         as_profile: AsProfile::NoS256Advertised,
         rs_profile: RsProfile::Conforming,
+        revisions: Revisions::Dual,
         right: Right::NoAuthorization,
+        strength: "MUST",
+        legacy_strength: "MUST",
         what: "no PKCE advertised: refuse (MCP-1125, CL-06)",
     },
     Persona {
         name: "javascript-authorization-endpoint",
         as_profile: AsProfile::JavascriptAuthorizationEndpoint,
         rs_profile: RsProfile::Conforming,
+        revisions: Revisions::Dual,
         right: Right::NoToken,
+        strength: "MUST",
+        legacy_strength: "MUST",
         what: "a javascript: authorization endpoint: never open it (CL-08)",
     },
     Persona {
         name: "wrong-iss",
         as_profile: AsProfile::WrongIss,
         rs_profile: RsProfile::Conforming,
+        revisions: Revisions::Dual,
         right: Right::NoToken,
+        strength: "MUST",
+        legacy_strength: "SHOULD",
         what: "the authorization response names another issuer: do not redeem (RFC 9207, CL-18)",
     },
     Persona {
         name: "missing-iss",
         as_profile: AsProfile::MissingIss,
         rs_profile: RsProfile::Conforming,
+        revisions: Revisions::Dual,
         right: Right::NoToken,
+        strength: "MUST",
+        legacy_strength: "SHOULD",
         what: "iss advertised but missing: do not redeem (RFC 9207 §2.4, CL-18)",
     },
     Persona {
         name: "never-satisfied-step-up",
         as_profile: AsProfile::Conforming,
         rs_profile: RsProfile::NeverSatisfiedStepUp,
+        revisions: Revisions::Dual,
         right: Right::BoundedRetries,
+        strength: "MUST",
+        legacy_strength: "MUST",
         what: "403 insufficient_scope forever: give up after a few tries (CL-23)",
+    },
+    Persona {
+        name: "modern-only",
+        as_profile: AsProfile::Conforming,
+        rs_profile: RsProfile::Conforming,
+        revisions: Revisions::Modern,
+        right: Right::CompletesModern,
+        strength: "MUST",
+        legacy_strength: "MUST",
+        what: "a server of MCP 2026-07-28 alone, which refuses initialize: a client of that revision completes (TR-2607)",
+    },
+    Persona {
+        name: "shifting-request-state",
+        as_profile: AsProfile::Conforming,
+        rs_profile: RsProfile::ShiftingRequestState,
+        revisions: Revisions::Dual,
+        right: Right::EchoesRequestState,
+        strength: "MUST",
+        legacy_strength: "MUST",
+        what: "each tool call asks for input three times, a new requestState each round, then none: echo each exactly, never craft one (SEP-2322)",
+    },
+    Persona {
+        name: "as-migration",
+        as_profile: AsProfile::Conforming,
+        rs_profile: RsProfile::AsMigration,
+        revisions: Revisions::Dual,
+        right: Right::FollowsMigration,
+        strength: "MUST",
+        legacy_strength: "MUST",
+        what: "the metadata names another AS after the first answer: register there, bring it nothing of the old one (SEP-2352)",
     },
 ];
 
@@ -159,22 +235,86 @@ fn observed(lab: &RunningLab) -> (String, bool, bool, usize, usize) {
     (summary, served, tokens > 0, authorizations, canary)
 }
 
-fn judge(right: Right, lab: &RunningLab, exited: bool) -> (bool, String) {
-    let (summary, served, redeemed, authorizations, canary) = observed(lab);
-    let registered_or_authorized = lab.requests().any(|record| {
+/// What a client did against a persona, judged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Judged {
+    Right,
+    Wrong,
+    /// The persona tests what the client does not speak, or never reached.
+    NotApplicable(&'static str),
+}
+
+/// The judgement of what the client did, what it did, and whether it spoke MCP 2026-07-28.
+fn judge(right: Right, lab: &RunningLab, exited: bool) -> (Judged, String, bool) {
+    let (mut summary, served, redeemed, authorizations, canary) = observed(lab);
+    let log = lab.requests();
+    let registered_or_authorized = log.any(|record| {
         record.role == lab_harness::AS_ROLE
             && (record.path.ends_with("/register")
                 || record.path.ends_with("/authorize")
                 || record.path.ends_with("/token"))
     });
-    let right_thing = canary == 0
-        && match right {
-            Right::Completes => served,
-            Right::NoAuthorization => !registered_or_authorized && !served,
-            Right::NoToken => !redeemed && !served,
-            Right::BoundedRetries => exited && (1..=4).contains(&authorizations),
-        };
-    (right_thing, summary)
+    // Whether the client spoke MCP 2026-07-28 to the resource server at all.
+    let modern = log.any(|record| {
+        record.role == lab_harness::RS_ROLE
+            && record.mcp_version.as_deref() == Some(lab_proto::jsonrpc::MODERN_PROTOCOL_VERSIONS[0])
+    });
+    let personas = lab.rs().persona_log();
+    let verdict = |right: bool| if right { Judged::Right } else { Judged::Wrong };
+    let judged = match right {
+        _ if canary > 0 => Judged::Wrong,
+        Right::Completes => verdict(served),
+        Right::NoAuthorization => verdict(!registered_or_authorized && !served),
+        Right::NoToken => verdict(!redeemed && !served),
+        Right::BoundedRetries => verdict(exited && (1..=4).contains(&authorizations)),
+        Right::CompletesModern if !modern => {
+            Judged::NotApplicable("the client speaks only an earlier revision, which a 2026-07-28-only server refuses")
+        }
+        Right::CompletesModern => verdict(served),
+        Right::EchoesRequestState => {
+            summary.push_str(&format!(
+                ", input rounds {}, states echoed {}, states refused {}",
+                personas.input_rounds, personas.states_echoed, personas.states_refused
+            ));
+            if personas.states_refused > 0 {
+                Judged::Wrong
+            } else if personas.input_rounds == 0 {
+                Judged::NotApplicable("the client called no tool at 2026-07-28, so no requestState was asked of it")
+            } else {
+                Judged::Right
+            }
+        }
+        Right::FollowsMigration => {
+            // A request of the old AS's credentials at the new one: its client id at the new
+            // AS's authorization or token endpoint, or its refresh token there, which the new AS
+            // does not know (a 4xx).
+            let brought_old = log.any(|record| {
+                record.role == lab_harness::AS_ROLE
+                    && record.path.starts_with(lab_harness::TENANT_PATH)
+                    && (record.path.ends_with("/authorize") || record.path.ends_with("/token"))
+                    && (400..500).contains(&record.status)
+            });
+            summary.push_str(&format!(
+                ", moved {}, served by the new AS's token {}",
+                if personas.migrated { "yes" } else { "no" },
+                if personas.served_after_migration { "yes" } else { "no" }
+            ));
+            if brought_old {
+                Judged::Wrong
+            } else if personas.served_after_migration {
+                Judged::Right
+            } else if !personas.migrated {
+                Judged::NotApplicable("the client never got an authenticated answer, so the server never moved")
+            } else if modern {
+                Judged::Wrong
+            } else {
+                Judged::NotApplicable(
+                    "the client speaks an earlier revision, which does not bind credentials to their AS",
+                )
+            }
+        }
+    };
+    (judged, summary, modern)
 }
 
 /// `check-client`: runs the client against each persona and says whether it did the right thing.
@@ -189,6 +329,7 @@ pub(crate) async fn check_client(args: CheckArgs) -> anyhow::Result<ExitCode> {
         let mut config = LabConfig::ephemeral();
         config.profile = persona.as_profile;
         config.rs_profile = persona.rs_profile;
+        config.revisions = persona.revisions;
         config.auto_approve = Some("alice".to_owned());
         let lab = lab_harness::start(config).await?;
         let ca_path = std::env::temp_dir().join(format!("mcp-authlab-ca-{}-{}.pem", std::process::id(), persona.name));
@@ -248,30 +389,52 @@ pub(crate) async fn check_client(args: CheckArgs) -> anyhow::Result<ExitCode> {
             Ok(Err(error)) => (false, None, format!("could not wait for the client: {error}")),
             Err(_) => (false, None, format!("still running after {} s; stopped", args.timeout)),
         };
-        let (right, mut summary) = judge(persona.right, &lab, exited);
+        let (mut judged, mut summary, modern) = judge(persona.right, &lab, exited);
+        let strength = if modern { persona.strength } else { persona.legacy_strength };
         // CL-27: whatever else it did, a client that prints its credentials did the wrong thing.
-        let right = right && printed.is_empty();
         if !printed.is_empty() {
+            judged = Judged::Wrong;
             summary.push_str(&format!("; printed {} the lab issued (CL-27)", printed.join(", ")));
         }
+        let right = judged == Judged::Right;
         if !args.json {
-            println!("{} {:<34} {}", if right { "RIGHT" } else { "WRONG" }, persona.name, persona.what);
+            let mark = match &judged {
+                Judged::Right => "RIGHT".to_owned(),
+                Judged::Wrong => format!("WRONG ({strength})"),
+                Judged::NotApplicable(_) => "N/A".to_owned(),
+            };
+            println!("{mark} {:<34} {}", persona.name, persona.what);
             println!(
                 "      did: {summary}; exit {}",
                 exit_code.map_or_else(|| "none".to_owned(), |code| code.to_string())
             );
-            if !right && !tail.is_empty() {
+            if let Judged::NotApplicable(reason) = &judged {
+                println!("      not applicable: {reason}");
+            }
+            if judged == Judged::Wrong && !tail.is_empty() {
                 println!("      last output: {}", tail.chars().take(300).collect::<String>());
             }
         }
-        results.push(json!({"persona": persona.name, "expected": persona.what, "right": right, "did": summary, "exit_code": exit_code, "exited": exited, "printed_credentials": printed}));
+        let (outcome, reason) = match &judged {
+            Judged::Right => ("right", None),
+            Judged::Wrong => ("wrong", None),
+            Judged::NotApplicable(reason) => ("not-applicable", Some(*reason)),
+        };
+        results.push(json!({"persona": persona.name, "expected": persona.what, "strength": strength, "client_revision": if modern { "2026-07-28" } else { "earlier" }, "right": right, "outcome": outcome, "not_applicable_reason": reason, "did": summary, "exit_code": exit_code, "exited": exited, "printed_credentials": printed}));
         let _ = std::fs::remove_file(&ca_path);
         lab.shutdown().await;
     }
-    let right = results.iter().filter(|result| result["right"] == true).count();
-    let wrong = results.len() - right;
+    let count = |outcome: &str| results.iter().filter(|result| result["outcome"] == outcome).count();
+    let (right, wrong, not_applicable) = (count("right"), count("wrong"), count("not-applicable"));
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&json!({"right": right, "wrong": wrong, "personas": results}))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &json!({"right": right, "wrong": wrong, "not_applicable": not_applicable, "personas": results})
+            )?
+        );
+    } else if not_applicable > 0 {
+        println!("{right} passed, {wrong} failed, {not_applicable} not applicable");
     } else {
         println!("{right} passed, {wrong} failed");
     }

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use axum::Router;
 use lab_auth_server::{AuthServer, AuthServerConfig, HttpDocumentFetcher, config::lab};
 use lab_mcp_server::verify::JwtVerifier;
-use lab_mcp_server::{HttpIntrospection, HttpKeySource, HttpUpstream, McpServer, McpServerConfig, VerifyConfig};
+use lab_mcp_server::{
+    HttpIntrospection, HttpKeySource, HttpUpstream, McpServer, McpServerConfig, Migration, VerifyConfig,
+};
 use lab_pki::{CertDir, LabCa, ServerConfig};
 use lab_proto::ClientSecret;
 
@@ -272,6 +274,14 @@ fn build_resource_server(
     rs_config.anonymous_public = config.anonymous_public;
     rs_config.revisions = config.revisions;
     rs_config.conformance_fixtures = config.conformance_fixtures;
+    // Only the `as-migration` persona uses it: the path issuer, with its own keys.
+    if !issuer.ends_with(TENANT_PATH) {
+        let moved = format!("{issuer}{TENANT_PATH}");
+        rs_config.migration = Some(Migration {
+            keys: Arc::new(HttpKeySource::new(client.clone(), format!("{moved}/jwks"))),
+            issuer: moved,
+        });
+    }
     rs_config.clock = config.clock.clone();
     // Only the `ssrf-resource-metadata` persona uses it: to point clients at the canary.
     rs_config.canary_url = Some(canary_url.to_owned());

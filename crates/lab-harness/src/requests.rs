@@ -1,6 +1,6 @@
-//! A log of the requests every lab server received: method, path, status, and whether a bearer
-//! token came with it (never the token). `mcp-authlab check-client` reads it to judge what a
-//! third-party client did against each persona.
+//! A log of the requests every lab server received: method, path, status, whether a bearer
+//! token came with it (never the token) and the MCP revision it named. `mcp-authlab
+//! check-client` reads it to judge what a third-party client did against each persona.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -22,6 +22,9 @@ pub struct RequestRecord {
     pub status: u16,
     /// Whether an `Authorization: Bearer` header came with it.
     pub bearer: bool,
+    /// The `MCP-Protocol-Version` it named (at most 32 printable characters): which revision a
+    /// client spoke.
+    pub mcp_version: Option<String>,
 }
 
 /// The shared log.
@@ -70,7 +73,13 @@ pub(crate) async fn record(State(recorder): State<Recorder>, request: Request, n
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| value.len() > 7 && value[..7].eq_ignore_ascii_case("bearer "));
+    let mcp_version = request
+        .headers()
+        .get("mcp-protocol-version")
+        .and_then(|value| value.to_str().ok())
+        .map(|value| value.chars().filter(|c| c.is_ascii_graphic()).take(32).collect());
     let response = next.run(request).await;
-    recorder.log.push(RequestRecord { role: recorder.role, method, path, status: response.status().as_u16(), bearer });
+    let status = response.status().as_u16();
+    recorder.log.push(RequestRecord { role: recorder.role, method, path, status, bearer, mcp_version });
     response
 }

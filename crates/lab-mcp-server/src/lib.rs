@@ -27,8 +27,9 @@ use axum::routing::{MethodRouter, get};
 pub use data::SECRETS_THAT_NEVER_LEAVE;
 pub use principal::{Principal, PrincipalKind};
 pub use profile::{RsProfile, UnknownRsProfile};
-pub use server::{INSPECTOR_ORIGINS, McpServer, McpServerConfig, RateLimit, Revisions, VerifyConfig};
+pub use server::{INSPECTOR_ORIGINS, McpServer, McpServerConfig, Migration, RateLimit, Revisions, VerifyConfig};
 pub use tools::{Level, Tool, catalogue};
+pub use transport::personas::PersonaLog;
 pub use upstream::{HttpUpstream, Upstream};
 pub use verify::{
     BoxFuture, HttpIntrospection, HttpKeySource, IntrospectionSource, KeySource, MAX_CACHED_TOKENS,

@@ -42,11 +42,17 @@ pub enum RsProfile {
     UnsealedRequestState,
     /// 2026-07-28: marks every cacheable result `public`, the caller's own included (weak).
     PublicCacheScope,
+    /// 2026-07-28: every tool call asks for input three times, with a new `requestState`, then
+    /// another, then none, before it runs (hostile, for clients: the echo rule of SEP-2322).
+    ShiftingRequestState,
+    /// After the first authenticated answer the protected resource metadata names the lab's path
+    /// issuer, and only its tokens are taken (hostile, for clients: SEP-2352).
+    AsMigration,
 }
 
 impl RsProfile {
     /// Every profile, the default first.
-    pub const ALL: [RsProfile; 15] = [
+    pub const ALL: [RsProfile; 17] = [
         Self::Conforming,
         Self::SkipAudienceCheck,
         Self::AcceptAnyAlg,
@@ -62,6 +68,8 @@ impl RsProfile {
         Self::TrustMcpName,
         Self::UnsealedRequestState,
         Self::PublicCacheScope,
+        Self::ShiftingRequestState,
+        Self::AsMigration,
     ];
 
     /// The kebab-case name used by the CLI and scenario files.
@@ -82,6 +90,8 @@ impl RsProfile {
             Self::TrustMcpName => "trust-mcp-name",
             Self::UnsealedRequestState => "unsealed-request-state",
             Self::PublicCacheScope => "public-cache-scope",
+            Self::ShiftingRequestState => "shifting-request-state",
+            Self::AsMigration => "as-migration",
         }
     }
 
@@ -109,6 +119,12 @@ impl RsProfile {
             Self::TrustMcpName => "authorizes 2026-07-28 tool calls on the Mcp-Name header, not the body (weak)",
             Self::UnsealedRequestState => "takes any requestState back unchecked (weak)",
             Self::PublicCacheScope => "marks every cacheable result public, the caller's own included (weak)",
+            Self::ShiftingRequestState => {
+                "asks for input on every tool call in three rounds: a requestState, another, then none (hostile, for clients)"
+            }
+            Self::AsMigration => {
+                "moves to the lab's path issuer after the first authenticated answer (hostile, for clients)"
+            }
         }
     }
 }

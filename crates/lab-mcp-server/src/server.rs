@@ -77,6 +77,9 @@ pub struct McpServerConfig {
     /// 2026-07-28 requests only), so its server scenarios can run against the lab
     /// (`up --conformance-fixtures`). Off by default: they are no part of the shop.
     pub conformance_fixtures: bool,
+    /// The AS the `as-migration` persona moves to (the lab's path issuer) and where its keys
+    /// are; without one that profile never moves.
+    pub migration: Option<Migration>,
 }
 
 impl std::fmt::Debug for McpServerConfig {
@@ -121,6 +124,7 @@ impl McpServerConfig {
             canary_url: None,
             revisions: Revisions::Dual,
             conformance_fixtures: false,
+            migration: None,
         }
     }
 }
@@ -188,6 +192,23 @@ pub(crate) struct Inner {
     pub(crate) state_key: Option<aws_lc_rs::hmac::Key>,
     /// The states already answered, by nonce, until they expire: a state is good for one retry.
     pub(crate) spent_states: Mutex<HashMap<String, u64>>,
+    /// What the client personas (`shifting-request-state`, `as-migration`) saw of a client.
+    pub(crate) personas: Mutex<crate::transport::personas::PersonaState>,
+    /// The verifier of the AS `as-migration` moves to.
+    pub(crate) migration_verifier: Option<JwtVerifier>,
+}
+
+/// Where the `as-migration` persona moves: the other AS's issuer and its keys.
+#[derive(Clone)]
+pub struct Migration {
+    pub issuer: String,
+    pub keys: Arc<dyn crate::verify::KeySource>,
+}
+
+impl std::fmt::Debug for Migration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Migration").field("issuer", &self.issuer).finish_non_exhaustive()
+    }
 }
 
 /// The mock MCP resource server. Cheap to clone: clones share state.
@@ -227,6 +248,15 @@ impl McpServer {
                 source.clone(),
             )),
         };
+        let migration_verifier = config.migration.as_ref().map(|migration| {
+            JwtVerifier::new(
+                migration.issuer.clone(),
+                config.resource.clone(),
+                config.leeway,
+                config.clock.clone(),
+                migration.keys.clone(),
+            )
+        });
         let (_, path) = lab_proto::metadata::split_origin_path(&config.resource);
         let mcp_path = if path.is_empty() { "/".to_owned() } else { path.to_owned() };
         let prm_path = format!("/.well-known/oauth-protected-resource{path}");
@@ -246,8 +276,15 @@ impl McpServer {
                 prm_path,
                 state_key,
                 spent_states: Mutex::new(HashMap::new()),
+                personas: Mutex::new(Default::default()),
+                migration_verifier,
             }),
         }
+    }
+
+    /// What the client personas saw of the client under test (`check-client`).
+    pub fn persona_log(&self) -> crate::PersonaLog {
+        lock(&self.inner.personas).log
     }
 
     /// The configuration.

@@ -15,6 +15,7 @@ mod dispatch;
 mod modern;
 mod origin;
 mod permission;
+pub(crate) mod personas;
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -87,7 +88,11 @@ pub(crate) async fn protected_resource_metadata(State(server): State<McpServer>)
         } else {
             config.resource.clone()
         },
-        authorization_servers: vec![config.issuer.clone()],
+        // The `as-migration` persona names the AS it moved to, once it has.
+        authorization_servers: match (&config.migration, profile) {
+            (Some(moved), RsProfile::AsMigration) if server.persona_log().migrated => vec![moved.issuer.clone()],
+            _ => vec![config.issuer.clone()],
+        },
         // SBP Scope Minimization and MCP-2607: the everyday scopes, no admin, no offline_access.
         scopes_supported: Some(vec![LabScope::Read.as_str().to_owned(), LabScope::Write.as_str().to_owned()]),
         bearer_methods_supported: Some(vec!["header".to_owned()]),

@@ -60,11 +60,23 @@ fn unknown_filters_and_flags_are_clear_errors() {
 
 #[test]
 fn check_client_judges_the_conforming_client_right_against_every_persona() {
-    let client = format!("{} client", env!("CARGO_BIN_EXE_mcp-authlab"));
+    // A tool call, so that the shifting-request-state persona has something to ask about.
+    let client = format!("{} client --tool list_orders", env!("CARGO_BIN_EXE_mcp-authlab"));
     let output = mcp_authlab().args(["check-client", "--command", &client, "--timeout", "30"]).output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}");
-    assert_eq!(stdout.lines().last(), Some("10 passed, 0 failed"), "{stdout}");
+    assert_eq!(stdout.lines().last(), Some("13 passed, 0 failed"), "{stdout}");
+    // At 2025-11-25 the personas of 2026-07-28 do not apply (the earlier revision has no such
+    // rules), and the iss checks are graded by OAuth 2.1's recommendation rather than a MUST.
+    let legacy = format!("{client} --revision 2025-11-25");
+    let output = mcp_authlab()
+        .args(["check-client", "--command", &legacy, "--persona", "modern-only", "--persona", "as-migration"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "not applicable is no failure: {stdout}");
+    assert!(stdout.contains("N/A modern-only") && stdout.contains("N/A as-migration"), "{stdout}");
+    assert_eq!(stdout.lines().last(), Some("0 passed, 0 failed, 2 not applicable"), "{stdout}");
     // A client that does nothing at all is judged wrong where it had to complete the flow.
     let output = mcp_authlab()
         .args(["check-client", "--command", "true", "--persona", "conforming", "--persona", "wrong-iss"])
@@ -72,7 +84,7 @@ fn check_client_judges_the_conforming_client_right_against_every_persona() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(!output.status.success());
-    assert!(stdout.contains("WRONG conforming") && stdout.contains("RIGHT wrong-iss"), "{stdout}");
+    assert!(stdout.contains("WRONG (MUST) conforming") && stdout.contains("RIGHT wrong-iss"), "{stdout}");
     // A client that leaves a process behind holding its output: the group is stopped, and what
     // the client printed is still read. The process it left writes down its pid, so the test
     // checks that it was stopped rather than how long the run took.
@@ -81,7 +93,7 @@ fn check_client_judges_the_conforming_client_right_against_every_persona() {
     let output =
         mcp_authlab().args(["check-client", "--command", &command, "--persona", "conforming"]).output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(stdout.contains("WRONG conforming") && stdout.contains("last output: still-here"), "{stdout}");
+    assert!(stdout.contains("WRONG (MUST) conforming") && stdout.contains("last output: still-here"), "{stdout}");
     let leftover: u32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
     std::fs::remove_file(&pid_file).unwrap();
     let running = still_runs(leftover);

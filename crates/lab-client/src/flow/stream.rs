@@ -39,10 +39,11 @@ impl McpClient {
             Received::Whole(answer) => return Ok(answer),
             Received::Events(stream) => stream,
         };
-        let id = message.get("id").cloned();
+        let original = message.get("id").cloned();
+        let mut id = original.clone();
         let mut resumptions = 0;
         loop {
-            let broke = match self.follow(&mut stream, id.as_ref()).await {
+            let broke = match self.follow(&mut stream, id.as_ref(), original.as_ref()).await {
                 Ok(Some(answer)) => return Ok(answer),
                 Ok(None) => None,
                 Err(error @ ClientError::Network { .. }) => Some(error),
@@ -61,11 +62,16 @@ impl McpClient {
             }
             let why = broke.map_or_else(|| "ended".to_owned(), |error| format!("broke ({error})"));
             stream = if self.modern {
-                // TR-2607 has no GET to resume on: the request is sent once more.
+                // TR-2607 has no GET to resume on: the request is sent once more, with a new id.
                 self.emit(Event::Note(format!(
                     "the event stream {why} before the response; sending the request again"
                 )));
-                match self.open(Method::POST, &url, headers, Body::Json(message)).await? {
+                let mut again = message.clone();
+                let first = original.as_ref().map(Value::to_string).unwrap_or_default();
+                let new_id = json!(format!("{first}-again-{resumptions}"));
+                again["id"] = new_id.clone();
+                id = Some(new_id);
+                match self.open(Method::POST, &url, headers, Body::Json(&again)).await? {
                     Received::Whole(answer) => return Ok(answer),
                     Received::Events(stream) => stream,
                 }
@@ -98,12 +104,22 @@ impl McpClient {
     }
 
     /// Reads `stream` until the response to `id`; the server's requests on it are answered, its
-    /// notifications and other responses passed over. `None`: the stream ended first.
-    async fn follow(&self, stream: &mut EventStream, id: Option<&Value>) -> Result<Option<Answer>, ClientError> {
+    /// notifications and other responses passed over. `None`: the stream ended first. The
+    /// response is handed back under `original`, the id the caller sent first: a request sent
+    /// again stands for it.
+    async fn follow(
+        &self,
+        stream: &mut EventStream,
+        id: Option<&Value>,
+        original: Option<&Value>,
+    ) -> Result<Option<Answer>, ClientError> {
         while let Some(data) = stream.next_data().await? {
-            let Ok(message) = serde_json::from_str::<Value>(&data) else { continue };
+            let Ok(mut message) = serde_json::from_str::<Value>(&data) else { continue };
             let is_response = message.get("result").is_some() || message.get("error").is_some();
             if is_response && id.is_some_and(|id| message.get("id") == Some(id)) {
+                if let Some(original) = original {
+                    message["id"] = original.clone();
+                }
                 return Ok(Some(Self::as_json_answer(stream, &message)));
             }
             if !is_response && message.get("method").is_some() && message.get("id").is_some() {

@@ -38,6 +38,16 @@ impl Respond for Post {
                 json!({"jsonrpc": "2.0", "id": message["id"], "result": {"protocolVersion": "2025-11-25",
                     "capabilities": {"tools": {}}, "serverInfo": {"name": "streams", "version": "1"}}}),
             ),
+            Some("server/discover") => ResponseTemplate::new(200).set_body_json(json!({"jsonrpc": "2.0",
+                "id": message["id"], "result": {"resultType": "complete", "supportedVersions": ["2026-07-28"],
+                "capabilities": {"tools": {}}, "serverInfo": {"name": "streams", "version": "1"}}})),
+            Some("tools/list") => ResponseTemplate::new(200).set_body_json(json!({"jsonrpc": "2.0", "id": message["id"],
+                "result": {"resultType": "complete", "tools": [{"name": "resume", "inputSchema": {"type": "object"}}]}})),
+            // At 2026-07-28 the request comes again, under another id: answered this time.
+            Some("tools/call") if message["params"]["name"] == "resume" && message["id"].is_string() => {
+                ResponseTemplate::new(200).set_body_json(json!({"jsonrpc": "2.0", "id": message["id"],
+                    "result": {"resultType": "complete", "content": [{"type": "text", "text": "sent again"}]}}))
+            }
             Some("tools/call") if message["params"]["name"] == "resume" => {
                 // A priming event with an id and a retry, then the stream ends without the result.
                 seen.call_id = Some(message["id"].clone());
@@ -139,4 +149,20 @@ async fn a_stream_that_ends_before_the_response_is_resumed_from_its_last_event_a
     let trace = client.trace();
     assert!(trace.exchanges.iter().any(|exchange| exchange.method == "GET"
         && exchange.request_headers.iter().any(|(name, value)| name == "last-event-id" && value == "e-1")));
+}
+
+#[tokio::test]
+async fn at_2026_07_28_a_stream_that_ends_before_the_response_is_sent_again_under_a_new_id() {
+    let (server, seen) = world().await;
+    let mut config = ClientConfig::new(format!("{}/mcp", server.uri()));
+    config.modern = true;
+    let mut client = McpClient::new(config).unwrap();
+    client.connect().await.unwrap();
+    let result = client.call_tool("resume", json!({})).await.unwrap();
+    assert_eq!(result["content"][0]["text"], "sent again");
+    let seen = seen.lock().unwrap();
+    let calls: Vec<&Value> = seen.posted.iter().filter(|message| message["method"] == "tools/call").collect();
+    assert_eq!(calls.len(), 2, "sent twice");
+    assert_ne!(calls[0]["id"], calls[1]["id"], "the second time under a new id");
+    assert!(seen.last_event_id.is_none(), "no GET at 2026-07-28");
 }

@@ -153,10 +153,27 @@ pub(super) async fn authenticate(server: &McpServer, headers: &HeaderMap, body: 
     match presented_token(server, headers, body)? {
         Presented::Token(token) => {
             let checks = server.checks();
-            server.inner.verifier.verify(token, checks).await.map_err(|rejection| {
+            let refused = |rejection: crate::verify::Rejection| {
                 tracing::info!(reason = %rejection, "bearer token refused");
                 server.invalid_token(&rejection.0)
-            })
+            };
+            // The `as-migration` persona, once moved, takes only the new AS's tokens.
+            let moved = match &server.inner.migration_verifier {
+                Some(verifier) if server.profile() == RsProfile::AsMigration && server.persona_log().migrated => {
+                    Some(verifier)
+                }
+                _ => None,
+            };
+            let principal = match moved {
+                Some(verifier) => verifier.verify(token, checks).await.map_err(refused)?,
+                None => server.inner.verifier.verify(token, checks).await.map_err(refused)?,
+            };
+            if server.profile() == RsProfile::AsMigration && server.inner.migration_verifier.is_some() {
+                // The first token taken moves the server to the other AS; a token of that AS
+                // taken afterwards is what a client that followed the move shows.
+                super::personas::token_taken(server, moved.is_some());
+            }
+            Ok(principal)
         }
         Presented::None => {
             if server.profile() == RsProfile::SessionAsAuth {

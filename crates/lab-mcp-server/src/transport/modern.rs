@@ -343,7 +343,7 @@ fn failed(framing: Framing, id: Value, failure: Dispatch) -> Result<Response, Re
 }
 
 /// How `tools/call` failed: as the legacy dispatch does, or with an answer of its own.
-enum Failure {
+pub(super) enum Failure {
     Dispatch(Dispatch),
     Answer(StatusCode, i64, String, Option<Value>),
 }
@@ -367,7 +367,18 @@ async fn call_tool(
     if let Some(outcome) = gate(server, principal, name, arguments).map_err(Failure::Dispatch)? {
         return Ok(complete(outcome.to_result(), None));
     }
-    if CONFIRMED_TOOLS.contains(&name) {
+    if server.profile() == RsProfile::ShiftingRequestState
+        && let Some(mut answer) = super::personas::shifting_round(server, params)?
+    {
+        if let Some(members) = answer.as_object_mut() {
+            members.insert(
+                "_meta".to_owned(),
+                json!({meta::SERVER_INFO: {"name": "mcp-auth-lab-rs", "version": env!("CARGO_PKG_VERSION")}}),
+            );
+        }
+        return Ok(answer);
+    }
+    if CONFIRMED_TOOLS.contains(&name) && server.profile() != RsProfile::ShiftingRequestState {
         if capabilities.get("elicitation").is_none() {
             // The confirmation is asked by elicitation, which this client did not declare.
             return Err(Failure::Answer(
