@@ -280,6 +280,8 @@ fn judge(right: Right, lab: &RunningLab, exited: bool) -> (Judged, String, bool)
                 Judged::Wrong
             } else if personas.input_rounds == 0 {
                 Judged::NotApplicable("the client called no tool at 2026-07-28, so no requestState was asked of it")
+            } else if personas.states_echoed == 0 {
+                Judged::NotApplicable("the client answered no input-required result, so it echoed nothing")
             } else {
                 Judged::Right
             }
