@@ -212,10 +212,18 @@ pub(crate) struct CheckArgs {
     pub(crate) json: bool,
 }
 
-/// `serve --persona`: `up` with the persona's profiles and headless login as alice.
-pub(crate) fn serve_profiles(args: &ServeArgs) -> anyhow::Result<Vec<String>> {
+/// `serve --persona`: the `up` arguments of the persona's lab, its profiles and the revisions
+/// its resource server speaks (the caller adds the headless login as alice).
+pub(crate) fn serve_arguments(args: &ServeArgs) -> anyhow::Result<Vec<String>> {
     let persona = persona(&args.persona)?;
-    Ok(vec![persona.as_profile.name().to_owned(), persona.rs_profile.name().to_owned()])
+    let mut arguments = Vec::new();
+    for profile in [persona.as_profile.name(), persona.rs_profile.name()] {
+        arguments.extend(["--profile".to_owned(), profile.to_owned()]);
+    }
+    if persona.revisions == Revisions::Modern {
+        arguments.extend(["--revision".to_owned(), lab_proto::jsonrpc::MODERN_PROTOCOL_VERSIONS[0].to_owned()]);
+    }
+    Ok(arguments)
 }
 
 /// What the client did, from the lab's request log.
@@ -536,6 +544,20 @@ const MAX_CANDIDATES: usize = 20_000;
 
 fn shell_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', "'\\''"))
+}
+
+#[cfg(test)]
+mod serve_tests {
+    #[test]
+    fn a_persona_is_served_with_its_profiles_and_revisions() {
+        let arguments = |name: &str| super::serve_arguments(&super::ServeArgs { persona: name.to_owned() }).unwrap();
+        assert_eq!(arguments("as-migration"), ["--profile", "conforming", "--profile", "as-migration"]);
+        assert_eq!(
+            arguments("modern-only"),
+            ["--profile", "conforming", "--profile", "conforming", "--revision", "2026-07-28"]
+        );
+        assert!(super::serve_arguments(&super::ServeArgs { persona: "nope".to_owned() }).is_err());
+    }
 }
 
 #[cfg(test)]

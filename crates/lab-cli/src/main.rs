@@ -229,13 +229,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => scenarios::run(args).await,
         Command::CheckClient(args) => check::check_client(args).await,
         Command::Serve(args) => {
-            let profiles = check::serve_profiles(&args)?;
             let mut arguments =
                 vec!["mcp-authlab".to_owned(), "up".to_owned(), "--auto-approve".to_owned(), "alice".to_owned()];
-            for profile in profiles {
-                arguments.push("--profile".to_owned());
-                arguments.push(profile);
-            }
+            arguments.extend(check::serve_arguments(&args)?);
             let Cli { command: Command::Up(up_args) } = Cli::try_parse_from(arguments)? else {
                 anyhow::bail!("failed to build the persona's lab");
             };
