@@ -12,7 +12,7 @@ use reqwest::header::HeaderMap;
 
 use crate::error::ClientError;
 use crate::http::MAX_RESPONSE_BYTES;
-use crate::trace::{Exchange, Trace, redact_body, redact_header};
+use crate::trace::{Exchange, Trace};
 
 /// An event stream being read.
 pub struct EventStream {
@@ -120,16 +120,8 @@ impl EventStream {
 impl Drop for EventStream {
     fn drop(&mut self) {
         // The trace holds what the stream carried, however far it was read, redacted.
-        if let Some(mut exchange) = self.exchange.take() {
-            exchange.status = Some(self.status);
-            exchange.response_headers = self
-                .headers
-                .iter()
-                .filter_map(|(name, value)| {
-                    Some((name.to_string(), redact_header(name.as_str(), value.to_str().ok()?)))
-                })
-                .collect();
-            exchange.response_body = Some(redact_body(&String::from_utf8_lossy(self.received.as_bytes())));
+        if let Some(exchange) = self.exchange.take() {
+            let exchange = crate::trace::answered(exchange, self.status, &self.headers, self.received.as_bytes());
             self.trace.lock().unwrap_or_else(PoisonError::into_inner).exchanges.push(exchange);
         }
     }

@@ -351,17 +351,7 @@ impl Http {
     /// Records an exchange with its answer, or why it has none.
     fn record(&self, mut exchange: Exchange, answer: Result<&Answer, &ClientError>) {
         match answer {
-            Ok(answer) => {
-                exchange.status = Some(answer.status);
-                exchange.response_headers = answer
-                    .headers
-                    .iter()
-                    .filter_map(|(name, value)| {
-                        Some((name.to_string(), redact_header(name.as_str(), value.to_str().ok()?)))
-                    })
-                    .collect();
-                exchange.response_body = Some(redact_body(&String::from_utf8_lossy(&answer.body)));
-            }
+            Ok(answer) => exchange = crate::trace::answered(exchange, answer.status, &answer.headers, &answer.body),
             Err(error) => exchange.error = Some(error.to_string()),
         }
         self.trace.lock().unwrap_or_else(PoisonError::into_inner).exchanges.push(exchange);

@@ -33,6 +33,22 @@ pub struct Trace {
     pub exchanges: Vec<Exchange>,
 }
 
+/// An exchange with its answer's status, headers and body, each redacted.
+pub(crate) fn answered(
+    mut exchange: Exchange,
+    status: u16,
+    headers: &reqwest::header::HeaderMap,
+    body: &[u8],
+) -> Exchange {
+    exchange.status = Some(status);
+    exchange.response_headers = headers
+        .iter()
+        .filter_map(|(name, value)| Some((name.to_string(), redact_header(name.as_str(), value.to_str().ok()?))))
+        .collect();
+    exchange.response_body = Some(redact_body(&String::from_utf8_lossy(body)));
+    exchange
+}
+
 /// Redacts the secret parameters of a URL or form body (`code=…` becomes `code=[redacted]`), in
 /// the query and in the fragment, where an implicit-style answer puts its tokens.
 pub fn redact_query(text: &str) -> String {
