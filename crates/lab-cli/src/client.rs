@@ -309,6 +309,10 @@ fn confirmation(yes: bool) -> Confirm {
         Confirm::Yes
     } else if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
         Confirm::Ask(Arc::new(|message: &str| {
+            // One question at a time: the flow and the session's own stream may both ask, and
+            // an answer must never go to the other question.
+            static PROMPT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+            let _one = PROMPT.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             eprint!("The server asks you to confirm: {message}\nConfirm? [y/N] ");
             std::io::stderr().flush().ok();
             let mut line = String::new();

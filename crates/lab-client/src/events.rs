@@ -30,6 +30,8 @@ pub struct EventStream {
     retry: Option<Duration>,
     exchange: Option<Exchange>,
     trace: Arc<Mutex<Trace>>,
+    /// Whether the stream has ended.
+    ended: bool,
 }
 
 impl EventStream {
@@ -54,6 +56,7 @@ impl EventStream {
             retry: None,
             exchange: Some(exchange),
             trace,
+            ended: false,
         })
     }
 
@@ -76,10 +79,8 @@ impl EventStream {
     /// the stream ends in the middle of is dropped, as the format says.
     pub async fn next_data(&mut self) -> Result<Option<String>, ClientError> {
         loop {
-            while let Some(end) = self.pending.iter().position(|byte| *byte == b'\n') {
-                let raw: Vec<u8> = self.pending.drain(..=end).collect();
-                let line = String::from_utf8_lossy(&raw[..end]);
-                let line = line.strip_suffix('\r').unwrap_or(&line);
+            while let Some(line) = self.next_line() {
+                let line = String::from_utf8_lossy(&line).into_owned();
                 if line.is_empty() {
                     if !self.data.is_empty() {
                         return Ok(Some(std::mem::take(&mut self.data)));
@@ -89,7 +90,7 @@ impl EventStream {
                 if line.starts_with(':') {
                     continue;
                 }
-                let (field, value) = line.split_once(':').unwrap_or((line, ""));
+                let (field, value) = line.split_once(':').unwrap_or((&line, ""));
                 let value = value.strip_prefix(' ').unwrap_or(value);
                 match field {
                     "data" => {
@@ -98,22 +99,54 @@ impl EventStream {
                         }
                         self.data.push_str(value);
                     }
-                    // An id with a NUL is ignored, as the format says.
-                    "id" if !value.contains('\0') => self.last_event_id = Some(value.to_owned()),
+                    // An id with a NUL is ignored, as the format says; an empty one names no
+                    // event to resume from.
+                    "id" if !value.contains('\0') => {
+                        self.last_event_id = (!value.is_empty()).then(|| value.to_owned());
+                    }
                     "retry" if !value.is_empty() && value.bytes().all(|byte| byte.is_ascii_digit()) => {
                         self.retry = value.parse().ok().map(Duration::from_millis);
                     }
                     _ => {}
                 }
             }
-            let chunk = self.response.chunk().await.map_err(|error| ClientError::Network {
-                url: self.url.clone(),
-                reason: format!("the event stream broke: {error}"),
+            if self.ended {
+                // A last event the stream ended without a blank line after is no complete event.
+                return Ok(None);
+            }
+            let chunk = self.response.chunk().await.map_err(|error| {
+                if error.is_timeout() {
+                    // The client's own limit: no broken stream to resume or send again.
+                    ClientError::protocol(&self.url, "the event stream stayed silent or open too long; gave up")
+                } else {
+                    ClientError::Network { url: self.url.clone(), reason: format!("the event stream broke: {error}") }
+                }
             })?;
-            let Some(chunk) = chunk else { return Ok(None) };
+            let Some(chunk) = chunk else {
+                // What arrived last may still hold lines (a bare CR ends one only now).
+                self.ended = true;
+                continue;
+            };
             self.received.push(&chunk).map_err(|error| ClientError::protocol(&self.url, error.to_string()))?;
             self.pending.extend_from_slice(&chunk);
         }
+    }
+}
+
+impl EventStream {
+    /// The next whole line of what was received, without its end: the format ends a line with
+    /// CRLF, LF or a bare CR. A CR last in what arrived may be the first half of a CRLF, so it
+    /// waits for the next chunk, unless the stream has ended.
+    fn next_line(&mut self) -> Option<Vec<u8>> {
+        let end = self.pending.iter().position(|byte| matches!(byte, b'\n' | b'\r'))?;
+        let width = match (self.pending[end], self.pending.get(end + 1)) {
+            (b'\r', Some(b'\n')) => 2,
+            (b'\r', None) if !self.ended => return None,
+            _ => 1,
+        };
+        let line = self.pending[..end].to_vec();
+        self.pending.drain(..end + width);
+        Some(line)
     }
 }
 

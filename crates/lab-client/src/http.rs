@@ -19,6 +19,11 @@ use crate::trace::{Exchange, Trace, redact_body, redact_header, redact_query};
 pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 /// The timeout of one request, connection included.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+/// The longest an event stream may stay silent (between two reads) before the client gives up.
+pub const STREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// The longest one event stream may last, however busy: a tool that runs longer loses its
+/// answer, rather than holding the client for ever.
+pub const STREAM_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// What the client may connect to.
 #[derive(Debug, Clone, Default)]
@@ -230,6 +235,7 @@ impl Http {
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .timeout(REQUEST_TIMEOUT)
+            .read_timeout(STREAM_IDLE_TIMEOUT)
             .connect_timeout(Duration::from_secs(5))
             .dns_resolver(Arc::new(GuardedResolver { policy: policy.clone() }));
         if let Some(pem) = ca_pem {
@@ -261,7 +267,7 @@ impl Http {
         headers: &[(&str, &str)],
         body: Body<'_>,
     ) -> Result<Answer, ClientError> {
-        let (exchange, response) = self.start(step, method, url, headers, body).await?;
+        let (exchange, response) = self.start(step, method, url, headers, body, REQUEST_TIMEOUT).await?;
         let answer = match response {
             Ok(response) => self.read_whole(response, url).await,
             Err(error) => Err(error),
@@ -271,7 +277,8 @@ impl Http {
     }
 
     /// [`Http::send`], except that a successful event-stream answer is handed back unread, to be
-    /// read event by event as it arrives (its exchange is recorded when it is dropped).
+    /// read event by event as it arrives (its exchange is recorded when it is dropped), and may
+    /// last [`STREAM_TIMEOUT`], silent [`STREAM_IDLE_TIMEOUT`] at most between two reads.
     pub async fn open(
         &self,
         step: u8,
@@ -280,7 +287,7 @@ impl Http {
         headers: &[(&str, &str)],
         body: Body<'_>,
     ) -> Result<Received, ClientError> {
-        let (exchange, response) = self.start(step, method, url, headers, body).await?;
+        let (exchange, response) = self.start(step, method, url, headers, body, STREAM_TIMEOUT).await?;
         let answer = match response {
             Ok(response) => {
                 let events = response.status().is_success()
@@ -301,8 +308,9 @@ impl Http {
         answer.map(Received::Whole)
     }
 
-    /// Checks the URL against the policy, then sends the request: the exchange to record, and
-    /// the response or why none came. A URL the policy refuses is never sent nor recorded.
+    /// Checks the URL against the policy, then sends the request, which may take `timeout` in
+    /// all: the exchange to record, and the response or why none came. A URL the policy refuses
+    /// is never sent nor recorded.
     async fn start(
         &self,
         step: u8,
@@ -310,11 +318,12 @@ impl Http {
         url: &str,
         headers: &[(&str, &str)],
         body: Body<'_>,
+        timeout: Duration,
     ) -> Result<(Exchange, Result<reqwest::Response, ClientError>), ClientError> {
         let parsed = Url::parse(url)
             .map_err(|error| ClientError::refused("CL-07", format!("{} is not a URL: {error}", redact_query(url))))?;
         self.policy.check(&parsed)?;
-        let mut request = self.client.request(method.clone(), parsed.clone());
+        let mut request = self.client.request(method.clone(), parsed.clone()).timeout(timeout);
         let mut recorded_headers = Vec::new();
         for (name, value) in headers {
             request = request.header(*name, *value);

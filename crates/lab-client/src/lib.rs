@@ -24,5 +24,8 @@ pub use config::{ClientConfig, Confirm, Event, EventSink, PreRegistered};
 pub use error::ClientError;
 pub use events::EventStream;
 pub use flow::{ClientCredentials, Discovered, McpClient};
-pub use http::{Answer, Http, MAX_RESPONSE_BYTES, NetworkPolicy, REQUEST_TIMEOUT, Received, is_special};
+pub use http::{
+    Answer, Http, MAX_RESPONSE_BYTES, NetworkPolicy, REQUEST_TIMEOUT, Received, STREAM_IDLE_TIMEOUT, STREAM_TIMEOUT,
+    is_special,
+};
 pub use trace::{Exchange, Trace, is_secret_name, redact_body, redact_header, redact_json, redact_query};

@@ -116,9 +116,10 @@ impl McpClient {
 
     /// The answer to an elicitation (an input-required result's at 2026-07-28, a request on the
     /// stream at 2025-11-25). A form can be accepted without a person's typing only when each
-    /// field is a yes/no, which confirming sets to yes, or has a default the server offered
-    /// (SEP-1034: a client applies the defaults of the fields it does not fill); it is accepted
-    /// as `ClientConfig::confirm` says (`--yes`, or a person's answer), and otherwise declined.
+    /// field has a default the server offered (SEP-1034: a client applies the defaults of the
+    /// fields it does not fill) or is a yes/no, which confirming sets to yes; it is accepted as
+    /// `ClientConfig::confirm` says (`--yes`, or a person who is shown what accepting sends), and
+    /// otherwise declined.
     pub(super) async fn elicitation_response(&self, params: &Value) -> Value {
         let (response, note) = answer_elicitation(&self.config.confirm, self.config.callback_timeout, params).await;
         self.emit(Event::Note(note));
@@ -282,32 +283,43 @@ pub(super) async fn answer_elicitation(
     let message: String =
         params["message"].as_str().unwrap_or_default().chars().filter(|c| !c.is_control()).take(300).collect();
     let properties = params["requestedSchema"]["properties"].as_object().cloned().unwrap_or_default();
-    let fillable = !properties.is_empty()
-        && properties.values().all(|property| property["type"] == "boolean" || default_value(property).is_some());
-    let confirmed = match (confirm, fillable) {
-        (_, false) | (Confirm::Decline, _) => None,
-        (Confirm::Yes, true) => Some("--yes"),
-        (Confirm::Ask(ask), true) => {
+    // What accepting sends: each field's default, and yes for a yes/no field that has none.
+    let content: Option<serde_json::Map<String, Value>> = (!properties.is_empty())
+        .then(|| {
+            properties
+                .iter()
+                .map(|(name, property)| {
+                    let value =
+                        default_value(property).or_else(|| (property["type"] == "boolean").then(|| json!(true)))?;
+                    Some((name.clone(), value))
+                })
+                .collect()
+        })
+        .flatten();
+    let Some(content) = content else {
+        return (json!({"action": "decline"}), format!("declined (the form needs a person's input): {message}"));
+    };
+    let answers: Vec<String> = content.iter().map(|(name, value)| printable(&format!("{name}={value}"), 80)).collect();
+    let confirmed = match confirm {
+        Confirm::Decline => None,
+        Confirm::Yes => Some("--yes"),
+        Confirm::Ask(ask) => {
             let ask = ask.clone();
-            let question = message.clone();
+            // The person sees what accepting sends, not only the server's words.
+            let question = format!("{message} (accepting sends {})", answers.join(", "));
             // A person may take their time, but not forever: past the callback timeout the
             // question is declined (the blocking thread is left to its read).
             let answer = tokio::time::timeout(timeout, tokio::task::spawn_blocking(move || ask(&question))).await;
             matches!(answer, Ok(Ok(true))).then_some("the user")
         }
     };
-    let Some(by) = confirmed else {
-        return (json!({"action": "decline"}), format!("declined: {message}"));
-    };
-    let content: serde_json::Map<String, Value> = properties
-        .iter()
-        .map(|(name, property)| {
-            let value =
-                if property["type"] == "boolean" { json!(true) } else { default_value(property).unwrap_or_default() };
-            (name.clone(), value)
-        })
-        .collect();
-    (json!({"action": "accept", "content": content}), format!("confirmed ({by}): {message}"))
+    match confirmed {
+        Some(by) => (
+            json!({"action": "accept", "content": content}),
+            format!("confirmed ({by}), sending {}: {message}", answers.join(", ")),
+        ),
+        None => (json!({"action": "decline"}), format!("declined: {message}")),
+    }
 }
 
 /// The default a form field offers, when it is a value such a field can hold: a string, a

@@ -67,7 +67,11 @@ impl McpClient {
                     "the event stream {why} before the response; sending the request again"
                 )));
                 let mut again = message.clone();
-                let first = original.as_ref().map(Value::to_string).unwrap_or_default();
+                let first = match &original {
+                    Some(Value::String(text)) => text.clone(),
+                    Some(other) => other.to_string(),
+                    None => String::new(),
+                };
                 let new_id = json!(format!("{first}-again-{resumptions}"));
                 again["id"] = new_id.clone();
                 id = Some(new_id);
@@ -122,7 +126,9 @@ impl McpClient {
                 }
                 return Ok(Some(Self::as_json_answer(stream, &message)));
             }
-            if !is_response && message.get("method").is_some() && message.get("id").is_some() {
+            // At 2026-07-28 a server asks through input-required results, never by a request on
+            // the stream (TR-2607), so such a request is left unanswered there.
+            if !is_response && message.get("method").is_some() && message.get("id").is_some() && !self.modern {
                 self.answer_server_request(&message).await?;
             }
         }

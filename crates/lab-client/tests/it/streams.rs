@@ -87,7 +87,8 @@ impl Respond for Get {
         seen.resumed_after = seen.closed_at.map(|closed| closed.elapsed());
         let id = seen.call_id.clone().unwrap_or_default();
         let done = json!({"jsonrpc": "2.0", "id": id, "result": {"content": [{"type": "text", "text": "resumed"}]}});
-        sse(format!("id: e-2\ndata: {done}\n\n"))
+        // Bare CRs end the lines here, which the event-stream format allows too.
+        sse(format!("id: e-2\rdata: {done}\r\r"))
     }
 }
 
