@@ -318,7 +318,12 @@ fn validate_scope(form: &Form, client: &Client) -> Result<String, (OAuthErrorCod
             return Err(invalid_scope(format!("unknown scope {token}")));
         }
     }
-    let scope = tokens.join(" ");
+    // `offline_access` alone asks for a refresh token and no resource scope: the default one.
+    let scope = if lab_proto::scope::for_resources(&tokens.join(" ")).is_empty() {
+        format!("{DEFAULT_SCOPE} {}", tokens.join(" "))
+    } else {
+        tokens.join(" ")
+    };
     // `offline_access` asks for a refresh token, which the client's registered grant types
     // govern, not its registered scope (SEP-2207).
     if let Some(allowed) = &client.scope

@@ -295,36 +295,60 @@ fn judge(right: Right, lab: &RunningLab, exited: bool) -> (Judged, String, bool)
             }
         }
         Right::FollowsMigration => {
-            // A request of the old AS's credentials at the new one: its client id at the new
-            // AS's authorization or token endpoint, or its refresh token there, which the new AS
-            // does not know (a 4xx).
-            let brought_old = log.any(|record| {
-                record.role == lab_harness::AS_ROLE
-                    && record.path.starts_with(lab_harness::TENANT_PATH)
-                    && (record.path.ends_with("/authorize") || record.path.ends_with("/token"))
-                    && (400..500).contains(&record.status)
-            });
             summary.push_str(&format!(
-                ", moved {}, served by the new AS's token {}",
+                ", moved {}, tokens refused after the move {}, served by the new AS's token {}",
                 if personas.migrated { "yes" } else { "no" },
+                personas.refused_after_migration,
                 if personas.served_after_migration { "yes" } else { "no" }
             ));
-            if brought_old {
-                Judged::Wrong
-            } else if personas.served_after_migration {
-                Judged::Right
-            } else if !personas.migrated {
-                Judged::NotApplicable("the client never got an authenticated answer, so the server never moved")
-            } else if modern {
-                Judged::Wrong
-            } else {
-                Judged::NotApplicable(
-                    "the client speaks an earlier revision, which does not bind credentials to their AS",
-                )
-            }
+            migration_verdict(modern, personas, brought_old_credentials(log))
         }
     };
     (judged, summary, modern)
+}
+
+/// `as-migration`: right when the new AS's token was taken; wrong when the client brought the
+/// new AS a credential of the old one, or came back after the move and never followed it. A
+/// client of an earlier revision is not held to SEP-2352, and one that never came back after the
+/// move had no chance to follow it.
+fn migration_verdict(modern: bool, log: lab_mcp_server::PersonaLog, brought_old: bool) -> Judged {
+    if !log.migrated {
+        Judged::NotApplicable("the client never got an authenticated answer, so the server never moved")
+    } else if !modern {
+        Judged::NotApplicable("the client speaks an earlier revision, which does not bind credentials to their AS")
+    } else if brought_old {
+        Judged::Wrong
+    } else if log.served_after_migration {
+        Judged::Right
+    } else if log.refused_after_migration == 0 {
+        Judged::NotApplicable("the client sent nothing after the move, so it had nothing to follow")
+    } else {
+        Judged::Wrong
+    }
+}
+
+/// Whether a client that registered dynamically at the old AS used the new AS's authorization or
+/// token endpoint before registering there: it brought the old AS's client id (SEP-2352: "MUST
+/// NOT reuse client credentials from a different authorization server"). A client that never
+/// registered dynamically (pre-registered, or a metadata document, whose id is portable) is not
+/// judged by this.
+fn brought_old_credentials(log: &lab_harness::RequestLog) -> bool {
+    let records = log.records();
+    let tenant = |record: &lab_harness::RequestRecord| {
+        record.role == lab_harness::AS_ROLE && record.path.starts_with(lab_harness::TENANT_PATH)
+    };
+    let registered =
+        |record: &lab_harness::RequestRecord| record.path.ends_with("/register") && (200..300).contains(&record.status);
+    let registered_at_old =
+        records.iter().any(|record| record.role == lab_harness::AS_ROLE && !tenant(record) && registered(record));
+    if !registered_at_old {
+        return false;
+    }
+    let registered_at_new =
+        records.iter().position(|record| tenant(record) && registered(record)).unwrap_or(records.len());
+    records[..registered_at_new]
+        .iter()
+        .any(|record| tenant(record) && (record.path.ends_with("/authorize") || record.path.ends_with("/token")))
 }
 
 /// `check-client`: runs the client against each persona and says whether it did the right thing.
@@ -548,6 +572,25 @@ fn shell_quote(text: &str) -> String {
 
 #[cfg(test)]
 mod serve_tests {
+    use super::{Judged, migration_verdict};
+
+    #[test]
+    fn a_migration_is_judged_only_where_the_client_had_to_follow_it() {
+        let log = |migrated, served, refused| lab_mcp_server::PersonaLog {
+            migrated,
+            served_after_migration: served,
+            refused_after_migration: refused,
+            ..Default::default()
+        };
+        assert_eq!(migration_verdict(true, log(true, true, 1), false), Judged::Right);
+        assert_eq!(migration_verdict(true, log(true, true, 1), true), Judged::Wrong, "old credentials at the new AS");
+        assert_eq!(migration_verdict(true, log(true, false, 2), false), Judged::Wrong, "came back, never followed");
+        // One request and gone: nothing to follow. Never moved, or an earlier revision: not held to it.
+        assert!(matches!(migration_verdict(true, log(true, false, 0), false), Judged::NotApplicable(_)));
+        assert!(matches!(migration_verdict(true, log(false, false, 0), false), Judged::NotApplicable(_)));
+        assert!(matches!(migration_verdict(false, log(true, false, 3), true), Judged::NotApplicable(_)));
+    }
+
     #[test]
     fn a_persona_is_served_with_its_profiles_and_revisions() {
         let arguments = |name: &str| super::serve_arguments(&super::ServeArgs { persona: name.to_owned() }).unwrap();

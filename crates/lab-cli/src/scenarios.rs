@@ -261,9 +261,9 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let paint =
         |code: &str, text: &str| if colour { format!("\u{1b}[{code}m{text}\u{1b}[0m") } else { text.to_owned() };
     // Against a third-party MCP server, the revision-neutral scenarios run once more at
-    // 2026-07-28 after the whole battery (by then a run has learnt whether the server speaks
-    // it, so a server that does not is told once rather than scenario by scenario). What does not
-    // apply to the server at all is reported once.
+    // 2026-07-28 after the whole battery; a server that does not speak it, as learnt before the
+    // run, gets those runs marked not applicable at once, without a flow each. What does not
+    // apply to the server at all is not run a second time.
     let mut passes: Vec<(Entry, bool)> = entries.iter().cloned().map(|entry| (entry, false)).collect();
     if target.rs_url.is_some() {
         passes.extend(
@@ -276,7 +276,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 .map(|entry| (entry, true)),
         );
     }
-    lab_scenario::learn_revisions(&target).await;
+    let probe = lab_scenario::learn_revisions(&target).await;
     let total = passes.len();
     let mut outcomes: Vec<Outcome> = Vec::new();
     for (index, (entry, modern)) in passes.into_iter().enumerate() {
@@ -333,7 +333,9 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         outcomes.push(outcome);
     }
     if !args.scan_log.is_empty() {
-        let outcome = lab_scenario::scan_logs(&args.scan_log, &outcomes);
+        // The credentials the revision probe sent are searched for too.
+        let scanned: Vec<Outcome> = outcomes.iter().cloned().chain(probe.clone()).collect();
+        let outcome = lab_scenario::scan_logs(&args.scan_log, &scanned);
         if !args.json {
             let mark = if outcome.status() == Status::Passed { paint("32", "PASS") } else { paint("31", "FAIL") };
             let explanation = outcome.explanation();

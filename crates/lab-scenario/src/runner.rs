@@ -94,15 +94,28 @@ expect = { status = 200 }
 /// Learns, once for the battery `target` belongs to and before it runs, which revisions its
 /// third-party MCP server speaks (`target.revisions`): a scenario written for 2025-11-25 that
 /// met a 2026-07-28-only server unwarned would judge its refusals of the old revision. A flow
-/// that cannot get a token leaves it unknown: the runs then ask again themselves.
-pub async fn learn_revisions(target: &Target) {
+/// that cannot get a token leaves it unknown: the runs then ask again themselves. The probe's run
+/// comes back for `scan_logs` alone (the credentials it sent count too); it is no finding.
+pub async fn learn_revisions(target: &Target) -> Option<crate::report::Outcome> {
     if target.rs_url.is_none() || target.revisions.modern().is_some() {
-        return;
+        return None;
     }
-    if let Ok(scenario) = crate::load::parse(std::path::Path::new("<revision probe>"), REVISION_PROBE) {
-        // The run's verdict is about nothing: what it learnt is in `target.revisions`.
-        let _ = run_against("revision-probe", &scenario, target).await;
-    }
+    let path = std::path::Path::new("<revision probe>");
+    let scenario = crate::load::parse(path, REVISION_PROBE).ok()?;
+    let report = run_against("revision-probe", &scenario, target).await;
+    let entry = crate::catalogue::Entry {
+        id: "revision-probe".to_owned(),
+        area: String::new(),
+        path: path.to_owned(),
+        scenario,
+    };
+    Some(crate::report::Outcome {
+        entry,
+        result: report.map_err(|error| error.to_string()),
+        not_applicable: Some("it only learns which revisions the server speaks".to_owned()),
+        transcript: None,
+        revision: None,
+    })
 }
 
 /// [`run_against`] with the way the run waits.

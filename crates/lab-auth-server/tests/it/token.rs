@@ -705,6 +705,10 @@ async fn offline_access_is_granted_with_a_refresh_token_and_kept_from_the_resour
     let narrowed =
         lab.refresh(&client_id, refreshed["refresh_token"].as_str().unwrap(), &[("scope", "mcp:read")]).await.json();
     assert_eq!(narrowed["scope"], "mcp:read");
+    // Asked for alone, it comes with the default scope, which the access token carries.
+    let (_, alone) = lab.tokens("offline_access").await;
+    assert_eq!(alone["scope"], "mcp:read offline_access");
+    assert_eq!(jwt_parts(alone["access_token"].as_str().unwrap()).1["scope"], "mcp:read");
     // Not asked for, the grant carries no offline_access, and cannot gain it by a refresh.
     let (client_id, tokens) = lab.tokens("mcp:read").await;
     let widened = lab

@@ -290,7 +290,7 @@ pub(super) async fn answer_elicitation(
                 .iter()
                 .map(|(name, property)| {
                     let value =
-                        default_value(property).or_else(|| (property["type"] == "boolean").then(|| json!(true)))?;
+                        default_value(property).or_else(|| (property["type"] == "boolean").then_some(json!(true)))?;
                     Some((name.clone(), value))
                 })
                 .collect()

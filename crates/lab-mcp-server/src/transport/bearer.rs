@@ -164,16 +164,16 @@ pub(super) async fn authenticate(server: &McpServer, headers: &HeaderMap, body: 
                 }
                 _ => None,
             };
-            let principal = match moved {
-                Some(verifier) => verifier.verify(token, checks).await.map_err(refused)?,
-                None => server.inner.verifier.verify(token, checks).await.map_err(refused)?,
+            let verified = match moved {
+                Some(verifier) => verifier.verify(token, checks).await,
+                None => server.inner.verifier.verify(token, checks).await,
             };
             if server.profile() == RsProfile::AsMigration && server.inner.migration_verifier.is_some() {
                 // The first token taken moves the server to the other AS; a token of that AS
                 // taken afterwards is what a client that followed the move shows.
-                super::personas::token_taken(server, moved.is_some());
+                super::personas::token_seen(server, moved.is_some(), verified.is_ok());
             }
-            Ok(principal)
+            verified.map_err(refused)
         }
         Presented::None => {
             if server.profile() == RsProfile::SessionAsAuth {

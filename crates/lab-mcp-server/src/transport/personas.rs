@@ -12,6 +12,8 @@
 //!   there and brings nothing of the old AS). The move itself lives in `bearer.rs` and the
 //!   metadata; this module keeps what was seen.
 
+use std::collections::HashMap;
+
 use axum::http::StatusCode;
 use lab_proto::jsonrpc::code;
 use serde_json::{Map, Value, json};
@@ -32,17 +34,23 @@ pub struct PersonaLog {
     pub migrated: bool,
     /// …whether a token of the new AS was taken after the move.
     pub served_after_migration: bool,
+    /// …how many tokens were refused after the move (the old AS's, or anything else).
+    pub refused_after_migration: u32,
 }
 
-/// The personas' state: the log, and the round a shifting-state tool call is in.
+/// The personas' state: the log, and the rounds of the shifting-state tool calls in progress.
 #[derive(Debug, Default)]
 pub(crate) struct PersonaState {
     pub(crate) log: PersonaLog,
-    /// The round of the current tool call (0: none asked yet) and the state its last answer
-    /// carried.
-    round: u32,
-    expected: Option<String>,
+    /// The states sent and not yet echoed, each with the round it was sent in: a client may have
+    /// several tool calls in progress, each with its own.
+    issued: HashMap<String, u32>,
+    /// Third rounds answered without a state whose retry has not come yet.
+    stateless: u32,
 }
+
+/// At most this many states are remembered; past it they are forgotten.
+const MAX_ISSUED: usize = 1_000;
 
 /// `shifting-request-state`: `Some(answer)` while the tool call is still asking, `None` once the
 /// third retry came back right and the tool may run.
@@ -53,37 +61,46 @@ pub(super) fn shifting_round(
     let echoed = params.and_then(|params| params.get("requestState"));
     let answered = params.is_some_and(|params| params.contains_key("inputResponses"));
     let mut state = lock(&server.inner.personas);
-    if !answered && echoed.is_none() {
+    let round = match (echoed, answered) {
         // A new call: the first round.
-        state.round = 0;
-        state.expected = None;
-    } else {
-        let right = match (&state.expected, echoed) {
-            (Some(expected), Some(echoed)) => echoed.as_str() == Some(expected.as_str()),
-            (None, None) => state.round > 0,
-            _ => false,
-        };
-        if !right {
-            state.log.states_refused += 1;
-            return Err(Failure::Answer(
-                StatusCode::BAD_REQUEST,
-                code::INVALID_PARAMS,
-                "requestState refused: the retry does not carry exactly what the last round sent".to_owned(),
-                None,
-            ));
+        (None, false) => 1,
+        (Some(echoed), _) => match echoed.as_str().and_then(|echoed| state.issued.remove(echoed)) {
+            Some(sent_in) => sent_in + 1,
+            None => return Err(refuse(&mut state)),
+        },
+        // A retry of a round that carried no state: there must be one waiting.
+        (None, true) if state.stateless > 0 => {
+            state.stateless -= 1;
+            4
         }
+        (None, true) => return Err(refuse(&mut state)),
+    };
+    if round > 1 {
         state.log.states_echoed += 1;
     }
-    state.round += 1;
-    if state.round > 3 {
-        state.round = 0;
-        state.expected = None;
+    if round > 3 {
         return Ok(None);
     }
     // Rounds 1 and 2 carry a state, a new one each time; round 3 carries none.
-    state.expected = (state.round < 3)
-        .then(|| lab_proto::random_token(12).ok().map(|nonce| format!("round-{}.{nonce}", state.round)))
-        .flatten();
+    let sent = if round < 3 {
+        let nonce = lab_proto::random_token(12).map_err(|_| {
+            Failure::Answer(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                code::INTERNAL_ERROR,
+                "random source failed".to_owned(),
+                None,
+            )
+        })?;
+        let sent = format!("round-{round}.{nonce}");
+        if state.issued.len() >= MAX_ISSUED {
+            state.issued.clear();
+        }
+        state.issued.insert(sent.clone(), round);
+        Some(sent)
+    } else {
+        state.stateless = state.stateless.saturating_add(1);
+        None
+    };
     state.log.input_rounds += 1;
     let mut answer = json!({
         "resultType": "input_required",
@@ -92,25 +109,37 @@ pub(super) fn shifting_round(
                 "method": "elicitation/create",
                 "params": {
                     "mode": "form",
-                    "message": format!("Round {} of 3: go on?", state.round),
+                    "message": format!("Round {round} of 3: go on?"),
                     "requestedSchema": {"type": "object", "properties": {"go_on": {"type": "boolean"}}},
                 },
             },
         },
     });
-    if let (Some(expected), Some(members)) = (&state.expected, answer.as_object_mut()) {
-        members.insert("requestState".to_owned(), json!(expected));
+    if let (Some(sent), Some(members)) = (sent, answer.as_object_mut()) {
+        members.insert("requestState".to_owned(), json!(sent));
     }
     Ok(Some(answer))
 }
 
-/// `as-migration`: records a verified token, and moves after the first one. Called only under
-/// that profile; `migrated` says whether the token was the new AS's.
-pub(super) fn token_taken(server: &McpServer, migrated: bool) {
+/// A retry that does not carry exactly what a round sent: refused, and counted.
+fn refuse(state: &mut PersonaState) -> Failure {
+    state.log.states_refused += 1;
+    Failure::Answer(
+        StatusCode::BAD_REQUEST,
+        code::INVALID_PARAMS,
+        "requestState refused: the retry does not carry exactly what the last round sent".to_owned(),
+        None,
+    )
+}
+
+/// `as-migration`: records a token presented, checked against the new AS (`moved`) or the old
+/// one, and taken (`ok`) or not; the first token taken moves the server.
+pub(super) fn token_seen(server: &McpServer, moved: bool, ok: bool) {
     let mut state = lock(&server.inner.personas);
-    if migrated {
-        state.log.served_after_migration = true;
-    } else {
-        state.log.migrated = true;
+    match (moved, ok) {
+        (true, true) => state.log.served_after_migration = true,
+        (true, false) => state.log.refused_after_migration = state.log.refused_after_migration.saturating_add(1),
+        (false, true) => state.log.migrated = true,
+        (false, false) => {}
     }
 }

@@ -466,3 +466,45 @@ async fn a_modern_refusal_names_the_request_it_refuses() {
     assert_eq!(response.status, StatusCode::FORBIDDEN);
     assert_eq!(response.json()["id"], json!(7));
 }
+
+#[tokio::test]
+async fn the_shifting_request_state_persona_asks_three_times_and_counts_each_echo() {
+    let lab = Lab::new();
+    lab.set_profile(lab_mcp_server::RsProfile::ShiftingRequestState);
+    let token = lab.token_for("alice", "mcp:read", RS).await;
+    let call = json!({"name": "list_orders", "arguments": {}});
+    let answer = json!({"round": {"action": "decline"}});
+    let mut params = call.clone();
+    let mut states = Vec::new();
+    for round in 1..=3 {
+        let result = modern(&lab, &token, "tools/call", params.clone()).await.tool_result();
+        assert_eq!(result["resultType"], "input_required", "round {round}: {result}");
+        // Rounds 1 and 2 carry a new state each; round 3 none.
+        let state = result.get("requestState").cloned();
+        assert_eq!(state.is_some(), round < 3, "round {round}");
+        states.extend(state.clone());
+        params = call.clone();
+        params["inputResponses"] = answer.clone();
+        if let Some(state) = state {
+            params["requestState"] = state;
+        }
+    }
+    assert_ne!(states[0], states[1], "a new state each round");
+    let done = modern(&lab, &token, "tools/call", params).await.tool_result();
+    assert_eq!(done["resultType"], "complete", "{done}");
+    let log = lab.rs.persona_log();
+    assert_eq!((log.input_rounds, log.states_echoed, log.states_refused), (3, 3, 0));
+    // An old state, a crafted one, or none where the round sent one: refused, and counted.
+    for state in [Some(states[0].clone()), Some(json!("crafted")), None] {
+        let first = modern(&lab, &token, "tools/call", call.clone()).await.tool_result();
+        let mut retry = call.clone();
+        retry["inputResponses"] = answer.clone();
+        assert!(first["requestState"].is_string());
+        if let Some(state) = state {
+            retry["requestState"] = state;
+        }
+        let refused = modern(&lab, &token, "tools/call", retry).await;
+        assert_eq!(error(&refused), (StatusCode::BAD_REQUEST, -32602, json!(7)), "{}", refused.text());
+    }
+    assert_eq!(lab.rs.persona_log().states_refused, 3);
+}

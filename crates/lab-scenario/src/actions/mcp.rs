@@ -147,10 +147,16 @@ impl Run {
     /// basic/versioning, "the request is missing the required headers and is rejected ... with
     /// `400 Bad Request`") and speaks 2026-07-28 instead. Learnt once for the whole battery.
     async fn refuses_legacy(&mut self, url: &str, seen: &Observation) -> Result<Option<String>, StepError> {
-        if seen.status.is_some_and(|status| (200..300).contains(&status)) {
+        let json = |pointer: &str| seen.json.as_ref().and_then(|json| json.pointer(pointer)).cloned();
+        if seen.status.is_some_and(|status| (200..300).contains(&status)) && json("/result/protocolVersion").is_some() {
             self.target.revisions.set_legacy_spoken();
         }
-        if seen.status != Some(400) {
+        // A refusal that lists 2025-11-25 among the versions the server supports is no sign that
+        // it does not speak it (another fault of the request, or of the server).
+        let lists_legacy = json("/error/data/supported")
+            .and_then(|versions| versions.as_array().cloned())
+            .is_some_and(|versions| versions.iter().any(|version| version == LEGACY_REVISION));
+        if seen.status != Some(400) || lists_legacy {
             return Ok(None);
         }
         if self.speaks_modern(url).await?.is_err() {
@@ -166,8 +172,8 @@ impl Run {
     /// Whether the third-party MCP server at `url` speaks MCP 2026-07-28, asked once per battery
     /// with `server/discover` (which a server of that revision MUST implement) and the run's
     /// valid access token: `Ok` with the list request its capabilities offer, else why a step at
-    /// that revision does not apply there. An answer that only refuses the token (no token yet,
-    /// 401 or 403) tells nothing and is not kept.
+    /// that revision does not apply there. An answer that tells nothing of the revision (a
+    /// refused token, a rate limit, a server error, none) is not kept.
     async fn speaks_modern(&mut self, url: &str) -> Result<Result<Option<String>, String>, StepError> {
         if let Some(known) = self.target.revisions.modern() {
             return Ok(known);
@@ -183,11 +189,14 @@ impl Run {
         }
         let message = json!({"jsonrpc": "2.0", "id": 0, "method": "server/discover", "params": {"_meta": modern_meta(json!({}))}});
         let seen = self.send("POST", url, headers, Payload::Json(message)).await?;
-        if matches!(seen.status, Some(401 | 403)) {
+        // Only an answer about the request says whether the server speaks the revision: a
+        // refused token, a rate limit, a server error or no answer at all tells nothing, and is
+        // not kept for the rest of the battery.
+        if !seen.status.is_some_and(|status| status < 500 && !matches!(status, 401 | 403 | 408 | 429)) {
             return Ok(Err(format!(
                 "whether the server speaks MCP {MODERN_REVISION} could not be learnt: server/discover {} answered {}",
                 if token.is_some() { "with the run's token" } else { "without a token" },
-                seen.status.unwrap_or_default()
+                seen.status.map_or_else(|| "nothing".to_owned(), |status| status.to_string())
             )));
         }
         let versions = seen.json.as_ref().and_then(|json| json.pointer("/result/supportedVersions")).cloned();

@@ -273,4 +273,15 @@ mod tests {
             "the same endpoint is no login page"
         );
     }
+
+    #[test]
+    fn the_application_type_fits_the_redirect_uris_or_is_left_out() {
+        let kind = |uris: serde_json::Value| application_type_for(Some(&uris));
+        assert_eq!(kind(serde_json::json!(["http://127.0.0.1/callback", "http://localhost:8080/cb"])), Some("native"));
+        assert_eq!(kind(serde_json::json!(["https://app.example/cb"])), Some("web"));
+        assert_eq!(kind(serde_json::json!(["https://app.example/cb", "http://127.0.0.1/cb"])), None, "mixed");
+        assert_eq!(kind(serde_json::json!(["https://127.0.0.1/cb"])), None, "https on loopback is neither");
+        assert_eq!(kind(serde_json::json!([])), None);
+        assert_eq!(application_type_for(None), None);
+    }
 }
