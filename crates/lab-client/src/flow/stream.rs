@@ -22,8 +22,8 @@ const MAX_RESUMPTIONS: u32 = 3;
 const DEFAULT_RETRY: Duration = Duration::from_secs(1);
 /// The longest wait a server's `retry` can ask for.
 const MAX_RETRY: Duration = Duration::from_secs(10);
-/// How many times the standalone stream is opened per session (each lasts at most the request
-/// timeout).
+/// How many times the standalone stream is opened per session (each lasts at most
+/// `STREAM_TIMEOUT`).
 const MAX_LISTENS: u32 = 4;
 
 impl McpClient {
