@@ -7,9 +7,9 @@ use lab_proto::OAuthErrorCode;
 use lab_proto::jose::{JoseHeader, decode_json, split_compact};
 use lab_proto::token::{Audience, IntrospectionResponse, TokenTypeHint};
 
-use crate::http::{OAuthError, json_no_store, secret_digest};
+use crate::http::{OAuthError, json_no_store};
 use crate::request::{ClientEndpoint, ClientRequest};
-use crate::state::{AuthServer, RevokedAccessToken};
+use crate::state::{AuthServer, NotIssuedToClient};
 
 /// The introspection endpoint's opening: RFC 7662 §2.1 wants the caller authorized "to prevent
 /// token scanning", so every failed authentication gets the same 401 that names no reason.
@@ -117,37 +117,12 @@ pub(crate) async fn revoke(
     {
         return Err(OAuthError::bad_request(OAuthErrorCode::UnsupportedTokenType, "unknown token_type_hint"));
     }
-    let mut store = server.store();
-    // Refresh token: revoking it cascades to the whole grant (RFC 7009 §2.1 SHOULD).
-    if let Some(refresh) = store.refresh_tokens.get(&secret_digest(token)).cloned() {
-        if refresh.client_id != client.client_id {
-            return Err(not_yours());
-        }
-        drop(store);
-        server.revoke_grant(&refresh.grant_id);
-        tracing::info!(client_id = %client.client_id, "refresh token revoked with its grant");
-        return Ok(ok_empty());
-    }
-    // Access token: found by its `jti` once the signature proves the AS minted it.
-    if store.keys.verify_own(token) {
-        let jti = split_compact(token)
-            .ok()
-            .and_then(|parts| decode_json::<lab_proto::token::AccessTokenClaims>(parts.payload).ok())
-            .map(|claims| claims.jti);
-        if let Some(jti) = jti
-            && let Some(record) = store.access_tokens.get_mut(&jti)
-        {
-            if record.client_id != client.client_id {
-                return Err(not_yours());
-            }
-            let newly = !std::mem::replace(&mut record.revoked, true);
-            let announcement = RevokedAccessToken::of(jti, record);
-            drop(store);
-            if newly {
-                server.announce_revoked(&[announcement]);
-            }
-            tracing::info!(client_id = %client.client_id, "access token revoked");
-        }
+    // A refresh token's revocation cascades to the whole grant (RFC 7009 §2.1 SHOULD); the one
+    // path shared with the control API.
+    match server.revoke_token(token, Some(&client.client_id)) {
+        Err(NotIssuedToClient) => return Err(not_yours()),
+        Ok(Some(kind)) => tracing::info!(client_id = %client.client_id, "{kind} revoked"),
+        Ok(None) => {}
     }
     // RFC 7009 §2.2: an unknown or invalid token is answered with 200 too, so revocation is no
     // oracle for which strings are tokens.

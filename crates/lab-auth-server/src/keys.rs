@@ -293,6 +293,21 @@ impl KeyRing {
         Ok(kid)
     }
 
+    /// A ring with no key at all, which signs nothing: a placeholder while a store is rebuilt
+    /// around the keys it keeps.
+    pub(crate) fn empty() -> Self {
+        Self { entries: Vec::new(), publish_lead: 0, retire_after: 0 }
+    }
+
+    /// The newest key that stopped signing and is still published.
+    pub fn retiring(&self) -> Option<Arc<SigningKey>> {
+        self.entries
+            .iter()
+            .rev()
+            .find(|entry| matches!(entry.state, KeyState::Retiring { .. }))
+            .map(|entry| entry.key.clone())
+    }
+
     /// The key that signs now.
     pub fn active(&self) -> Option<Arc<SigningKey>> {
         self.entries.iter().find(|entry| entry.state == KeyState::Active).map(|entry| entry.key.clone())

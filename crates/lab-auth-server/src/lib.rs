@@ -42,7 +42,9 @@ pub use config::{AuthServerConfig, Lifetimes, PreRegisteredClient, RateLimits, R
 pub use keys::{SigningAlg, UnknownAlg};
 pub use metadata::metadata_document;
 pub use profile::{AsProfile, UnknownProfile};
-pub use state::{AuthServer, AuthServerError, KEY_PUBLISH_LEAD_SECONDS, RevocationListener, RevokedAccessToken};
+pub use state::{
+    AuthServer, AuthServerError, KEY_PUBLISH_LEAD_SECONDS, NotIssuedToClient, RevocationListener, RevokedAccessToken,
+};
 
 /// The AS as a router. Endpoints live under the issuer's path, so a root issuer and a path issuer
 /// (`…/tenant1`) can be merged into one router on one port.

@@ -4,6 +4,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use lab_proto::jose::split_compact;
 use lab_proto::{AuthorizationCode, Clock};
 
 use crate::cimd::{DocumentFetcher, HttpDocumentFetcher};
@@ -186,6 +187,44 @@ const RECORD_MARGIN_SECONDS: u64 = 30;
 pub(crate) const MAX_RECORDS_PER_GRANT: usize = 4;
 
 impl Store {
+    /// The store of an AS that has just started: the configured profile and clients, `keys`,
+    /// and nothing issued.
+    fn fresh(config: &AuthServerConfig, keys: KeyRing) -> Self {
+        let clients = config
+            .clients
+            .iter()
+            .map(|client| {
+                let record = Client {
+                    client_id: client.client_id.clone(),
+                    client_name: Some(client.client_name.clone()),
+                    secret: client.client_secret.clone(),
+                    auth_method: client.token_endpoint_auth_method,
+                    redirect_uris: client.redirect_uris.clone(),
+                    grant_types: client.grant_types.clone(),
+                    scope: Some(client.scope.clone()),
+                    introspection_resources: client.introspection_resources.clone(),
+                    source: ClientSource::PreRegistered,
+                };
+                (client.client_id.clone(), record)
+            })
+            .collect();
+        Self {
+            profile: config.profile,
+            auto_approve: config.auto_approve.clone(),
+            clients,
+            codes: Expiring::default(),
+            grants: Expiring::default(),
+            refresh_tokens: Expiring::default(),
+            access_tokens: Expiring::default(),
+            pending: Expiring::default(),
+            seen_challenges: Expiring::default(),
+            keys,
+            token_failures: RateLimiter::new(config.rate_limits.window_seconds),
+            sign_in_failures: RateLimiter::new(config.rate_limits.window_seconds),
+            registrations: RateLimiter::new(config.rate_limits.window_seconds),
+        }
+    }
+
     /// Drops what has expired: the front of each store's deadline order, never a scan.
     pub(crate) fn prune(&mut self, now: u64) {
         self.codes.expire(now);
@@ -356,6 +395,11 @@ pub(crate) struct Inner {
     pub(crate) revocation_listeners: std::sync::RwLock<Vec<RevocationListener>>,
 }
 
+/// The token named in a revocation was issued to another client (RFC 7009 §2.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the token was not issued to this client")]
+pub struct NotIssuedToClient;
+
 /// An access token the AS revoked: its `jti`, and its `exp`, after which nobody needs to remember it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RevokedAccessToken {
@@ -429,39 +473,7 @@ impl AuthServer {
         let mut key_bytes = [0_u8; 32];
         aws_lc_rs::rand::fill(&mut key_bytes).map_err(|_| AuthServerError::Random)?;
         let cookie_key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &key_bytes);
-        let clients = config
-            .clients
-            .iter()
-            .map(|client| {
-                let record = Client {
-                    client_id: client.client_id.clone(),
-                    client_name: Some(client.client_name.clone()),
-                    secret: client.client_secret.clone(),
-                    auth_method: client.token_endpoint_auth_method,
-                    redirect_uris: client.redirect_uris.clone(),
-                    grant_types: client.grant_types.clone(),
-                    scope: Some(client.scope.clone()),
-                    introspection_resources: client.introspection_resources.clone(),
-                    source: ClientSource::PreRegistered,
-                };
-                (client.client_id.clone(), record)
-            })
-            .collect();
-        let store = Store {
-            profile: config.profile,
-            auto_approve: config.auto_approve.clone(),
-            clients,
-            codes: Expiring::default(),
-            grants: Expiring::default(),
-            refresh_tokens: Expiring::default(),
-            access_tokens: Expiring::default(),
-            pending: Expiring::default(),
-            seen_challenges: Expiring::default(),
-            keys,
-            token_failures: RateLimiter::new(config.rate_limits.window_seconds),
-            sign_in_failures: RateLimiter::new(config.rate_limits.window_seconds),
-            registrations: RateLimiter::new(config.rate_limits.window_seconds),
-        };
+        let store = Store::fresh(&config, keys);
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
@@ -511,6 +523,74 @@ impl AuthServer {
         let mut store = self.store();
         store.keys.tick(now);
         store.keys.rotate(alg, now)
+    }
+
+    /// Puts the AS back as it started, keeping its keys: the configured profile and sign-in, the
+    /// pre-registered clients only, and no code, grant, token, open sign-in or rate-limit count.
+    /// Every access token still live is revoked through the listeners first, so the lab's
+    /// resource servers refuse it in both verification modes (a JWT would otherwise outlive the
+    /// reset, and the control API's reset promises a lab without credentials).
+    pub fn reset(&self) {
+        let revoked = {
+            let mut store = self.store();
+            let revoked = store
+                .access_tokens
+                .iter()
+                .filter(|(_, access)| !access.revoked)
+                .map(|(jti, access)| RevokedAccessToken::of(jti.clone(), access))
+                .collect::<Vec<_>>();
+            let keys = std::mem::replace(&mut store.keys, KeyRing::empty());
+            *store = Store::fresh(&self.inner.config, keys);
+            revoked
+        };
+        self.announce_revoked(&revoked);
+    }
+
+    /// Revokes `token`, an access token this AS signed or a refresh token it issued (with its
+    /// grant, RFC 7009 §2.1), as `POST /revoke` does; `client`, when given, must be the client it
+    /// was issued to. What was revoked, if anything: an unknown or invalid token revokes nothing
+    /// and is no error (RFC 7009 §2.2).
+    pub fn revoke_token(&self, token: &str, client: Option<&str>) -> Result<Option<&'static str>, NotIssuedToClient> {
+        let mut store = self.store();
+        let mine = |owner: &str| client.is_none_or(|client| client == owner);
+        if let Some(refresh) = store.refresh_tokens.get(&secret_digest(token)).cloned() {
+            if !mine(&refresh.client_id) {
+                return Err(NotIssuedToClient);
+            }
+            drop(store);
+            self.revoke_grant(&refresh.grant_id);
+            return Ok(Some("refresh token"));
+        }
+        // Access token: found by its `jti` once the signature proves the AS minted it.
+        if !store.keys.verify_own(token) {
+            return Ok(None);
+        }
+        let jti = split_compact(token)
+            .ok()
+            .and_then(|parts| lab_proto::jose::decode_json::<lab_proto::token::AccessTokenClaims>(parts.payload).ok())
+            .map(|claims| claims.jti);
+        let Some(jti) = jti else { return Ok(None) };
+        let Some(record) = store.access_tokens.get_mut(&jti) else { return Ok(None) };
+        if !mine(&record.client_id) {
+            return Err(NotIssuedToClient);
+        }
+        let newly = !std::mem::replace(&mut record.revoked, true);
+        let announcement = RevokedAccessToken::of(jti, record);
+        drop(store);
+        if newly {
+            self.announce_revoked(&[announcement]);
+        }
+        Ok(Some("access token"))
+    }
+
+    /// The key that signed until the last rotation took effect, while the JWKS still publishes it
+    /// (the access-token lifetime and leeway after it stopped signing): tokens it signs verify,
+    /// though the AS would no longer mint them.
+    pub fn retiring_key(&self) -> Option<Arc<crate::keys::SigningKey>> {
+        let now = self.clock().now();
+        let mut store = self.store();
+        store.keys.tick(now);
+        store.keys.retiring()
     }
 
     /// Signs arbitrary claims with the AS's current key, as the scenario runner's "right key, wrong

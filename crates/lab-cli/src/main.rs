@@ -106,8 +106,18 @@ struct UpArgs {
 
     /// Listen on ports the system picks instead of the canonical ones (the banner names them),
     /// so a lab can run beside another one.
-    #[arg(long, conflicts_with_all = ["as_port", "rs_port", "twin_port"])]
+    #[arg(long, conflicts_with_all = ["as_port", "rs_port", "twin_port", "control_port"])]
     ephemeral_ports: bool,
+
+    /// Serve the control API on https://127.0.0.1:9447 for test suites: mint tokens with chosen
+    /// claims, move the clock, switch profiles, revoke, rotate the key, read the request log,
+    /// reset. Behind a secret made at start, printed once and written to `<certs>/control-token`.
+    #[arg(long)]
+    control: bool,
+
+    /// Serve the control API on this port instead of 9447.
+    #[arg(long, value_name = "PORT", requires = "control")]
+    control_port: Option<u16>,
 
     /// Also serve the official conformance suite's diagnostic tools (`test_…`) to 2026-07-28
     /// requests, so its server scenarios can run against the lab through `mcp-authlab proxy`.

@@ -24,6 +24,8 @@ pub(crate) async fn run(args: UpArgs) -> anyhow::Result<()> {
         conformance_fixtures: args.conformance_fixtures,
         signing_alg: args.signing_alg,
         auto_approve: args.auto_approve,
+        control: args.control,
+        control_port: args.control_port,
         ports: if args.ephemeral_ports { lab_harness::Ports::Ephemeral } else { lab_harness::Ports::Canonical },
         ..LabConfig::canonical()
     };
@@ -201,6 +203,23 @@ fn banner(lab: &RunningLab) -> String {
             let _ = writeln!(out, "  # step 1 of the flow: the first 401 and its WWW-Authenticate challenge:");
         }
         let _ = writeln!(out, "  {}", initialize_curl(&ca, lab.resource()));
+    }
+    if let (Some(url), Some(secret)) = (lab.control_url(), lab.control_secret()) {
+        let _ = writeln!(out, "\nControl API (for test suites; see the README's \"The lab as a test fixture\")");
+        let _ = writeln!(out, "  URL            {url}");
+        // Printed this once; the file keeps it for test suites to read.
+        let _ = writeln!(out, "  secret         {}", secret.expose());
+        if let Some(path) = lab.control_token_file() {
+            let path = shell_quote(&path.display().to_string());
+            let _ = writeln!(out, "  secret file    {path} (owner-only)");
+            if let Some(ca) = &ca_path {
+                let ca = shell_quote(ca);
+                let _ = writeln!(
+                    out,
+                    "  try            curl --cacert {ca} -H \"authorization: Bearer $(cat {path})\" {url}/clock"
+                );
+            }
+        }
     }
     let _ = writeln!(out, "\nPress Ctrl-C to stop.");
     out

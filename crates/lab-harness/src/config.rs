@@ -30,6 +30,9 @@ pub const CANONICAL_CIMD_PORT: u16 = 9446;
 /// The SSRF canary's port, on `127.0.0.2` (requirements §0.4): any request to it is a failure.
 pub const CANONICAL_CANARY_PORT: u16 = 7777;
 
+/// The port of the control API (`lab up --control`), from the lab contract (design.md).
+pub const CANONICAL_CONTROL_PORT: u16 = 9447;
+
 /// The path of the lab client's metadata document on the CIMD host.
 pub const CIMD_PATH: &str = "/client.json";
 
@@ -154,6 +157,10 @@ pub struct LabConfig {
     /// The one clock of the lab, shared by both issuers, both resource servers and the upstream
     /// API's verifier.
     pub clock: Clock,
+    /// Serve the control API (`lab up --control`): off unless asked for.
+    pub control: bool,
+    /// The control API's port: overrides the canonical port (tests bind 0).
+    pub control_port: Option<u16>,
 }
 
 impl LabConfig {
@@ -185,6 +192,8 @@ impl LabConfig {
             rs_uses_path_issuer: false,
             extra_resources: Vec::new(),
             clock: Clock::system(),
+            control: false,
+            control_port: None,
         }
     }
 
@@ -211,6 +220,11 @@ impl LabConfig {
     /// The port of the metadata-document host: canonical or 0.
     pub fn cimd_port(&self) -> u16 {
         self.port(None, CANONICAL_CIMD_PORT)
+    }
+
+    /// The port of the control API: the override, else the canonical port or 0.
+    pub fn control_port(&self) -> u16 {
+        self.port(self.control_port, CANONICAL_CONTROL_PORT)
     }
 
     /// The port of the SSRF canary on `127.0.0.2`: canonical or 0.

@@ -77,4 +77,7 @@ pub enum HarnessError {
     /// The AS's stored signing key could not be read or written.
     #[error("failed to load the signing key `{}`: {reason}", path.display())]
     SigningKey { path: std::path::PathBuf, reason: String },
+    /// The control API's secret could not be made or written.
+    #[error("failed to write the control secret `{}`: {reason}", path.display())]
+    ControlSecret { path: std::path::PathBuf, reason: String },
 }

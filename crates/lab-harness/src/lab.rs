@@ -14,9 +14,10 @@ use lab_pki::{CertDir, LabCa, ServerConfig};
 use lab_proto::ClientSecret;
 
 use crate::canary::{CANARY_IP, Canary};
+use crate::control::{CONTROL_TOKEN_FILE, ControlPlane, ControlSecret};
 use crate::host::bind_loopback_on;
 use crate::requests::{Recorder, RequestLog};
-use crate::role::{AS_ROLE, CANARY_ROLE, CIMD_ROLE, HELPER_ROLE, RS_ROLE, TWIN_ROLE, UPSTREAM_ROLE};
+use crate::role::{AS_ROLE, CANARY_ROLE, CIMD_ROLE, CONTROL_ROLE, HELPER_ROLE, RS_ROLE, TWIN_ROLE, UPSTREAM_ROLE};
 use crate::upstream::{self, UpstreamLog};
 use crate::{HarnessError, LabConfig, MCP_PATH, TENANT_PATH, TlsHost, VerifyMode, bind_loopback, http_client};
 
@@ -48,6 +49,17 @@ pub struct RunningLab {
     canary: Canary,
     requests: RequestLog,
     leaf_spki_sha256: String,
+    /// Handles to every part the control API acts on (kept even without `--control`, for
+    /// [`RunningLab::control_router`] in tests).
+    plane: ControlPlane,
+    control: Option<Control>,
+}
+
+/// The served control API.
+struct Control {
+    host: TlsHost,
+    secret: ControlSecret,
+    token_file: Option<std::path::PathBuf>,
 }
 
 /// The listeners of the lab, bound before anything is built on them.
@@ -58,6 +70,7 @@ struct Listeners {
     upstream: TcpListener,
     cimd: TcpListener,
     canary: TcpListener,
+    control: Option<TcpListener>,
 }
 
 impl Listeners {
@@ -71,6 +84,7 @@ impl Listeners {
             upstream: bind_loopback(config.upstream_port(), UPSTREAM_ROLE)?,
             cimd: bind_loopback(config.cimd_port(), CIMD_ROLE)?,
             canary: bind_loopback_on(CANARY_IP, config.canary_port(), CANARY_ROLE)?,
+            control: config.control.then(|| bind_loopback(config.control_port(), CONTROL_ROLE)).transpose()?,
         })
     }
 }
@@ -207,6 +221,20 @@ pub async fn start(config: LabConfig) -> Result<RunningLab, HarnessError> {
     let cimd_router = crate::canary::document_router(&format!("https://{cimd_addr}"), &canary_url);
     let cimd_host = TlsHost::serve(listeners.cimd, logged(cimd_router, CIMD_ROLE), tls.clone(), CIMD_ROLE)?;
     let canary = Canary::serve(listeners.canary)?;
+    let plane = ControlPlane {
+        auth_server: auth_server.clone(),
+        tenant_server: tenant_server.clone(),
+        rs: rs.clone(),
+        twin_rs: twin_rs.clone(),
+        clock: config.clock.clone(),
+        requests: requests.clone(),
+        upstream_url: upstream_url.clone(),
+        canary_url: canary_url.clone(),
+    };
+    let control = match listeners.control {
+        Some(listener) => Some(serve_control(listener, &plane, cert_dir.as_ref(), &tls)?),
+        None => None,
+    };
 
     // The AS is up, so the keys can be loaded now rather than by the first request. A failure is
     // logged by the verifier and is no reason to stop: it refetches when it meets an unknown key.
@@ -234,7 +262,32 @@ pub async fn start(config: LabConfig) -> Result<RunningLab, HarnessError> {
         canary,
         requests,
         leaf_spki_sha256: pki.leaf.spki_sha256_base64(),
+        plane,
+        control,
     })
+}
+
+/// Serves the control API on `listener` behind a fresh secret, written to the certificate
+/// folder (owner-only) when the lab has one.
+fn serve_control(
+    listener: TcpListener,
+    plane: &ControlPlane,
+    cert_dir: Option<&CertDir>,
+    tls: &Arc<ServerConfig>,
+) -> Result<Control, HarnessError> {
+    let token_file = cert_dir.map(|dir| dir.path().join(CONTROL_TOKEN_FILE));
+    let failed = |reason: String| HarnessError::ControlSecret {
+        path: token_file.clone().unwrap_or_else(|| CONTROL_TOKEN_FILE.into()),
+        reason,
+    };
+    let secret = ControlSecret::generate().map_err(|_| failed("the system's random source failed".to_owned()))?;
+    if let Some(path) = &token_file {
+        crate::control::write_secret(path, &secret).map_err(|error| failed(error.to_string()))?;
+    }
+    let router = crate::control::router(plane.clone(), secret.clone());
+    let host = TlsHost::serve(listener, router, tls.clone(), CONTROL_ROLE)?;
+    tracing::info!(url = %host.url(""), "control API listening");
+    Ok(Control { host, secret, token_file })
 }
 
 /// The client credentials a resource server authenticates to the AS with: for introspection and
@@ -516,6 +569,28 @@ impl RunningLab {
         self.leaf_spki_sha256.clone()
     }
 
+    /// The control API's base URL, when the lab serves it (`LabConfig::control`).
+    pub fn control_url(&self) -> Option<String> {
+        self.control.as_ref().map(|control| control.host.url(""))
+    }
+
+    /// The secret that opens the control API, when the lab serves it.
+    pub fn control_secret(&self) -> Option<&ControlSecret> {
+        self.control.as_ref().map(|control| &control.secret)
+    }
+
+    /// The file that holds the control secret, when the lab serves the API and has a
+    /// certificate folder.
+    pub fn control_token_file(&self) -> Option<&std::path::Path> {
+        self.control.as_ref().and_then(|control| control.token_file.as_deref())
+    }
+
+    /// The control API's router over this lab behind `secret`, for `oneshot` tests; it acts on
+    /// the same servers, clock and log as the served one.
+    pub fn control_router(&self, secret: ControlSecret) -> Router {
+        crate::control::router(self.plane.clone(), secret)
+    }
+
     /// A client that trusts only the lab CA (see [`http_client`]).
     pub fn http_client(&self) -> Result<reqwest::Client, HarnessError> {
         http_client(self.ca_pem().as_bytes())
@@ -540,12 +615,22 @@ impl RunningLab {
     /// Helper hosts are stopped by their own [`TlsHost::shutdown`] (or when dropped).
     pub async fn shutdown(self) {
         // In parallel, so open connections get one grace period in all rather than one per host.
+        let control = async {
+            if let Some(control) = self.control {
+                control.host.shutdown().await;
+                // The secret opens nothing any more; a later start writes its own.
+                if let Some(path) = control.token_file {
+                    let _ = std::fs::remove_file(path);
+                }
+            }
+        };
         tokio::join!(
             self.as_host.shutdown(),
             self.rs_host.shutdown(),
             self.twin_host.shutdown(),
             self.upstream_host.shutdown(),
-            self.cimd_host.shutdown()
+            self.cimd_host.shutdown(),
+            control
         );
         tracing::info!(issuer = %self.issuer, resource = %self.rs.config().resource, "lab stopped");
     }

@@ -49,6 +49,11 @@ impl RequestLog {
         self.records.lock().unwrap_or_else(PoisonError::into_inner).iter().filter(|record| predicate(record)).count()
     }
 
+    /// Forgets every record (the control API's reset).
+    pub fn clear(&self) {
+        self.records.lock().unwrap_or_else(PoisonError::into_inner).clear();
+    }
+
     fn push(&self, record: RequestRecord) {
         let mut records = self.records.lock().unwrap_or_else(PoisonError::into_inner);
         if records.len() < REQUEST_LOG_CAPACITY {

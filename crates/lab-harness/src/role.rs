@@ -20,5 +20,8 @@ pub const CIMD_ROLE: &str = "client metadata document host";
 /// The role named in errors and logs for the SSRF canary.
 pub const CANARY_ROLE: &str = "SSRF canary";
 
+/// The role named in errors and logs for the control API's port.
+pub const CONTROL_ROLE: &str = "control API";
+
 /// The role named in errors and logs for helper hosts.
 pub(crate) const HELPER_ROLE: &str = "helper host";

@@ -302,6 +302,18 @@ impl McpServer {
         *lock(&self.inner.profile) = profile;
     }
 
+    /// Puts the RS back as it started: the configured profile, the seeded shop (returns and
+    /// inventory changes undone), no session, no rate-limit count, nothing the personas saw.
+    /// What keeps tokens refused stays: the revoked `jti`s and the spent `requestState`s, so a
+    /// reset re-admits no credential.
+    pub fn reset(&self) {
+        *lock(&self.inner.profile) = self.inner.config.profile;
+        *lock(&self.inner.shop) = Shop::seeded();
+        lock(&self.inner.sessions).clear();
+        lock(&self.inner.requests).clear();
+        *lock(&self.inner.personas) = Default::default();
+    }
+
     /// The PRM URL of this RS (RFC 9728 §3.1).
     pub fn resource_metadata_url(&self) -> String {
         lab_proto::metadata::protected_resource_metadata_url(&self.inner.config.resource)

@@ -47,6 +47,16 @@ impl Clock {
     pub fn advance(&self, seconds: i64) {
         self.inner.offset.fetch_add(seconds, Ordering::Relaxed);
     }
+
+    /// How far the clock has been moved from where it started, in seconds.
+    pub fn offset(&self) -> i64 {
+        self.inner.offset.load(Ordering::Relaxed)
+    }
+
+    /// Undoes every move: the clock reads its start again (the system time, or the frozen start).
+    pub fn reset(&self) {
+        self.inner.offset.store(0, Ordering::Relaxed);
+    }
 }
 
 impl Default for Clock {
@@ -68,6 +78,9 @@ mod tests {
         assert_eq!(clock.now(), 1_061);
         clock.advance(-2_000);
         assert_eq!(shared.now(), 0);
+        assert_eq!(shared.offset(), -1_939);
+        shared.reset();
+        assert_eq!(clock.now(), 1_000);
     }
 
     #[test]

@@ -36,7 +36,7 @@ impl Driver {
     async fn start() -> anyhow::Result<Self> {
         if !std::path::Path::new(CHROMEDRIVER).exists() || !std::path::Path::new(CHROMIUM).exists() {
             bail!(
-                "{CHROMEDRIVER} or {CHROMIUM} is missing: run `cargo xtask test`, which installs Debian's chromium and chromium-driver"
+                "{CHROMEDRIVER} or {CHROMIUM} is missing: run `.ci/run`, which installs Debian's chromium and chromium-driver"
             );
         }
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();

@@ -9,6 +9,7 @@
 
 mod browser;
 mod client;
+mod control;
 mod hardening;
 mod rs;
 

@@ -1,0 +1,611 @@
+//! The control API (`mcp-authlab up --control`): what the lab's own tests do through Rust calls,
+//! offered over HTTPS to anyone's test suite. A test asks for exactly the token it needs (expired,
+//! for another audience, with another `typ`, broken on purpose), moves the shared clock, switches
+//! profiles, revokes, rotates the signing key, reads the request log and resets the lab.
+//!
+//! Every endpoint calls the path the lab already has: tokens come from [`crate::forge`] (which the
+//! scenario runner's `forge` step calls too), the clock is the lab's one [`Clock`], revocation is
+//! the AS's own [`AuthServer::revoke_token`] (which its RFC 7009 endpoint calls), profiles are
+//! switched with the servers' `set_profile`.
+//!
+//! It exists only when asked for (`LabConfig::control`) and answers only requests that carry the
+//! secret made at start (`Authorization: Bearer …`), compared in constant time; a missing or
+//! wrong secret is a 401 before any routing. Bodies are JSON, at most [`MAX_CONTROL_BODY`] bytes,
+//! and a field the endpoint does not know is an error, never ignored.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use lab_auth_server::{AsProfile, AuthServer, KEY_PUBLISH_LEAD_SECONDS, SigningAlg};
+use lab_mcp_server::{McpServer, RsProfile};
+use lab_proto::Clock;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::forge::{Forgery, forge};
+use crate::requests::RequestLog;
+
+/// The file in the certificate folder that holds the control secret (owner-only permissions).
+pub const CONTROL_TOKEN_FILE: &str = "control-token";
+
+/// The largest request body the control API reads.
+pub const MAX_CONTROL_BODY: usize = 16 * 1024;
+
+/// How far one request may move the clock, either way: ten years, enough for any expiry.
+const MAX_CLOCK_MOVE: i64 = 10 * 365 * 24 * 3600;
+
+/// The secret that opens the control API. `Debug` never prints it.
+#[derive(Clone)]
+pub struct ControlSecret(Arc<str>);
+
+impl ControlSecret {
+    /// A fresh secret from the system's CSPRNG (32 random bytes, base64url).
+    pub fn generate() -> Result<Self, aws_lc_rs::error::Unspecified> {
+        Ok(Self(lab_proto::random_token(32)?.into()))
+    }
+
+    /// A given secret (tests).
+    pub fn new(secret: &str) -> Self {
+        Self(secret.into())
+    }
+
+    /// The secret itself, for the one place that prints it and the file that keeps it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether `candidate` is the secret, in time that does not depend on where they differ.
+    fn matches(&self, candidate: &str) -> bool {
+        aws_lc_rs::constant_time::verify_slices_are_equal(self.0.as_bytes(), candidate.as_bytes()).is_ok()
+    }
+}
+
+impl std::fmt::Debug for ControlSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ControlSecret([redacted])")
+    }
+}
+
+/// What the control API acts on: handles to the running lab's parts (each a cheap clone that
+/// shares its state).
+#[derive(Clone)]
+pub(crate) struct ControlPlane {
+    pub(crate) auth_server: AuthServer,
+    pub(crate) tenant_server: AuthServer,
+    pub(crate) rs: McpServer,
+    pub(crate) twin_rs: McpServer,
+    pub(crate) clock: Clock,
+    pub(crate) requests: RequestLog,
+    pub(crate) upstream_url: String,
+    pub(crate) canary_url: String,
+}
+
+/// The control API's router, behind the secret.
+pub(crate) fn router(plane: ControlPlane, secret: ControlSecret) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/tokens", post(mint))
+        .route("/clock", get(read_clock).post(move_clock))
+        .route("/profiles", get(read_profiles).post(switch_profiles))
+        .route("/revoke", post(revoke))
+        .route("/keys/rotate", post(rotate))
+        .route("/requests", get(requests))
+        .route("/reset", post(reset))
+        .fallback(|| async { ControlError::new(StatusCode::NOT_FOUND, "not_found", "no such control endpoint") })
+        .with_state(plane)
+        // Outermost, so an unknown path or a wrong method learns nothing without the secret.
+        .layer(axum::middleware::from_fn_with_state(secret, authenticate))
+}
+
+/// Refuses every request without the secret: 401 and a `Bearer` challenge (RFC 6750 §3).
+async fn authenticate(State(secret): State<ControlSecret>, request: Request, next: Next) -> Response {
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")));
+    match presented {
+        Some(candidate) if secret.matches(candidate.trim()) => next.run(request).await,
+        Some(_) => unauthorized("the control secret is wrong (see certs/control-token)"),
+        None => unauthorized("the control API needs `Authorization: Bearer <secret>` (see certs/control-token)"),
+    }
+}
+
+fn unauthorized(description: &str) -> Response {
+    let mut response = ControlError::new(StatusCode::UNAUTHORIZED, "invalid_token", description).into_response();
+    response
+        .headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"mcp-authlab-control\""));
+    response
+}
+
+/// An error answer: `{"error": code, "error_description": text}`, the shape of RFC 6749 §5.2.
+#[derive(Debug)]
+struct ControlError {
+    status: StatusCode,
+    code: &'static str,
+    description: String,
+}
+
+impl ControlError {
+    fn new(status: StatusCode, code: &'static str, description: impl Into<String>) -> Self {
+        Self { status, code, description: description.into() }
+    }
+
+    fn invalid(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", description)
+    }
+}
+
+impl IntoResponse for ControlError {
+    fn into_response(self) -> Response {
+        answer(self.status, &json!({"error": self.code, "error_description": self.description}))
+    }
+}
+
+/// A JSON answer that no cache keeps (it may carry a token).
+fn answer(status: StatusCode, body: &Value) -> Response {
+    let mut response = (status, axum::Json(body)).into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn ok(body: &Value) -> Response {
+    answer(StatusCode::OK, body)
+}
+
+/// A JSON request body: `application/json`, at most [`MAX_CONTROL_BODY`] bytes, every field known.
+/// An empty body is `{}`, for the endpoints whose fields are all optional.
+struct JsonBody<T>(T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ControlError;
+
+    async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let typed =
+            request.headers().get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok()).map(|value| {
+                value.split(';').next().unwrap_or_default().trim().eq_ignore_ascii_case("application/json")
+            });
+        let bytes = axum::body::to_bytes(request.into_body(), MAX_CONTROL_BODY).await.map_err(|_| {
+            ControlError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "invalid_request",
+                format!("the body is over {MAX_CONTROL_BODY} bytes"),
+            )
+        })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return serde_json::from_str("{}").map(JsonBody).map_err(|error| ControlError::invalid(error.to_string()));
+        }
+        if typed != Some(true) {
+            return Err(ControlError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "invalid_request",
+                "the body must be JSON, sent as `content-type: application/json`",
+            ));
+        }
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|error| ControlError::invalid(format!("the JSON body does not fit this endpoint: {error}")))
+    }
+}
+
+/// `GET /`: the lab this API controls, and its endpoints.
+async fn index(State(plane): State<ControlPlane>) -> Response {
+    ok(&json!({
+        "issuer": plane.auth_server.issuer(),
+        "path_issuer": plane.tenant_server.issuer(),
+        "resource": plane.rs.config().resource,
+        "twin_resource": plane.twin_rs.config().resource,
+        "upstream": plane.upstream_url,
+        "endpoints": ["POST /tokens", "GET /clock", "POST /clock", "GET /profiles", "POST /profiles",
+                      "POST /revoke", "POST /keys/rotate", "GET /requests", "POST /reset"],
+    }))
+}
+
+/// Which issuer signs (and, unless `iss` says otherwise, names itself in the token).
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum Signer {
+    #[default]
+    Root,
+    Tenant,
+}
+
+/// Which key signs a `signed` token.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum KeyChoice {
+    /// The key the AS signs with now.
+    #[default]
+    Current,
+    /// The key the last rotation retired, while the JWKS still publishes it.
+    Retired,
+    /// A key of nobody's under a `kid` no JWKS lists.
+    UnknownKid,
+    /// A key of nobody's under the AS's own `kid`.
+    BorrowedKid,
+}
+
+/// The deliberately broken forms.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum Form {
+    /// A well-formed, signed token.
+    #[default]
+    Signed,
+    /// Signed, then its payload replaced by the claims with `tamper`'s edits.
+    Tampered,
+    /// The AS's header and no signature.
+    Stripped,
+    /// The AS's header and an all-zero signature of the right length.
+    ZeroSignature,
+    /// `alg: none` (spelled as `alg` says) and no signature.
+    AlgNone,
+    /// HS256 keyed with the AS's public key.
+    Hs256,
+    /// Signed by a key the header carries (`jwk`).
+    EmbeddedJwk,
+    /// Signed by a key the header points at (`jku`, on the lab's SSRF canary).
+    Jku,
+    /// Signed by a key whose certificate the header points at (`x5u`, on the lab's SSRF canary).
+    X5u,
+}
+
+/// `POST /tokens`: what a test asks of its access token. Every field is optional; the default is
+/// the token the lab AS would issue to `lab-public-client` for alice, `mcp:read`, at the lab RS.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MintRequest {
+    #[serde(default)]
+    signer: Signer,
+    sub: Option<String>,
+    client_id: Option<String>,
+    scope: Option<String>,
+    /// Any JSON value: a URL, an array of them, or something wrong on purpose.
+    aud: Option<Value>,
+    iss: Option<String>,
+    /// Unix seconds, or a string `"+N"` / `"-N"`: seconds from the lab clock's now.
+    exp: Option<Value>,
+    nbf: Option<Value>,
+    iat: Option<Value>,
+    /// The JOSE `typ` (default `at+jwt`, RFC 9068 §2.1); `null` leaves it out.
+    #[serde(default = "default_typ", deserialize_with = "nullable")]
+    typ: Option<String>,
+    /// Claims set on top (`null` removes one).
+    #[serde(default)]
+    claims: BTreeMap<String, Value>,
+    /// JOSE header members set on top of a signed token's (`null` removes one).
+    #[serde(default)]
+    header: BTreeMap<String, Value>,
+    #[serde(default)]
+    key: KeyChoice,
+    #[serde(default)]
+    form: Form,
+    /// For `alg-none`: how `alg` is spelled (default `none`).
+    alg: Option<String>,
+    /// For `tampered`: the claims edited after signing (default: `scope` widened to
+    /// `mcp:admin`).
+    tamper: Option<BTreeMap<String, Value>>,
+}
+
+fn default_typ() -> Option<String> {
+    Some("at+jwt".to_owned())
+}
+
+/// Reads a field whose `null` means "leave it out" rather than "default".
+fn nullable<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    Option::<String>::deserialize(deserializer)
+}
+
+/// A time claim: absolute Unix seconds, or `"+N"` / `"-N"` seconds from `now`.
+fn time_claim(name: &str, value: &Value, now: u64) -> Result<Value, ControlError> {
+    let expected = || {
+        ControlError::invalid(format!(
+            "`{name}` must be Unix seconds (a number) or seconds from now as a string (\"+300\", \"-60\")"
+        ))
+    };
+    match value {
+        Value::Number(number) if number.as_u64().is_some() => Ok(value.clone()),
+        Value::String(text) if text.starts_with(['+', '-']) => {
+            let offset: i64 = text.parse().map_err(|_| expected())?;
+            if offset.abs() > MAX_CLOCK_MOVE {
+                return Err(ControlError::invalid(format!("`{name}` is more than ten years away")));
+            }
+            Ok(json!(now.saturating_add_signed(offset)))
+        }
+        _ => Err(expected()),
+    }
+}
+
+async fn mint(State(plane): State<ControlPlane>, JsonBody(request): JsonBody<MintRequest>) -> Response {
+    match mint_token(&plane, request) {
+        Ok(body) => ok(&body),
+        Err(error) => error.into_response(),
+    }
+}
+
+fn mint_token(plane: &ControlPlane, request: MintRequest) -> Result<Value, ControlError> {
+    let server = match request.signer {
+        Signer::Root => &plane.auth_server,
+        Signer::Tenant => &plane.tenant_server,
+    };
+    let now = plane.clock.now();
+    let lifetime = server.config().lifetimes.access_token;
+    let mut claims = json!({
+        "iss": request.iss.as_deref().unwrap_or(server.issuer()),
+        "sub": request.sub.as_deref().unwrap_or("alice"),
+        "aud": request.aud.clone().unwrap_or_else(|| json!(plane.rs.config().resource)),
+        "client_id": request.client_id.as_deref().unwrap_or("lab-public-client"),
+        "scope": request.scope.as_deref().unwrap_or("mcp:read"),
+        "iat": now,
+        "nbf": now,
+        "exp": now + lifetime,
+        "jti": lab_proto::random_token(12)
+            .map_err(|_| ControlError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "no randomness"))?,
+    });
+    for (name, value) in [("exp", &request.exp), ("nbf", &request.nbf), ("iat", &request.iat)] {
+        if let Some(value) = value {
+            claims[name] = time_claim(name, value, now)?;
+        }
+    }
+    edit(&mut claims, &request.claims);
+    if request.key != KeyChoice::Current && request.form != Form::Signed {
+        return Err(ControlError::invalid("`key` chooses the key of a `signed` token; leave it out for other forms"));
+    }
+    if request.alg.is_some() && request.form != Form::AlgNone {
+        return Err(ControlError::invalid("`alg` is the spelling of `none` for `form: alg-none` only"));
+    }
+    if request.tamper.is_some() && request.form != Form::Tampered {
+        return Err(ControlError::invalid("`tamper` edits a `tampered` token only"));
+    }
+    if !request.header.is_empty() && (request.form != Form::Signed || request.key != KeyChoice::Current) {
+        return Err(ControlError::invalid("`header` adds to the header of a `signed` token with the current key only"));
+    }
+    let typ = request.typ.as_deref();
+    let mut header = request.header.clone();
+    if typ.is_none() {
+        header.insert("typ".to_owned(), Value::Null);
+    }
+    let canary = || plane.canary_url.clone();
+    let mut payload = claims.clone();
+    let forgery = match request.form {
+        Form::Signed => match request.key {
+            KeyChoice::Current => Forgery::Signed { header },
+            KeyChoice::Retired => Forgery::RetiredKey,
+            KeyChoice::UnknownKid => Forgery::UnknownKid,
+            KeyChoice::BorrowedKid => Forgery::AttackerKey,
+        },
+        Form::Tampered => {
+            let genuine = forge(server, typ.unwrap_or_default(), &claims, &Forgery::Signed { header })
+                .map_err(|error| ControlError::invalid(error.to_string()))?;
+            let edits = request
+                .tamper
+                .clone()
+                .unwrap_or_else(|| BTreeMap::from([("scope".to_owned(), json!("mcp:read mcp:write mcp:admin"))]));
+            edit(&mut payload, &edits);
+            Forgery::Tampered { genuine }
+        }
+        Form::Stripped => Forgery::Stripped,
+        Form::ZeroSignature => Forgery::ZeroSignature,
+        Form::AlgNone => Forgery::AlgNone { alg: request.alg.clone().unwrap_or_else(|| "none".to_owned()) },
+        Form::Hs256 => Forgery::Hs256,
+        Form::EmbeddedJwk => Forgery::EmbeddedJwk,
+        Form::Jku => Forgery::Jku { canary: canary() },
+        Form::X5u => Forgery::X5u { canary: canary() },
+    };
+    // A token without `typ` is asked for with `"typ": null`; the forms that write their own
+    // header then write none.
+    let token = forge(server, typ.unwrap_or_default(), &payload, &forgery)
+        .map_err(|error| ControlError::new(StatusCode::CONFLICT, "invalid_request", error.to_string()))?;
+    let header = lab_proto::jose::split_compact(&token)
+        .ok()
+        .and_then(|parts| lab_proto::jose::decode_json::<Value>(parts.header).ok())
+        .unwrap_or(Value::Null);
+    Ok(json!({"access_token": token, "token_type": "Bearer", "header": header, "claims": payload}))
+}
+
+/// Sets (or, for `null`, removes) members of a JSON object.
+fn edit(object: &mut Value, edits: &BTreeMap<String, Value>) {
+    if let Value::Object(members) = object {
+        for (name, value) in edits {
+            if value.is_null() {
+                members.remove(name);
+            } else {
+                members.insert(name.clone(), value.clone());
+            }
+        }
+    }
+}
+
+fn clock_state(clock: &Clock) -> Value {
+    json!({"now": clock.now(), "offset": clock.offset()})
+}
+
+async fn read_clock(State(plane): State<ControlPlane>) -> Response {
+    ok(&clock_state(&plane.clock))
+}
+
+/// `POST /clock`: `{"advance": seconds}` (negative moves it back) or `{"set": unix_seconds}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClockMove {
+    advance: Option<i64>,
+    set: Option<u64>,
+}
+
+async fn move_clock(State(plane): State<ControlPlane>, JsonBody(request): JsonBody<ClockMove>) -> Response {
+    let now = i64::try_from(plane.clock.now()).unwrap_or(i64::MAX);
+    let by = match (request.advance, request.set) {
+        (Some(seconds), None) => seconds,
+        (None, Some(at)) => i64::try_from(at).unwrap_or(i64::MAX).saturating_sub(now),
+        _ => {
+            return ControlError::invalid("give exactly one of `advance` (seconds) and `set` (Unix seconds)")
+                .into_response();
+        }
+    };
+    if by.abs() > MAX_CLOCK_MOVE {
+        return ControlError::invalid("the clock moves at most ten years at a time").into_response();
+    }
+    // One clock for the whole lab: both issuers, both resource servers and the upstream API.
+    plane.clock.advance(by);
+    ok(&clock_state(&plane.clock))
+}
+
+fn profiles_state(plane: &ControlPlane) -> Value {
+    json!({
+        "as": plane.auth_server.profile().name(),
+        "tenant": plane.tenant_server.profile().name(),
+        "rs": plane.rs.profile().name(),
+        "twin": plane.twin_rs.profile().name(),
+        "available": {
+            "as": AsProfile::ALL.map(AsProfile::name),
+            "rs": RsProfile::ALL.map(RsProfile::name),
+        },
+    })
+}
+
+async fn read_profiles(State(plane): State<ControlPlane>) -> Response {
+    ok(&profiles_state(&plane))
+}
+
+/// `POST /profiles`: any of the four servers, by profile name.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfileSwitch {
+    #[serde(rename = "as")]
+    auth: Option<String>,
+    tenant: Option<String>,
+    rs: Option<String>,
+    twin: Option<String>,
+}
+
+async fn switch_profiles(State(plane): State<ControlPlane>, JsonBody(request): JsonBody<ProfileSwitch>) -> Response {
+    // Every name is read before anything switches: a bad one changes nothing.
+    let parse_as = |name: &Option<String>| name.as_deref().map(str::parse::<AsProfile>).transpose();
+    let parse_rs = |name: &Option<String>| name.as_deref().map(str::parse::<RsProfile>).transpose();
+    let parsed = (|| {
+        Ok::<_, String>((
+            parse_as(&request.auth).map_err(|error| error.to_string())?,
+            parse_as(&request.tenant).map_err(|error| error.to_string())?,
+            parse_rs(&request.rs).map_err(|error| error.to_string())?,
+            parse_rs(&request.twin).map_err(|error| error.to_string())?,
+        ))
+    })();
+    let (auth, tenant, rs, twin) = match parsed {
+        Ok(parsed) => parsed,
+        Err(error) => return ControlError::invalid(error).into_response(),
+    };
+    if let Some(profile) = auth {
+        plane.auth_server.set_profile(profile);
+    }
+    if let Some(profile) = tenant {
+        plane.tenant_server.set_profile(profile);
+    }
+    if let Some(profile) = rs {
+        plane.rs.set_profile(profile);
+    }
+    if let Some(profile) = twin {
+        plane.twin_rs.set_profile(profile);
+    }
+    ok(&profiles_state(&plane))
+}
+
+/// `POST /revoke`: `{"token": …}`, an access token or a refresh token (with its grant).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Revocation {
+    token: String,
+}
+
+async fn revoke(State(plane): State<ControlPlane>, JsonBody(request): JsonBody<Revocation>) -> Response {
+    // The AS's own revocation, without the RFC 7009 §2.1 check of the client: the control API
+    // stands for the lab's operator, not a client. Its answer says what it revoked, which
+    // RFC 7009's deliberately does not.
+    for server in [&plane.auth_server, &plane.tenant_server] {
+        if let Ok(Some(kind)) = server.revoke_token(&request.token, None) {
+            return ok(&json!({"revoked": kind}));
+        }
+    }
+    ok(&json!({"revoked": null}))
+}
+
+/// `POST /keys/rotate`: `{"alg": "ES256", "signer": "root"}`, both optional.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Rotation {
+    alg: Option<String>,
+    #[serde(default)]
+    signer: Signer,
+}
+
+async fn rotate(State(plane): State<ControlPlane>, JsonBody(request): JsonBody<Rotation>) -> Response {
+    let server = match request.signer {
+        Signer::Root => &plane.auth_server,
+        Signer::Tenant => &plane.tenant_server,
+    };
+    let alg = match request.alg.as_deref().map(str::parse::<SigningAlg>).transpose() {
+        Ok(alg) => alg.unwrap_or(server.config().signing_alg),
+        Err(error) => return ControlError::invalid(error.to_string()).into_response(),
+    };
+    match server.rotate_keys(alg) {
+        Ok(kid) => ok(&json!({
+            "kid": kid,
+            "alg": alg.name(),
+            // The key is published now and signs after the lead; move the clock to get there.
+            "signs_from": plane.clock.now() + KEY_PUBLISH_LEAD_SECONDS,
+            "publication_lead_seconds": KEY_PUBLISH_LEAD_SECONDS,
+        })),
+        Err(error) => {
+            ControlError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", error.to_string()).into_response()
+        }
+    }
+}
+
+async fn requests(State(plane): State<ControlPlane>) -> Response {
+    ok(&json!({"requests": plane.requests.records()}))
+}
+
+async fn reset(State(plane): State<ControlPlane>) -> Response {
+    reset_lab(&plane);
+    ok(&json!({"reset": true, "clock": clock_state(&plane.clock), "profiles": profiles_state(&plane)}))
+}
+
+/// Puts the lab back as it started, keeping its keys and its CA: the clock unmoved, the
+/// configured profiles, no client but the pre-registered ones, no live credential (every access
+/// token still live is revoked at the resource servers), the seeded shop, an empty request log.
+pub(crate) fn reset_lab(plane: &ControlPlane) {
+    plane.clock.reset();
+    plane.auth_server.reset();
+    plane.tenant_server.reset();
+    plane.rs.reset();
+    plane.twin_rs.reset();
+    plane.requests.clear();
+}
+
+/// Writes the secret to `path`, readable and writable by its owner only.
+pub(crate) fn write_secret(path: &std::path::Path, secret: &ControlSecret) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    // A file left by an earlier start keeps its old mode through `open`; narrow it again.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    file.write_all(secret.expose().as_bytes())?;
+    file.write_all(b"\n")
+}
