@@ -42,7 +42,8 @@ commands:
                                extra args go to criterion, --quick also shortens the summary
   conformance [args...]        run the official MCP conformance suite's auth scenarios against
                                `mcp-authlab client`, then its server scenarios against the lab RS
-                               through `mcp-authlab proxy` (needs npm; installs Node 22 from npm)
+                               through `mcp-authlab proxy` (needs npm; installs Node 22 from npm),
+                               then the test-suite examples against `lab up --control`
   soak                         the proof under load: the lab over TLS under 200 connections
                                against the RS and the AS, then beside floods (a few minutes)
   regen                        rewrite the generated scenario table and JSON Schema";
@@ -288,7 +289,39 @@ fn conformance(args: &[OsString]) -> Result<ExitCode, String> {
             return Ok(code);
         }
     }
-    conformance_servers(&root, &dir, &client, node)
+    let code = conformance_servers(&root, &dir, &client, &node)?;
+    if code != ExitCode::SUCCESS {
+        return Ok(code);
+    }
+    examples(&root, &dir, &client, &bin)
+}
+
+/// The README's test-suite examples (`examples/`), run as a user runs them: against
+/// `mcp-authlab up --control` (on ports the system picks, so their URLs come from the banner),
+/// the Python one with the system's Python 3 and its standard library only, the Node one with the
+/// Node the suite installed.
+fn examples(root: &Path, dir: &Path, mcp_authlab: &Path, bin: &Path) -> Result<ExitCode, String> {
+    let mut children = Children(Vec::new());
+    let certs = dir.join("examples-certs");
+    let mut up = Command::new(mcp_authlab);
+    up.args(["up", "--ephemeral-ports", "--control", "--certs"]).arg(&certs);
+    let line = start_and_read(up, "control API    https://", &mut children)?;
+    let url = line.split_whitespace().find(|word| word.starts_with("https://")).ok_or("no control API URL")?;
+    let with_lab = |mut command: Command| {
+        command.current_dir(root).env("MCP_AUTHLAB_CONTROL_URL", url).env("MCP_AUTHLAB_CERTS", &certs);
+        command
+    };
+    println!("--- examples/python (python3 -m unittest)");
+    let mut python = with_lab(Command::new("python3"));
+    python.args(["-m", "unittest", "discover", "--start-directory", "examples/python", "--verbose"]);
+    let code = run(python)?;
+    if code != ExitCode::SUCCESS {
+        return Ok(code);
+    }
+    println!("--- examples/node (node --test)");
+    let mut node = with_lab(Command::new(bin.join("node")));
+    node.args(["--test", "examples/node/"]);
+    run(node)
 }
 
 /// The 2026-07-28 server scenarios of the suite's pre-release line (and two at 2025-11-25) that
@@ -351,7 +384,7 @@ fn conformance_servers(
     root: &Path,
     dir: &Path,
     mcp_authlab: &Path,
-    node: impl Fn(&str) -> Command,
+    node: &impl Fn(&str) -> Command,
 ) -> Result<ExitCode, String> {
     let mut children = Children(Vec::new());
     let certs = dir.join("certs");

@@ -206,7 +206,7 @@ fn banner(lab: &RunningLab) -> String {
     }
     if let (Some(url), Some(secret)) = (lab.control_url(), lab.control_secret()) {
         let _ = writeln!(out, "\nControl API (for test suites; see the README's \"The lab as a test fixture\")");
-        let _ = writeln!(out, "  URL            {url}");
+        let _ = writeln!(out, "  control API    {url}");
         // Printed this once; the file keeps it for test suites to read.
         let _ = writeln!(out, "  secret         {}", secret.expose());
         if let Some(path) = lab.control_token_file() {
