@@ -102,7 +102,35 @@ pub(crate) async fn authorize(
     headers: HeaderMap,
     uri: Uri,
 ) -> Response {
-    let query = uri.query().unwrap_or("");
+    authorization(&server, &headers, uri.query().unwrap_or(""), Approval::ByPerson(&caller)).await
+}
+
+/// Who approves a valid authorization request.
+enum Approval<'a> {
+    /// A person, at the login and consent page (or headless auto-approval, or consent they gave
+    /// before): `GET /authorize`.
+    ByPerson(&'a Caller),
+    /// This lab user, at once: [`AuthServer::authorize_as`].
+    As(&'a str),
+}
+
+impl AuthServer {
+    /// The answer `GET /authorize?{query}` gets once `username` has signed in and approved: the
+    /// request checked exactly as the endpoint checks it (client, redirect URI, PKCE, scope,
+    /// resource, state), then a code issued for `username` as the consent page would. A redirect
+    /// (302) with the code or the error, or the error page the endpoint shows. The control API's
+    /// `POST /codes` and `POST /grants` use it, so that a code made for a test is one the AS
+    /// could have issued.
+    pub async fn authorize_as(&self, username: &str, query: &str) -> Response {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ACCEPT, axum::http::HeaderValue::from_static("application/json"));
+        authorization(self, &headers, query, Approval::As(username)).await
+    }
+}
+
+/// `GET /authorize` after its extractors; see [`Approval`] for who approves.
+async fn authorization(server: &AuthServer, headers: &HeaderMap, query: &str, approval: Approval<'_>) -> Response {
+    let (server, headers) = (server.clone(), headers.clone());
     let form = match Form::parse(query.as_bytes()) {
         Ok(form) => form,
         Err(error) => {
@@ -174,6 +202,15 @@ pub(crate) async fn authorize(
         Ok(request) => request,
         Err((code, description)) => return fail(state.as_deref(), code, &description),
     };
+    let caller = match approval {
+        Approval::ByPerson(caller) => caller,
+        Approval::As(username) => {
+            if server.user(username).is_none() {
+                return fail(state.as_deref(), OAuthErrorCode::AccessDenied, "no lab user of that name");
+            }
+            return approve(&server, &request, username).into_response(StatusCode::FOUND);
+        }
+    };
     let auto_approve = server.store().auto_approve.clone();
     if let Some(default_user) = auto_approve {
         // Headless mode (design §2): approve at once as the hinted or the default user.
@@ -190,7 +227,7 @@ pub(crate) async fn authorize(
         return approve(&server, &request, user).into_response(StatusCode::FOUND);
     }
     // AS-22: `prompt=none` never short-cuts a login; the user sees the page.
-    render_consent(&server, &caller, request, session_user.as_deref(), None, StatusCode::OK)
+    render_consent(&server, caller, request, session_user.as_deref(), None, StatusCode::OK)
 }
 
 /// Looks up the client named by `client_id`, fetching its metadata document when it is a URL.

@@ -13,6 +13,7 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{StatusCode, header};
+use axum::response::IntoResponse as _;
 use axum::routing::get;
 use serde_json::json;
 use tokio::task::JoinHandle;
@@ -102,7 +103,42 @@ const OVERSIZE_BYTES: usize = 50 * 1024;
 /// to its URL, a name, loopback redirect URIs (any port), a public client. Beside it, on the same
 /// host, the hostile documents of [`HOSTILE_CIMD_PATHS`]; one of them redirects to `canary_url`,
 /// which nothing may ever reach.
-pub(crate) fn document_router(origin: &str, canary_url: &str) -> Router {
+/// Where the documents a test adds through the control API are served: `{origin}/documents/{name}`.
+pub(crate) const ADDED_DOCUMENTS_PATH: &str = "/documents";
+
+/// How many documents the control API may add; past it the oldest name goes.
+pub(crate) const MAX_ADDED_DOCUMENTS: usize = 100;
+
+/// The metadata documents a test added through the control API, by name, served beside the
+/// lab's own on the metadata-document host (the only host the AS fetches documents from).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct AddedDocuments(Arc<std::sync::Mutex<std::collections::VecDeque<(String, serde_json::Value)>>>);
+
+impl AddedDocuments {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::VecDeque<(String, serde_json::Value)>> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Adds (or replaces) the document `name`; past [`MAX_ADDED_DOCUMENTS`] the oldest goes.
+    pub(crate) fn insert(&self, name: String, document: serde_json::Value) {
+        let mut documents = self.lock();
+        documents.retain(|(existing, _)| *existing != name);
+        if documents.len() >= MAX_ADDED_DOCUMENTS {
+            documents.pop_front();
+        }
+        documents.push_back((name, document));
+    }
+
+    fn get(&self, name: &str) -> Option<serde_json::Value> {
+        self.lock().iter().find(|(existing, _)| existing == name).map(|(_, document)| document.clone())
+    }
+
+    pub(crate) fn clear(&self) {
+        self.lock().clear();
+    }
+}
+
+pub(crate) fn document_router(origin: &str, canary_url: &str, added: AddedDocuments) -> Router {
     let honest_id = format!("{origin}{}", crate::CIMD_PATH);
     let document = |client_id: &str| {
         json!({
@@ -154,6 +190,15 @@ pub(crate) fn document_router(origin: &str, canary_url: &str) -> Router {
             HOSTILE_CIMD_PATHS[5],
             // A slowloris document: an AS without a fetch timeout waits as long as it trickles.
             get(move || async move { ([(header::CONTENT_TYPE, "application/json")], Body::new(Trickle::new(slow))) }),
+        )
+        .route(
+            &format!("{ADDED_DOCUMENTS_PATH}/{{name}}"),
+            get(move |axum::extract::Path(name): axum::extract::Path<String>| async move {
+                match added.get(&name) {
+                    Some(document) => axum::Json(document).into_response(),
+                    None => StatusCode::NOT_FOUND.into_response(),
+                }
+            }),
         )
 }
 

@@ -29,6 +29,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use crate::canary::{ADDED_DOCUMENTS_PATH, AddedDocuments};
 use crate::forge::{Forgery, forge};
 use crate::requests::RequestLog;
 
@@ -85,6 +86,18 @@ pub(crate) struct ControlPlane {
     pub(crate) requests: RequestLog,
     pub(crate) upstream_url: String,
     pub(crate) canary_url: String,
+    /// The metadata-document host's origin, and the documents tests added there.
+    pub(crate) documents_origin: String,
+    pub(crate) added_documents: AddedDocuments,
+}
+
+impl ControlPlane {
+    fn server(&self, signer: Signer) -> &AuthServer {
+        match signer {
+            Signer::Root => &self.auth_server,
+            Signer::Tenant => &self.tenant_server,
+        }
+    }
 }
 
 /// The control API's router, behind the secret.
@@ -94,6 +107,9 @@ pub(crate) fn router(plane: ControlPlane, secret: ControlSecret) -> Router {
         .route("/tokens", post(mint))
         .route("/clock", get(read_clock).post(move_clock))
         .route("/profiles", get(read_profiles).post(switch_profiles))
+        .route("/codes", post(code))
+        .route("/grants", post(grant))
+        .route("/client-documents", post(add_document))
         .route("/revoke", post(revoke))
         .route("/keys/rotate", post(rotate))
         .route("/requests", get(requests))
@@ -204,7 +220,7 @@ async fn index(State(plane): State<ControlPlane>) -> Response {
         "resource": plane.rs.config().resource,
         "twin_resource": plane.twin_rs.config().resource,
         "upstream": plane.upstream_url,
-        "endpoints": ["POST /tokens", "GET /clock", "POST /clock", "GET /profiles", "POST /profiles",
+        "endpoints": ["POST /tokens", "POST /codes", "POST /grants", "POST /client-documents", "GET /clock", "POST /clock", "GET /profiles", "POST /profiles",
                       "POST /revoke", "POST /keys/rotate", "GET /requests", "POST /reset"],
     }))
 }
@@ -332,10 +348,7 @@ async fn mint(State(plane): State<ControlPlane>, JsonBody(request): JsonBody<Min
 }
 
 fn mint_token(plane: &ControlPlane, request: MintRequest) -> Result<Value, ControlError> {
-    let server = match request.signer {
-        Signer::Root => &plane.auth_server,
-        Signer::Tenant => &plane.tenant_server,
-    };
+    let server = plane.server(request.signer);
     let now = plane.clock.now();
     let lifetime = server.config().lifetimes.access_token;
     let mut claims = json!({
@@ -422,6 +435,208 @@ fn edit(object: &mut Value, edits: &BTreeMap<String, Value>) {
             }
         }
     }
+}
+
+/// The redirect URI of `POST /codes` and `POST /grants` unless one is named: a loopback one,
+/// which the lab's pre-registered clients accept on any port (O21 §8.4.2).
+const DEFAULT_REDIRECT_URI: &str = "http://127.0.0.1:53682/callback";
+
+/// `POST /codes` and `POST /grants`: an authorization request, approved by `user` at once.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuthorizationRequest {
+    #[serde(default)]
+    signer: Signer,
+    /// The lab user who approves (default `alice`).
+    user: Option<String>,
+    client_id: Option<String>,
+    /// For a confidential client registered dynamically (`POST /grants` only); the lab's
+    /// pre-registered clients' secrets are known.
+    client_secret: Option<String>,
+    redirect_uri: Option<String>,
+    scope: Option<String>,
+    /// The resource indicator (RFC 8707; default the lab RS).
+    resource: Option<String>,
+    /// `POST /codes` only: the challenge the code is bound to. Without one the API makes a
+    /// verifier and answers it with the code.
+    code_challenge: Option<String>,
+    code_challenge_method: Option<String>,
+    state: Option<String>,
+}
+
+/// A code for `request`, through the AS's own authorization endpoint, and the verifier when the
+/// API made one.
+async fn authorize_code(
+    plane: &ControlPlane,
+    request: &AuthorizationRequest,
+) -> Result<(Value, Option<lab_proto::PkceVerifier>), ControlError> {
+    let server = plane.server(request.signer);
+    let verifier = match &request.code_challenge {
+        Some(_) => None,
+        None => Some(lab_proto::pkce::generate_verifier().map_err(|_| {
+            ControlError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "the random source failed")
+        })?),
+    };
+    let challenge = match (&request.code_challenge, &verifier) {
+        (Some(challenge), _) => challenge.clone(),
+        (None, Some(verifier)) => lab_proto::pkce::s256_challenge(verifier.secret()),
+        (None, None) => String::new(),
+    };
+    let method = request.code_challenge_method.clone().unwrap_or_else(|| "S256".to_owned());
+    let client_id = request.client_id.as_deref().unwrap_or("lab-public-client");
+    let redirect_uri = request.redirect_uri.as_deref().unwrap_or(DEFAULT_REDIRECT_URI);
+    let resource = request.resource.clone().unwrap_or_else(|| plane.rs.config().resource.clone());
+    let mut url = reqwest::Url::parse("https://control.invalid/authorize")
+        .map_err(|error| ControlError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", error.to_string()))?;
+    {
+        let mut query = url.query_pairs_mut();
+        query.append_pair("response_type", "code");
+        query.append_pair("client_id", client_id);
+        query.append_pair("redirect_uri", redirect_uri);
+        query.append_pair("code_challenge", &challenge);
+        query.append_pair("code_challenge_method", &method);
+        query.append_pair("resource", &resource);
+        if let Some(scope) = &request.scope {
+            query.append_pair("scope", scope);
+        }
+        if let Some(state) = &request.state {
+            query.append_pair("state", state);
+        }
+    }
+    let user = request.user.as_deref().unwrap_or("alice");
+    let response = server.authorize_as(user, url.query().unwrap_or_default()).await;
+    let status = response.status();
+    let location = response.headers().get(header::LOCATION).and_then(|value| value.to_str().ok()).map(str::to_owned);
+    let Some(location) = location else {
+        // The endpoint showed an error page instead of redirecting: a bad client or redirect URI.
+        let body = axum::body::to_bytes(response.into_body(), MAX_CONTROL_BODY).await.unwrap_or_default();
+        let error: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        let description = error["error_description"].as_str().unwrap_or("the authorization request was refused");
+        return Err(ControlError::invalid(format!("the authorization endpoint answered {status}: {description}")));
+    };
+    let parameters: BTreeMap<String, String> =
+        reqwest::Url::parse(&location).map(|url| url.query_pairs().into_owned().collect()).unwrap_or_default();
+    if let Some(error) = parameters.get("error") {
+        let description = parameters.get("error_description").map_or("", String::as_str);
+        return Err(ControlError::invalid(format!("the authorization endpoint answered `{error}`: {description}")));
+    }
+    let code =
+        parameters.get("code").ok_or_else(|| ControlError::invalid("the authorization endpoint issued no code"))?;
+    let lifetime = server.config().lifetimes.authorization_code;
+    let answer = json!({
+        "code": code,
+        "client_id": client_id,
+        "redirect_uri": redirect_uri,
+        "resource": resource,
+        "iss": parameters.get("iss"),
+        "state": parameters.get("state"),
+        "expires_in": lifetime,
+    });
+    Ok((answer, verifier))
+}
+
+/// `POST /codes`: an authorization code, as the AS's authorization endpoint issues it once the
+/// user approved (the request is checked as that endpoint checks it).
+async fn code(State(plane): State<ControlPlane>, JsonBody(request): JsonBody<AuthorizationRequest>) -> Response {
+    if request.client_secret.is_some() {
+        return ControlError::invalid("`client_secret` is for `POST /grants`: a code needs none").into_response();
+    }
+    match authorize_code(&plane, &request).await {
+        Ok((mut answer, verifier)) => {
+            if let Some(verifier) = verifier {
+                answer["code_verifier"] = json!(verifier.secret());
+            }
+            ok(&answer)
+        }
+        Err(error) => error.into_response(),
+    }
+}
+
+/// `POST /grants`: a whole grant, as a client gets it: a code (as `POST /codes`) redeemed at the
+/// AS's own token endpoint; the answer is that endpoint's (access and refresh token), so the AS
+/// records the tokens, introspection knows them and revocation reaches them.
+async fn grant(State(plane): State<ControlPlane>, JsonBody(request): JsonBody<AuthorizationRequest>) -> Response {
+    if request.code_challenge.is_some() || request.code_challenge_method.is_some() {
+        return ControlError::invalid("a grant's PKCE is the API's own: leave out `code_challenge`").into_response();
+    }
+    let (code, verifier) = match authorize_code(&plane, &request).await {
+        Ok((code, Some(verifier))) => (code, verifier),
+        Ok((_, None)) => return ControlError::invalid("no verifier").into_response(),
+        Err(error) => return error.into_response(),
+    };
+    let server = plane.server(request.signer);
+    let client_id = code["client_id"].as_str().unwrap_or_default().to_owned();
+    let secret = request.client_secret.clone().or_else(|| {
+        server
+            .config()
+            .clients
+            .iter()
+            .find(|client| client.client_id == client_id)
+            .and_then(|client| client.client_secret.as_ref())
+            .map(|secret| secret.secret().to_owned())
+    });
+    let Ok(mut form) = reqwest::Url::parse("https://control.invalid/") else {
+        return ControlError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "bad token request")
+            .into_response();
+    };
+    {
+        let mut pairs = form.query_pairs_mut();
+        pairs.append_pair("grant_type", "authorization_code");
+        pairs.append_pair("code", code["code"].as_str().unwrap_or_default());
+        pairs.append_pair("code_verifier", verifier.secret());
+        pairs.append_pair("redirect_uri", code["redirect_uri"].as_str().unwrap_or_default());
+        pairs.append_pair("resource", code["resource"].as_str().unwrap_or_default());
+        if secret.is_none() {
+            pairs.append_pair("client_id", &client_id);
+        }
+    }
+    let path = format!("{}/token", lab_proto::metadata::split_origin_path(server.issuer()).1);
+    let mut token_request =
+        axum::http::Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    if let Some(secret) = &secret {
+        token_request =
+            token_request.header(header::AUTHORIZATION, lab_proto::basic::authorization(&client_id, secret));
+    }
+    let Ok(token_request) = token_request.body(axum::body::Body::from(form.query().unwrap_or_default().to_owned()))
+    else {
+        return ControlError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "bad token request")
+            .into_response();
+    };
+    // The AS's own token endpoint, in-process: what a client's redemption runs.
+    let response = match tower::ServiceExt::oneshot(lab_auth_server::router(server.clone()), token_request).await {
+        Ok(response) => response,
+        Err(infallible) => match infallible {},
+    };
+    let status = response.status();
+    let body = axum::body::to_bytes(response.into_body(), MAX_CONTROL_BODY).await.unwrap_or_default();
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    answer(status, &body)
+}
+
+/// `POST /client-documents`: `{"name": …, "document": {…}}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddedDocument {
+    name: String,
+    document: serde_json::Map<String, Value>,
+}
+
+/// Serves a client ID metadata document on the lab's metadata-document host, the one host the
+/// AS fetches documents from, at `/documents/{name}`; its URL is the client's `client_id`. A
+/// document without `client_id` gets that URL; one with another keeps it (a mismatch to test).
+async fn add_document(State(plane): State<ControlPlane>, JsonBody(request): JsonBody<AddedDocument>) -> Response {
+    let valid = !request.name.is_empty()
+        && request.name.len() <= 64
+        && request.name.bytes().all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.'));
+    if !valid {
+        return ControlError::invalid("`name` is 1 to 64 letters, digits, `-`, `_` or `.`").into_response();
+    }
+    let url = format!("{}{ADDED_DOCUMENTS_PATH}/{}", plane.documents_origin, request.name);
+    let mut document = request.document;
+    document.entry("client_id").or_insert_with(|| json!(url));
+    let client_id = document["client_id"].clone();
+    plane.added_documents.insert(request.name, Value::Object(document.clone()));
+    ok(&json!({"url": url, "client_id": client_id, "document": document}))
 }
 
 fn clock_state(clock: &Clock) -> Value {
@@ -546,10 +761,7 @@ struct Rotation {
 }
 
 async fn rotate(State(plane): State<ControlPlane>, JsonBody(request): JsonBody<Rotation>) -> Response {
-    let server = match request.signer {
-        Signer::Root => &plane.auth_server,
-        Signer::Tenant => &plane.tenant_server,
-    };
+    let server = plane.server(request.signer);
     let alg = match request.alg.as_deref().map(str::parse::<SigningAlg>).transpose() {
         Ok(alg) => alg.unwrap_or(server.config().signing_alg),
         Err(error) => return ControlError::invalid(error.to_string()).into_response(),
@@ -587,6 +799,7 @@ pub(crate) fn reset_lab(plane: &ControlPlane) {
     plane.rs.reset();
     plane.twin_rs.reset();
     plane.requests.clear();
+    plane.added_documents.clear();
 }
 
 /// Writes the secret to `path`, readable and writable by its owner only.

@@ -218,7 +218,9 @@ pub async fn start(config: LabConfig) -> Result<RunningLab, HarnessError> {
     let upstream_router = upstream::router(upstream_verifier.clone(), upstream_log.clone());
     let upstream_host = TlsHost::serve(listeners.upstream, upstream_router, tls.clone(), UPSTREAM_ROLE)?;
     tracing::info!(%upstream_url, "upstream API listening");
-    let cimd_router = crate::canary::document_router(&format!("https://{cimd_addr}"), &canary_url);
+    let added_documents = crate::canary::AddedDocuments::default();
+    let cimd_router =
+        crate::canary::document_router(&format!("https://{cimd_addr}"), &canary_url, added_documents.clone());
     let cimd_host = TlsHost::serve(listeners.cimd, logged(cimd_router, CIMD_ROLE), tls.clone(), CIMD_ROLE)?;
     let canary = Canary::serve(listeners.canary)?;
     let plane = ControlPlane {
@@ -230,6 +232,8 @@ pub async fn start(config: LabConfig) -> Result<RunningLab, HarnessError> {
         requests: requests.clone(),
         upstream_url: upstream_url.clone(),
         canary_url: canary_url.clone(),
+        documents_origin: format!("https://{cimd_addr}"),
+        added_documents,
     };
     let control = match listeners.control {
         Some(listener) => Some(serve_control(listener, &plane, cert_dir.as_ref(), &tls)?),

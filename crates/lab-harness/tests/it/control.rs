@@ -252,18 +252,126 @@ async fn the_request_log_and_a_reset() -> anyhow::Result<()> {
 }
 
 /// Tokens the control API mints are not recorded by the AS, so a reset (which revokes what the
-/// AS recorded) leaves them; a token the AS issued through a flow is what a reset ends.
+/// AS recorded) leaves them; a token the AS issued in a grant is what a reset ends.
 async fn lab_harness_token_refused(lab: &RunningLab, control: &Router, minted: &str) -> anyhow::Result<bool> {
-    let client = lab.http_client()?;
-    let client_id = register_public_client(lab, &client).await?;
-    let verifier = generate_verifier()?;
-    let code = code_from(lab, &authorize(lab, &client, &client_id, &s256_challenge(verifier.secret())).await?)?;
-    let tokens = redeem(lab, &client, &client_id, &code, verifier.secret()).await?;
+    let (status, tokens) = call(control, "POST", "/grants", Some(json!({}))).await?;
+    ensure!(status == StatusCode::OK, "{tokens}");
     let issued = tokens["access_token"].as_str().context("access_token")?;
     ensure!(rs_status(lab, issued).await? == StatusCode::OK);
     call(control, "POST", "/reset", None).await?;
     ensure!(rs_status(lab, minted).await? == StatusCode::OK, "a minted token is the caller's to keep");
     Ok(rs_status(lab, issued).await? == StatusCode::UNAUTHORIZED)
+}
+
+#[tokio::test]
+async fn codes_and_grants_come_from_the_as_own_endpoints() -> anyhow::Result<()> {
+    let (lab, control) = alice_lab().await?;
+    let client = lab.http_client()?;
+    // A code, with the verifier the API made, redeemed by the test as a client would.
+    let (status, code) = call(&control, "POST", "/codes", Some(json!({"state": "s1"}))).await?;
+    ensure!(status == StatusCode::OK && code["iss"] == lab.issuer() && code["state"] == "s1", "{code}");
+    let verifier = code["code_verifier"].as_str().context("code_verifier")?;
+    let tokens = redeem(&lab, &client, "lab-public-client", code["code"].as_str().context("code")?, verifier).await?;
+    ensure!(rs_status(&lab, tokens["access_token"].as_str().context("token")?).await? == StatusCode::OK);
+
+    // A code bound to the test's own challenge, which the clock then expires (code: 60 s).
+    let verifier = generate_verifier()?;
+    let (_, code) = call(
+        &control,
+        "POST",
+        "/codes",
+        Some(json!({"code_challenge": s256_challenge(verifier.secret()), "user": "bob"})),
+    )
+    .await?;
+    ensure!(code.get("code_verifier").is_none(), "the test holds its own verifier: {code}");
+    call(&control, "POST", "/clock", Some(json!({"advance": 61}))).await?;
+    let response = client
+        .post(format!("{}/token", lab.issuer()))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code["code"].as_str().context("code")?),
+            ("code_verifier", verifier.secret()),
+            ("client_id", "lab-public-client"),
+            ("redirect_uri", REDIRECT_URI),
+            ("resource", lab.resource()),
+        ])
+        .send()
+        .await?;
+    ensure!(response.status() == StatusCode::BAD_REQUEST, "an expired code is refused");
+    call(&control, "POST", "/clock", Some(json!({"advance": -61}))).await?;
+
+    // The authorization endpoint's own checks apply.
+    for (request, needle) in [
+        (json!({"scope": "mcp:admin"}), "invalid_scope"),
+        (json!({"client_id": "nobody"}), "client"),
+        (json!({"redirect_uri": "https://evil.example/cb"}), "redirect_uri"),
+        (json!({"user": "mallory"}), "access_denied"),
+        (json!({"code_challenge_method": "plain", "code_challenge": "x".repeat(43)}), "invalid_request"),
+        (json!({"client_secret": "x"}), "POST /grants"),
+    ] {
+        let (status, body) = call(&control, "POST", "/codes", Some(request.clone())).await?;
+        let description = body["error_description"].as_str().unwrap_or_default();
+        ensure!(status == StatusCode::BAD_REQUEST && description.contains(needle), "{request}: {status} {body}");
+    }
+    let (status, admin) =
+        call(&control, "POST", "/codes", Some(json!({"user": "carol", "scope": "mcp:admin"}))).await?;
+    ensure!(status == StatusCode::OK, "carol may hold mcp:admin: {admin}");
+
+    // A grant: the token endpoint's own answer, recorded by the AS (introspection knows it).
+    let (status, grant) =
+        call(&control, "POST", "/grants", Some(json!({"client_id": "lab-confidential-client"}))).await?;
+    ensure!(status == StatusCode::OK && grant["refresh_token"].is_string(), "{grant}");
+    let access = grant["access_token"].as_str().context("access_token")?;
+    let introspection: Value = client
+        .post(format!("{}/introspect", lab.issuer()))
+        .basic_auth("lab-rs", Some("lab-rs-secret"))
+        .form(&[("token", access)])
+        .send()
+        .await?
+        .json()
+        .await?;
+    ensure!(introspection["active"] == true, "{introspection}");
+    let (status, body) = call(&control, "POST", "/revoke", Some(json!({"token": access}))).await?;
+    ensure!(status == StatusCode::OK && body["revoked"] == "access token", "{body}");
+    ensure!(rs_status(&lab, access).await? == StatusCode::UNAUTHORIZED);
+    let (status, tenant) = call(&control, "POST", "/grants", Some(json!({"signer": "tenant"}))).await?;
+    ensure!(status == StatusCode::OK, "{tenant}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_metadata_document_added_for_a_test_is_what_the_as_fetches() -> anyhow::Result<()> {
+    let (lab, control) = alice_lab().await?;
+    let document = json!({
+        "client_name": "a test's client",
+        "redirect_uris": [REDIRECT_URI],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        "token_endpoint_auth_method": "none",
+    });
+    let (status, added) =
+        call(&control, "POST", "/client-documents", Some(json!({"name": "mine", "document": document}))).await?;
+    ensure!(status == StatusCode::OK && added["client_id"] == added["url"], "{added}");
+    let client_id = added["client_id"].as_str().context("client_id")?;
+    ensure!(client_id.starts_with(&format!("https://{}/", lab.cimd_addr())), "{client_id}");
+    let (status, grant) = call(&control, "POST", "/grants", Some(json!({"client_id": client_id}))).await?;
+    ensure!(status == StatusCode::OK && grant["access_token"].is_string(), "{grant}");
+
+    // CIMD §Client Metadata: a document whose `client_id` is not its URL is refused by the AS.
+    let mut liar = document.clone();
+    liar["client_id"] = json!("https://elsewhere.example/client.json");
+    call(&control, "POST", "/client-documents", Some(json!({"name": "liar", "document": liar}))).await?;
+    let liar_url = format!("https://{}/documents/liar", lab.cimd_addr());
+    let (status, body) = call(&control, "POST", "/codes", Some(json!({"client_id": liar_url}))).await?;
+    ensure!(status == StatusCode::BAD_REQUEST, "{status} {body}");
+    let (status, body) =
+        call(&control, "POST", "/client-documents", Some(json!({"name": "../x", "document": {}}))).await?;
+    ensure!(status == StatusCode::BAD_REQUEST, "{status} {body}");
+    // A reset forgets them.
+    call(&control, "POST", "/reset", None).await?;
+    let (status, _) = call(&control, "POST", "/codes", Some(json!({"client_id": client_id}))).await?;
+    ensure!(status == StatusCode::BAD_REQUEST, "the document is gone after a reset");
+    Ok(())
 }
 
 #[tokio::test]
