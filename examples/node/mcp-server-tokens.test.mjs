@@ -3,7 +3,7 @@
 // A test file of your own for Node's built-in runner (Node 18 or later, no packages):
 //
 //     mcp-authlab up --control &                 # in the project folder: writes certs/
-//     node --test examples/node/
+//     node --test examples/node/*.test.mjs
 //
 // It starts nothing itself. It reads the control API's secret from `certs/control-token`, asks
 // the lab's authorization server for exactly the tokens it needs (one that expired, one for

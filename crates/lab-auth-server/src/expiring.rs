@@ -56,11 +56,6 @@ impl<V> Expiring<V> {
         self.entries.insert(key, Entry { value, deadline, owner: owner.map(Into::into), seq });
     }
 
-    /// Every entry, in no particular order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (&String, &V)> {
-        self.entries.iter().map(|(key, entry)| (key, &entry.value))
-    }
-
     pub(crate) fn remove(&mut self, key: &str) -> Option<V> {
         let entry = self.entries.remove(key)?;
         self.by_deadline.remove(&(entry.deadline, key.to_owned()));

@@ -299,6 +299,11 @@ impl KeyRing {
         Self { entries: Vec::new(), publish_lead: 0, retire_after: 0 }
     }
 
+    /// Whether a published key waits to sign.
+    pub fn pending(&self) -> bool {
+        self.entries.iter().any(|entry| matches!(entry.state, KeyState::Published { .. }))
+    }
+
     /// The newest key that stopped signing and is still published.
     pub fn retiring(&self) -> Option<Arc<SigningKey>> {
         self.entries

@@ -171,6 +171,9 @@ pub(crate) struct Store {
     /// Code challenges seen recently (AS-42), owned by their client.
     pub(crate) seen_challenges: Expiring<()>,
     pub(crate) keys: KeyRing,
+    /// Every access token issued since the start or the last reset, newest last, at most
+    /// [`MAX_REMEMBERED_ISSUED`]: what a reset revokes.
+    issued: VecDeque<RevokedAccessToken>,
     pub(crate) token_failures: RateLimiter,
     /// Failed passwords at `POST /consent`, per user and per caller address.
     pub(crate) sign_in_failures: RateLimiter,
@@ -182,6 +185,9 @@ const CODE_MEMORY_SECONDS: u64 = 600;
 /// How long a minted access token's record outlives its `exp` beyond the leeway (introspection
 /// answers a forgotten token `active: false` all the same).
 const RECORD_MARGIN_SECONDS: u64 = 30;
+/// How many issued access tokens the AS remembers for a reset to revoke; as many as the resource
+/// servers' revocation lists hold in all.
+const MAX_REMEMBERED_ISSUED: usize = 65_536;
 /// How many access (and refresh) records one grant keeps: a client uses its newest token, and a
 /// refresh loop cannot grow a grant without bound.
 pub(crate) const MAX_RECORDS_PER_GRANT: usize = 4;
@@ -219,6 +225,7 @@ impl Store {
             pending: Expiring::default(),
             seen_challenges: Expiring::default(),
             keys,
+            issued: VecDeque::new(),
             token_failures: RateLimiter::new(config.rate_limits.window_seconds),
             sign_in_failures: RateLimiter::new(config.rate_limits.window_seconds),
             registrations: RateLimiter::new(config.rate_limits.window_seconds),
@@ -348,6 +355,13 @@ impl Store {
             .find(|(_, access)| !access.revoked && access.exp.saturating_add(leeway) > now)
             .map(|(jti, access)| RevokedAccessToken::of(jti, &access));
         self.grants.extend(&grant_id, deadline);
+        // Remembered apart from the records, by count rather than by the lab clock, for
+        // `AuthServer::reset`: a clock moved forward prunes the record, and the reset's clock moved
+        // back would make the token valid again.
+        if self.issued.len() >= MAX_REMEMBERED_ISSUED {
+            self.issued.pop_front();
+        }
+        self.issued.push_back(RevokedAccessToken::of(jti.clone(), &record));
         self.access_tokens.insert(jti, record, deadline, Some(&grant_id));
         revoked
     }
@@ -533,17 +547,30 @@ impl AuthServer {
     pub fn reset(&self) {
         let revoked = {
             let mut store = self.store();
-            let revoked = store
-                .access_tokens
-                .iter()
-                .filter(|(_, access)| !access.revoked)
-                .map(|(jti, access)| RevokedAccessToken::of(jti.clone(), access))
-                .collect::<Vec<_>>();
+            // Every token issued, revoked ones included, and whether or not the lab clock has
+            // pruned its record: a resource server forgets a revocation once the token expires
+            // by the clock, and a reset may move the clock back before the token's `exp`.
+            let revoked = Vec::from(std::mem::take(&mut store.issued));
             let keys = std::mem::replace(&mut store.keys, KeyRing::empty());
             *store = Store::fresh(&self.inner.config, keys);
             revoked
         };
-        self.announce_revoked(&revoked);
+        let now = self.clock().now();
+        let live = revoked.into_iter().filter(|token| token.exp >= now).collect::<Vec<_>>();
+        self.announce_revoked(&live);
+    }
+
+    /// Whether a rotation has published a key that does not sign yet.
+    pub fn rotation_pending(&self) -> bool {
+        let now = self.clock().now();
+        let mut store = self.store();
+        store.keys.tick(now);
+        store.keys.pending()
+    }
+
+    /// How the client `client_id` authenticates at the token endpoint, if the AS knows it.
+    pub fn client_auth_method(&self, client_id: &str) -> Option<lab_proto::registration::TokenEndpointAuthMethod> {
+        self.store().clients.get(client_id).map(|client| client.auth_method)
     }
 
     /// Revokes `token`, an access token this AS signed or a refresh token it issued (with its

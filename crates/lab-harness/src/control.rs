@@ -40,7 +40,7 @@ pub const CONTROL_TOKEN_FILE: &str = "control-token";
 pub const MAX_CONTROL_BODY: usize = 16 * 1024;
 
 /// How far one request may move the clock, either way: ten years, enough for any expiry.
-const MAX_CLOCK_MOVE: i64 = 10 * 365 * 24 * 3600;
+const MAX_CLOCK_MOVE: u64 = 10 * 365 * 24 * 3600;
 
 /// The secret that opens the control API. `Debug` never prints it.
 #[derive(Clone)]
@@ -331,7 +331,7 @@ fn time_claim(name: &str, value: &Value, now: u64) -> Result<Value, ControlError
         Value::Number(number) if number.as_u64().is_some() => Ok(value.clone()),
         Value::String(text) if text.starts_with(['+', '-']) => {
             let offset: i64 = text.parse().map_err(|_| expected())?;
-            if offset.abs() > MAX_CLOCK_MOVE {
+            if offset.unsigned_abs() > MAX_CLOCK_MOVE {
                 return Err(ControlError::invalid(format!("`{name}` is more than ten years away")));
             }
             Ok(json!(now.saturating_add_signed(offset)))
@@ -359,7 +359,7 @@ fn mint_token(plane: &ControlPlane, request: MintRequest) -> Result<Value, Contr
         "scope": request.scope.as_deref().unwrap_or("mcp:read"),
         "iat": now,
         "nbf": now,
-        "exp": now + lifetime,
+        "exp": now.saturating_add(lifetime),
         "jti": lab_proto::random_token(12)
             .map_err(|_| ControlError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "no randomness"))?,
     });
@@ -382,10 +382,7 @@ fn mint_token(plane: &ControlPlane, request: MintRequest) -> Result<Value, Contr
         return Err(ControlError::invalid("`header` adds to the header of a `signed` token with the current key only"));
     }
     let typ = request.typ.as_deref();
-    let mut header = request.header.clone();
-    if typ.is_none() {
-        header.insert("typ".to_owned(), Value::Null);
-    }
+    let header = request.header.clone();
     let canary = || plane.canary_url.clone();
     let mut payload = claims.clone();
     let forgery = match request.form {
@@ -396,7 +393,7 @@ fn mint_token(plane: &ControlPlane, request: MintRequest) -> Result<Value, Contr
             KeyChoice::BorrowedKid => Forgery::AttackerKey,
         },
         Form::Tampered => {
-            let genuine = forge(server, typ.unwrap_or_default(), &claims, &Forgery::Signed { header })
+            let genuine = forge(server, typ, &claims, &Forgery::Signed { header })
                 .map_err(|error| ControlError::invalid(error.to_string()))?;
             let edits = request
                 .tamper
@@ -413,9 +410,8 @@ fn mint_token(plane: &ControlPlane, request: MintRequest) -> Result<Value, Contr
         Form::Jku => Forgery::Jku { canary: canary() },
         Form::X5u => Forgery::X5u { canary: canary() },
     };
-    // A token without `typ` is asked for with `"typ": null`; the forms that write their own
-    // header then write none.
-    let token = forge(server, typ.unwrap_or_default(), &payload, &forgery)
+    // A token without `typ` is asked for with `"typ": null`: no form writes one then.
+    let token = forge(server, typ, &payload, &forgery)
         .map_err(|error| ControlError::new(StatusCode::CONFLICT, "invalid_request", error.to_string()))?;
     let header = lab_proto::jose::split_compact(&token)
         .ok()
@@ -575,6 +571,7 @@ async fn grant(State(plane): State<ControlPlane>, JsonBody(request): JsonBody<Au
             .and_then(|client| client.client_secret.as_ref())
             .map(|secret| secret.secret().to_owned())
     });
+    let post_secret = server.client_auth_method(&client_id).map(|method| method.as_str()) == Some("client_secret_post");
     let Ok(mut form) = reqwest::Url::parse("https://control.invalid/") else {
         return ControlError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "bad token request")
             .into_response();
@@ -586,14 +583,19 @@ async fn grant(State(plane): State<ControlPlane>, JsonBody(request): JsonBody<Au
         pairs.append_pair("code_verifier", verifier.secret());
         pairs.append_pair("redirect_uri", code["redirect_uri"].as_str().unwrap_or_default());
         pairs.append_pair("resource", code["resource"].as_str().unwrap_or_default());
-        if secret.is_none() {
+        // The client authenticates as it registered (O21 §2.4.1): in the body for
+        // `client_secret_post`, with HTTP Basic for `client_secret_basic`, not at all when public.
+        if secret.is_none() || post_secret {
             pairs.append_pair("client_id", &client_id);
+        }
+        if let (Some(secret), true) = (&secret, post_secret) {
+            pairs.append_pair("client_secret", secret);
         }
     }
     let path = format!("{}/token", lab_proto::metadata::split_origin_path(server.issuer()).1);
     let mut token_request =
         axum::http::Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
-    if let Some(secret) = &secret {
+    if let (Some(secret), false) = (&secret, post_secret) {
         token_request =
             token_request.header(header::AUTHORIZATION, lab_proto::basic::authorization(&client_id, secret));
     }
@@ -608,9 +610,18 @@ async fn grant(State(plane): State<ControlPlane>, JsonBody(request): JsonBody<Au
         Err(infallible) => match infallible {},
     };
     let status = response.status();
-    let body = axum::body::to_bytes(response.into_body(), MAX_CONTROL_BODY).await.unwrap_or_default();
-    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    answer(status, &body)
+    let body = axum::body::to_bytes(response.into_body(), MAX_CONTROL_BODY).await.ok();
+    match body.and_then(|body| serde_json::from_slice::<Value>(&body).ok()) {
+        Some(body) => answer(status, &body),
+        None => ControlError::new(
+            StatusCode::BAD_GATEWAY,
+            "server_error",
+            format!(
+                "the token endpoint answered {status} with a body that is not JSON of at most {MAX_CONTROL_BODY} bytes"
+            ),
+        )
+        .into_response(),
+    }
 }
 
 /// `POST /client-documents`: `{"name": …, "document": {…}}`.
@@ -625,11 +636,14 @@ struct AddedDocument {
 /// AS fetches documents from, at `/documents/{name}`; its URL is the client's `client_id`. A
 /// document without `client_id` gets that URL; one with another keeps it (a mismatch to test).
 async fn add_document(State(plane): State<ControlPlane>, JsonBody(request): JsonBody<AddedDocument>) -> Response {
+    // A name is one path segment that no URL normalisation changes (no `.` or `..`).
     let valid = !request.name.is_empty()
+        && !request.name.starts_with('.')
         && request.name.len() <= 64
         && request.name.bytes().all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.'));
     if !valid {
-        return ControlError::invalid("`name` is 1 to 64 letters, digits, `-`, `_` or `.`").into_response();
+        return ControlError::invalid("`name` is 1 to 64 letters, digits, `-`, `_` or `.`, not starting with `.`")
+            .into_response();
     }
     let url = format!("{}{ADDED_DOCUMENTS_PATH}/{}", plane.documents_origin, request.name);
     let mut document = request.document;
@@ -665,7 +679,7 @@ async fn move_clock(State(plane): State<ControlPlane>, JsonBody(request): JsonBo
                 .into_response();
         }
     };
-    if by.abs() > MAX_CLOCK_MOVE {
+    if by.unsigned_abs() > MAX_CLOCK_MOVE {
         return ControlError::invalid("the clock moves at most ten years at a time").into_response();
     }
     // One clock for the whole lab: both issuers, both resource servers and the upstream API.
@@ -766,12 +780,22 @@ async fn rotate(State(plane): State<ControlPlane>, JsonBody(request): JsonBody<R
         Ok(alg) => alg.unwrap_or(server.config().signing_alg),
         Err(error) => return ControlError::invalid(error.to_string()).into_response(),
     };
+    // One rotation at a time: each publishes a key, and a loop of them would grow the JWKS
+    // without bound.
+    if server.rotation_pending() {
+        return ControlError::new(
+            StatusCode::CONFLICT,
+            "invalid_request",
+            "a rotated key waits to sign: move the clock past its publication lead first",
+        )
+        .into_response();
+    }
     match server.rotate_keys(alg) {
         Ok(kid) => ok(&json!({
             "kid": kid,
             "alg": alg.name(),
             // The key is published now and signs after the lead; move the clock to get there.
-            "signs_from": plane.clock.now() + KEY_PUBLISH_LEAD_SECONDS,
+            "signs_from": plane.clock.now().saturating_add(KEY_PUBLISH_LEAD_SECONDS),
             "publication_lead_seconds": KEY_PUBLISH_LEAD_SECONDS,
         })),
         Err(error) => {
@@ -805,20 +829,20 @@ pub(crate) fn reset_lab(plane: &ControlPlane) {
 /// Writes the secret to `path`, readable and writable by its owner only.
 pub(crate) fn write_secret(path: &std::path::Path, secret: &ControlSecret) -> std::io::Result<()> {
     use std::io::Write as _;
+    // Removed and created anew (`create_new` is `O_EXCL`, which follows no symbolic link), so a
+    // link planted at the path cannot send the secret elsewhere, and the new file's mode is ours.
+    match std::fs::remove_file(path) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(error),
+        _ => {}
+    }
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt as _;
         options.mode(0o600);
     }
     let mut file = options.open(path)?;
-    // A file left by an earlier start keeps its old mode through `open`; narrow it again.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    }
     file.write_all(secret.expose().as_bytes())?;
     file.write_all(b"\n")
 }

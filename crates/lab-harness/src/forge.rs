@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 #[derive(Debug, Clone, PartialEq)]
 pub enum Forgery {
     /// Signed by the AS's active key, with `header`'s members on top of its `alg`, `typ` and
-    /// `kid` (a null member drops one: `typ`, for a token without one).
+    /// `kid` (a null member drops one).
     Signed { header: BTreeMap<String, Value> },
     /// Signed by the newest key the AS rotated away from while the JWKS still publishes it.
     RetiredKey,
@@ -58,18 +58,32 @@ impl ForgeError {
     }
 }
 
-/// Makes a token of `claims` with `typ` in its header, signed (or not) as `forgery` says, with
-/// the keys of `server` (the root issuer or the path issuer).
-pub fn forge(server: &AuthServer, typ: &str, claims: &Value, forgery: &Forgery) -> Result<String, ForgeError> {
+/// Makes a token of `claims` with `typ` in its header (none when `None`), signed (or not) as
+/// `forgery` says, with the keys of `server` (the root issuer or the path issuer).
+pub fn forge(server: &AuthServer, typ: Option<&str>, claims: &Value, forgery: &Forgery) -> Result<String, ForgeError> {
     let encode = |value: &Value| b64url_encode(value.to_string().as_bytes());
+    // Every header this writes: `alg` and `kid`, then `typ` unless there is none.
+    let header = |alg: &str, kid: &str| {
+        let mut header = json!({"alg": alg, "kid": kid});
+        if let Some(typ) = typ {
+            header["typ"] = json!(typ);
+        }
+        header
+    };
     // The key that signs now: during a rotation the JWKS also lists a retiring key, perhaps of
     // another algorithm, which a borrowed header must not name.
     let as_key = || server.active_jwk().ok_or_else(|| ForgeError("the AS has no active key".to_owned()));
     let kid_of = |jwk: &Value| jwk["kid"].as_str().unwrap_or_default().to_owned();
     let attacker = || SigningKey::generate(SigningAlg::Es256).map_err(|error| ForgeError::of(&error));
     let token = match forgery {
-        Forgery::Signed { header } => {
-            server.mint_jwt_with_header(typ, header, claims).map_err(|error| ForgeError::of(&error))?
+        Forgery::Signed { header: extra } => {
+            let mut extra = extra.clone();
+            if typ.is_none() {
+                extra.insert("typ".to_owned(), Value::Null);
+            }
+            server
+                .mint_jwt_with_header(typ.unwrap_or_default(), &extra, claims)
+                .map_err(|error| ForgeError::of(&error))?
         }
         Forgery::RetiredKey => {
             let key = server.retiring_key().ok_or_else(|| {
@@ -78,46 +92,46 @@ pub fn forge(server: &AuthServer, typ: &str, claims: &Value, forgery: &Forgery) 
                         .to_owned(),
                 )
             })?;
-            key.sign_jwt(typ, claims).map_err(|error| ForgeError::of(&error))?
+            key.sign_jws(&header(key.alg().name(), key.kid()), claims).map_err(|error| ForgeError::of(&error))?
         }
         Forgery::AlgNone { alg } => {
-            let kid = kid_of(&as_key()?);
-            format!("{}.{}.", encode(&json!({"alg": alg, "typ": typ, "kid": kid})), encode(claims))
+            format!("{}.{}.", encode(&header(alg, &kid_of(&as_key()?))), encode(claims))
         }
         Forgery::Stripped | Forgery::ZeroSignature => {
             let jwk = as_key()?;
             let alg = jwk["alg"].as_str().ok_or_else(|| ForgeError("the AS's key names no `alg`".to_owned()))?;
-            let input = format!("{}.{}", encode(&json!({"alg": alg, "typ": typ, "kid": kid_of(&jwk)})), encode(claims));
+            let input = format!("{}.{}", encode(&header(alg, &kid_of(&jwk))), encode(claims));
             let length = if *forgery == Forgery::Stripped { 0 } else { signature_length(&jwk)? };
             format!("{input}.{}", b64url_encode(&vec![0; length]))
         }
         Forgery::Hs256 => {
             let jwk = as_key()?;
             let secret = jwk["x"].as_str().or_else(|| jwk["n"].as_str()).unwrap_or_default();
-            let input =
-                format!("{}.{}", encode(&json!({"alg": "HS256", "typ": typ, "kid": kid_of(&jwk)})), encode(claims));
+            let input = format!("{}.{}", encode(&header("HS256", &kid_of(&jwk))), encode(claims));
             let tag = aws_lc_rs::hmac::sign(
                 &aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret.as_bytes()),
                 input.as_bytes(),
             );
             format!("{input}.{}", b64url_encode(tag.as_ref()))
         }
-        Forgery::UnknownKid => attacker()?.sign_jwt(typ, claims).map_err(|error| ForgeError::of(&error))?,
+        Forgery::UnknownKid => {
+            let key = attacker()?;
+            key.sign_jws(&header("ES256", key.kid()), claims).map_err(|error| ForgeError::of(&error))?
+        }
         Forgery::AttackerKey => {
             let kid = kid_of(&as_key()?);
-            attacker()?
-                .sign_jws(&json!({"alg": "ES256", "typ": typ, "kid": kid}), claims)
-                .map_err(|error| ForgeError::of(&error))?
+            attacker()?.sign_jws(&header("ES256", &kid), claims).map_err(|error| ForgeError::of(&error))?
         }
         Forgery::EmbeddedJwk => {
             let key = attacker()?;
-            key.sign_jws(&json!({"alg": "ES256", "typ": typ, "kid": key.kid(), "jwk": key.jwk()}), claims)
-                .map_err(|error| ForgeError::of(&error))?
+            let mut header = header("ES256", key.kid());
+            header["jwk"] = key.jwk().clone();
+            key.sign_jws(&header, claims).map_err(|error| ForgeError::of(&error))?
         }
         Forgery::Jku { canary } | Forgery::X5u { canary } => {
             let key = attacker()?;
             let member = if matches!(forgery, Forgery::Jku { .. }) { "jku" } else { "x5u" };
-            let mut header = json!({"alg": "ES256", "typ": typ, "kid": key.kid()});
+            let mut header = header("ES256", key.kid());
             header[member] = json!(format!("{canary}/jwks.json"));
             key.sign_jws(&header, claims).map_err(|error| ForgeError::of(&error))?
         }

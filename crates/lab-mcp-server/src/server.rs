@@ -312,6 +312,7 @@ impl McpServer {
         lock(&self.inner.sessions).clear();
         lock(&self.inner.requests).clear();
         *lock(&self.inner.personas) = Default::default();
+        self.inner.session_counter.store(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The PRM URL of this RS (RFC 9728 §3.1).

@@ -143,7 +143,14 @@ async fn a_moved_clock_expires_codes_and_tokens_everywhere() -> anyhow::Result<(
     let target = after["now"].as_u64().context("now")? - 400;
     let (status, set) = call(&control, "POST", "/clock", Some(json!({"set": target}))).await?;
     ensure!(status == StatusCode::OK && set["now"].as_u64().is_some_and(|now| now.abs_diff(target) <= 2), "{set}");
-    for bad in [json!({}), json!({"advance": 1, "set": 1}), json!({"advance": 999_999_999_999i64}), json!({"by": 1})] {
+    for bad in [
+        json!({}),
+        json!({"advance": 1, "set": 1}),
+        json!({"advance": 999_999_999_999i64}),
+        json!({"advance": i64::MIN}),
+        json!({"set": u64::MAX}),
+        json!({"by": 1}),
+    ] {
         let (status, body) = call(&control, "POST", "/clock", Some(bad.clone())).await?;
         ensure!(status == StatusCode::BAD_REQUEST && body["error"] == "invalid_request", "{bad}: {status} {body}");
     }
@@ -247,13 +254,16 @@ async fn the_request_log_and_a_reset() -> anyhow::Result<()> {
     let verifier = generate_verifier()?;
     let response = authorize(&lab, &client, &client_id, &s256_challenge(verifier.secret())).await?;
     ensure!(response.status() == StatusCode::BAD_REQUEST, "a client registered before the reset is unknown");
-    ensure!(lab_harness_token_refused(&lab, &control, &token).await?, "a token minted before the reset is refused");
+    ensure!(
+        reset_ends_issued_and_keeps_minted(&lab, &control, &token).await?,
+        "a token the AS issued before the reset is refused, a minted one is the caller's"
+    );
     Ok(())
 }
 
 /// Tokens the control API mints are not recorded by the AS, so a reset (which revokes what the
 /// AS recorded) leaves them; a token the AS issued in a grant is what a reset ends.
-async fn lab_harness_token_refused(lab: &RunningLab, control: &Router, minted: &str) -> anyhow::Result<bool> {
+async fn reset_ends_issued_and_keeps_minted(lab: &RunningLab, control: &Router, minted: &str) -> anyhow::Result<bool> {
     let (status, tokens) = call(control, "POST", "/grants", Some(json!({}))).await?;
     ensure!(status == StatusCode::OK, "{tokens}");
     let issued = tokens["access_token"].as_str().context("access_token")?;
@@ -364,13 +374,94 @@ async fn a_metadata_document_added_for_a_test_is_what_the_as_fetches() -> anyhow
     let liar_url = format!("https://{}/documents/liar", lab.cimd_addr());
     let (status, body) = call(&control, "POST", "/codes", Some(json!({"client_id": liar_url}))).await?;
     ensure!(status == StatusCode::BAD_REQUEST, "{status} {body}");
-    let (status, body) =
-        call(&control, "POST", "/client-documents", Some(json!({"name": "../x", "document": {}}))).await?;
-    ensure!(status == StatusCode::BAD_REQUEST, "{status} {body}");
+    for name in ["../x", "..", ".", "", "a/b", &"n".repeat(65)] {
+        let (status, body) =
+            call(&control, "POST", "/client-documents", Some(json!({"name": name, "document": {}}))).await?;
+        ensure!(status == StatusCode::BAD_REQUEST, "{name:?}: {status} {body}");
+    }
     // A reset forgets them.
     call(&control, "POST", "/reset", None).await?;
     let (status, _) = call(&control, "POST", "/codes", Some(json!({"client_id": client_id}))).await?;
     ensure!(status == StatusCode::BAD_REQUEST, "the document is gone after a reset");
+    Ok(())
+}
+
+/// A reset moves the clock back; a token the AS issued must not come back to life with it, even
+/// when the moved clock had already expired (and the AS pruned) its record, nor one revoked
+/// before the move, whose revocation the resource server forgot when it expired.
+#[tokio::test]
+async fn a_reset_after_a_moved_clock_revives_no_token() -> anyhow::Result<()> {
+    let (lab, control) = alice_lab().await?;
+    let (_, first) = call(&control, "POST", "/grants", Some(json!({}))).await?;
+    let (_, second) = call(&control, "POST", "/grants", Some(json!({}))).await?;
+    let first = first["access_token"].as_str().context("first")?.to_owned();
+    let revoked = second["access_token"].as_str().context("second")?.to_owned();
+    let (_, body) = call(&control, "POST", "/revoke", Some(json!({"token": revoked}))).await?;
+    ensure!(body["revoked"] == "access token", "{body}");
+    call(&control, "POST", "/clock", Some(json!({"advance": 400}))).await?;
+    // Requests that make the AS and the RS prune by the moved clock.
+    call(&control, "POST", "/grants", Some(json!({}))).await?;
+    ensure!(rs_status(&lab, &first).await? == StatusCode::UNAUTHORIZED, "expired by the moved clock");
+    let (status, body) = call(&control, "POST", "/reset", None).await?;
+    ensure!(status == StatusCode::OK && body["clock"]["offset"] == 0, "{body}");
+    ensure!(rs_status(&lab, &first).await? == StatusCode::UNAUTHORIZED, "the reset revoked the issued token");
+    ensure!(rs_status(&lab, &revoked).await? == StatusCode::UNAUTHORIZED, "a revoked token stays revoked");
+    Ok(())
+}
+
+#[tokio::test]
+async fn tokens_without_typ_and_rotations_one_at_a_time() -> anyhow::Result<()> {
+    let (lab, control) = alice_lab().await?;
+    // `"typ": null` means no `typ` in whatever header a form writes.
+    call(&control, "POST", "/keys/rotate", None).await?;
+    let (status, body) = call(&control, "POST", "/keys/rotate", None).await?;
+    ensure!(status == StatusCode::CONFLICT, "a second rotation before the first key signs: {status} {body}");
+    call(&control, "POST", "/clock", Some(json!({"advance": 61}))).await?;
+    for request in [
+        json!({"typ": null}),
+        json!({"typ": null, "form": "alg-none"}),
+        json!({"typ": null, "key": "retired"}),
+        json!({"typ": null, "key": "unknown-kid"}),
+        json!({"typ": null, "form": "hs256"}),
+        json!({"typ": null, "form": "embedded-jwk"}),
+    ] {
+        let (status, body) = call(&control, "POST", "/tokens", Some(request.clone())).await?;
+        ensure!(status == StatusCode::OK && body["header"].get("typ").is_none(), "{request}: {body}");
+        let token = body["access_token"].as_str().context("token")?;
+        ensure!(rs_status(&lab, token).await? == StatusCode::UNAUTHORIZED, "{request}: RFC 9068 §4 needs at+jwt");
+    }
+    let (status, _) = call(&control, "POST", "/keys/rotate", None).await?;
+    ensure!(status == StatusCode::OK, "once the key signs, another rotation may start");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_grant_for_a_client_that_posts_its_secret() -> anyhow::Result<()> {
+    let (lab, control) = alice_lab().await?;
+    let registration: Value = lab
+        .http_client()?
+        .post(format!("{}/register", lab.issuer()))
+        .json(&json!({
+            "redirect_uris": [REDIRECT_URI],
+            "token_endpoint_auth_method": "client_secret_post",
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "client_name": "posts its secret",
+            "application_type": "native",
+        }))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let client_id = registration["client_id"].as_str().context("client_id")?;
+    let secret = registration["client_secret"].as_str().context("client_secret")?;
+    let (status, grant) =
+        call(&control, "POST", "/grants", Some(json!({"client_id": client_id, "client_secret": secret}))).await?;
+    ensure!(status == StatusCode::OK && grant["access_token"].is_string(), "{status} {grant}");
+    let (status, grant) =
+        call(&control, "POST", "/grants", Some(json!({"client_id": client_id, "client_secret": "wrong"}))).await?;
+    // RFC 6749 §5.2: 401 only for a client that authenticated by a header; this one posted.
+    ensure!(status == StatusCode::BAD_REQUEST && grant["error"] == "invalid_client", "{status} {grant}");
     Ok(())
 }
 
@@ -379,6 +470,8 @@ async fn bad_requests_get_clear_errors() -> anyhow::Result<()> {
     let (_lab, control) = alice_lab().await?;
     for (request, needle) in [
         (json!({"exp": "soon"}), "`exp` must be Unix seconds"),
+        (json!({"exp": "-9223372036854775808"}), "more than ten years away"),
+        (json!({"nbf": -5}), "`nbf` must be Unix seconds"),
         (json!({"expiry": 1}), "unknown field `expiry`"),
         (json!({"form": "broken"}), "unknown variant `broken`"),
         (json!({"key": "retired", "form": "hs256"}), "`key` chooses the key of a `signed` token"),
@@ -412,7 +505,10 @@ async fn bad_requests_get_clear_errors() -> anyhow::Result<()> {
 #[tokio::test]
 async fn without_the_secret_nothing_answers() -> anyhow::Result<()> {
     let (_lab, control) = alice_lab().await?;
-    for authorization in [None, Some("Bearer wrong"), Some(&*format!("Basic {SECRET}")), Some("Bearer ")] {
+    let longer = format!("Bearer {SECRET}x");
+    let shorter = format!("Bearer {}", &SECRET[..SECRET.len() - 1]);
+    let basic = format!("Basic {SECRET}");
+    for authorization in [None, Some("Bearer wrong"), Some(&*basic), Some("Bearer "), Some(&*longer), Some(&*shorter)] {
         for (method, path) in [("GET", "/clock"), ("POST", "/reset"), ("GET", "/nowhere")] {
             let mut request = axum::http::Request::builder().method(method).uri(path);
             if let Some(value) = authorization {

@@ -91,7 +91,8 @@ impl Run {
             ForgeKind::X5u => Forgery::X5u { canary: canary() },
             ForgeKind::Tamper => Forgery::Tampered { genuine: genuine.unwrap_or_default() },
         };
-        let token = lab_harness::forge(jwks_server, &typ, &claims, &forgery).map_err(|error| forge_error(&error))?;
+        let token =
+            lab_harness::forge(jwks_server, Some(&typ), &claims, &forgery).map_err(|error| forge_error(&error))?;
         Ok(token)
     }
 }
