@@ -12,7 +12,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
-use crate::{REDIRECT_URI, TempDir, authorize, code_from, lab_with, redeem, register_public_client};
+use crate::{REDIRECT_URI, TempDir, authorize, code_from, lab_with, redeem, register_public_client, rs_status};
 
 const SECRET: &str = "a-test-secret-of-the-control-api";
 
@@ -42,22 +42,6 @@ async fn mint(control: &Router, request: Value) -> anyhow::Result<String> {
     let (status, body) = call(control, "POST", "/tokens", Some(request)).await?;
     ensure!(status == StatusCode::OK, "POST /tokens answered {status}: {body}");
     Ok(body["access_token"].as_str().context("no access_token")?.to_owned())
-}
-
-/// What the lab RS answers a `tools/list` in a 2025-11-25 `initialize` with `token`: 200 or 401.
-async fn rs_status(lab: &RunningLab, token: &str) -> anyhow::Result<StatusCode> {
-    let response = lab
-        .http_client()?
-        .post(lab.resource())
-        .header(reqwest::header::ACCEPT, "application/json, text/event-stream")
-        .bearer_auth(token)
-        .json(&json!({
-            "jsonrpc": "2.0", "id": 1, "method": "initialize",
-            "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}
-        }))
-        .send()
-        .await?;
-    Ok(response.status())
 }
 
 #[tokio::test]

@@ -29,18 +29,7 @@ async fn token_request(lab: &RunningLab, form: Vec<(&'static str, String)>) -> a
 
 /// Whether the lab RS serves `token` (an `initialize`), or refuses it with 401.
 async fn rs_accepts(lab: &RunningLab, token: &str) -> anyhow::Result<bool> {
-    let response = lab
-        .http_client()?
-        .post(lab.resource())
-        .header(reqwest::header::ACCEPT, "application/json, text/event-stream")
-        .bearer_auth(token)
-        .json(&json!({
-            "jsonrpc": "2.0", "id": 1, "method": "initialize",
-            "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}
-        }))
-        .send()
-        .await?;
-    match response.status() {
+    match crate::rs_status(lab, token).await? {
         StatusCode::OK => Ok(true),
         StatusCode::UNAUTHORIZED => Ok(false),
         other => anyhow::bail!("the RS answered {other}"),

@@ -52,6 +52,22 @@ fn error_chain(error: &dyn Error) -> String {
     chain
 }
 
+/// What the lab RS answers a 2025-11-25 `initialize` that carries `token`.
+async fn rs_status(lab: &RunningLab, token: &str) -> anyhow::Result<StatusCode> {
+    let response = lab
+        .http_client()?
+        .post(lab.resource())
+        .header(reqwest::header::ACCEPT, "application/json, text/event-stream")
+        .bearer_auth(token)
+        .json(&json!({
+            "jsonrpc": "2.0", "id": 1, "method": "initialize",
+            "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}
+        }))
+        .send()
+        .await?;
+    Ok(response.status())
+}
+
 /// The query parameters of a `Location` header.
 fn location_params(response: &reqwest::Response) -> anyhow::Result<HashMap<String, String>> {
     let location = response.headers().get(reqwest::header::LOCATION).context("no Location header")?.to_str()?;
