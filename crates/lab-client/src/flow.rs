@@ -440,7 +440,7 @@ impl McpClient {
         if !(200..300).contains(&answer.status) {
             return Err(ClientError::Denied(format!("notifications/initialized answered {}", answer.status)));
         }
-        self.listen();
+        self.listen().await;
         Ok(())
     }
 

@@ -26,6 +26,11 @@ const MAX_RETRY: Duration = Duration::from_secs(10);
 /// `STREAM_TIMEOUT`).
 const MAX_LISTENS: u32 = 4;
 
+/// How long the client waits, after `notifications/initialized`, for the server to answer the
+/// GET that opens its standalone stream before it sends its next request (the stream keeps
+/// being opened in the background after that).
+const LISTEN_OPEN_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 impl McpClient {
     /// POSTs `message` with `headers` and returns its answer; an event stream is followed until
     /// it carries the response to `message`, which is returned as a JSON answer.
@@ -176,7 +181,7 @@ impl McpClient {
     /// Server: a `GET` on the MCP endpoint), in a task of its own, and answers the server's
     /// requests there as on any stream: elicitations as `ClientConfig::confirm` says, the rest
     /// with an error. A server that offers no such stream (405, or no event stream) is left alone.
-    pub(super) fn listen(&mut self) {
+    pub(super) async fn listen(&mut self) {
         if let Some(task) = self.stream_task.take() {
             task.abort();
         }
@@ -195,6 +200,11 @@ impl McpClient {
         if let Some(session) = &self.session {
             headers.push(("mcp-session-id", session.clone()));
         }
+        // Told once the first GET has its answer (a stream, a refusal, an error): a server may
+        // send a request about the next tool call on this stream, and one sent before the client
+        // listens is lost, so the caller waits for it, a bounded while.
+        let (opened, listening) = tokio::sync::oneshot::channel::<()>();
+        let mut opened = Some(opened);
         self.stream_task = Some(tokio::spawn(async move {
             let emit = |event: Event| {
                 if let Some(sink) = &events {
@@ -208,7 +218,11 @@ impl McpClient {
             };
             for _ in 0..MAX_LISTENS {
                 let get = borrowed(&[("accept", "text/event-stream")]);
-                let Ok(Received::Events(mut stream)) = http.open(6, Method::GET, &url, &get, Body::Empty).await else {
+                let answer = http.open(6, Method::GET, &url, &get, Body::Empty).await;
+                if let Some(opened) = opened.take() {
+                    let _ = opened.send(());
+                }
+                let Ok(Received::Events(mut stream)) = answer else {
                     return;
                 };
                 while let Ok(Some(data)) = stream.next_data().await {
@@ -236,6 +250,8 @@ impl McpClient {
                 }
             }
         }));
+        // A closed channel (the task ended) is as good as an answer.
+        let _ = tokio::time::timeout(LISTEN_OPEN_WAIT, listening).await;
     }
 
     /// `GET` on the MCP endpoint with `Last-Event-ID`, in the session (TR-1125 §Resumability).

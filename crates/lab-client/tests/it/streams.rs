@@ -167,3 +167,44 @@ async fn at_2026_07_28_a_stream_that_ends_before_the_response_is_sent_again_unde
     assert_ne!(calls[0]["id"], calls[1]["id"], "the second time under a new id");
     assert!(seen.last_event_id.is_none(), "no GET at 2026-07-28");
 }
+
+/// A server may send a request about the next tool call on its standalone stream, and one sent
+/// before the client listens is lost (the official suite's `elicitation-sep1034-client-defaults`
+/// timed out that way on a loaded machine): the client waits for the server's answer to the GET
+/// that opens the stream before it sends anything else.
+#[tokio::test]
+async fn the_standalone_stream_is_open_before_the_next_request() {
+    struct Timed(Arc<Mutex<Vec<(String, Instant)>>>, &'static str);
+    impl Respond for Timed {
+        fn respond(&self, request: &Request) -> ResponseTemplate {
+            let message: Value = serde_json::from_slice(&request.body).unwrap_or_default();
+            let label = message["method"].as_str().unwrap_or(self.1).to_owned();
+            self.0.lock().unwrap().push((label, Instant::now()));
+            match message["method"].as_str() {
+                Some("initialize") => ResponseTemplate::new(200).insert_header("mcp-session-id", "s-1").set_body_json(
+                    json!({"jsonrpc": "2.0", "id": message["id"], "result": {"protocolVersion": "2025-11-25",
+                        "capabilities": {"tools": {}}, "serverInfo": {"name": "slow GET", "version": "1"}}}),
+                ),
+                Some("tools/list") => ResponseTemplate::new(200)
+                    .set_body_json(json!({"jsonrpc": "2.0", "id": message["id"], "result": {"tools": []}})),
+                Some(_) => ResponseTemplate::new(202),
+                // The GET: its answer takes a while to come, and then offers no stream.
+                None => ResponseTemplate::new(405).set_delay(Duration::from_millis(400)),
+            }
+        }
+    }
+    let server = MockServer::start().await;
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    Mock::given(method("POST")).and(path("/mcp")).respond_with(Timed(seen.clone(), "POST")).mount(&server).await;
+    Mock::given(method("GET")).and(path("/mcp")).respond_with(Timed(seen.clone(), "GET")).mount(&server).await;
+    let mut client = client(&server, Confirm::Decline);
+    client.connect().await.unwrap();
+    client.list_tools().await.unwrap();
+    let seen = seen.lock().unwrap().clone();
+    let at = |label: &str| seen.iter().find(|(seen, _)| seen == label).map(|(_, at)| *at);
+    let (get, list) = (at("GET").expect("the client listens"), at("tools/list").expect("tools/list was sent"));
+    assert!(
+        list.duration_since(get) >= Duration::from_millis(400),
+        "tools/list went out before the GET's answer: {seen:?}"
+    );
+}
