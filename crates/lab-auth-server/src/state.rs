@@ -646,15 +646,7 @@ impl AuthServer {
         // The header `sign_jwt` writes, with the extra members on top; a null member drops one
         // (a token without `typ`, for the resource server's RFC 9068 §4 check).
         let mut header = serde_json::json!({"alg": key.alg().name(), "typ": typ, "kid": key.kid()});
-        if let serde_json::Value::Object(members) = &mut header {
-            for (name, value) in extra {
-                if value.is_null() {
-                    members.remove(name);
-                } else {
-                    members.insert(name.clone(), value.clone());
-                }
-            }
-        }
+        lab_proto::jose::edit_members(&mut header, extra);
         key.sign_jws(&header, claims)
     }
 

@@ -368,7 +368,7 @@ fn mint_token(plane: &ControlPlane, request: MintRequest) -> Result<Value, Contr
             claims[name] = time_claim(name, value, now)?;
         }
     }
-    edit(&mut claims, &request.claims);
+    lab_proto::jose::edit_members(&mut claims, &request.claims);
     if request.key != KeyChoice::Current && request.form != Form::Signed {
         return Err(ControlError::invalid("`key` chooses the key of a `signed` token; leave it out for other forms"));
     }
@@ -399,7 +399,7 @@ fn mint_token(plane: &ControlPlane, request: MintRequest) -> Result<Value, Contr
                 .tamper
                 .clone()
                 .unwrap_or_else(|| BTreeMap::from([("scope".to_owned(), json!("mcp:read mcp:write mcp:admin"))]));
-            edit(&mut payload, &edits);
+            lab_proto::jose::edit_members(&mut payload, &edits);
             Forgery::Tampered { genuine }
         }
         Form::Stripped => Forgery::Stripped,
@@ -418,19 +418,6 @@ fn mint_token(plane: &ControlPlane, request: MintRequest) -> Result<Value, Contr
         .and_then(|parts| lab_proto::jose::decode_json::<Value>(parts.header).ok())
         .unwrap_or(Value::Null);
     Ok(json!({"access_token": token, "token_type": "Bearer", "header": header, "claims": payload}))
-}
-
-/// Sets (or, for `null`, removes) members of a JSON object.
-fn edit(object: &mut Value, edits: &BTreeMap<String, Value>) {
-    if let Value::Object(members) = object {
-        for (name, value) in edits {
-            if value.is_null() {
-                members.remove(name);
-            } else {
-                members.insert(name.clone(), value.clone());
-            }
-        }
-    }
 }
 
 /// The redirect URI of `POST /codes` and `POST /grants` unless one is named: a loopback one,

@@ -77,9 +77,39 @@ pub fn decode_json<T: serde::de::DeserializeOwned>(part: &str) -> Result<T, Comp
     serde_json::from_slice(&bytes).map_err(|error| CompactError::Json(error.to_string()))
 }
 
+/// Sets members of a JSON object (a JOSE header, a claims set) to `edits`' values, where a `null`
+/// removes the member instead: how a forgery asks for a token without `typ` or without `exp`.
+/// Anything but an object is left alone.
+pub fn edit_members(object: &mut serde_json::Value, edits: &std::collections::BTreeMap<String, serde_json::Value>) {
+    if let serde_json::Value::Object(members) = object {
+        for (name, value) in edits {
+            if value.is_null() {
+                members.remove(name);
+            } else {
+                members.insert(name.clone(), value.clone());
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn edits_set_members_and_a_null_removes_one() {
+        let mut header = serde_json::json!({"alg": "ES256", "typ": "at+jwt", "kid": "k"});
+        let edits = std::collections::BTreeMap::from([
+            ("typ".to_owned(), serde_json::Value::Null),
+            ("crit".to_owned(), serde_json::json!(["x"])),
+            ("absent".to_owned(), serde_json::Value::Null),
+        ]);
+        edit_members(&mut header, &edits);
+        assert_eq!(header, serde_json::json!({"alg": "ES256", "kid": "k", "crit": ["x"]}));
+        let mut not_an_object = serde_json::json!([1]);
+        edit_members(&mut not_an_object, &edits);
+        assert_eq!(not_an_object, serde_json::json!([1]));
+    }
 
     #[test]
     fn splits_three_parts() {
