@@ -268,6 +268,16 @@ impl Http {
         body: Body<'_>,
     ) -> Result<Answer, ClientError> {
         let (exchange, response) = self.start(step, method, url, headers, body, REQUEST_TIMEOUT).await?;
+        self.finish(exchange, response, url).await
+    }
+
+    /// Reads the whole answer to an exchange, bounded, and records the exchange.
+    async fn finish(
+        &self,
+        exchange: Exchange,
+        response: Result<reqwest::Response, ClientError>,
+        url: &str,
+    ) -> Result<Answer, ClientError> {
         let answer = match response {
             Ok(response) => self.read_whole(response, url).await,
             Err(error) => Err(error),
@@ -288,24 +298,14 @@ impl Http {
         body: Body<'_>,
     ) -> Result<Received, ClientError> {
         let (exchange, response) = self.start(step, method, url, headers, body, STREAM_TIMEOUT).await?;
-        let answer = match response {
-            Ok(response) => {
-                let events = response.status().is_success()
-                    && response
-                        .headers()
-                        .get(reqwest::header::CONTENT_TYPE)
-                        .and_then(|value| value.to_str().ok())
-                        .is_some_and(|value| value.to_ascii_lowercase().starts_with("text/event-stream"));
-                if events {
-                    return EventStream::new(response, redact_query(url), exchange, self.trace.clone())
-                        .map(|stream| Received::Events(Box::new(stream)));
-                }
-                self.read_whole(response, url).await
+        let response = match response {
+            Ok(response) if is_event_stream(&response) => {
+                return EventStream::new(response, redact_query(url), exchange, self.trace.clone())
+                    .map(|stream| Received::Events(Box::new(stream)));
             }
-            Err(error) => Err(error),
+            other => other,
         };
-        self.record(exchange, answer.as_ref());
-        answer.map(Received::Whole)
+        self.finish(exchange, response, url).await.map(Received::Whole)
     }
 
     /// Checks the URL against the policy, then sends the request, which may take `timeout` in
@@ -394,6 +394,16 @@ fn network(url: &str, error: &reqwest::Error) -> ClientError {
         source = inner.source();
     }
     ClientError::Network { url: redact_query(url), reason: redact_query(&reason) }
+}
+
+/// Whether `response` is a successful event stream, to be read as it arrives.
+fn is_event_stream(response: &reqwest::Response) -> bool {
+    response.status().is_success()
+        && response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.to_ascii_lowercase().starts_with("text/event-stream"))
 }
 
 #[cfg(test)]

@@ -348,6 +348,13 @@ pub(super) enum Failure {
     Answer(StatusCode, i64, String, Option<Value>),
 }
 
+impl Failure {
+    /// The system's random source failed: no state or nonce can be made, so nothing is issued.
+    pub(super) fn no_randomness() -> Self {
+        Self::Answer(StatusCode::INTERNAL_SERVER_ERROR, code::INTERNAL_ERROR, "random source failed".to_owned(), None)
+    }
+}
+
 /// `tools/call`: what the permission matrix and the arguments allow; for a tool that needs the
 /// user's confirmation, the input-required round first.
 async fn call_tool(
@@ -437,14 +444,7 @@ fn request_digest(principal: &Principal, name: &str, arguments: &Value) -> Strin
 
 /// The input-required result that asks the user to confirm `name` with `arguments`.
 fn confirmation_request(server: &McpServer, name: &str, arguments: &Value, digest: &str) -> Result<Value, Failure> {
-    let state = seal_state(server, digest).ok_or_else(|| {
-        Failure::Answer(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            code::INTERNAL_ERROR,
-            "random source failed".to_owned(),
-            None,
-        )
-    })?;
+    let state = seal_state(server, digest).ok_or_else(Failure::no_randomness)?;
     Ok(json!({
         "resultType": "input_required",
         "inputRequests": {

@@ -83,14 +83,7 @@ pub(super) fn shifting_round(
     }
     // Rounds 1 and 2 carry a state, a new one each time; round 3 carries none.
     let sent = if round < 3 {
-        let nonce = lab_proto::random_token(12).map_err(|_| {
-            Failure::Answer(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                code::INTERNAL_ERROR,
-                "random source failed".to_owned(),
-                None,
-            )
-        })?;
+        let nonce = lab_proto::random_token(12).map_err(|_| Failure::no_randomness())?;
         let sent = format!("round-{round}.{nonce}");
         if state.issued.len() >= MAX_ISSUED {
             state.issued.clear();
